@@ -1,0 +1,68 @@
+"""pkmodel: Bayesian pharmacokinetic and exposure-response modelling of infliximab intensification.
+
+Research software: it supports research on therapeutic drug monitoring, not bedside decisions.
+
+The data layer is imported eagerly; the PyMC-based layers are imported on first use so that
+``import pkmodel`` and the command line stay quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+from pkmodel.data import (
+    ClassicalResult,
+    Cohort,
+    CohortSummary,
+    classical_analysis,
+    load_ungar2019,
+    read_cohort,
+)
+from pkmodel.errors import (
+    CohortError,
+    ConvergenceWarning,
+    FitFileError,
+    PKDataError,
+    PkmodelError,
+    PredictionError,
+    SpecificationError,
+)
+
+try:
+    __version__ = version("pkmodel")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+_LAZY = {
+    "RemissionModel": "pkmodel.response",
+    "Priors": "pkmodel.response",
+    "RemissionFit": "pkmodel.response",
+    "load_fit": "pkmodel.response",
+    "compare": "pkmodel.response",
+    "summarize_curve": "pkmodel.response",
+}
+
+__all__ = [
+    "ClassicalResult",
+    "Cohort",
+    "CohortError",
+    "CohortSummary",
+    "ConvergenceWarning",
+    "FitFileError",
+    "PKDataError",
+    "PkmodelError",
+    "PredictionError",
+    "SpecificationError",
+    "__version__",
+    "classical_analysis",
+    "load_ungar2019",
+    "read_cohort",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pkmodel' has no attribute {name!r}")

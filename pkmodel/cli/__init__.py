@@ -1,0 +1,1 @@
+"""The ``pkmodel`` command line."""

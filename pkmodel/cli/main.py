@@ -1,0 +1,55 @@
+"""Entry point of the ``pkmodel`` command.
+
+Errors that pkmodel raises on purpose (bad input, refused overwrite) print one message and exit
+with status 2; Ctrl-C exits with 130 and leaves outputs as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pkmodel.errors import PkmodelError
+
+__all__ = ["build_parser", "main"]
+
+# Each module adds its sub-commands with ``register(subparsers)``.
+_COMMAND_MODULES = ("pkmodel.cli.cohort",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered."""
+    from pkmodel import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pkmodel",
+        description="Bayesian exposure-response and PK modelling of infliximab intensification. "
+        "Research software: not for bedside decisions.",
+    )
+    parser.add_argument("--version", action="version", version=f"pkmodel {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except PkmodelError as exc:
+        print(f"pkmodel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pkmodel: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

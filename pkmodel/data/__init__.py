@@ -1,0 +1,19 @@
+"""Cohort data: schema, validation, readers, shipped datasets and the classical analysis."""
+
+from pkmodel.data.classical import ClassicalResult, classical_analysis
+from pkmodel.data.cohort import Cohort, CohortSummary
+from pkmodel.data.datasets import UNGAR2019_NOTE, load_ungar2019
+from pkmodel.data.readers import read_cohort
+from pkmodel.data.schema import COLUMNS, Column
+
+__all__ = [
+    "COLUMNS",
+    "UNGAR2019_NOTE",
+    "ClassicalResult",
+    "Cohort",
+    "CohortSummary",
+    "Column",
+    "classical_analysis",
+    "load_ungar2019",
+    "read_cohort",
+]

@@ -1,0 +1,87 @@
+"""The one exception family of pkmodel.
+
+Every error that pkmodel raises for bad input derives from :class:`PkmodelError`, so a caller can
+catch them all at once, and the command line turns them into a one-paragraph message and exit code 2
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CohortError",
+    "ConvergenceWarning",
+    "FitFileError",
+    "OutputExistsError",
+    "PKDataError",
+    "PkmodelError",
+    "PkmodelWarning",
+    "PredictionError",
+    "SpecificationError",
+]
+
+
+class PkmodelError(Exception):
+    """Base class of every error pkmodel raises on purpose."""
+
+
+class CohortError(PkmodelError, ValueError):
+    """A cohort table that cannot be read or does not satisfy the schema.
+
+    The message names the file, the row (1-based, as a spreadsheet shows it, counting the header as
+    row 1) and the column, and says how to fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.source = source
+        self.row = row
+        self.column = column
+        self.fix = fix
+        where = []
+        if source is not None:
+            where.append(source if source.startswith("<") else f"file {source}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column '{column}'")
+        text = message
+        if where:
+            text = f"{', '.join(where)}: {message}"
+        if fix:
+            text = f"{text}. Fix: {fix}"
+        super().__init__(text)
+
+
+class PKDataError(CohortError):
+    """A pharmacokinetic (NONMEM-style) dataset that cannot be read or is invalid."""
+
+
+class SpecificationError(PkmodelError, ValueError):
+    """A model specification, regimen or option that is not valid."""
+
+
+class PredictionError(PkmodelError, ValueError):
+    """A request to a fitted model that it cannot answer (unknown centre, strategy, level...)."""
+
+
+class FitFileError(PkmodelError, OSError):
+    """A saved fit that cannot be loaded: missing, truncated, corrupt, or not a pkmodel fit."""
+
+
+class OutputExistsError(PkmodelError, FileExistsError):
+    """An output file already exists and overwriting was not asked for (``force=True``)."""
+
+
+class PkmodelWarning(UserWarning):
+    """Base class of pkmodel's warnings."""
+
+
+class ConvergenceWarning(PkmodelWarning):
+    """A fit whose diagnostics fail the thresholds: R-hat, effective sample size or divergences."""

@@ -1,0 +1,21 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def tidy_frame() -> pd.DataFrame:
+    """A small valid tidy cohort as strings, as a CSV would give it."""
+    rows = []
+    for i, (tl, rem6, rem12, strat) in enumerate(
+        [("4.1", 1, 1, "dose_escalation"), ("9.5", 0, 0, "interval_shortening"),
+         (">16", 0, 0, "dose_escalation"), ("5.0", 1, 0, "interval_shortening")], start=1
+    ):
+        for month, rem in ((6, rem6), (12, rem12)):
+            rows.append({"patient_id": f"P{i}", "center": "a" if i < 3 else "b", "month": month,
+                         "remission": rem, "baseline_tl": tl, "ati": 0, "strategy": strat,
+                         "weight_kg": 60 + i})
+    return pd.DataFrame(rows).astype(str)

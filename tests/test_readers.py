@@ -1,0 +1,229 @@
+"""The cohort reader: formats, censoring, exclusions and every validation error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkmodel
+from pkmodel import CohortError
+
+
+def write(tmp_path, frame: pd.DataFrame, name="cohort.csv", **kwargs):
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def test_reads_csv_parquet_and_frame_alike(tmp_path, tidy_frame):
+    from_frame = pkmodel.read_cohort(tidy_frame)
+    from_csv = pkmodel.read_cohort(write(tmp_path, tidy_frame))
+    parquet = tmp_path / "c.parquet"
+    tidy_frame.to_parquet(parquet)
+    from_parquet = pkmodel.read_cohort(parquet)
+    for c in (from_csv, from_parquet):
+        pd.testing.assert_frame_equal(c.data, from_frame.data)
+        assert c.content_hash == from_frame.content_hash
+    assert from_frame.n_patients == 4 and len(from_frame) == 8
+
+
+def test_censored_strings_become_limit_and_code(tidy_frame):
+    frame = tidy_frame.copy()
+    frame.loc[frame.patient_id == "P1", "baseline_tl"] = "< 3.5"
+    c = pkmodel.read_cohort(frame, min_tl_ug_ml=None)
+    p = c.patients.set_index("patient_id")
+    assert p.loc["P3", "baseline_tl"] == 16.0 and p.loc["P3", "tl_cens"] == -1
+    assert p.loc["P1", "baseline_tl"] == 3.5 and p.loc["P1", "tl_cens"] == 1
+    assert p.loc["P2", "tl_cens"] == 0
+
+
+def test_explicit_tl_cens_column_is_used_and_checked(tidy_frame):
+    frame = tidy_frame.copy()
+    frame["tl_cens"] = "0"
+    frame.loc[frame.patient_id == "P3", "tl_cens"] = "-1"
+    frame.loc[frame.patient_id == "P3", "baseline_tl"] = "16"
+    c = pkmodel.read_cohort(frame)
+    assert c.patients.set_index("patient_id").loc["P3", "tl_cens"] == -1
+    frame.loc[frame.patient_id == "P3", "baseline_tl"] = ">16"
+    frame.loc[frame.patient_id == "P3", "tl_cens"] = "1"
+    with pytest.raises(CohortError, match=r"index 4.*'tl_cens'.*must agree|make them agree"):
+        pkmodel.read_cohort(frame)
+
+
+def test_wide_table_is_converted(tmp_path):
+    wide = pd.DataFrame({
+        "patient_id": ["A", "B"], "center": ["x", "x"], "baseline_tl": ["5", ">16"],
+        "ati": [0, 0], "strategy": ["Dose escalation", "interval-shortening"],
+        "remission_6m": ["1", ""], "remission_12m": ["0", "0"],
+    })
+    c = pkmodel.read_cohort(write(tmp_path, wide))
+    assert c.months == (6, 12)
+    assert c.strategies == ("dose_escalation", "interval_shortening")
+    assert len(c) == 3 and c.dropped["missing_remission_rows"] == 1
+    a = c.data[c.data.patient_id == "A"].set_index("month")["remission"]
+    assert a.to_dict() == {6: 1, 12: 0}
+
+
+def test_exclusions_are_counted_and_switchable(tidy_frame):
+    frame = tidy_frame.copy()
+    frame.loc[frame.patient_id == "P1", "ati"] = "1"
+    frame.loc[frame.patient_id == "P2", "baseline_tl"] = "2.4"
+    c = pkmodel.read_cohort(frame)
+    assert c.n_patients == 2
+    assert c.dropped["ati_positive_patients"] == 1 and c.dropped["tl_below_min_patients"] == 1
+    everyone = pkmodel.read_cohort(frame, exclude_ati_positive=False, min_tl_ug_ml=None)
+    assert everyone.n_patients == 4
+
+
+def test_missing_remission_is_dropped_and_counted_not_guessed(tidy_frame):
+    frame = tidy_frame.copy()
+    frame.loc[1, "remission"] = "NA"
+    c = pkmodel.read_cohort(frame)
+    assert len(c) == 7 and c.dropped["missing_remission_rows"] == 1
+
+
+# --------------------------------------------------------------------------- errors
+def check(tmp_path, frame, *patterns, **kwargs):
+    path = write(tmp_path, frame)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CohortError) as info:
+        pkmodel.read_cohort(path, **kwargs)
+    message = str(info.value)
+    assert str(path) in message
+    for pattern in patterns:
+        assert pattern in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    return message
+
+
+def test_missing_required_column(tmp_path, tidy_frame):
+    check(tmp_path, tidy_frame.drop(columns="ati"), "row 1", "column 'ati'", "fill it with 0")
+    check(tmp_path, tidy_frame.drop(columns="month"), "column 'month'", "remission_<N>m")
+
+
+def test_non_numeric_tl(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[3, "baseline_tl"] = "high"
+    check(tmp_path, f, "row 5", "column 'baseline_tl'", "'high' is not a trough level", "µg/mL")
+
+
+@pytest.mark.parametrize("value", ["0", "-2.5", "inf"])
+def test_non_positive_or_infinite_tl(tmp_path, tidy_frame, value):
+    f = tidy_frame.copy()
+    f.loc[2, "baseline_tl"] = value
+    f.loc[3, "baseline_tl"] = value
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "positive finite")
+
+
+def test_remission_not_binary(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[6, "remission"] = "2"
+    check(tmp_path, f, "row 8", "column 'remission'", "'2' is not 0 or 1", "1 for yes")
+
+
+def test_unknown_censoring_code(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f["tl_cens"] = "0"
+    f.loc[[4, 5], "tl_cens"] = "2"
+    check(tmp_path, f, "row 6", "column 'tl_cens'", "'2' is not a censoring code", "-1")
+
+
+def test_duplicate_patient_month(tmp_path, tidy_frame):
+    f = pd.concat([tidy_frame, tidy_frame.iloc[[2]]], ignore_index=True)
+    check(tmp_path, f, "row 10", "column 'month'", "patient 'P2' has two rows for month 6")
+
+
+def test_inconsistent_baseline(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[3, "weight_kg"] = "99"
+    check(tmp_path, f, "row 5", "column 'weight_kg'", "patient 'P2'", "same value on every row")
+    f = tidy_frame.copy()
+    f.loc[5, "strategy"] = "interval_shortening"
+    check(tmp_path, f, "row 7", "column 'strategy'", "baseline value")
+
+
+def test_empty_and_header_only(tmp_path, tidy_frame):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(CohortError, match="empty"):
+        pkmodel.read_cohort(empty)
+    header = tmp_path / "header.csv"
+    header.write_text(",".join(tidy_frame.columns) + "\n")
+    with pytest.raises(CohortError, match="header but no data rows"):
+        pkmodel.read_cohort(header)
+
+
+def test_wrong_delimiter(tmp_path, tidy_frame):
+    path = tmp_path / "semi.csv"
+    tidy_frame.to_csv(path, index=False, sep=";")
+    with pytest.raises(CohortError, match=r"row 1.*delimited by ';'.*sep=';'"):
+        pkmodel.read_cohort(path)
+    assert pkmodel.read_cohort(path, sep=";").n_patients == 4
+
+
+def test_not_utf8(tmp_path, tidy_frame):
+    path = tmp_path / "latin.csv"
+    f = tidy_frame.copy()
+    f["center"] = "Hôpital"
+    f.to_csv(path, index=False, encoding="utf-16")
+    with pytest.raises(CohortError, match="not UTF-8"):
+        pkmodel.read_cohort(path)
+
+
+def test_ragged_rows(tmp_path, tidy_frame):
+    path = write(tmp_path, tidy_frame)
+    with open(path, "a") as fh:
+        fh.write("P9,a,6,1,4,0,dose_escalation,70,extra,fields\n")
+    with pytest.raises(CohortError, match=r"row 10.*different numbers of fields"):
+        pkmodel.read_cohort(path)
+
+
+def test_bad_categorical_and_month(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f["disease"] = "CD"
+    f.loc[0, "disease"] = "IBS"
+    f.loc[1, "disease"] = "IBS"
+    check(tmp_path, f, "row 2", "column 'disease'", "CD, UC")
+    f = tidy_frame.copy()
+    f.loc[0, "month"] = "6.5"
+    check(tmp_path, f, "row 2", "column 'month'", "positive whole number")
+
+
+def test_missing_required_value(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[2, "center"] = ""
+    check(tmp_path, f, "row 4", "column 'center'", "missing")
+
+
+def test_frame_rows_are_named_by_index(tidy_frame):
+    f = tidy_frame.copy()
+    f.index = [f"r{i}" for i in range(len(f))]
+    f.loc["r3", "remission"] = "yes please"
+    with pytest.raises(CohortError, match=r"<DataFrame>, row index 'r3', column 'remission'"):
+        pkmodel.read_cohort(f)
+
+
+def test_nothing_left_after_exclusions(tidy_frame):
+    f = tidy_frame.copy()
+    f["ati"] = "1"
+    with pytest.raises(CohortError, match="no rows are left"):
+        pkmodel.read_cohort(f)
+
+
+def test_missing_file_and_wrong_type(tmp_path):
+    with pytest.raises(CohortError, match="no such file"):
+        pkmodel.read_cohort(tmp_path / "nope.csv")
+    with pytest.raises(CohortError, match="cannot read a cohort from a list"):
+        pkmodel.read_cohort([1, 2])
+
+
+def test_describe_counts(tidy_frame):
+    s = pkmodel.read_cohort(tidy_frame).describe()
+    rem = s.remission.set_index("month")
+    assert rem.loc[6, "remitters"] == 2 and rem.loc[12, "remitters"] == 1
+    tl = s.tl_by_outcome.set_index(["month", "outcome"])
+    assert tl.loc[(12, "active"), "n"] == 3
+    assert np.isclose(tl.loc[(12, "active"), "tl_median_ug_ml"], 9.5)
+    assert tl.loc[(12, "active"), "n_above_limit"] == 1
+    assert "Cohort" in str(s) and s.to_dict()["n_patients"] == 4
