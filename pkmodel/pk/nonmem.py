@@ -1,0 +1,433 @@
+"""Reading NONMEM-style PK datasets: ``ID, TIME, AMT, RATE, DV, EVID, MDV`` plus covariates.
+
+One row per event, as NONMEM and Monolix expect:
+
+* ``EVID`` 1: an infusion of ``AMT`` mg at ``TIME``, at ``RATE`` mg per time unit (duration
+  ``AMT / RATE``); ``RATE`` -2 takes the duration from a ``DUR`` column; a missing or zero ``RATE``
+  means the default infusion duration (2 h).
+* ``EVID`` 0: an observation ``DV`` in µg/mL (mg/L) at ``TIME``, unless ``MDV`` is 1.
+* ``EVID`` 2: other events (covariate rows): read for covariates only. ``EVID`` 3 and 4 (resets)
+  are refused.
+* Censoring, either convention: ``CENS`` 1 (``DV`` is the LLOQ and the value is below it), -1
+  (``DV`` is an upper limit and the value is above it), 0 observed, with an optional ``LIMIT``
+  column for the other end of the interval (Monolix); or ``BLQ`` 1 with ``DV`` (or an ``LLOQ``
+  column) holding the limit.
+* Covariates (one value per patient): ``WT`` (kg), ``ALB`` (g/dL), ``ATI`` or ``ADA`` (0/1),
+  ``SEX`` (0 male, 1 female, or M/F) or ``FEMALE`` (0/1), ``IMM`` (0/1 immunomodulator).
+
+Every problem raises :class:`pkmodel.errors.PKDataError` naming the file, the row (the header is
+row 1) and the column, and saying how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkmodel.errors import PKDataError, SpecificationError
+from pkmodel.pk.models import COVARIATES, check_covariate
+from pkmodel.pk.observations import Observations
+from pkmodel.pk.schedules import DoseSchedule
+
+__all__ = ["PKDataset", "PKSubject", "read_nonmem"]
+
+_REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
+_BLANK = {"", ".", "na", "nan", "n/a", "none", "null"}
+_TIME_UNITS = {"day": 1.0, "days": 1.0, "d": 1.0, "hour": 1 / 24, "hours": 1 / 24, "h": 1 / 24,
+               "week": 7.0, "weeks": 7.0, "w": 7.0}
+_COVARIATE_COLUMNS = {"WT": "weight_kg", "ALB": "albumin_g_dl", "ATI": "ati", "ADA": "ati",
+                      "FEMALE": "female", "SEX": "female", "IMM": "immunomodulator"}
+
+
+@dataclass(frozen=True)
+class PKSubject:
+    """One patient of a PK dataset.
+
+    Attributes
+    ----------
+    id : str
+        The ``ID``.
+    covariates : dict
+        Covariates found (``weight_kg``, ``albumin_g_dl``, ``ati``, ``female``,
+        ``immunomodulator``).
+    schedule : DoseSchedule
+        The infusions (mg, days).
+    observations : Observations or None
+        The observed concentrations (µg/mL, days), if any.
+    """
+
+    id: str
+    covariates: dict[str, float]
+    schedule: DoseSchedule
+    observations: Observations | None
+
+    @property
+    def weight_kg(self) -> float | None:
+        """Body weight, kg, if the dataset has ``WT``."""
+        return self.covariates.get("weight_kg")
+
+
+@dataclass(frozen=True)
+class PKDataset:
+    """A validated NONMEM-style dataset: subjects by ID, times converted to days."""
+
+    source: str
+    subjects: dict[str, PKSubject]
+
+    @property
+    def ids(self) -> list[str]:
+        """Subject IDs in file order."""
+        return list(self.subjects)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    def __getitem__(self, subject_id: str | int) -> PKSubject:
+        key = str(subject_id)
+        if key not in self.subjects:
+            raise PKDataError(f"there is no ID {key!r}", source=self.source, column="ID",
+                              fix=f"use one of {', '.join(self.ids[:10])}")
+        return self.subjects[key]
+
+
+class _Table:
+    def __init__(self, frame: pd.DataFrame, label: str, is_file: bool) -> None:
+        self.frame = frame
+        self.label = label
+        self.is_file = is_file
+
+    def row(self, position: int) -> int | str:
+        return position + 2 if self.is_file else f"index {self.frame.index[position]!r}"
+
+    def error(self, message: str, position: int | None = None, column: str | None = None,
+              fix: str | None = None) -> PKDataError:
+        return PKDataError(message, source=self.label,
+                           row=None if position is None else self.row(position),
+                           column=column, fix=fix)
+
+    def blank(self, column: str) -> np.ndarray:
+        text = self.frame[column].astype(str).str.strip().str.lower()
+        return (self.frame[column].isna() | text.isin(_BLANK)).to_numpy(dtype=bool)
+
+    def numbers(self, column: str, *, required_rows: np.ndarray | None = None,
+                what: str = "a number") -> np.ndarray:
+        """Column as floats (NaN where blank); raise at the first non-number or missing value."""
+        raw = self.frame[column]
+        blank = self.blank(column)
+        values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
+        bad = ~blank & ~np.isfinite(values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self.error(f"{raw.iloc[i]!r} is not {what}", i, column,
+                             "write a plain finite number")
+        if required_rows is not None:
+            missing = required_rows & blank
+            if missing.any():
+                i = int(np.argmax(missing))
+                raise self.error("a required value is missing", i, column,
+                                 f"fill in {what} on this row")
+        return values
+
+
+def _load(source, sep: str) -> _Table:
+    if isinstance(source, pd.DataFrame):
+        frame = source.astype(object).where(source.notna(), "").astype(str)
+        return _Table(frame, "<DataFrame>", False)
+    if not isinstance(source, str | os.PathLike):
+        raise PKDataError(f"cannot read a PK dataset from a {type(source).__name__}",
+                          fix="pass a CSV path or a pandas DataFrame")
+    path = Path(source)
+    label = str(path)
+    if not path.exists():
+        raise PKDataError("no such file", source=label, fix="check the path")
+    if path.is_dir():
+        raise PKDataError("this is a folder, not a file", source=label,
+                          fix="name the dataset file")
+    if path.stat().st_size == 0:
+        raise PKDataError("the file is empty", source=label, fix="export the dataset again")
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig", skipinitialspace=True, comment=None)
+    except UnicodeDecodeError:
+        raise PKDataError("the file is not UTF-8 text", source=label,
+                          fix="save the dataset as CSV UTF-8") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise PKDataError("rows have different numbers of fields", source=label,
+                          row=int(line.group(1)) if line else None,
+                          fix=f"check the delimiter (expected {sep!r}) and quoting") from None
+    except pd.errors.EmptyDataError:
+        raise PKDataError("the file is empty", source=label,
+                          fix="export the dataset again") from None
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        for other in (";", "\t", "|", ",", " "):
+            if other != sep and other in header.strip():
+                raise PKDataError(
+                    f"the header is one field; the file seems delimited by {other!r}",
+                    source=label, row=1, fix=f"save it comma-separated, or pass sep={other!r}")
+    return _Table(frame, label, True)
+
+
+def read_nonmem(
+    source: str | os.PathLike | pd.DataFrame,
+    *,
+    sep: str = ",",
+    time_unit: str = "day",
+    default_infusion_hours: float = 2.0,
+) -> PKDataset:
+    """Read and validate a NONMEM-style infliximab PK dataset.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        A CSV file or a DataFrame with columns ``ID, TIME, AMT, DV, EVID`` and optionally
+        ``RATE, MDV, DUR, CENS, LIMIT, BLQ, LLOQ`` and covariates ``WT, ALB, ATI/ADA, SEX/FEMALE,
+        IMM`` (header names are case-insensitive; a leading ``#`` or ``C`` comment column is
+        ignored).
+    sep : str, default ","
+        Field delimiter.
+    time_unit : {"day", "hour", "week"}, default "day"
+        Unit of ``TIME`` (and of the denominator of ``RATE``, and of ``DUR``).
+    default_infusion_hours : float, default 2
+        Infusion duration for doses without a ``RATE``.
+
+    Returns
+    -------
+    PKDataset
+        Subjects by ID with covariates, dosing history (mg, days) and observations (µg/mL).
+
+    Raises
+    ------
+    PKDataError
+        For any invalid content; the message names file, row, column and fix.
+
+    Examples
+    --------
+    >>> data = read_nonmem("patient.csv")  # doctest: +SKIP
+    >>> data["101"].observations.values_ug_ml  # doctest: +SKIP
+    """
+    unit = str(time_unit).strip().lower()
+    if unit not in _TIME_UNITS:
+        raise SpecificationError(f"time_unit must be day, hour or week, not {time_unit!r}")
+    to_days = _TIME_UNITS[unit]
+    table = _load(source, sep)
+    frame = table.frame
+    names = [str(c).strip().upper().lstrip("#") for c in frame.columns]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise table.error("this column appears twice in the header", None, name,
+                              "rename or delete one of them")
+        seen.add(name)
+    frame.columns = names
+    if frame.shape[0] == 0:
+        raise table.error("the dataset has a header but no rows", fix="add the dose and "
+                          "observation rows")
+    for name in _REQUIRED:
+        if name not in frame.columns:
+            raise PKDataError("a required column is missing", source=table.label, row=1,
+                              column=name, fix=f"add a {name} column (NONMEM conventions: "
+                              "ID, TIME, AMT, DV, EVID, optionally RATE and MDV)")
+    n = frame.shape[0]
+    if table.blank("ID").any():
+        i = int(np.argmax(table.blank("ID")))
+        raise table.error("the ID is missing", i, "ID", "give every row its patient's ID")
+    ids = frame["ID"].astype(str).str.strip().to_numpy()
+    evid = table.numbers("EVID", required_rows=np.ones(n, bool), what="an EVID (0, 1 or 2)")
+    bad = ~np.isin(evid, (0, 1, 2, 3, 4))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise table.error(f"EVID {frame['EVID'].iloc[i]!r} is not a NONMEM event code", i,
+                          "EVID", "use 1 for a dose, 0 for an observation, 2 for other rows")
+    if np.isin(evid, (3, 4)).any():
+        i = int(np.argmax(np.isin(evid, (3, 4))))
+        raise table.error("reset events (EVID 3 or 4) are not supported", i, "EVID",
+                          "split the patient's courses into separate IDs")
+    time = table.numbers("TIME", required_rows=np.ones(n, bool), what="a time")
+    if (time < 0).any():
+        i = int(np.argmax(time < 0))
+        raise table.error("TIME is negative", i, "TIME",
+                          "use times since the first dose (>= 0)")
+    dose = evid == 1
+    amt = table.numbers("AMT", required_rows=dose, what="a dose in mg")
+    if (dose & ~(amt > 0)).any():
+        i = int(np.argmax(dose & ~(amt > 0)))
+        raise table.error("a dose row (EVID 1) needs AMT > 0", i, "AMT",
+                          "write the infused amount in mg (dose in mg/kg times weight)")
+    durations = _durations(table, dose, amt, to_days, default_infusion_hours)
+    mdv = table.numbers("MDV", what="0 or 1") if "MDV" in frame.columns else np.zeros(n)
+    if (~np.isnan(mdv) & ~np.isin(mdv, (0, 1))).any():
+        i = int(np.argmax(~np.isnan(mdv) & ~np.isin(mdv, (0, 1))))
+        raise table.error(f"MDV {frame['MDV'].iloc[i]!r} is not 0 or 1", i, "MDV",
+                          "write 1 for rows without an observation, 0 otherwise")
+    is_obs = (evid == 0) & (np.nan_to_num(mdv) == 0)
+    dv = table.numbers("DV", required_rows=is_obs, what="a concentration in µg/mL")
+    cens, limit = _censoring(table, is_obs, dv)
+    if (is_obs & (cens == 0) & (dv < 0)).any():
+        i = int(np.argmax(is_obs & (cens == 0) & (dv < 0)))
+        raise table.error("DV is negative", i, "DV",
+                          "write the measured concentration (µg/mL), or flag a value below the "
+                          "LLOQ with CENS = 1 and DV = LLOQ")
+    if (is_obs & (cens != 0) & ~(dv > 0)).any():
+        i = int(np.argmax(is_obs & (cens != 0) & ~(dv > 0)))
+        raise table.error("a censored DV must hold the (positive) assay limit", i, "DV",
+                          "write the LLOQ (CENS 1) or ULOQ (CENS -1) in DV")
+    covariates = _covariates(table, ids)
+    subjects: dict[str, PKSubject] = {}
+    for sid in dict.fromkeys(ids):
+        rows = np.flatnonzero(ids == sid)
+        t = time[rows]
+        if np.any(np.diff(t) < 0):
+            i = int(rows[int(np.argmax(np.diff(t) < 0)) + 1])
+            raise table.error(f"TIME goes back in time for ID {sid!r}", i, "TIME",
+                              "sort each patient's rows by TIME, as NONMEM requires")
+        d = rows[dose[rows]]
+        if d.size == 0:
+            raise table.error(f"ID {sid!r} has no dose (EVID 1) row", int(rows[0]), "EVID",
+                              "add the patient's infusions with AMT in mg")
+        o = rows[is_obs[rows]]
+        first = time[d[0]]
+        if o.size and time[o].min() < first:
+            i = int(o[np.argmax(time[o] < first)])
+            raise table.error(f"ID {sid!r} has an observation before its first dose", i, "TIME",
+                              "drop pre-treatment samples or add the earlier doses")
+        schedule = DoseSchedule((time[d] - first) * to_days, amt[d], durations[d], per_kg=False)
+        observations = None
+        if o.size:
+            lim = limit[o] if limit is not None else None
+            try:
+                observations = Observations((time[o] - first) * to_days, dv[o], cens[o], lim)
+            except SpecificationError as exc:
+                raise table.error(str(exc), int(o[0]), "LIMIT",
+                                  "LIMIT must be below DV when CENS = 1 and above it when "
+                                  "CENS = -1") from None
+        subjects[sid] = PKSubject(sid, covariates[sid], schedule, observations)
+    return PKDataset(table.label, subjects)
+
+
+def _durations(table: _Table, dose, amt, to_days: float, default_hours: float) -> np.ndarray:
+    frame = table.frame
+    n = frame.shape[0]
+    durations = np.full(n, default_hours / 24.0)
+    if "RATE" not in frame.columns:
+        return durations
+    rate = table.numbers("RATE", what="an infusion rate")
+    if (dose & (rate == -1)).any():
+        i = int(np.argmax(dose & (rate == -1)))
+        raise table.error("RATE -1 (modelled rate) is not supported", i, "RATE",
+                          "give the rate in mg per time unit, or RATE -2 with a DUR column")
+    uses_dur = dose & (rate == -2)
+    if uses_dur.any():
+        if "DUR" not in frame.columns:
+            raise table.error("RATE -2 needs a DUR column", int(np.argmax(uses_dur)), "RATE",
+                              "add DUR with the infusion duration in the TIME unit")
+        dur = table.numbers("DUR", required_rows=uses_dur, what="an infusion duration")
+        bad = uses_dur & ~(dur > 0)
+        if bad.any():
+            raise table.error("DUR must be positive", int(np.argmax(bad)), "DUR",
+                              "write the infusion duration in the TIME unit")
+        durations[uses_dur] = dur[uses_dur] * to_days
+    bad = dose & (rate < 0) & ~uses_dur
+    if bad.any():
+        raise table.error("RATE is negative", int(np.argmax(bad)), "RATE",
+                          "write the infusion rate in mg per time unit (AMT / duration)")
+    given = dose & (rate > 0)
+    durations[given] = amt[given] / rate[given] * to_days
+    return durations
+
+
+def _censoring(table: _Table, is_obs, dv) -> tuple[np.ndarray, np.ndarray | None]:
+    frame = table.frame
+    n = frame.shape[0]
+    cens = np.zeros(n, dtype=int)
+    limit = None
+    if "CENS" in frame.columns and "BLQ" in frame.columns:
+        raise table.error("the dataset has both CENS and BLQ columns", None, "BLQ",
+                          "keep one censoring convention: CENS (with optional LIMIT) or BLQ")
+    if "CENS" in frame.columns:
+        code = table.numbers("CENS", what="a censoring code")
+        bad = is_obs & ~np.isnan(code) & ~np.isin(code, (-1, 0, 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise table.error(f"CENS {frame['CENS'].iloc[i]!r} is not a censoring code", i,
+                              "CENS", "use 0 (observed), 1 (below the LLOQ in DV) or -1 (above "
+                              "the limit in DV)")
+        cens = np.where(is_obs, np.nan_to_num(code), 0).astype(int)
+        if "LIMIT" in frame.columns:
+            limit = table.numbers("LIMIT", what="a censoring limit")
+    elif "BLQ" in frame.columns:
+        flag = table.numbers("BLQ", what="0 or 1")
+        bad = is_obs & ~np.isnan(flag) & ~np.isin(flag, (0, 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise table.error(f"BLQ {frame['BLQ'].iloc[i]!r} is not 0 or 1", i, "BLQ",
+                              "write 1 for a value below the LLOQ, 0 otherwise")
+        cens = np.where(is_obs, np.nan_to_num(flag), 0).astype(int)
+        if "LLOQ" in frame.columns:
+            lloq = table.numbers("LLOQ", required_rows=cens == 1, what="the LLOQ in µg/mL")
+            dv[cens == 1] = lloq[cens == 1]
+    elif "LIMIT" in frame.columns:
+        raise table.error("a LIMIT column without CENS", None, "LIMIT",
+                          "add CENS (1 below, -1 above, 0 observed) or drop LIMIT")
+    return cens, limit
+
+
+def _covariates(table: _Table, ids: np.ndarray) -> dict[str, dict[str, float]]:
+    frame = table.frame
+    present = [c for c in _COVARIATE_COLUMNS if c in frame.columns]
+    if "ATI" in present and "ADA" in present:
+        raise table.error("both ATI and ADA columns", None, "ADA",
+                          "keep one antibodies-to-infliximab column")
+    if "SEX" in present and "FEMALE" in present:
+        raise table.error("both SEX and FEMALE columns", None, "SEX", "keep one of them")
+    values: dict[str, np.ndarray] = {}
+    for column in present:
+        name = _COVARIATE_COLUMNS[column]
+        if column == "SEX":
+            text = frame["SEX"].astype(str).str.strip().str.upper()
+            mapped = text.map({"M": "0", "F": "1", "MALE": "0", "FEMALE": "1"})
+            frame = frame.assign(SEX=mapped.where(mapped.notna(), frame["SEX"]))
+            table.frame = frame
+        arr = table.numbers(column, what=f"a number ({COVARIATES[name]['unit']})")
+        ok = np.isnan(arr)
+        if COVARIATES[name]["binary"]:
+            ok |= np.isin(arr, (0, 1))
+            fix = ("write 0 for male and 1 for female (or M/F)" if column == "SEX"
+                   else "write 1 for yes and 0 for no")
+            message = "is not 0 or 1"
+        else:
+            low, high = COVARIATES[name]["low"], COVARIATES[name]["high"]
+            ok |= (arr >= low) & (arr <= high)
+            fix = f"write {name.replace('_', ' in ').replace('g dl', 'g/dL')}"
+            if column == "ALB":
+                fix = "write serum albumin in g/dL (divide g/L by 10)"
+            message = f"is outside the plausible range {low:g}-{high:g}"
+        if not ok.all():
+            i = int(np.argmin(ok))
+            raise table.error(f"{frame[column].iloc[i]!r} {message}", i, column, fix)
+        values[name] = arr
+    out: dict[str, dict[str, float]] = {}
+    for sid in dict.fromkeys(ids):
+        rows = np.flatnonzero(ids == sid)
+        cov: dict[str, float] = {}
+        for name, arr in values.items():
+            v = arr[rows]
+            known = v[~np.isnan(v)]
+            if known.size == 0:
+                continue
+            if np.any(known != known[0]):
+                i = int(rows[~np.isnan(v)][int(np.argmax(known != known[0]))])
+                column = next(c for c in present if _COVARIATE_COLUMNS[c] == name)
+                raise table.error(
+                    f"{column} changes within ID {sid!r}; pkmodel uses one value per patient",
+                    i, column, "give the baseline value on every row of the patient")
+            cov[name] = float(check_covariate(name, known[0]))
+        out[sid] = cov
+    return out
