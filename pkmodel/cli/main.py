@@ -15,7 +15,7 @@ from pkmodel.errors import PkmodelError
 __all__ = ["build_parser", "main"]
 
 # Each module adds its sub-commands with ``register(subparsers)``.
-_COMMAND_MODULES = ("pkmodel.cli.cohort",)
+_COMMAND_MODULES = ("pkmodel.cli.cohort", "pkmodel.cli.response", "pkmodel.cli.pk")
 
 
 def build_parser() -> argparse.ArgumentParser:

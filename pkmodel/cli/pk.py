@@ -1,0 +1,185 @@
+"""``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from pkmodel.cli.output import emit_json
+
+__all__ = ["register"]
+
+
+def _covariates(args) -> dict:
+    cov = {"weight_kg": args.weight}
+    if args.albumin is not None:
+        cov["albumin_g_dl"] = args.albumin
+    for name in ("ati", "female", "immunomodulator"):
+        if getattr(args, name):
+            cov[name] = 1.0
+    return cov
+
+
+def _simulate(args) -> int:
+    from pkmodel.pk import DoseSchedule, get_model, parse_regimen, simulate, steady_state_troughs
+
+    model = get_model(args.model)
+    regimens = [parse_regimen(r) for r in (args.regimen or ["standard"])]
+    cov = _covariates(args)
+    results = []
+    for reg in regimens:
+        entry: dict = {"regimen": reg.to_dict()}
+        if args.switch_week is not None:
+            base = DoseSchedule.from_regimen(parse_regimen(args.switch_from),
+                                             until_week=args.switch_week)
+            n_new = max(2, int(np.ceil((args.weeks - args.switch_week) / reg.interval_weeks)))
+            sched = base.switched(reg, at_day=args.switch_week * 7.0, n_doses=n_new)
+            ds = simulate(model, sched, cov, until_week=args.weeks)
+            entry["switch"] = {"from": parse_regimen(args.switch_from).label,
+                               "at_week": args.switch_week}
+        else:
+            ds = simulate(model, reg, cov, until_week=args.weeks)
+        tr = ds["trough"].isel(patient=0, draw=0)
+        entry["troughs"] = [{"week": float(t) / 7.0, "trough_ug_ml": float(v)}
+                            for t, v in zip(ds["dose_time_days"].values, tr.values, strict=True)]
+        ss = steady_state_troughs(model, [reg], cov).values.ravel()[0]
+        entry["steady_state_trough_ug_ml"] = float(ss)
+        if args.n_patients > 0:
+            pop = steady_state_troughs(model, [reg], cov, n_draws=args.n_patients,
+                                       random_seed=args.random_seed).values.ravel()
+            q = np.quantile(pop, [0.05, 0.25, 0.5, 0.75, 0.95])
+            entry["population"] = {
+                "n": int(args.n_patients),
+                "quantiles_ug_ml": dict(zip(["q05", "q25", "median", "q75", "q95"],
+                                            q.tolist(), strict=True)),
+                "p_trough_ge_target": float(np.mean(pop >= args.target)),
+            }
+        results.append(entry)
+    payload = {"model": model.name, "citation": model.citation, "covariates": cov,
+               "target_ug_ml": args.target, "units": {"trough": "µg/mL", "time": "week"},
+               "results": results}
+    if args.json:
+        emit_json(payload)
+        return 0
+    print(f"model: {model.title}")
+    print(f"covariates: {cov}")
+    print(f"{'regimen':<16} {'steady-state trough (µg/mL)':>28}"
+          + (f" {'population median [90% range]':>32} {'P(>= target)':>13}"
+             if args.n_patients else ""))
+    for entry in results:
+        line = f"{entry['regimen']['label']:<16} {entry['steady_state_trough_ug_ml']:>28.2f}"
+        if "population" in entry:
+            q = entry["population"]["quantiles_ug_ml"]
+            line += (f" {q['median']:>14.2f} [{q['q05']:.2f}, {q['q95']:.2f}]".ljust(33)
+                     + f" {entry['population']['p_trough_ge_target']:>12.2f}")
+        print(line)
+    return 0
+
+
+def _forecast(args) -> int:
+    from pkmodel.errors import PKDataError
+    from pkmodel.pk import estimate_individual, forecast_troughs, get_model, read_nonmem
+
+    model = get_model(args.model)
+    data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit)
+    if args.id is None and len(data) > 1:
+        raise PKDataError(f"the dataset has {len(data)} patients", source=data.source,
+                          column="ID", fix="choose one with --id")
+    subject = data[args.id if args.id is not None else data.ids[0]]
+    if subject.observations is None:
+        raise PKDataError(f"ID {subject.id!r} has no observation (EVID 0, MDV 0)",
+                          source=data.source, column="DV", fix="add the measured troughs")
+    cov = dict(subject.covariates)
+    if args.weight is not None:
+        cov["weight_kg"] = args.weight
+    if "weight_kg" not in cov:
+        raise PKDataError("the patient's weight is unknown", source=data.source, column="WT",
+                          fix="add a WT column (kg) or pass --weight")
+    est = estimate_individual(model, cov, subject.schedule, subject.observations,
+                              method=args.method, draws=args.draws, tune=args.tune,
+                              chains=args.chains, random_seed=args.random_seed)
+    fc = forecast_troughs(est, args.regimen or None, target_ug_ml=args.target,
+                          credible=args.credible, n_doses=args.n_doses)
+    payload = {"model": model.name, "id": subject.id, "covariates": cov,
+               "estimate": est.summary(), "forecast": fc.to_dict()}
+    if args.json:
+        emit_json(payload)
+        return 0
+    print(f"model: {model.title}")
+    print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} observation(s)")
+    for k, v in payload["estimate"]["parameters"].items():
+        print(f"  {k}: {v['median']:.3g} {v['unit']} (90% CrI {v['q05']:.3g}-{v['q95']:.3g})")
+    print(f"forecast trough ({fc.horizon}), {int(fc.credible * 100)}% credible interval, "
+          f"P(trough >= {fc.target_ug_ml:g} µg/mL):")
+    for row in payload["forecast"]["regimens"]:
+        print(f"  {row['regimen']:<14} {row['median_ug_ml']:7.2f} "
+              f"[{row['lower_ug_ml']:.2f}, {row['upper_ug_ml']:.2f}]  "
+              f"P = {row['p_trough_ge_target']:.2f}")
+    return 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def register(subparsers) -> None:
+    """Add ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+    pk = subparsers.add_parser("pk", help="infliximab population PK: simulate, forecast")
+    sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
+    pk.set_defaults(handler=None)
+
+    p = sub.add_parser("simulate", help="troughs under regimens for a patient or a population")
+    p.add_argument("--model", default="fasanmade2009",
+                   help="fasanmade2009 (UC) or fasanmade2011 (CD) (default fasanmade2009)")
+    p.add_argument("--regimen", action="append",
+                   help="e.g. '10mg/kg q8w' or a name (standard, escalation, shortening_q6w, "
+                        "shortening_q4w, escalation_q4w); repeat for several (default standard)")
+    p.add_argument("--weight", type=_positive, default=70.0, help="body weight, kg (default 70)")
+    p.add_argument("--albumin", type=_positive, default=None,
+                   help="serum albumin, g/dL (default: the model's reference)")
+    p.add_argument("--ati", action="store_true", help="antibodies to infliximab present")
+    p.add_argument("--female", action="store_true", help="female (models with a sex effect)")
+    p.add_argument("--immunomodulator", action="store_true",
+                   help="concomitant immunomodulator (models with that effect)")
+    p.add_argument("--weeks", type=_positive, default=54.0, help="course length, weeks")
+    p.add_argument("--switch-week", type=_positive, default=None,
+                   help="switch to --regimen at this week, from --switch-from before it")
+    p.add_argument("--switch-from", default="standard",
+                   help="regimen before the switch (default standard)")
+    p.add_argument("--n-patients", type=int, default=0,
+                   help="also simulate this many virtual patients' steady-state troughs")
+    p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
+    p.add_argument("--random-seed", type=int, default=None, help="seed of the virtual patients")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("forecast",
+                       help="individual Bayesian estimation from troughs, forecast per regimen")
+    p.add_argument("dataset", help="NONMEM-style CSV (ID, TIME, AMT, RATE, DV, EVID, MDV, ...)")
+    p.add_argument("--id", default=None, help="patient ID (needed when the file has several)")
+    p.add_argument("--model", default="fasanmade2009", help="population model (prior)")
+    p.add_argument("--regimen", action="append",
+                   help="candidate regimen, repeatable (default: the five named regimens)")
+    p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
+    p.add_argument("--credible", type=float, default=0.9, help="credible interval mass")
+    p.add_argument("--method", choices=("map", "nuts"), default="map",
+                   help="map (fast, default) or nuts (full MCMC)")
+    p.add_argument("--n-doses", type=int, default=None,
+                   help="forecast the trough before dose N+1 after switching (default: steady "
+                        "state)")
+    p.add_argument("--weight", type=_positive, default=None, help="weight, kg, if not in WT")
+    p.add_argument("--time-unit", default="day", help="unit of TIME: day, hour or week")
+    p.add_argument("--sep", default=",", help="CSV delimiter")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain)")
+    p.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps")
+    p.add_argument("--chains", type=int, default=4, help="NUTS chains")
+    p.add_argument("--random-seed", type=int, default=None, help="seed")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_forecast)
