@@ -120,7 +120,8 @@ class _Table:
         """Column as floats (NaN where blank); raise at the first non-number or missing value."""
         raw = self.frame[column]
         blank = self.blank(column)
-        values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
+        values = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float,
+                                                                            copy=True)
         bad = ~blank & ~np.isfinite(values)
         if bad.any():
             i = int(np.argmax(bad))
@@ -268,8 +269,12 @@ def read_nonmem(
         raise table.error(f"MDV {frame['MDV'].iloc[i]!r} is not 0 or 1", i, "MDV",
                           "write 1 for rows without an observation, 0 otherwise")
     is_obs = (evid == 0) & (np.nan_to_num(mdv) == 0)
-    dv = table.numbers("DV", required_rows=is_obs, what="a concentration in µg/mL")
+    dv = table.numbers("DV", what="a concentration in µg/mL")
     cens, limit = _censoring(table, is_obs, dv)
+    if (is_obs & np.isnan(dv)).any():
+        raise table.error("a required value is missing", int(np.argmax(is_obs & np.isnan(dv))),
+                          "DV", "fill in the concentration in µg/mL (or the LLOQ for a value "
+                          "below it), or set MDV to 1")
     if (is_obs & (cens == 0) & (dv < 0)).any():
         i = int(np.argmax(is_obs & (cens == 0) & (dv < 0)))
         raise table.error("DV is negative", i, "DV",

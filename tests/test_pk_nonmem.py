@@ -1,0 +1,131 @@
+"""NONMEM-style PK dataset reader: conventions, censoring and validation errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pkmodel.errors import PKDataError
+from pkmodel.pk import read_nonmem
+
+HEADER = "ID,TIME,AMT,RATE,DV,EVID,MDV,CENS,WT,ALB,ATI,SEX"
+ROWS = [
+    "1,0,350,4200,.,1,1,0,70,3.9,0,F",
+    "1,14,350,4200,.,1,1,0,70,3.9,0,F",
+    "1,42,350,4200,.,1,1,0,70,3.9,0,F",
+    "1,98,.,.,3.1,0,0,0,70,3.9,0,F",
+    "1,98,350,4200,.,1,1,0,70,3.9,0,F",
+    "1,154,.,.,0.4,0,0,1,70,3.9,0,F",
+    "2,0,800,9600,.,1,1,0,80,4.2,0,M",
+    "2,56,.,.,16,0,0,-1,80,4.2,0,M",
+]
+
+
+def write(tmp_path, rows, header=HEADER, name="pk.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_reads_doses_observations_censoring_and_covariates(tmp_path):
+    data = read_nonmem(write(tmp_path, ROWS))
+    assert data.ids == ["1", "2"]
+    one = data["1"]
+    np.testing.assert_allclose(one.schedule.times_days, [0, 14, 42, 98])
+    np.testing.assert_allclose(one.schedule.durations_days, 350 / 4200)
+    assert not one.schedule.per_kg
+    np.testing.assert_allclose(one.observations.values_ug_ml, [3.1, 0.4])
+    assert one.observations.cens.tolist() == [0, 1]
+    assert one.covariates == {"weight_kg": 70, "albumin_g_dl": 3.9, "ati": 0, "female": 1}
+    two = data["2"]
+    assert two.observations.cens.tolist() == [-1] and two.observations.upper[0] == np.inf
+    assert two.covariates["female"] == 0
+
+
+def test_hours_blq_column_lloq_and_default_infusion(tmp_path):
+    rows = ["7,0,350,.,.,1,1,0,70", "7,1344,.,.,0.3,0,0,1,70"]
+    data = read_nonmem(write(tmp_path, rows, header="ID,TIME,AMT,RATE,DV,EVID,MDV,BLQ,WT")
+                       .with_suffix(".csv"), time_unit="hour")
+    s = data["7"]
+    np.testing.assert_allclose(s.schedule.durations_days, 2 / 24)
+    assert s.observations.times_days[0] == pytest.approx(56)
+    frame = pd.DataFrame({"ID": [7, 7], "TIME": [0, 56], "AMT": [350, None], "DV": [None, None],
+                          "EVID": [1, 0], "BLQ": [0, 1], "LLOQ": [None, 0.3]})
+    obs = read_nonmem(frame)["7"].observations
+    assert obs.values_ug_ml.tolist() == [0.3] and obs.cens.tolist() == [1]
+
+
+def test_limit_gives_an_interval(tmp_path):
+    rows = ["1,0,350,4200,.,1,1,0,.", "1,56,.,.,1,0,0,1,0.5"]
+    obs = read_nonmem(write(tmp_path, rows, header="ID,TIME,AMT,RATE,DV,EVID,MDV,CENS,LIMIT"))[
+        "1"].observations
+    assert obs.lower.tolist() == [0.5] and obs.upper.tolist() == [1.0]
+
+
+@pytest.mark.parametrize(("change", "where", "fix"), [
+    (lambda r: [r[0].replace(",350,", ",abc,"), *r[1:]], r"row 2, column 'AMT'", "number"),
+    (lambda r: [r[0].replace(",350,", ",0,"), *r[1:]], r"row 2, column 'AMT'", "mg"),
+    (lambda r: [*r[:3], r[3].replace(",3.1,", ",.,"), *r[4:]], r"row 5, column 'DV'", "LLOQ"),
+    (lambda r: [*r[:3], r[3].replace(",0,0,0,", ",5,0,0,"), *r[4:]], r"row 5, column 'EVID'",
+     "1 for a dose"),
+    (lambda r: [*r[:3], r[3].replace(",0,0,0,70", ",0,0,2,70"), *r[4:]],
+     r"row 5, column 'CENS'", "0 \\(observed\\)"),
+    (lambda r: [r[1], r[0], *r[2:]], r"row 3, column 'TIME'", "sort"),
+    (lambda r: [*r[:3], r[3].replace(",3.9,", ",39,"), *r[4:]], r"row 5, column 'ALB'",
+     "g/dL"),
+    (lambda r: [*r[:3], r[3].replace(",70,", ",75,"), *r[4:]], r"row 5, column 'WT'",
+     "baseline"),
+    (lambda r: [r[0].replace(",F", ",X"), *r[1:]], r"row 2, column 'SEX'", "number"),
+    (lambda r: [*r[:3], r[3].replace(",3.1,", ",-2,"), *r[4:]], r"row 5, column 'DV'", "CENS"),
+    (lambda r: [r[0].replace("1,0,", "1,-3,", 1), *r[1:]], r"row 2, column 'TIME'", ">= 0"),
+    (lambda r: [*r[:6], "3,5,.,.,2,0,0,0,70,4,0,F"], r"column 'EVID'", "add the patient"),
+    (lambda r: [r[0].replace(",4200,", ",-1,"), *r[1:]], r"row 2, column 'RATE'", "DUR"),
+])
+def test_errors_name_file_row_column_and_fix(tmp_path, change, where, fix):
+    path = write(tmp_path, change(list(ROWS)))
+    with pytest.raises(PKDataError, match=where) as info:
+        read_nonmem(path)
+    assert str(path) in str(info.value) and "Fix:" in str(info.value)
+    assert re.search(fix, str(info.value))
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(PKDataError, match="no such file"):
+        read_nonmem(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(PKDataError, match="empty"):
+        read_nonmem(empty)
+    with pytest.raises(PKDataError, match=r"row 1, column 'EVID'.*missing"):
+        read_nonmem(write(tmp_path, ["1,0,350,4200,."], header="ID,TIME,AMT,RATE,DV"))
+    semi = write(tmp_path, ["1;0;350;4200;.;1"], header="ID;TIME;AMT;RATE;DV;EVID")
+    with pytest.raises(PKDataError, match="';'"):
+        read_nonmem(semi)
+    with pytest.raises(PKDataError, match="no ID '9'"):
+        read_nonmem(write(tmp_path, ROWS))["9"]
+
+
+_cell = st.one_of(st.sampled_from(["", ".", "x", "-1", "0", "1", "2", "nan", "1e309", "3.5",
+                                   "NA", ">16", "1,2"]), st.text(max_size=4))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=st.integers(0, len(ROWS) - 1), col=st.integers(0, 11), value=_cell)
+def test_random_malformed_cells_give_pkdataerror_or_a_valid_dataset(tmp_path, row, col, value):
+    rows = [r.split(",") for r in ROWS]
+    rows[row][col] = value.replace("\n", " ").replace("\r", " ").replace('"', "")
+    path = tmp_path / "fuzz.csv"
+    path.write_text("\n".join([HEADER, *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    try:
+        data = read_nonmem(path)
+    except PKDataError:
+        return
+    for sid in data.ids:
+        s = data[sid]
+        assert np.all(np.isfinite(s.schedule.times_days)) and np.all(s.schedule.amounts > 0)
