@@ -14,7 +14,7 @@ from pkmodel.data.cohort import Cohort
 from pkmodel.data.schema import BASELINE_COLUMNS, COLUMNS, REQUIRED_COLUMNS
 from pkmodel.errors import CohortError
 
-__all__ = ["read_cohort"]
+__all__ = ["read_cohort", "read_patients"]
 
 _WIDE_REMISSION = re.compile(r"^remission_(\d+)m$")
 _CENSORED = re.compile(r"^\s*(>=|<=|>|<|≥|≤)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$")
@@ -101,7 +101,7 @@ def read_cohort(
     where = _Where(label, is_file, labels, bool(wide_cols))
     if wide_cols:
         frame = _wide_to_long(frame, wide_cols, where)
-    _check_required(frame, where)
+    _check_required(frame, where, REQUIRED_COLUMNS)
     tidy, n_missing = _parse(frame, where)
     _check_duplicates(tidy, where)
     _check_baseline_consistency(tidy, where)
@@ -115,6 +115,38 @@ def read_cohort(
             fix="check the ati and baseline_tl columns, or relax exclude_ati_positive/min_tl_ug_ml",
         )
     return Cohort._from_validated(tidy, source=label, name=name, dropped=dropped)
+
+
+def read_patients(
+    source: str | os.PathLike | pd.DataFrame | Cohort, *, sep: str = ","
+) -> pd.DataFrame:
+    """Read new patients for prediction: the cohort format without outcomes.
+
+    ``baseline_tl`` and ``strategy`` are required; ``month``, ``remission``, ``center`` and
+    ``ati`` are optional; no exclusions are applied. Values are validated exactly as by
+    :func:`read_cohort` (same error messages).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The parsed table (with ``tl_cens``), in the input's row order.
+    """
+    if isinstance(source, Cohort):
+        return source.data.copy()
+    frame, label, is_file = _load_table(source, sep)
+    labels = frame.index
+    frame = _normalise_headers(frame, label)
+    if frame.shape[0] == 0:
+        raise CohortError("the table has a header but no data rows", source=label,
+                          fix="add one row per patient")
+    where = _Where(label, is_file, labels, False)
+    _check_required(frame, where, ("baseline_tl", "strategy"))
+    if "patient_id" not in frame.columns:
+        frame["patient_id"] = [str(i + 1) for i in range(len(frame))]
+    tidy, _ = _parse(frame, where)
+    if "month" in tidy.columns:
+        _check_duplicates(tidy, where)
+    return tidy.drop(columns="_position")
 
 
 def _load_table(source, sep: str) -> tuple[pd.DataFrame, str, bool]:
@@ -220,8 +252,8 @@ def _wide_to_long(frame: pd.DataFrame, wide_cols: list[str], where: _Where) -> p
     return long.sort_values(["_position", "month"], kind="stable").reset_index(drop=True)
 
 
-def _check_required(frame: pd.DataFrame, where: _Where) -> None:
-    for name in REQUIRED_COLUMNS:
+def _check_required(frame: pd.DataFrame, where: _Where, required: tuple[str, ...]) -> None:
+    for name in required:
         if name not in frame.columns:
             hint = COLUMNS[name].description
             fix = f"add a '{name}' column ({hint})"
@@ -250,7 +282,8 @@ def _parse(frame: pd.DataFrame, where: _Where) -> tuple[pd.DataFrame, int]:
     pos = _positions(frame)
     out = pd.DataFrame(index=frame.index)
     # remission: missing values are dropped and counted, never guessed
-    rem_missing = _blank(frame["remission"])
+    rem_missing = (_blank(frame["remission"]) if "remission" in frame.columns
+                   else np.zeros(len(frame), dtype=bool))
     for name, col in COLUMNS.items():
         if name == "tl_cens" or name not in frame.columns:
             continue

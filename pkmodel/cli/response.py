@@ -1,0 +1,224 @@
+"""``pkmodel fit``, ``curve``, ``threshold`` and the main job ``pkmodel analyze``."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+from pkmodel.cli.output import add_cohort_argument, emit_json, load_cohort_arg
+from pkmodel.errors import ConvergenceWarning
+from pkmodel.files import atomic_path, check_writable
+
+__all__ = ["register"]
+
+DISCLAIMER = ("pkmodel is research software: its estimates support research on therapeutic drug "
+              "monitoring and are not a basis for bedside decisions.")
+
+
+def _fit_from_args(args):
+    from pkmodel.response import RemissionModel
+
+    cohort = load_cohort_arg(args)
+    spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
+                          target_accept=args.target_accept)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit = spec.fit(cohort, draws=args.draws, tune=args.tune, chains=args.chains,
+                       random_seed=args.seed, progressbar=not args.json and sys.stderr.isatty())
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return cohort, fit
+
+
+def _add_fit_options(p) -> None:
+    p.add_argument("--covariate", action="append", metavar="COLUMN",
+                   help="adjust for this patient-level column (repeatable)")
+    p.add_argument("--slope-by", choices=["disease"], default=None,
+                   help="let the TL slope also differ by disease (partially pooled)")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=4, help="number of chains")
+    p.add_argument("--seed", type=int, default=None, help="random seed (recorded in the fit)")
+    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 if the fit fails its convergence checks")
+
+
+def _diagnostics_exit(fit, args) -> int:
+    diag = fit.diagnostics()
+    print(str(diag), file=sys.stderr)
+    return 3 if (args.strict and not diag.converged) else 0
+
+
+def _fit(args) -> int:
+    check_writable(args.output, force=args.force)
+    _, fit = _fit_from_args(args)
+    fit.save(args.output, force=args.force)
+    if args.json:
+        emit_json({"output": str(args.output), "diagnostics": fit.diagnostics().to_dict(),
+                   "random_seed": fit.random_seed,
+                   "summary": fit.summary().to_dict(orient="records")})
+    else:
+        print(f"wrote {args.output}")
+        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return _diagnostics_exit(fit, args)
+
+
+def _load(args):
+    from pkmodel.response import load_fit
+
+    return load_fit(args.fit)
+
+
+def _curve_args(p) -> None:
+    p.add_argument("fit", help="a fit saved by `pkmodel fit`")
+    p.add_argument("--strategy", action="append", help="strategy (repeatable; default all)")
+    p.add_argument("--month", action="append", type=int, help="month (repeatable; default all)")
+    p.add_argument("--level", default="population",
+                   help="'population' (a new centre) or the name of a fitted centre")
+
+
+def _month_list(args):
+    return args.month if args.month else None
+
+
+def _curve(args) -> int:
+    from pkmodel.response import summarize_curve
+
+    fit = _load(args)
+    curve = fit.remission_curve(strategy=args.strategy, month=_month_list(args),
+                                level=args.level)
+    summary = summarize_curve(curve, ci_prob=args.ci_prob)
+    if args.plot:
+        _save_plot(fit, curve, None, args.plot, args.force, args.ci_prob)
+    if args.json:
+        emit_json({"level": args.level, "ci_prob": args.ci_prob, "tl_units": "µg/mL",
+                   "curve": summary.to_dict(orient="records")})
+    else:
+        step = max(1, len(curve["tl"]) // 12)
+        grid = curve["tl"].values[::step]
+        show = summary[summary.tl.isin(grid)]
+        print(f"P(remission), median and {round(args.ci_prob * 100)}% band ({args.level} level)")
+        print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+def _threshold(args) -> int:
+    fit = _load(args)
+    table = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility,
+                                   strategy=args.strategy, month=_month_list(args),
+                                   level=args.level)
+    if args.json:
+        emit_json({"thresholds": table.to_dict(orient="records")})
+    else:
+        print(_threshold_text(table))
+    return 0
+
+
+def _threshold_text(table) -> str:
+    lines = []
+    for r in table.itertuples():
+        futile = ("not reached within the grid" if r.tl_futile != r.tl_futile
+                  else f"{r.tl_futile:.1f} µg/mL")
+        cross = ("beyond the grid" if r.tl_cross_median != r.tl_cross_median else
+                 f"{r.tl_cross_median:.1f} [{_fmt(r.tl_cross_lower)}, {_fmt(r.tl_cross_upper)}]")
+        lines.append(f"{r.strategy}, month {r.month}: futile (P(p<{r.p_min:g}) >= "
+                     f"{r.credibility:g}) from TL {futile}; crossing TL median {cross}")
+    return "\n".join(lines)
+
+
+def _fmt(v: float) -> str:
+    return "beyond grid" if v != v else f"{v:.1f}"
+
+
+def _save_plot(fit, curve, thresholds, path, force, ci_prob) -> None:
+    from pkmodel.plots import plot_remission_curves
+
+    check_writable(path, force=force)
+    fig = plot_remission_curves(fit, curve, thresholds, ci_prob=ci_prob)
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, format=suffix, dpi=130)
+
+
+def _analyze(args) -> int:
+    """The main job: describe, classical analysis, Bayesian fit, curves, thresholds, plot."""
+    from pkmodel.data import classical_analysis
+    from pkmodel.response import summarize_curve
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fit_path, plot_path = out / "fit.nc", out / "remission_curves.png"
+    for path in (fit_path, plot_path):
+        check_writable(path, force=args.force)
+    cohort, fit = _fit_from_args(args)
+    classical = classical_analysis(cohort)
+    curve = fit.remission_curve()
+    thresholds = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility)
+    fit.save(fit_path, force=args.force)
+    _save_plot(fit, curve, thresholds, plot_path, args.force, 0.9)
+    diag = fit.diagnostics()
+    if args.json:
+        emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),
+                   **classical.to_dict(), "diagnostics": diag.to_dict(),
+                   "summary": fit.summary().to_dict(orient="records"),
+                   "thresholds": thresholds.to_dict(orient="records"),
+                   "outputs": {"fit": str(fit_path), "plot": str(plot_path)}})
+    else:
+        print(DISCLAIMER, "\n")
+        print(cohort.describe(), "\n")
+        print(classical, "\n")
+        print("Bayesian remission model:", diag, "\n", sep=" ")
+        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"), "\n")
+        s = summarize_curve(curve)
+        grid = [3, 4, 5, 6, 8, 10, 12, 16, 20]
+        idx = [int(abs(curve["tl"].values - g).argmin()) for g in grid]
+        show = s[s.tl.isin(curve["tl"].values[idx])]
+        print("Remission curve (population level), median and 90% band at selected TL:")
+        print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"), "\n")
+        print(f"Futility thresholds (p_min {args.p_min:g}, credibility {args.credibility:g}):")
+        print(_threshold_text(thresholds), "\n")
+        print(f"wrote {fit_path} and {plot_path}")
+    return _diagnostics_exit(fit, args)
+
+
+def register(subparsers) -> None:
+    """Add the remission-model sub-commands."""
+    p = subparsers.add_parser("fit", help="fit the Bayesian remission model and save it")
+    add_cohort_argument(p)
+    p.add_argument("-o", "--output", required=True, help="the netCDF file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_fit_options(p)
+    p.set_defaults(handler=_fit)
+
+    p = subparsers.add_parser("curve", help="posterior remission curve of a saved fit")
+    _curve_args(p)
+    p.add_argument("--ci-prob", type=float, default=0.9, help="credible band width")
+    p.add_argument("--plot", metavar="PNG", help="also write a plot")
+    p.add_argument("--force", action="store_true", help="replace an existing plot")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_curve)
+
+    p = subparsers.add_parser("threshold", help="credible futility thresholds of a saved fit")
+    _curve_args(p)
+    p.add_argument("--p-min", type=float, default=0.2, help="futile below this P(remission)")
+    p.add_argument("--credibility", type=float, default=0.9,
+                   help="required posterior probability that P(remission) < p-min")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_threshold)
+
+    p = subparsers.add_parser(
+        "analyze", help="main job: describe, classical analysis, Bayesian fit, curves, "
+        "thresholds and plot")
+    add_cohort_argument(p)
+    p.add_argument("--out", default="out", help="folder for fit.nc and remission_curves.png")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
+    p.add_argument("--p-min", type=float, default=0.2)
+    p.add_argument("--credibility", type=float, default=0.9)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_fit_options(p)
+    p.set_defaults(handler=_analyze)
+

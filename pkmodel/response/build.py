@@ -1,0 +1,127 @@
+"""The PyMC model of remission: built from a Design, a specification's options and its priors.
+
+logit P(remission_ij) = alpha + a_center[i] + tau_month[j] + beta_i * (log TL_i - log 5)
+                        + delta_strategy[i] + gamma . z_i + u_i
+
+with beta_i = beta + b_strategy[i] (+ b_disease[i] when ``slope_by="disease"``). Hierarchical
+effects are non-centred. A TL censored at an assay limit is a latent true value drawn from the
+population distribution of log TL and constrained by its limit; with ``assay_cv`` every TL is
+latent and the measured value carries log-normal assay error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
+from pkmodel.response.priors import Priors
+
+__all__ = ["build_pymc_model"]
+
+
+def _coords(design: Design) -> dict:
+    coords = {
+        "obs": np.arange(len(design.remission)),
+        "patient": list(design.patient_ids),
+        "group": list(design.groups),
+        "month": list(design.months),
+        "month_contrast": list(design.months[1:]),
+        "strategy": list(design.strategies),
+        "strategy_contrast": list(design.strategies[1:]),
+        "covariate": list(design.covariate_columns),
+    }
+    if design.diseases:
+        coords["disease"] = list(design.diseases)
+    return coords
+
+
+def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
+                     assay_cv: float | None) -> pm.Model:
+    """Build the PyMC model for ``design``.
+
+    Parameters
+    ----------
+    design : Design
+        Checked index arrays and covariates.
+    priors : Priors
+        Prior scales.
+    patient_effect : bool
+        Include the patient effect ``u_i`` (needs repeated assessments of a patient).
+    assay_cv : float or None
+        Coefficient of variation of the TL assay (e.g. 0.1); ``None`` treats uncensored TL as exact.
+    """
+    p = priors
+    n_strat = len(design.strategies)
+    cens = design.tl_cens
+    with pm.Model(coords=_coords(design)) as model:
+        # --- population distribution of log baseline TL (log µg/mL)
+        mu_tl = pm.Normal("mu_tl", p.log_tl_mu, p.log_tl_sd)
+        sigma_tl = pm.HalfNormal("sigma_tl", p.log_tl_spread_sd)
+        lower = np.where(cens == 1, design.log_tl, -np.inf)
+        upper = np.where(cens == -1, design.log_tl, np.inf)
+        if assay_cv is None:
+            pm.Censored("log_tl", pm.Normal.dist(mu_tl, sigma_tl), lower=lower, upper=upper,
+                        observed=design.log_tl, dims="patient")
+            log_tl = pt.as_tensor_variable(design.log_tl.copy())
+            for code, name in ((-1, "log_tl_above_limit"), (1, "log_tl_below_limit")):
+                idx = np.flatnonzero(cens == code)
+                if idx.size == 0:
+                    continue
+                limit = design.log_tl[idx]
+                bound = {"lower": limit} if code == -1 else {"upper": limit}
+                model.add_coord(f"patient_{name}", [design.patient_ids[i] for i in idx])
+                latent = pm.TruncatedNormal(name, mu_tl, sigma_tl, **bound,
+                                            dims=f"patient_{name}")
+                log_tl = pt.set_subtensor(log_tl[idx], latent)
+        else:
+            sd_meas = float(np.sqrt(np.log1p(assay_cv**2)))
+            z_tl = pm.Normal("z_tl", 0.0, 1.0, dims="patient")
+            log_tl = mu_tl + sigma_tl * z_tl
+            pm.Censored("log_tl", pm.Normal.dist(log_tl, sd_meas), lower=lower, upper=upper,
+                        observed=design.log_tl, dims="patient")
+
+        # --- fixed effects
+        alpha = pm.Normal("alpha", p.intercept_mu, p.intercept_sd)
+        beta = pm.Normal("beta", p.slope_mu, p.slope_sd)
+        slope_p = beta + pt.zeros(design.n_patients)
+        if n_strat > 1:
+            sigma_slope = pm.HalfNormal("sigma_slope", p.slope_group_sd)
+            z_slope = pm.Normal("z_slope_strategy", 0.0, 1.0, dims="strategy")
+            b_strategy = pm.Deterministic("b_slope_strategy", sigma_slope * z_slope,
+                                          dims="strategy")
+            slope_p = slope_p + b_strategy[design.patient_strategy]
+            delta = pm.Normal("delta_strategy", 0.0, p.strategy_sd, dims="strategy_contrast")
+            delta_full = pt.concatenate([pt.zeros(1), delta])
+            eta_p = delta_full[design.patient_strategy]
+        else:
+            eta_p = pt.zeros(design.n_patients)
+        if design.diseases:
+            sigma_slope_d = pm.HalfNormal("sigma_slope_disease", p.slope_group_sd)
+            z_slope_d = pm.Normal("z_slope_disease", 0.0, 1.0, dims="disease")
+            b_disease = pm.Deterministic("b_slope_disease", sigma_slope_d * z_slope_d,
+                                         dims="disease")
+            slope_p = slope_p + b_disease[design.patient_disease]
+        eta_p = eta_p + slope_p * (log_tl - np.log(REFERENCE_TL_UG_ML))
+        if design.z.shape[1]:
+            gamma = pm.Normal("gamma", 0.0, p.covariate_sd, dims="covariate")
+            eta_p = eta_p + pt.dot(design.z, gamma)
+
+        # --- hierarchy: centres and patients (non-centred)
+        if len(design.groups) > 1:
+            sigma_group = pm.HalfNormal("sigma_group", p.group_sd)
+            z_group = pm.Normal("z_group", 0.0, 1.0, dims="group")
+            a_group = pm.Deterministic("a_group", sigma_group * z_group, dims="group")
+            eta_p = eta_p + a_group[design.patient_group]
+        if patient_effect:
+            sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
+            z_patient = pm.Normal("z_patient", 0.0, 1.0, dims="patient")
+            eta_p = eta_p + sigma_patient * z_patient
+
+        eta = alpha + eta_p[design.row_patient]
+        if len(design.months) > 1:
+            tau = pm.Normal("tau_month", 0.0, p.month_sd, dims="month_contrast")
+            eta = eta + pt.concatenate([pt.zeros(1), tau])[design.row_month]
+        pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
+    return model

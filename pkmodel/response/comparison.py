@@ -1,0 +1,41 @@
+"""LOO comparison of competing specifications fitted on the same data."""
+
+from __future__ import annotations
+
+import arviz as az
+import pandas as pd
+
+from pkmodel.errors import PredictionError
+
+__all__ = ["compare"]
+
+
+def compare(fits: dict) -> pd.DataFrame:
+    """Compare fits by PSIS-LOO expected log predictive density of the remission outcomes.
+
+    Parameters
+    ----------
+    fits : dict of str to RemissionFit
+        Named fits of the same cohort (checked through the data hash).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ArviZ's comparison table (``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
+        ``warning``...), best first. Leave-one-out is over assessments (rows); with a patient
+        effect, a patient's other assessment stays in the training data.
+    """
+    if not isinstance(fits, dict) or len(fits) < 2:
+        raise PredictionError("compare needs a dict of at least two named fits")
+    hashes = {name: f.data_hash for name, f in fits.items()}
+    if len(set(hashes.values())) > 1:
+        raise PredictionError(f"the fits were made on different data ({hashes}); LOO comparison "
+                              "needs the same cohort")
+    trees = {}
+    for name, f in fits.items():
+        if "log_likelihood" not in f.tree.children:
+            raise PredictionError(f"fit {name!r} has no log-likelihood group")
+        ll = f.tree["log_likelihood"].to_dataset()[["remission"]]
+        trees[name] = f.tree.copy()
+        trees[name]["log_likelihood"] = ll
+    return az.compare(trees)

@@ -1,0 +1,311 @@
+"""A fitted remission model: posterior plus what prediction needs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pkmodel.errors import ConvergenceWarning, PredictionError
+from pkmodel.response.curves import compute_curve, integrate_logistic, linear_predictor
+from pkmodel.response.design import CovariateEncoding
+from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
+from pkmodel.response.spec import RemissionModel
+from pkmodel.response.thresholds import futility_table
+
+__all__ = ["POPULATION_PARAMETERS", "RemissionFit"]
+
+POPULATION_PARAMETERS = (
+    "alpha", "beta", "sigma_slope", "b_slope_strategy", "delta_strategy", "sigma_slope_disease",
+    "b_slope_disease", "tau_month", "gamma", "sigma_group", "sigma_patient", "mu_tl", "sigma_tl",
+)
+
+
+@dataclass(eq=False)
+class RemissionFit:
+    """The posterior of a :class:`RemissionModel` on one cohort.
+
+    Build it with :meth:`RemissionModel.fit` or :func:`pkmodel.load_fit`.
+
+    Attributes
+    ----------
+    spec : RemissionModel
+        What was fitted.
+    tree : xarray.DataTree
+        Posterior, sample stats, log-likelihood and observed data, as PyMC returns them.
+    meta : dict
+        Levels and encodings of the design (centres, months, strategies, covariates).
+    cohort_data : pandas.DataFrame
+        The canonical cohort table it was fitted on.
+    data_hash : str
+        SHA-256 of that table.
+    random_seed : int
+        The seed of the fit.
+    """
+
+    spec: RemissionModel
+    tree: xr.DataTree
+    meta: dict
+    cohort_data: pd.DataFrame
+    data_hash: str
+    random_seed: int
+    cohort_name: str = ""
+    cohort_notes: tuple[str, ...] = ()
+    warn: bool = True
+    _diagnostics: Diagnostics | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        diag = self.diagnostics()
+        if self.warn and not diag.converged:
+            warnings.warn(
+                "the fit did not pass its convergence checks:\n  - "
+                + "\n  - ".join(diag.problems())
+                + "\nDo not use its curves or thresholds before fixing this.",
+                ConvergenceWarning, stacklevel=4,
+            )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws as one Dataset (chain, draw, ...)."""
+        return self.tree["posterior"].to_dataset()
+
+    @property
+    def population_parameters(self) -> list[str]:
+        """Names of the population-level parameters present in this fit."""
+        return [v for v in POPULATION_PARAMETERS if v in self.tree["posterior"].data_vars]
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat, bulk/tail ESS and divergences over every sampled parameter."""
+        if self._diagnostics is None:
+            post = self.posterior
+            names = [v for v in post.data_vars if not v.startswith("log_tl_")] or list(
+                post.data_vars)
+            self._diagnostics = compute_diagnostics(
+                post, self.tree["sample_stats"].to_dataset(), names)
+        return self._diagnostics
+
+    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Population parameters as a tidy table, with odds ratios per doubling of TL.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (element), columns ``parameter, mean, sd, lower, upper,
+            ess_bulk, ess_tail, r_hat``. Rows ``or_per_doubling[<strategy>]`` give the odds ratio
+            of remission for a doubling of baseline TL, ``exp(log 2 * slope)``, per strategy.
+        """
+        post = self.posterior
+        names = self.population_parameters
+        table = az.summary(post[names], ci_prob=ci_prob, kind="all")
+        table = table.reset_index(names="parameter")
+        rename = {c: c.replace(f"eti{round(ci_prob * 100)}_", "") for c in table.columns}
+        rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
+        rename.update({c: "upper" for c in table.columns if c.endswith("_ub")})
+        table = table.rename(columns=rename)
+        slope = post["beta"]
+        if "b_slope_strategy" in post:
+            slope = slope + post["b_slope_strategy"]
+        odds = np.exp(np.log(2.0) * slope)
+        if "strategy" not in odds.dims:
+            odds = odds.expand_dims(strategy=self.meta["strategies"])
+        q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
+        rows = []
+        for s in odds["strategy"].values:
+            v = odds.sel(strategy=s)
+            lo, hi = v.quantile(q, dim=("chain", "draw")).values
+            ess = az.ess(v.to_dataset(name="x"))["x"].item()
+            rhat = az.rhat(v.to_dataset(name="x"))["x"].item()
+            rows.append({"parameter": f"or_per_doubling[{s}]", "mean": float(v.mean()),
+                         "sd": float(v.std()), "lower": float(lo), "upper": float(hi),
+                         "ess_bulk": ess, "r_hat": rhat})
+        out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+        keep = ["parameter", "mean", "sd", "lower", "upper", "ess_bulk", "ess_tail", "r_hat"]
+        return out[[c for c in keep if c in out.columns]]
+
+    # ------------------------------------------------------------ prediction
+    def remission_curve(self, tl=None, strategy=None, month=None, covariates: dict | None = None,
+                        level: str = "population") -> xr.Dataset:
+        """Posterior remission curves over a grid of baseline TL.
+
+        Parameters
+        ----------
+        tl : array of float, optional
+            Grid of TL in µg/mL; default 200 log-spaced points from the lowest fitted TL to
+            max(25, highest fitted TL).
+        strategy, month : str/int or list, optional
+            Strategies and months to predict (default: all that were fitted). Unknown ones raise.
+        covariates : dict, optional
+            Covariate profile, e.g. ``{"albumin_g_l": 35, "disease": "UC"}``. Numeric covariates
+            left out are set to the cohort mean, categorical ones to their reference level; the
+            profile used is recorded in ``attrs["covariates"]``.
+        level : str, default "population"
+            ``"population"``: a new patient at a new centre, integrating over the posterior
+            between-centre and between-patient spread per draw. A centre name: a new patient at
+            that centre (its posterior effect), integrating over the between-patient spread.
+            Anything else is an error.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``p_remission`` over (chain, draw, tl, strategy, month), ``tl`` in µg/mL.
+        """
+        return compute_curve(self.posterior, self.meta, tl=tl, strategy=strategy, month=month,
+                             covariates=covariates, level=level)
+
+    def futility_threshold(self, p_min: float = 0.2, credibility: float = 0.9, strategy=None,
+                           month=None, *, tl=None, ci_prob: float = 0.9,
+                           covariates: dict | None = None,
+                           level: str = "population") -> pd.DataFrame:
+        """Credible futility thresholds per strategy and month.
+
+        Parameters
+        ----------
+        p_min : float, default 0.2
+            Remission probability below which intensification is called futile.
+        credibility : float, default 0.9
+            Posterior probability required for P(remission) < p_min.
+        strategy, month, tl, covariates, level
+            As for :meth:`remission_curve`.
+        ci_prob : float, default 0.9
+            Width of the credible interval of the crossing TL.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per strategy and month: ``strategy, month, p_min, credibility, tl_futile,
+            tl_cross_median, tl_cross_lower, tl_cross_upper``, then ``ci_prob``,
+            ``p_cross_in_grid``, ``grid_min``, ``grid_max``. ``tl_futile`` is the lowest TL from
+            which P(p_remission < p_min) >= credibility at every higher grid TL (NaN: never within
+            the grid). ``tl_cross_*`` summarise each draw's crossing TL; NaN where that quantile
+            lies beyond the grid.
+        """
+        curve = self.remission_curve(tl=tl, strategy=strategy, month=month,
+                                     covariates=covariates, level=level)
+        return futility_table(curve, p_min, credibility, ci_prob)
+
+    def predict(self, patients, *, level: str = "population", ci_prob: float = 0.9,
+                random_seed: int | None = None) -> pd.DataFrame:
+        """Posterior probability of remission for each row of a cohort-like table.
+
+        Parameters
+        ----------
+        patients : path, DataFrame or Cohort
+            Needs ``baseline_tl`` (``>16`` allowed), ``strategy``, the model's covariates and,
+            for ``level="center"``, the grouping column. ``month`` is optional: without it every
+            fitted month is predicted. Outcomes are not needed.
+        level : {"population", "center"}
+            ``"population"``: new centres; ``"center"``: each row's own (fitted) centre.
+        ci_prob : float, default 0.9
+            Width of the credible interval.
+        random_seed : int, optional
+            Seed for drawing latent TL above/below a limit for censored rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The rows with ``month``, ``p_remission`` (posterior mean), ``p_lower``,
+            ``p_upper``.
+        """
+        from pkmodel.data.readers import read_patients
+
+        table = read_patients(patients)
+        meta = self.meta
+        group_col = self.spec.group
+        checks = [("strategy", meta["strategies"])]
+        has_month = "month" in table.columns and not table["month"].isna().all()
+        if has_month:
+            checks.append(("month", meta["months"]))
+        if level in ("center", group_col):
+            if group_col not in table.columns:
+                raise PredictionError(f"level='center' needs a {group_col!r} column")
+            checks.append((group_col, meta["groups"]))
+        elif level != "population":
+            raise PredictionError("level must be 'population' or 'center'")
+        for col, known in checks:
+            bad = ~table[col].astype(type(known[0])).isin(known)
+            if bad.any():
+                raise PredictionError(
+                    f"row {int(np.argmax(bad.to_numpy())) + 1}: {col} "
+                    f"{table[col][bad].iloc[0]!r} was not in the fitted cohort ({list(known)}); "
+                    "the model cannot predict it and will not substitute another"
+                    + ("; use level='population' for a new centre" if col == group_col else ""))
+        if not has_month:
+            table = table.drop(columns="month", errors="ignore").merge(
+                pd.DataFrame({"month": meta["months"]}), how="cross")
+        group = (None if level == "population"
+                 else xr.DataArray(table[group_col].astype(str).to_numpy(), dims="row"))
+        encodings = [CovariateEncoding.from_dict(e) for e in meta["encodings"]]
+        rows = table.get("patient_id", pd.Series(np.arange(len(table)))).astype(str).to_numpy()
+        z = (np.concatenate([e.encode(table[e.name] if e.name in table else
+                                      pd.Series([None] * len(table)), "<patients>", rows)
+                             for e in encodings], axis=1)
+             if encodings else np.zeros((len(table), 0)))
+        post = self.posterior
+        log_tl = self._latent_log_tl(table, post, random_seed)
+        disease = None
+        if meta["diseases"]:
+            if "disease" not in table or table["disease"].isna().any():
+                raise PredictionError("this model's slope depends on disease: give every row a "
+                                      "disease (CD or UC)")
+            disease = xr.DataArray(table["disease"].to_numpy(), dims="row")
+        eta, scale = linear_predictor(
+            post, meta, log_tl, xr.DataArray(table["strategy"].to_numpy(), dims="row"),
+            xr.DataArray(table["month"].to_numpy(), dims="row"),
+            xr.DataArray(z, dims=("row", "covariate")), group, disease)
+        eta = eta.transpose("chain", "draw", "row")
+        p = integrate_logistic(eta.values, scale.values[..., None])
+        p = p.reshape(-1, p.shape[-1])
+        out = table.copy()
+        out["p_remission"] = p.mean(axis=0)
+        out["p_lower"], out["p_upper"] = np.quantile(p, [(1 - ci_prob) / 2, (1 + ci_prob) / 2],
+                                                     axis=0)
+        return out
+
+    def _latent_log_tl(self, table: pd.DataFrame, post: xr.Dataset,
+                       random_seed: int | None) -> xr.DataArray:
+        """log TL per (chain, draw, row): exact, or drawn beyond the limit for censored rows."""
+        from scipy.stats import truncnorm
+
+        value = np.log(table["baseline_tl"].to_numpy(dtype=float))
+        cens = table["tl_cens"].to_numpy(dtype=int)
+        shape = (post.sizes["chain"], post.sizes["draw"], len(table))
+        out = np.broadcast_to(value, shape).copy()
+        if np.any(cens != 0):
+            rng = np.random.default_rng(random_seed)
+            mu = post["mu_tl"].values[..., None]
+            sd = post["sigma_tl"].values[..., None]
+            for code in (-1, 1):
+                cols = np.flatnonzero(cens == code)
+                if cols.size == 0:
+                    continue
+                bound = (value[cols] - mu) / sd
+                a, b = (bound, np.inf) if code == -1 else (-np.inf, bound)
+                draws = truncnorm.rvs(a, b, size=(*shape[:2], cols.size), random_state=rng)
+                out[..., cols] = mu + sd * draws
+        return xr.DataArray(out, dims=("chain", "draw", "row"))
+
+    # ----------------------------------------------------------------- files
+    def save(self, path, *, force: bool = False) -> None:
+        """Write the fit to a netCDF file (atomically; never pickled).
+
+        The file holds the posterior tree, the cohort table, and in its attributes the model
+        specification, the design, the data hash, the seed and package versions.
+        """
+        from pkmodel.response.persistence import save_fit
+
+        save_fit(self, path, force=force)
+
+    def __repr__(self) -> str:
+        d = self.diagnostics()
+        return (f"RemissionFit(cohort={self.cohort_name!r}, spec={self.spec}, "
+                f"draws={d.n_draws}, converged={d.converged})")
+
+    def spec_json(self) -> str:
+        """The specification as JSON."""
+        return json.dumps(self.spec.to_dict(), sort_keys=True)

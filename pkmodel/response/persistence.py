@@ -1,0 +1,147 @@
+"""Saving and loading fits as netCDF: the DataTree plus specification, design, hash, versions.
+
+Nothing is pickled: the specification and design are JSON strings in the root attributes, the
+cohort table is a group of plain arrays, and loading only reads arrays and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pkmodel.errors import FitFileError, SpecificationError
+from pkmodel.files import atomic_path
+
+__all__ = ["FORMAT_VERSION", "load_fit", "save_fit"]
+
+FORMAT_VERSION = 1
+_ENGINE = "h5netcdf"
+_VERSIONED = ("pkmodel", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _plain(ds: xr.Dataset) -> xr.Dataset:
+    """Object arrays (e.g. nutpie's divergence messages, None-filled) as fixed strings."""
+    out = ds.copy()
+    for name, da in ds.data_vars.items():
+        if da.dtype == object:
+            out[name] = da.copy(data=np.array(["" if v is None else str(v)
+                                               for v in da.values.ravel()]).reshape(da.shape))
+    return out
+
+
+def _cohort_dataset(frame: pd.DataFrame) -> xr.Dataset:
+    data = {}
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            data[col] = ("row", values.to_numpy(dtype=float))
+        else:
+            data[col] = ("row", np.array(["" if pd.isna(v) else str(v) for v in values],
+                                         dtype=str))
+    ds = xr.Dataset(data)
+    ds.attrs["columns"] = json.dumps(list(frame.columns))
+    ds.attrs["integer_columns"] = json.dumps(
+        [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])])
+    return ds
+
+
+def _cohort_frame(ds: xr.Dataset) -> pd.DataFrame:
+    columns = json.loads(ds.attrs["columns"])
+    ints = set(json.loads(ds.attrs.get("integer_columns", "[]")))
+    frame = pd.DataFrame({c: ds[c].values for c in columns})
+    for c in columns:
+        if frame[c].dtype.kind in "OSU" or str(frame[c].dtype).startswith("str"):
+            frame[c] = [None if v == "" else str(v) for v in frame[c]]
+            frame[c] = frame[c].astype(object)
+        elif c in ints:
+            frame[c] = frame[c].astype(np.int64)
+    return frame
+
+
+def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
+    """Write ``fit`` to ``path`` (netCDF); see :meth:`RemissionFit.save`."""
+    children = {name: xr.DataTree(_plain(fit.tree[name].to_dataset()))
+                for name in fit.tree.children}
+    children["pkmodel_cohort"] = xr.DataTree(_cohort_dataset(fit.cohort_data))
+    tree = xr.DataTree.from_dict({f"/{k}": v.to_dataset() for k, v in children.items()})
+    tree.attrs.update({
+        "pkmodel_format": FORMAT_VERSION,
+        "pkmodel_spec": json.dumps(fit.spec.to_dict(), sort_keys=True),
+        "pkmodel_design": json.dumps(fit.meta, sort_keys=True),
+        "pkmodel_data_hash": fit.data_hash,
+        "pkmodel_random_seed": int(fit.random_seed),
+        "pkmodel_cohort_name": fit.cohort_name,
+        "pkmodel_cohort_notes": json.dumps(list(fit.cohort_notes)),
+        "pkmodel_versions": json.dumps(_versions(), sort_keys=True),
+    })
+    with atomic_path(path, force=force) as tmp:
+        tree.to_netcdf(tmp, engine=_ENGINE)
+
+
+def load_fit(path: str | os.PathLike, *, warn: bool = True):
+    """Load a fit saved by :meth:`RemissionFit.save`.
+
+    Parameters
+    ----------
+    path : str or path
+        The netCDF file.
+    warn : bool, default True
+        Emit the convergence warning again if the fit failed its checks.
+
+    Raises
+    ------
+    FitFileError
+        Missing, truncated or corrupt file, not a pkmodel fit, or saved by an incompatible
+        version of the specification.
+    """
+    from pkmodel.response.fit import RemissionFit
+    from pkmodel.response.spec import RemissionModel
+
+    path = Path(path)
+    if not path.is_file():
+        raise FitFileError(f"{path}: no such fit file")
+    try:
+        with xr.open_datatree(path, engine=_ENGINE) as opened:
+            tree = opened.load()
+    except Exception as exc:  # h5py/h5netcdf raise many types for a damaged file
+        raise FitFileError(
+            f"{path}: not a readable netCDF fit ({type(exc).__name__}); the file is truncated, "
+            "corrupt or of another format. Fit again with `pkmodel fit`"
+        ) from None
+    attrs = tree.attrs
+    if "pkmodel_format" not in attrs or "posterior" not in tree.children:
+        raise FitFileError(f"{path}: a netCDF file, but not a fit saved by pkmodel")
+    if int(attrs["pkmodel_format"]) > FORMAT_VERSION:
+        raise FitFileError(f"{path}: saved by a newer pkmodel (format {attrs['pkmodel_format']}); "
+                           "upgrade pkmodel to read it")
+    try:
+        spec = RemissionModel.from_dict(json.loads(attrs["pkmodel_spec"]))
+        meta = json.loads(attrs["pkmodel_design"])
+        cohort = _cohort_frame(tree["pkmodel_cohort"].to_dataset())
+        notes = tuple(json.loads(attrs.get("pkmodel_cohort_notes", "[]")))
+    except (KeyError, ValueError, TypeError, SpecificationError) as exc:
+        raise FitFileError(f"{path}: the fit's specification cannot be read by this version of "
+                           f"pkmodel ({exc}); fit again") from None
+    groups = {k: tree[k].to_dataset() for k in tree.children if k != "pkmodel_cohort"}
+    core = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
+    return RemissionFit(spec=spec, tree=core, meta=meta, cohort_data=cohort,
+                        data_hash=str(attrs["pkmodel_data_hash"]),
+                        random_seed=int(attrs["pkmodel_random_seed"]),
+                        cohort_name=str(attrs.get("pkmodel_cohort_name", "")),
+                        cohort_notes=notes, warn=warn)

@@ -1,0 +1,205 @@
+"""What to fit: the immutable specification of the remission model."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pkmodel.data import Cohort, read_cohort
+from pkmodel.errors import SpecificationError
+from pkmodel.response.priors import Priors
+
+__all__ = ["RemissionModel"]
+
+_SLOPE_BY = (None, "disease")
+
+
+def as_cohort(cohort) -> Cohort:
+    """Accept a Cohort, a path or a DataFrame."""
+    if isinstance(cohort, Cohort):
+        return cohort
+    if isinstance(cohort, str | os.PathLike | pd.DataFrame):
+        return read_cohort(cohort)
+    raise SpecificationError(f"expected a Cohort, a path or a DataFrame, not "
+                             f"{type(cohort).__name__}")
+
+
+@dataclass(frozen=True)
+class RemissionModel:
+    """Specification of the hierarchical Bayesian remission model.
+
+    For patient i at assessment month j::
+
+        logit P(remission_ij) = alpha + a_center[i] + tau_month[j]
+                                + beta_i * (log TL_i - log 5) + delta_strategy[i]
+                                + gamma . z_i + u_i
+
+    where ``beta_i = beta + b_strategy[i]`` (+ ``b_disease[i]`` with ``slope_by="disease"``),
+    centre, patient and slope offsets are partially pooled (non-centred), and a TL censored at an
+    assay limit is latent. See ``docs/model.md`` for every prior and the reason for it.
+
+    Parameters
+    ----------
+    covariates : tuple of str
+        Patient-level columns to adjust for (numeric ones standardised, categorical ones as
+        treatment contrasts against their first level). Missing values are an error.
+    group : str, default "center"
+        Column of the partially pooled grouping (centres).
+    slope_by : {None, "disease"}
+        ``None``: a common TL slope plus partially pooled strategy offsets. ``"disease"``: also
+        partially pooled disease (CD/UC) offsets.
+    priors : Priors or dict, optional
+        Overrides of the default prior scales (see :class:`pkmodel.response.priors.Priors`).
+    patient_effect : bool or None
+        Include the patient effect linking repeated assessments; ``None`` (default) includes it
+        when some patient has more than one assessment.
+    assay_cv : float or None
+        TL assay coefficient of variation (for example 0.15). ``None`` treats measured TL as exact.
+    target_accept : float, default 0.9
+        NUTS target acceptance rate.
+
+    Examples
+    --------
+    >>> import pkmodel
+    >>> model = pkmodel.RemissionModel(covariates=("albumin_g_l",))
+    >>> fit = model.fit(pkmodel.load_ungar2019(), random_seed=1)  # doctest: +SKIP
+    """
+
+    covariates: tuple[str, ...] = ()
+    group: str = "center"
+    slope_by: str | None = None
+    priors: Priors = field(default_factory=Priors)
+    patient_effect: bool | None = None
+    assay_cv: float | None = None
+    target_accept: float = 0.9
+
+    def __post_init__(self) -> None:
+        if isinstance(self.covariates, str):
+            object.__setattr__(self, "covariates", (self.covariates,))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "priors", Priors.from_any(self.priors))
+        if len(set(self.covariates)) != len(self.covariates):
+            raise SpecificationError(f"covariates are repeated: {list(self.covariates)}")
+        reserved = {"patient_id", "month", "remission", "baseline_tl", "tl_cens", "strategy",
+                    self.group}
+        clash = sorted(reserved & set(self.covariates))
+        if clash:
+            raise SpecificationError(f"{clash} cannot be covariates: they are already in the "
+                                     "model's structure")
+        if self.slope_by not in _SLOPE_BY:
+            raise SpecificationError(f"slope_by must be None or 'disease', not {self.slope_by!r}")
+        if self.slope_by == "disease" and "disease" in self.covariates:
+            raise SpecificationError("with slope_by='disease', do not also list 'disease' as a "
+                                     "covariate")
+        if self.assay_cv is not None and not (0 < float(self.assay_cv) < 2):
+            raise SpecificationError(f"assay_cv must be a fraction such as 0.15, not "
+                                     f"{self.assay_cv!r}")
+        if not 0.5 <= float(self.target_accept) < 1:
+            raise SpecificationError("target_accept must be in [0.5, 1)")
+
+    # --------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        """JSON-ready form (stored in saved fits)."""
+        d = dataclasses.asdict(self)
+        d["covariates"] = list(self.covariates)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RemissionModel:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["covariates"] = tuple(d.get("covariates", ()))
+        d["priors"] = Priors.from_any(d.get("priors"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise SpecificationError(f"unknown specification fields {unknown}")
+        return cls(**d)
+
+    # --------------------------------------------------------------- building
+    def _design_and_model(self, cohort: Cohort):
+        from pkmodel.response.build import build_pymc_model
+        from pkmodel.response.design import build_design
+
+        design = build_design(cohort, self.covariates, self.group, self.slope_by)
+        patient_effect = self.patient_effect
+        if patient_effect is None:
+            patient_effect = len(design.remission) > design.n_patients
+        model = build_pymc_model(design, self.priors, patient_effect=bool(patient_effect),
+                                 assay_cv=self.assay_cv)
+        return design, model, bool(patient_effect)
+
+    def build(self, cohort):
+        """The PyMC model for ``cohort`` (for inspection or custom sampling)."""
+        return self._design_and_model(as_cohort(cohort))[1]
+
+    def prior_predictive(self, cohort, draws: int = 500, random_seed: int | None = None):
+        """Draw from the prior and the prior predictive distribution.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior`` and ``prior_predictive`` (``remission`` per row, ``log_tl``).
+            ``prior_predictive.remission.mean("obs")`` is the implied cohort remission rate.
+        """
+        import pymc as pm
+
+        _, model, _ = self._design_and_model(as_cohort(cohort))
+        with model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*object mode.*")
+            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
+    def fit(self, cohort, draws: int = 1000, tune: int = 1000, chains: int = 4,
+            random_seed: int | None = None, progressbar: bool = True,
+            cores: int | None = None):
+        """Fit the model by NUTS (nutpie when installed) and check convergence.
+
+        Parameters
+        ----------
+        cohort : Cohort, path or DataFrame
+            The data; a path or frame is read with :func:`pkmodel.read_cohort`.
+        draws, tune, chains : int
+            Posterior draws and tuning steps per chain, and the number of chains.
+        random_seed : int, optional
+            The one seed of the fit; the same seed gives the same posterior. When omitted a seed
+            is drawn and recorded in the fit (``fit.random_seed``).
+        progressbar : bool, default True
+            Show sampling progress.
+        cores : int, optional
+            Chains run in parallel on this many cores (default: all, up to ``chains``).
+
+        Returns
+        -------
+        RemissionFit
+            With diagnostics already computed; a fit that fails them emits a
+            :class:`pkmodel.ConvergenceWarning` that says what to do.
+        """
+        import pymc as pm
+
+        from pkmodel.response.fit import RemissionFit
+
+        for name, v, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+            if not isinstance(v, int | np.integer) or v < low:
+                raise SpecificationError(f"{name} must be an integer >= {low}, not {v!r}")
+        cohort = as_cohort(cohort)
+        design, model, patient_effect = self._design_and_model(cohort)
+        if random_seed is None:
+            random_seed = int(np.random.SeedSequence().entropy % (2**31))
+        cores = min(chains, cores or os.cpu_count() or 1)
+        with model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*default_transform.*")
+            tree = pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
+                progressbar=progressbar, target_accept=self.target_accept,
+                quiet=not progressbar,
+            )
+            pm.compute_log_likelihood(tree, var_names=["remission"], progressbar=False)
+        meta = {**design.metadata(), "patient_effect": patient_effect}
+        return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
+                            data_hash=cohort.content_hash, random_seed=int(random_seed),
+                            cohort_name=cohort.name, cohort_notes=tuple(cohort.notes))

@@ -1,0 +1,189 @@
+"""The remission model on real sampling: recovery, GLM agreement, seeds, files, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import pkmodel
+from pkmodel import PredictionError, SpecificationError
+from pkmodel.response.curves import compute_curve
+from pkmodel.response.simulation import TrueParameters, simulate_cohort
+from pkmodel.response.thresholds import crossing_tl
+
+QUICK = {"draws": 400, "tune": 400, "chains": 2, "progressbar": False}
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    cohort = simulate_cohort(80, 3, random_seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        return pkmodel.RemissionModel().fit(cohort, random_seed=5, **QUICK)
+
+
+def test_same_seed_same_numbers(small_fit):
+    cohort = simulate_cohort(80, 3, random_seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        again = pkmodel.RemissionModel().fit(cohort, random_seed=5, **QUICK)
+    for name in ("alpha", "beta", "sigma_group", "z_patient"):
+        np.testing.assert_array_equal(small_fit.posterior[name].values,
+                                      again.posterior[name].values)
+
+
+def test_saved_and_loaded_fit_agree_exactly(small_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    small_fit.save(path)
+    with pytest.raises(pkmodel.PkmodelError, match="already exists"):
+        small_fit.save(path)
+    loaded = pkmodel.load_fit(path, warn=False)
+    assert loaded.spec == small_fit.spec and loaded.data_hash == small_fit.data_hash
+    assert loaded.random_seed == small_fit.random_seed
+    pd.testing.assert_frame_equal(loaded.futility_threshold(), small_fit.futility_threshold())
+    a = loaded.remission_curve(level="c1")["p_remission"].values
+    np.testing.assert_array_equal(a, small_fit.remission_curve(level="c1")["p_remission"].values)
+    pd.testing.assert_frame_equal(loaded.cohort_data, small_fit.cohort_data, check_dtype=False)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_load_rejects_what_is_not_a_fit(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"CDF\x01 definitely not a fit")
+    with pytest.raises(pkmodel.FitFileError, match="not a readable netCDF fit"):
+        pkmodel.load_fit(bad)
+    with pytest.raises(pkmodel.FitFileError, match="no such fit file"):
+        pkmodel.load_fit(tmp_path / "missing.nc")
+
+
+def test_prediction_errors_are_clear(small_fit):
+    with pytest.raises(PredictionError, match="unknown strategy"):
+        small_fit.remission_curve(strategy="switch_class")
+    with pytest.raises(PredictionError, match="neither 'population' nor a centre"):
+        small_fit.remission_curve(level="c9")
+    new = pd.DataFrame({"baseline_tl": ["5", ">16"],
+                        "strategy": ["dose_escalation", "oops"]})
+    with pytest.raises(PredictionError, match="row 2: strategy 'oops' was not in the fitted"):
+        small_fit.predict(new)
+    new = pd.DataFrame({"baseline_tl": ["5"], "strategy": ["dose_escalation"], "center": ["zz"]})
+    with pytest.raises(PredictionError, match="use level='population'"):
+        small_fit.predict(new, level="center")
+
+
+def test_predict_matches_curve(small_fit):
+    new = pd.DataFrame({"baseline_tl": ["4.0", "9.0"], "strategy": ["dose_escalation"] * 2,
+                        "month": [12, 12]})
+    pred = small_fit.predict(new)
+    curve = small_fit.remission_curve(tl=[4.0, 9.0], strategy="dose_escalation", month=12)
+    np.testing.assert_allclose(pred["p_remission"],
+                               curve["p_remission"].mean(("chain", "draw")).values.ravel(),
+                               rtol=1e-10)
+    assert (pred.p_lower < pred.p_remission).all() and (pred.p_remission < pred.p_upper).all()
+    censored = small_fit.predict(pd.DataFrame({"baseline_tl": [">16"],
+                                               "strategy": ["dose_escalation"]}),
+                                 random_seed=1)
+    at_limit = small_fit.predict(pd.DataFrame({"baseline_tl": ["16"],
+                                               "strategy": ["dose_escalation"]}))
+    assert len(censored) == 2  # every fitted month when no month is given
+    # the latent TL lies above the limit, so remission is less likely than at the limit
+    assert (censored.p_remission.to_numpy() < at_limit.p_remission.to_numpy()).all()
+
+
+def test_summary_has_odds_ratios(small_fit):
+    s = small_fit.summary()
+    assert {"alpha", "beta", "sigma_group", "sigma_patient"} <= set(s.parameter)
+    odds = s[s.parameter.str.startswith("or_per_doubling")]
+    assert len(odds) == 2 and (odds["mean"] > 0).all()
+
+
+def test_compare_and_prior_predictive(small_fit):
+    cohort = simulate_cohort(80, 3, random_seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        other = pkmodel.RemissionModel(patient_effect=False).fit(cohort, random_seed=5, **QUICK)
+    table = pkmodel.compare({"full": small_fit, "no_patient_effect": other})
+    assert set(table.index) == {"full", "no_patient_effect"} and "elpd" in table.columns
+    prior = pkmodel.RemissionModel().prior_predictive(cohort, draws=200, random_seed=3)
+    rates = prior["prior_predictive"]["remission"].mean("obs").values
+    assert 0.3 < rates.mean() < 0.7 and rates.std() > 0.1  # weakly informative, centred
+
+
+def test_specification_errors():
+    with pytest.raises(SpecificationError, match="slope_by"):
+        pkmodel.RemissionModel(slope_by="age")
+    with pytest.raises(SpecificationError, match="unknown prior"):
+        pkmodel.RemissionModel(priors={"slope_scale": 1})
+    with pytest.raises(SpecificationError, match="must be > 0"):
+        pkmodel.RemissionModel(priors={"slope_sd": -1})
+    cohort = simulate_cohort(20, 2, random_seed=1)
+    with pytest.raises(SpecificationError, match="not in the cohort"):
+        pkmodel.RemissionModel(covariates=("albumin_g_l",)).fit(cohort, **QUICK)
+
+
+def test_missing_covariate_is_an_error_naming_the_patient(tidy_frame):
+    frame = tidy_frame.copy()
+    frame.loc[frame.patient_id == "P2", "weight_kg"] = ""
+    with pytest.raises(pkmodel.CohortError, match="'weight_kg' is missing for patient 'P2'"):
+        pkmodel.RemissionModel(covariates=("weight_kg",)).build(pkmodel.read_cohort(frame))
+
+
+@pytest.mark.slow
+def test_parameter_recovery_and_true_threshold():
+    truth = TrueParameters()
+    cohort = simulate_cohort(400, 3, truth, random_seed=2024)
+    assert (cohort.patients.tl_cens == -1).sum() > 10  # censored TLs are exercised
+    fit = pkmodel.RemissionModel().fit(cohort, random_seed=7, chains=4, draws=600, tune=600,
+                                       progressbar=False)
+    assert fit.diagnostics().divergences == 0
+    post = fit.posterior
+    checks = {"alpha": truth.alpha, "beta": truth.beta, "mu_tl": truth.mu_tl,
+              "sigma_tl": truth.sigma_tl,
+              "tau_month": truth.tau_month[1],
+              "delta_strategy": truth.delta_strategy[1]}
+    for name, value in checks.items():
+        lo, hi = np.quantile(post[name].values, [0.05, 0.95])
+        assert lo <= value <= hi, (name, lo, value, hi)
+    # true population curve (integrating the true spread) and its crossing of p_min = 0.2
+    tl = np.geomspace(1.5, 40, 300)
+    meta = fit.meta
+    true_post = post.isel(chain=[0], draw=[0]).copy()
+    for name, value in (("alpha", truth.alpha), ("beta", truth.beta),
+                        ("sigma_group", truth.sigma_group),
+                        ("sigma_patient", truth.sigma_patient)):
+        true_post[name] = true_post[name] * 0 + value
+    true_post["b_slope_strategy"] = true_post["b_slope_strategy"] * 0
+    true_post["delta_strategy"] = true_post["delta_strategy"] * 0 + truth.delta_strategy[1]
+    true_post["tau_month"] = true_post["tau_month"] * 0 + truth.tau_month[1]
+    true_curve = compute_curve(true_post, meta, tl=tl)
+    table = fit.futility_threshold(p_min=0.2, tl=tl).set_index(["strategy", "month"])
+    for (strategy, month), row in table.iterrows():
+        p = true_curve["p_remission"].sel(strategy=strategy, month=month).values[0, 0]
+        true_tl = float(crossing_tl(p, tl, 0.2))
+        assert row.tl_cross_lower <= true_tl <= row.tl_cross_upper, (strategy, month, true_tl)
+
+
+@pytest.mark.slow
+def test_agrees_with_maximum_likelihood_glm_without_hierarchy():
+    truth = TrueParameters(b_slope_strategy=(0.0, 0.5), months=(12,), tau_month=(0.0,),
+                           sigma_group=0.0, sigma_patient=0.0)
+    cohort = simulate_cohort(6000, 1, truth, upper_limit_ug_ml=None, random_seed=99)
+    spec = pkmodel.RemissionModel(patient_effect=False, priors={"slope_group_sd": 2.0})
+    fit = spec.fit(cohort, random_seed=3, chains=2, draws=1000, tune=800, progressbar=False)
+    d = cohort.data
+    x = np.log(d.baseline_tl.to_numpy()) - np.log(5)
+    short = (d.strategy == "interval_shortening").to_numpy(dtype=float)
+    design = np.column_stack([np.ones_like(x), x, short, x * short])
+    glm = sm.GLM(d.remission.to_numpy(), design, family=sm.families.Binomial()).fit()
+    post = fit.posterior
+    slope_ref = post["beta"] + post["b_slope_strategy"].sel(strategy="dose_escalation")
+    slope_short = post["beta"] + post["b_slope_strategy"].sel(strategy="interval_shortening")
+    bayes = np.array([float(post["alpha"].mean()), float(slope_ref.mean()),
+                      float(post["delta_strategy"].mean()),
+                      float((slope_short - slope_ref).mean())])
+    # Posterior means and the MLE differ by O(prior/n) plus Monte-Carlo error: a tenth of a
+    # standard error leaves room for both and fails for any real disagreement.
+    assert np.all(np.abs(bayes - glm.params) < 0.15 * glm.bse), (bayes, glm.params, glm.bse)
