@@ -122,8 +122,9 @@ def _log_likelihood(pred: np.ndarray, obs: Observations, model: PopulationModel)
         log_l = special.log_ndtr(zl)
         # log(Phi(zu) - Phi(zl)); for right-censoring (zu = inf) this is log Phi(-zl)
         right = np.isinf(upper[cens])
-        diff = np.where(right, special.log_ndtr(-zl),
-                        log_u + np.log1p(-np.exp(np.minimum(log_l - log_u, -1e-300))))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.where(right, special.log_ndtr(-zl),
+                            log_u + np.log1p(-np.exp(np.minimum(log_l - log_u, -1e-300))))
         total = total + np.sum(diff, axis=-1)
     return total
 
@@ -177,7 +178,7 @@ def _map(post: _Posterior) -> tuple[np.ndarray, optimize.OptimizeResult]:
 
 
 def _sir(post: _Posterior, z_map: np.ndarray, n_draws: int, rng: np.random.Generator,
-         df: float = 5.0) -> tuple[np.ndarray, float]:
+         df: float = 4.0, inflate: float = 1.5) -> tuple[np.ndarray, float]:
     """Sampling importance resampling from a multivariate t around the mode."""
     k = z_map.size
     hess = -_hessian(post, z_map)
@@ -190,8 +191,8 @@ def _sir(post: _Posterior, z_map: np.ndarray, n_draws: int, rng: np.random.Gener
     n_prop = max(4 * n_draws, 4000)
     normal = rng.standard_normal((n_prop, k))
     scale = np.sqrt(rng.chisquare(df, size=n_prop) / df)
-    z = z_map + (normal @ chol.T) / scale[:, None]
-    resid = np.linalg.solve(chol, (z - z_map).T).T
+    z = z_map + inflate * (normal @ chol.T) / scale[:, None]
+    resid = np.linalg.solve(inflate * chol, (z - z_map).T).T
     log_q = -0.5 * (df + k) * np.log1p(np.sum(resid * resid, axis=1) / df)
     log_w = post(z) - log_q
     log_w -= np.max(log_w)
@@ -207,14 +208,19 @@ def _check_inputs(model, covariates, schedule, observations, weight_kg):
         raise SpecificationError("schedule must be a DoseSchedule (the dosing history)")
     if not isinstance(observations, Observations):
         raise SpecificationError("observations must be an Observations object")
-    cov = {k: float(v) for k, v in model.covariate_values(covariates).items()}
-    for k, v in cov.items():
+    values = model.covariate_values(covariates)
+    for k, v in values.items():
         if np.ndim(v) != 0:
             raise SpecificationError(f"covariate {k} must be one value for one patient")
+    cov = {k: float(v) for k, v in values.items()}
     if weight_kg is None:
-        weight_kg = (covariates or {}).get("weight_kg", cov.get("weight_kg"))
-    if weight_kg is None and schedule.per_kg:
-        raise SpecificationError("give the patient's weight_kg: the dosing history is in mg/kg")
+        weight_kg = (covariates or {}).get("weight_kg")
+    if weight_kg is None:
+        raise SpecificationError(
+            "give the patient's weight_kg (in covariates): it scales mg/kg doses and the "
+            "model's volumes")
+    if "weight_kg" in cov:
+        cov["weight_kg"] = float(weight_kg)
     if observations.times_days.min() < schedule.times_days[0]:
         raise SpecificationError(
             "an observation precedes the first dose; times are days since the first dose"

@@ -1,0 +1,147 @@
+"""Individual Bayesian estimation and trough forecasts: recovery, coverage, censoring, NUTS."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pkmodel.errors import SpecificationError
+from pkmodel.pk import (
+    FASANMADE_2009_UC,
+    DoseSchedule,
+    Observations,
+    concentrations,
+    estimate_individual,
+    forecast_troughs,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _coverage_module():
+    spec = importlib.util.spec_from_file_location("pk_coverage",
+                                                  ROOT / "benchmarks" / "pk_coverage.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pk_coverage"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _patient(model, eta, cov, n_troughs, rng, noise=True):
+    history = DoseSchedule.from_regimen("5mg/kg q8w", until_week=14 + 8 * n_troughs)
+    times = history.times_days[-n_troughs:]
+    pred = concentrations(model.individual_parameters(cov, eta), history, times,
+                          cov["weight_kg"])
+    sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
+    y = pred + (sd * rng.standard_normal(pred.shape) if noise else 0)
+    return history, Observations(times, np.maximum(y, 0.05))
+
+
+def test_map_recovers_a_simulated_patients_clearance_from_several_troughs():
+    model = FASANMADE_2009_UC
+    rng = np.random.default_rng(42)
+    cov = {"weight_kg": 70.0, "albumin_g_dl": 4.1}
+    errors_map, errors_prior = [], []
+    for eta_cl in (-0.6, -0.3, 0.3, 0.6):
+        eta = np.array([eta_cl, 0.1])
+        history, obs = _patient(model, eta, cov, 6, rng)
+        est = estimate_individual(model, cov, history, obs, random_seed=1)
+        true_cl = float(model.individual_parameters(cov, eta).cl)
+        errors_map.append(abs(np.log(est.map_parameters()["cl"] / true_cl)))
+        errors_prior.append(abs(eta_cl))
+        draws = est.parameters()["cl"].values
+        assert np.quantile(draws, 0.01) < true_cl < np.quantile(draws, 0.99)
+    assert max(errors_map) < 0.25
+    assert np.mean(errors_map) < 0.4 * np.mean(errors_prior)
+
+
+def test_noise_free_troughs_pin_clearance_down():
+    model = FASANMADE_2009_UC
+    cov = {"weight_kg": 80.0, "albumin_g_dl": 3.5}
+    eta = np.array([0.5, -0.2])
+    history, obs = _patient(model, eta, cov, 5, np.random.default_rng(0), noise=False)
+    est = estimate_individual(model, cov, history, obs, random_seed=3)
+    true_cl = float(model.individual_parameters(cov, eta).cl)
+    assert est.map_parameters()["cl"] == pytest.approx(true_cl, rel=0.1)
+
+
+def test_forecast_intervals_cover_the_truth_at_the_nominal_rate():
+    # 80 simulated patients, 3 troughs each (some below the 0.4 µg/mL LLOQ, kept as censored).
+    # A larger run (500 patients, both models) is reported in docs/pk.md.
+    res = _coverage_module().coverage("fasanmade2009", n_patients=80, seed=7, credible=0.9,
+                                      draws=400)
+    se = np.sqrt(0.9 * 0.1 / 80)
+    assert np.all(np.abs(res["coverage"] - 0.9) < 3.5 * se), res
+    assert res["rmse_log_cl_map"] < 0.6 * res["rmse_log_cl_prior"]
+
+
+def test_censored_values_shift_the_estimate_the_right_way():
+    model = FASANMADE_2009_UC
+    cov = {"weight_kg": 70.0}
+    history = DoseSchedule.from_regimen("5mg/kg q8w", until_week=30)
+    times = history.times_days[-2:]
+    below = estimate_individual(model, cov, history, Observations(times, [0.4, 0.4], [1, 1]),
+                                random_seed=1)
+    above = estimate_individual(model, cov, history, Observations(times, [16, 16], [-1, -1]),
+                                random_seed=1)
+    typical = float(model.individual_parameters(cov).cl)
+    assert below.map_parameters()["cl"] > typical > above.map_parameters()["cl"]
+    fc = forecast_troughs(above, ["5mg/kg q8w"], target_ug_ml=5).to_dict()["regimens"][0]
+    assert fc["p_trough_ge_target"] > 0.9
+
+
+def test_forecast_after_a_switch_and_same_seed_same_numbers():
+    model = FASANMADE_2009_UC
+    cov = {"weight_kg": 70.0, "albumin_g_dl": 3.8}
+    history, obs = _patient(model, np.array([0.3, 0.0]), cov, 3, np.random.default_rng(5))
+    est = estimate_individual(model, cov, history, obs, random_seed=9)
+    again = estimate_individual(model, cov, history, obs, random_seed=9)
+    np.testing.assert_array_equal(est.eta_draws, again.eta_draws)
+    first = forecast_troughs(est, ["10mg/kg q4w"], n_doses=1).table()
+    steady = forecast_troughs(est, ["10mg/kg q4w"]).table()
+    assert first.attrs["horizon"].startswith("before dose 2")
+    assert float(first["median"][0]) < float(steady["median"][0])
+    with pytest.raises(SpecificationError, match="credible"):
+        forecast_troughs(est, credible=1.5)
+
+
+def test_invalid_estimation_inputs_are_refused_before_any_fit():
+    history = DoseSchedule.from_regimen("5mg/kg q8w", until_week=30)
+    obs = Observations([98.0], [2.0])
+    with pytest.raises(SpecificationError, match="method"):
+        estimate_individual("uc", {"weight_kg": 70}, history, obs, method="mcmc")
+    with pytest.raises(SpecificationError, match="weight_kg"):
+        estimate_individual("uc", {}, DoseSchedule([0], [5], 1 / 12), obs)
+    late = DoseSchedule([120.0], [5.0], 1 / 12)
+    with pytest.raises(SpecificationError, match="precedes the first dose"):
+        estimate_individual("uc", {"weight_kg": 70}, late, obs)
+    with pytest.raises(SpecificationError, match="censoring codes"):
+        Observations([1.0], [2.0], [2])
+    with pytest.raises(SpecificationError, match="LIMIT"):
+        Observations([1.0], [2.0], [1], limit_ug_ml=[3.0])
+
+
+def test_nuts_posterior_agrees_with_map_and_reports_diagnostics():
+    model = FASANMADE_2009_UC
+    cov = {"weight_kg": 70.0, "albumin_g_dl": 4.0}
+    history, obs = _patient(model, np.array([0.4, 0.0]), cov, 4, np.random.default_rng(8))
+    obs = Observations(np.append(obs.times_days, 240.0), np.append(obs.values_ug_ml, 0.4),
+                       np.append(obs.cens, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nuts = estimate_individual(model, cov, history, obs, method="nuts", draws=300, tune=300,
+                                   chains=2, random_seed=2)
+    fast = estimate_individual(model, cov, history, obs, random_seed=2)
+    diag = nuts.diagnostics
+    assert {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"} <= set(diag)
+    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.05
+    assert nuts.eta_draws.shape == (600, 2)
+    med_nuts = np.median(nuts.parameters()["cl"].values)
+    med_map = np.median(fast.parameters()["cl"].values)
+    assert med_nuts == pytest.approx(med_map, rel=0.05)
+    assert nuts.posterior is not None
