@@ -31,7 +31,7 @@ def test_same_seed_same_numbers(small_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
         again = pkmodel.RemissionModel().fit(cohort, random_seed=5, **QUICK)
-    for name in ("alpha", "beta", "sigma_group", "z_patient"):
+    for name in ("alpha", "beta", "sigma_group", "sigma_patient"):
         np.testing.assert_array_equal(small_fit.posterior[name].values,
                                       again.posterior[name].values)
 

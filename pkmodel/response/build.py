@@ -3,8 +3,12 @@
 logit P(remission_ij) = alpha + a_center[i] + tau_month[j] + beta_i * (log TL_i - log 5)
                         + delta_strategy[i] + gamma . z_i + u_i
 
-with beta_i = beta + b_strategy[i] (+ b_disease[i] when ``slope_by="disease"``). Hierarchical
-effects are non-centred. A TL censored at an assay limit is a latent true value drawn from the
+with beta_i = beta + b_strategy[i] (+ b_disease[i] when ``slope_by="disease"``). Centre and
+slope offsets are non-centred. The patient effect u_i ~ Normal(0, sigma_patient) is integrated
+out of each patient's joint likelihood of all their assessments by Gauss-Hermite quadrature (as
+NONMEM's and lme4's GLMM estimators do), instead of being sampled: with one or two binary
+outcomes per patient the sampled version forms a funnel that NUTS explores slowly, and it costs
+one parameter per patient. A TL censored at an assay limit is a latent true value drawn from the
 population distribution of log TL and constrained by its limit; with ``assay_cv`` every TL is
 latent and the measured value carries log-normal assay error.
 """
@@ -18,7 +22,38 @@ import pytensor.tensor as pt
 from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.priors import Priors
 
-__all__ = ["build_pymc_model"]
+__all__ = ["build_pymc_model", "patient_outcome_matrix"]
+
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)
+_GH_LOG_WEIGHTS = np.log(_GH_WEIGHTS / _GH_WEIGHTS.sum())
+
+
+def patient_outcome_matrix(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes as (patient, month) with a 0/1 mask of the assessments that exist."""
+    y = np.zeros((design.n_patients, len(design.months)), dtype=np.int64)
+    mask = np.zeros_like(y, dtype=float)
+    y[design.row_patient, design.row_month] = design.remission
+    mask[design.row_patient, design.row_month] = 1.0
+    return y, mask
+
+
+def _marginal_logp(value, eta, sigma, mask):
+    """log of the integral over u ~ N(0, sigma) of prod_j Bernoulli(y_j | expit(eta_j + u))."""
+    logit = eta[..., None] + sigma[..., None, None] * _GH_NODES
+    loglik = value[..., None] * logit - pt.log1pexp(logit)
+    per_node = (loglik * mask[..., None]).sum(axis=-2) + _GH_LOG_WEIGHTS
+    return pt.logsumexp(per_node, axis=-1)
+
+
+def _marginal_random(eta, sigma, mask, rng=None, size=None):
+    """Draw outcomes: a patient effect per patient, then each assessment (``size`` is batch)."""
+    eta, sigma, mask = np.asarray(eta), np.asarray(sigma), np.asarray(mask)
+    m = np.broadcast_shapes(eta.shape[-1:], mask.shape[-1:])
+    batch = tuple(size) if size is not None else np.broadcast_shapes(
+        eta.shape[:-1], sigma.shape, mask.shape[:-1])
+    u = rng.normal(0.0, 1.0, batch) * sigma
+    p = 1.0 / (1.0 + np.exp(-(eta + u[..., None])))
+    return (rng.random(batch + m) < p).astype(np.int64) * (mask > 0)
 
 
 def _coords(design: Design) -> dict:
@@ -48,7 +83,9 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
     priors : Priors
         Prior scales.
     patient_effect : bool
-        Include the patient effect ``u_i`` (needs repeated assessments of a patient).
+        Include the patient effect ``u_i`` (needs repeated assessments of a patient). The
+        outcome is then ``remission`` over (patient, month), with a mask for missing visits,
+        and its log-likelihood is per patient.
     assay_cv : float or None
         Coefficient of variation of the TL assay (e.g. 0.1); ``None`` treats uncensored TL as exact.
     """
@@ -114,14 +151,18 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             z_group = pm.Normal("z_group", 0.0, 1.0, dims="group")
             a_group = pm.Deterministic("a_group", sigma_group * z_group, dims="group")
             eta_p = eta_p + a_group[design.patient_group]
-        if patient_effect:
-            sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
-            z_patient = pm.Normal("z_patient", 0.0, 1.0, dims="patient")
-            eta_p = eta_p + sigma_patient * z_patient
-
-        eta = alpha + eta_p[design.row_patient]
+        month_effect = pt.zeros(len(design.months))
         if len(design.months) > 1:
             tau = pm.Normal("tau_month", 0.0, p.month_sd, dims="month_contrast")
-            eta = eta + pt.concatenate([pt.zeros(1), tau])[design.row_month]
-        pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
+            month_effect = pt.concatenate([pt.zeros(1), tau])
+        if patient_effect:
+            sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
+            y, mask = patient_outcome_matrix(design)
+            eta = alpha + eta_p[:, None] + month_effect[None, :]
+            pm.CustomDist("remission", eta, sigma_patient, mask, logp=_marginal_logp,
+                          random=_marginal_random, signature="(m),(),(m)->(m)",
+                          observed=y, dtype="int64", dims=("patient", "month"))
+        else:
+            eta = alpha + eta_p[design.row_patient] + month_effect[design.row_month]
+            pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
     return model

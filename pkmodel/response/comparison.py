@@ -22,8 +22,9 @@ def compare(fits: dict) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ArviZ's comparison table (``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
-        ``warning``...), best first. Leave-one-out is over assessments (rows); with a patient
-        effect, a patient's other assessment stays in the training data.
+        ``warning``...), best first. With a patient effect (integrated out), the log-likelihood
+        is per patient, so this is leave-one-patient-out: all of a patient's assessments are
+        left out together. Without one it is per assessment. Compare fits of the same kind.
     """
     if not isinstance(fits, dict) or len(fits) < 2:
         raise PredictionError("compare needs a dict of at least two named fits")
