@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from pkmodel.errors import PkmodelError
+from pkmodel.errors import PkmodelError, PkmodelWarning
 
 __all__ = ["build_parser", "main"]
 
@@ -34,8 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """pkmodel's own warnings as one plain message; others as Python shows them."""
+    if issubclass(category, PkmodelWarning):
+        print(f"pkmodel: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:

@@ -1,0 +1,81 @@
+"""The command line: JSON outputs, exit codes, refusing to overwrite, the main job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pkmodel.cli.main import main
+
+FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_describe_and_classical_json(capsys):
+    code, out, _ = run(capsys, "describe", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["n_patients"] == 48 and any("RECONSTRUCTED" in n for n in d["notes"])
+    code, out, _ = run(capsys, "classical", "--json")
+    rows = json.loads(out)["classical"]
+    assert code == 0 and [r["month"] for r in rows] == [6, 12]
+    assert all(r["p_value"] < 0.01 for r in rows)
+
+
+def test_describe_text_and_bad_file(capsys, tmp_path):
+    code, out, _ = run(capsys, "describe")
+    assert code == 0 and "RECONSTRUCTED" in out and "Remission by month" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id;center\nA;b\n")
+    code, out, err = run(capsys, "describe", str(bad))
+    assert code == 2 and out == ""
+    assert "row 1" in err and "delimited by ';'" in err and "Traceback" not in err
+
+
+def test_fit_curve_threshold_roundtrip(capsys, tmp_path):
+    fit_path = tmp_path / "fit.nc"
+    code, out, err = run(capsys, "fit", "-o", str(fit_path), "--json", *FAST)
+    assert code == 0 and fit_path.exists()
+    payload = json.loads(out)
+    assert payload["random_seed"] == 3 and "max_rhat" in payload["diagnostics"]
+    code, out, _ = run(capsys, "fit", "-o", str(fit_path), *FAST)
+    assert code == 2  # refuses to overwrite without --force
+    code, out, _ = run(capsys, "threshold", str(fit_path), "--json", "--p-min", "0.25")
+    rows = json.loads(out)["thresholds"]
+    assert code == 0 and len(rows) == 4 and rows[0]["p_min"] == 0.25
+    assert set(rows[0]) >= {"strategy", "month", "tl_futile", "tl_cross_median",
+                            "tl_cross_lower", "tl_cross_upper", "credibility"}
+    plot = tmp_path / "curve.png"
+    code, out, _ = run(capsys, "curve", str(fit_path), "--json", "--month", "12",
+                       "--strategy", "dose_escalation", "--plot", str(plot))
+    curve = json.loads(out)["curve"]
+    assert code == 0 and plot.stat().st_size > 10_000
+    assert {r["month"] for r in curve} == {12} and len(curve) == 200
+    code, _, err = run(capsys, "curve", str(fit_path), "--level", "narnia")
+    assert code == 2 and "narnia" in err
+    code, _, err = run(capsys, "threshold", str(fit_path), "--strategy", "surgery")
+    assert code == 2 and "unknown strategy" in err
+
+
+def test_strict_exits_non_zero_on_failed_diagnostics(capsys, tmp_path):
+    code, _, err = run(capsys, "fit", "-o", str(tmp_path / "f.nc"), "--draws", "30", "--tune",
+                       "10", "--chains", "2", "--seed", "1", "--strict")
+    assert code == 3 and "diagnostics FAIL" in err
+
+
+def test_main_job_writes_fit_and_plot(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, _ = run(capsys, "analyze", "--out", str(out_dir), "--json", *FAST)
+    assert code == 0
+    payload = json.loads(out)
+    assert "not a basis for bedside decisions" in payload["disclaimer"]
+    assert {"cohort", "classical", "diagnostics", "summary", "thresholds"} <= set(payload)
+    assert (out_dir / "fit.nc").exists() and (out_dir / "remission_curves.png").exists()
+    code, _, err = run(capsys, "analyze", "--out", str(out_dir), *FAST)
+    assert code == 2 and "--force" in err
