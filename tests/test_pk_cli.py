@@ -82,7 +82,7 @@ def test_forecast_json_from_a_nonmem_file(tmp_path, capsys):
 
 
 def test_bad_input_exits_2_with_one_message(tmp_path, capsys):
-    code, out, err = run(capsys, "pk", "simulate", "--regimen", "ten mg q8w")
+    code, _, err = run(capsys, "pk", "simulate", "--regimen", "ten mg q8w")
     assert code == 2 and "cannot read the regimen" in err and "Traceback" not in err
     code, _, err = run(capsys, "pk", "simulate", "--albumin", "38")
     assert code == 2 and "g/L" in err
