@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from pkmodel.cli.main import main
 
 FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3"]
