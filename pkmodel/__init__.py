@@ -63,6 +63,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name in ("pk", "response", "plots"):
+        return importlib.import_module(f"pkmodel.{name}")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pkmodel' has no attribute {name!r}")

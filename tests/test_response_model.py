@@ -108,7 +108,8 @@ def test_compare_and_prior_predictive(small_fit):
     table = pkmodel.compare({"full": small_fit, "no_patient_effect": other})
     assert set(table.index) == {"full", "no_patient_effect"} and "elpd" in table.columns
     prior = pkmodel.RemissionModel().prior_predictive(cohort, draws=200, random_seed=3)
-    rates = prior["prior_predictive"]["remission"].mean("obs").values
+    draws = prior["prior_predictive"]["remission"]  # (chain, draw, patient, month)
+    rates = draws.mean(("patient", "month")).values
     assert 0.3 < rates.mean() < 0.7 and rates.std() > 0.1  # weakly informative, centred
 
 

@@ -43,6 +43,8 @@ def test_inclusion_criteria(cohort):
     assert (cohort.data["baseline_tl"] >= 3).all()
     above = cohort.patients[cohort.patients["tl_cens"] == -1]
     assert len(above) >= 7 and (above["baseline_tl"] == 16).all()
+    # "above about 9 µg/mL remission was very unlikely": no remitter above 12 µg/mL
+    assert cohort.data.loc[cohort.data.remission == 1, "baseline_tl"].max() <= 12
 
 
 def test_tl_medians_and_iqr_by_outcome(cohort):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import arviz as az
 import pandas as pd
+import xarray as xr
 
 from pkmodel.errors import PredictionError
 
@@ -22,9 +23,11 @@ def compare(fits: dict) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ArviZ's comparison table (``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
-        ``warning``...), best first. With a patient effect (integrated out), the log-likelihood
-        is per patient, so this is leave-one-patient-out: all of a patient's assessments are
-        left out together. Without one it is per assessment. Compare fits of the same kind.
+        ``warning``...), best first. This is leave-one-patient-out: all of a patient's
+        assessments are left out together. With a patient effect (integrated out) the
+        log-likelihood is per patient already; without one the per-assessment values are summed
+        per patient, so that fits with and without the patient effect are compared on the same
+        units.
     """
     if not isinstance(fits, dict) or len(fits) < 2:
         raise PredictionError("compare needs a dict of at least two named fits")
@@ -36,7 +39,11 @@ def compare(fits: dict) -> pd.DataFrame:
     for name, f in fits.items():
         if "log_likelihood" not in f.tree.children:
             raise PredictionError(f"fit {name!r} has no log-likelihood group")
-        ll = f.tree["log_likelihood"].to_dataset()[["remission"]]
+        ll = f.tree["log_likelihood"].to_dataset()["remission"]
+        if "obs" in ll.dims:
+            patient = xr.DataArray(f.cohort_data["patient_id"].astype(str).to_numpy(),
+                                   dims="obs")
+            ll = ll.assign_coords(patient=patient).groupby("patient").sum()
         trees[name] = f.tree.copy()
-        trees[name]["log_likelihood"] = ll
+        trees[name]["log_likelihood"] = ll.to_dataset(name="remission")
     return az.compare(trees)

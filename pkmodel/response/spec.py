@@ -144,8 +144,9 @@ class RemissionModel:
         Returns
         -------
         xarray.DataTree
-            Groups ``prior`` and ``prior_predictive`` (``remission`` per row, ``log_tl``).
-            ``prior_predictive.remission.mean("obs")`` is the implied cohort remission rate.
+            Groups ``prior`` and ``prior_predictive`` (``remission`` and ``log_tl``).
+            ``remission`` is over (patient, month) when the model has a patient effect (missing
+            assessments are 0 and masked in the likelihood) and over ``obs`` (rows) otherwise.
         """
         import pymc as pm
 
