@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -72,6 +73,11 @@ def plot_remission_curves(fit, curve=None, thresholds: pd.DataFrame | None = Non
             ax.text(summary.tl.max(), p_min + 0.01,
                     f"p_min = {p_min:g}", ha="right", va="bottom", fontsize=8, color="0.3")
         ax.set_xscale("log")
+        ticks = [t for t in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40)
+                 if summary.tl.min() <= t <= summary.tl.max()]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("baseline trough level (µg/mL)")
         ax.set_title(f"{month} months after intensification")
         ax.set_ylim(-0.06, 1.06)
