@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import numpy as np
-from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from pkmodel.response.curves import summarize_curve
 
