@@ -149,3 +149,12 @@ def test_summarize_curve_bands():
     s = summarize_curve(curve, ci_prob=0.8)
     assert len(s) == 2 * 2 * 2
     assert (s["lower"] <= s["median"]).all() and (s["median"] <= s["upper"]).all()
+
+
+def test_out_of_range_group_codes_are_refused_before_pymc():
+    from pkmodel.response.design import check_index
+
+    np.testing.assert_array_equal(check_index(np.array([0, 2, 1]), 3, "center"), [0, 2, 1])
+    for bad in ([0, 3], [-1, 0]):
+        with pytest.raises(PredictionError, match="center index out of range 0..2"):
+            check_index(np.array(bad), 3, "center")
