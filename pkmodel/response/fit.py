@@ -119,11 +119,12 @@ class RemissionFit:
         for s in odds["strategy"].values:
             v = odds.sel(strategy=s)
             lo, hi = v.quantile(q, dim=("chain", "draw")).values
-            ess = az.ess(v.to_dataset(name="x"))["x"].item()
-            rhat = az.rhat(v.to_dataset(name="x"))["x"].item()
+            ds = v.to_dataset(name="x")
             rows.append({"parameter": f"or_per_doubling[{s}]", "mean": float(v.mean()),
                          "sd": float(v.std()), "lower": float(lo), "upper": float(hi),
-                         "ess_bulk": ess, "r_hat": rhat})
+                         "ess_bulk": az.ess(ds, method="bulk")["x"].item(),
+                         "ess_tail": az.ess(ds, method="tail")["x"].item(),
+                         "r_hat": az.rhat(ds)["x"].item()})
         out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
         keep = ["parameter", "mean", "sd", "lower", "upper", "ess_bulk", "ess_tail", "r_hat"]
         return out[[c for c in keep if c in out.columns]]
