@@ -73,7 +73,7 @@ def _coords(design: Design) -> dict:
 
 
 def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
-                     assay_cv: float | None) -> pm.Model:
+                     assay_cv: float | None, pool_slopes: bool = True) -> pm.Model:
     """Build the PyMC model for ``design``.
 
     Parameters
@@ -88,6 +88,9 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         and its log-likelihood is per patient.
     assay_cv : float or None
         Coefficient of variation of the TL assay (e.g. 0.1); ``None`` treats uncensored TL as exact.
+    pool_slopes : bool, default True
+        Partially pool the strategy (and disease) offsets of the TL slope around the common slope.
+        ``False`` makes them unpooled treatment contrasts with ``Normal(0, slope_sd)`` priors.
     """
     p = priors
     n_strat = len(design.strategies)
@@ -124,10 +127,16 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         beta = pm.Normal("beta", p.slope_mu, p.slope_sd)
         slope_p = beta + pt.zeros(design.n_patients)
         if n_strat > 1:
-            sigma_slope = pm.HalfNormal("sigma_slope", p.slope_group_sd)
-            z_slope = pm.Normal("z_slope_strategy", 0.0, 1.0, dims="strategy")
-            b_strategy = pm.Deterministic("b_slope_strategy", sigma_slope * z_slope,
-                                          dims="strategy")
+            if pool_slopes:
+                sigma_slope = pm.HalfNormal("sigma_slope", p.slope_group_sd)
+                z_slope = pm.Normal("z_slope_strategy", 0.0, 1.0, dims="strategy")
+                b_strategy = pm.Deterministic("b_slope_strategy", sigma_slope * z_slope,
+                                              dims="strategy")
+            else:
+                contrast = pm.Normal("b_slope_strategy_contrast", 0.0, p.slope_sd,
+                                     dims="strategy_contrast")
+                b_strategy = pm.Deterministic(
+                    "b_slope_strategy", pt.concatenate([pt.zeros(1), contrast]), dims="strategy")
             slope_p = slope_p + b_strategy[design.patient_strategy]
             delta = pm.Normal("delta_strategy", 0.0, p.strategy_sd, dims="strategy_contrast")
             delta_full = pt.concatenate([pt.zeros(1), delta])
@@ -135,10 +144,17 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         else:
             eta_p = pt.zeros(design.n_patients)
         if design.diseases:
-            sigma_slope_d = pm.HalfNormal("sigma_slope_disease", p.slope_group_sd)
-            z_slope_d = pm.Normal("z_slope_disease", 0.0, 1.0, dims="disease")
-            b_disease = pm.Deterministic("b_slope_disease", sigma_slope_d * z_slope_d,
-                                         dims="disease")
+            model.add_coord("disease_contrast", list(design.diseases[1:]))
+            if pool_slopes:
+                sigma_slope_d = pm.HalfNormal("sigma_slope_disease", p.slope_group_sd)
+                z_slope_d = pm.Normal("z_slope_disease", 0.0, 1.0, dims="disease")
+                b_disease = pm.Deterministic("b_slope_disease", sigma_slope_d * z_slope_d,
+                                             dims="disease")
+            else:
+                contrast_d = pm.Normal("b_slope_disease_contrast", 0.0, p.slope_sd,
+                                       dims="disease_contrast")
+                b_disease = pm.Deterministic(
+                    "b_slope_disease", pt.concatenate([pt.zeros(1), contrast_d]), dims="disease")
             slope_p = slope_p + b_disease[design.patient_disease]
         eta_p = eta_p + slope_p * (log_tl - np.log(REFERENCE_TL_UG_ML))
         if design.z.shape[1]:

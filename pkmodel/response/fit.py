@@ -18,7 +18,10 @@ from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
 from pkmodel.response.spec import RemissionModel
 from pkmodel.response.thresholds import futility_table
 
-__all__ = ["POPULATION_PARAMETERS", "RemissionFit"]
+__all__ = ["DETERMINISTICS", "POPULATION_PARAMETERS", "RemissionFit"]
+
+# Functions of the sampled parameters: their convergence is that of the parameters.
+DETERMINISTICS = ("a_group", "b_slope_strategy", "b_slope_disease")
 
 POPULATION_PARAMETERS = (
     "alpha", "beta", "sigma_slope", "b_slope_strategy", "delta_strategy", "sigma_slope_disease",
@@ -81,11 +84,14 @@ class RemissionFit:
         return [v for v in POPULATION_PARAMETERS if v in self.tree["posterior"].data_vars]
 
     def diagnostics(self) -> Diagnostics:
-        """R-hat, bulk/tail ESS and divergences over every sampled parameter."""
+        """R-hat, bulk/tail ESS and divergences over every sampled parameter.
+
+        Includes the latent TL of censored patients; excludes deterministic functions of the
+        parameters (centre effects, slope offsets), whose convergence is that of their inputs.
+        """
         if self._diagnostics is None:
             post = self.posterior
-            names = [v for v in post.data_vars if not v.startswith("log_tl_")] or list(
-                post.data_vars)
+            names = [v for v in post.data_vars if v not in DETERMINISTICS]
             self._diagnostics = compute_diagnostics(
                 post, self.tree["sample_stats"].to_dataset(), names)
         return self._diagnostics

@@ -62,6 +62,10 @@ class RemissionModel:
         TL assay coefficient of variation (for example 0.15). ``None`` treats measured TL as exact.
     target_accept : float, default 0.9
         NUTS target acceptance rate.
+    pool_slopes : bool, default True
+        Partially pool the strategy (and disease) offsets of the TL slope. ``False`` makes them
+        unpooled treatment contrasts (with a single centre and ``patient_effect=False`` the model
+        is then an ordinary Bayesian logistic regression).
 
     Examples
     --------
@@ -77,6 +81,7 @@ class RemissionModel:
     patient_effect: bool | None = None
     assay_cv: float | None = None
     target_accept: float = 0.9
+    pool_slopes: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.covariates, str):
@@ -131,7 +136,7 @@ class RemissionModel:
         if patient_effect is None:
             patient_effect = len(design.remission) > design.n_patients
         model = build_pymc_model(design, self.priors, patient_effect=bool(patient_effect),
-                                 assay_cv=self.assay_cv)
+                                 assay_cv=self.assay_cv, pool_slopes=self.pool_slopes)
         return design, model, bool(patient_effect)
 
     def build(self, cohort):
