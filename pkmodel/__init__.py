@@ -39,6 +39,7 @@ _LAZY = {
     "Priors": "pkmodel.response",
     "RemissionFit": "pkmodel.response",
     "load_fit": "pkmodel.response",
+    "simulate_scenarios": "pkmodel.scenarios",
     "compare": "pkmodel.response",
     "summarize_curve": "pkmodel.response",
 }

@@ -369,6 +369,11 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
                    else f"write a positive number in {_UNITS[name]}")
             raise CohortError(f"{name} is {frame[name].iloc[i]!r}", source=source,
                               row=int(file_rows[i]), column=name, fix=fix)
+        if name == "albumin_g_l" and np.any(x < 10):
+            i = int(np.argmax(x < 10))
+            raise CohortError(f"albumin_g_l is {x[i]:g}, which looks like g/dL", source=source,
+                              row=int(file_rows[i]), column=name,
+                              fix="write serum albumin in g/L (multiply g/dL by 10)")
         cols[name] = x
     for name, levels in _LEVELS.items():
         if name not in frame:

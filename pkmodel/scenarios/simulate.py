@@ -56,7 +56,7 @@ __all__ = ["simulate_scenarios"]
 
 #: Posterior variables the linear predictor may use (others are not shipped to the chunks).
 _PREDICTOR_VARIABLES = ("alpha", "beta", "tau_month", "delta_strategy", "b_slope_strategy",
-                        "b_slope_disease", "gamma", "sigma_patient", "sigma_group")
+                        "b_slope_disease", "gamma", "sigma_patient", "sigma_group", "a_group")
 _MAX_ETA = 3  # largest number of PK random effects among the shipped models
 _PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female": "sex",
                "immunomodulator": "immunomodulator"}
@@ -207,8 +207,6 @@ def _tree_sum(items: list, fan_in: int = 8):
 def _thin_posterior(post: xr.Dataset, n_draws: int | None) -> xr.Dataset:
     keep = [v for v in _PREDICTOR_VARIABLES if v in post]
     post = post[keep]
-    if "a_group" in post:
-        post = post.drop_vars("a_group")
     total = post.sizes["chain"] * post.sizes["draw"]
     stacked = post.stack(sample=("chain", "draw"), create_index=False)
     if n_draws is not None:

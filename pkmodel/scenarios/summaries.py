@@ -49,8 +49,8 @@ def band_labels(inner_edges: Sequence[float], min_tl: float | None) -> tuple[np.
 
 
 def _interval(x: xr.DataArray, ci_prob: float, name: str) -> dict[str, xr.DataArray]:
-    q = x.quantile([(1 - ci_prob) / 2, (1 + ci_prob) / 2], dim="sample")
-    return {f"{name}_mean": x.mean("sample"),
+    q = x.quantile([(1 - ci_prob) / 2, (1 + ci_prob) / 2], dim="sample", skipna=False)
+    return {f"{name}_mean": x.mean("sample", skipna=False),
             f"{name}_lower": q.isel(quantile=0, drop=True),
             f"{name}_upper": q.isel(quantile=1, drop=True)}
 
