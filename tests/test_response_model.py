@@ -199,3 +199,52 @@ def test_agrees_with_maximum_likelihood_glm_without_hierarchy():
     # Posterior means and the MLE differ by O(prior/n) plus Monte-Carlo error: a tenth of a
     # standard error leaves room for both and fails for any real disagreement.
     assert np.all(np.abs(bayes - glm.params) < 0.15 * glm.bse), (bayes, glm.params, glm.bse)
+
+
+def test_covariates_and_slope_by_disease_on_the_shipped_cohort():
+    cohort = pkmodel.load_ungar2019()
+    spec = pkmodel.RemissionModel(covariates=("albumin_g_l", "sex"), slope_by="disease")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        fit = spec.fit(cohort, random_seed=4, **QUICK)
+    post = fit.posterior
+    assert list(post["gamma"]["covariate"].values) == ["albumin_g_l", "sex[M]"]
+    assert list(post["b_slope_disease"]["disease"].values) == ["CD", "UC"]
+    curve = fit.remission_curve(tl=[4.0, 10.0], month=12)
+    assert "disease" in curve["p_remission"].dims  # not silently fixed to one disease
+    uc = fit.remission_curve(tl=[4.0, 10.0], month=12,
+                             covariates={"disease": "UC", "albumin_g_l": 30, "sex": "F"})
+    assert "disease" not in uc["p_remission"].dims
+    assert '"albumin_g_l": 30' in uc.attrs["covariates"]
+    # the UC curve at albumin 30 equals the hand-computed linear predictor
+    p = fit.posterior
+    z_alb = (30 - fit.meta["encodings"][0]["mean"]) / fit.meta["encodings"][0]["sd"]
+    eta = (p["alpha"] + p["tau_month"].sel(month_contrast=12)
+           + (p["beta"] + p["b_slope_strategy"].sel(strategy="dose_escalation")
+              + p["b_slope_disease"].sel(disease="UC")) * (np.log(4.0) - np.log(5))
+           + p["gamma"].sel(covariate="albumin_g_l") * z_alb)
+    scale = np.sqrt(p["sigma_patient"] ** 2 + p["sigma_group"] ** 2)
+    from pkmodel.response.curves import integrate_logistic
+
+    want = integrate_logistic(eta.values, scale.values)
+    got = uc["p_remission"].sel(tl=4.0, strategy="dose_escalation", month=12).values
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    with pytest.raises(PredictionError, match="disease"):
+        fit.predict(pd.DataFrame({"baseline_tl": ["5"], "strategy": ["dose_escalation"],
+                                  "albumin_g_l": [40], "sex": ["F"]}))
+    with pytest.raises(pkmodel.CohortError, match="'albumin_g_l' is missing"):
+        fit.predict(pd.DataFrame({"baseline_tl": ["5"], "strategy": ["dose_escalation"],
+                                  "sex": ["F"], "disease": ["CD"]}))
+
+
+@pytest.mark.slow
+def test_assay_error_model_separates_measurement_from_population_spread():
+    truth = TrueParameters(sigma_tl=0.45)
+    cohort = simulate_cohort(400, 2, truth, assay_cv=0.35, random_seed=8)
+    naive_sd = float(np.log(cohort.patients.baseline_tl).std())
+    spec = pkmodel.RemissionModel(assay_cv=0.35)
+    fit = spec.fit(cohort, random_seed=2, chains=2, draws=600, tune=600, progressbar=False)
+    sigma_tl = fit.posterior["sigma_tl"].values
+    lo, hi = np.quantile(sigma_tl, [0.05, 0.95])
+    assert lo <= truth.sigma_tl <= hi
+    assert hi < naive_sd  # the assay's share of the spread is not attributed to patients

@@ -38,6 +38,7 @@ class TrueParameters:
 
 def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters | None = None,
                     *, upper_limit_ug_ml: float | None = 16.0, covariates: dict | None = None,
+                    assay_cv: float | None = None,
                     random_seed: int | None = None,
                     return_effects: bool = False) -> Cohort | tuple[Cohort, dict]:
     """Simulate a cohort from the remission model.
@@ -52,6 +53,9 @@ def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters |
         TL above this are written as ``>limit`` (right-censored), as an assay would report them.
     covariates : dict of str to (mean, sd), optional
         Numeric covariates drawn normal; their effects are ``truth.gamma`` per SD in this order.
+    assay_cv : float, optional
+        Measured TL = true TL x log-normal error with this coefficient of variation; remission
+        depends on the true TL.
     random_seed : int, optional
         The one seed.
     return_effects : bool
@@ -77,6 +81,8 @@ def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters |
         eta_p = eta_p + t.gamma[k] * (z[name] - m) / s
     rows = []
     tl = np.exp(log_tl)
+    if assay_cv is not None:
+        tl = tl * np.exp(rng.normal(0.0, np.sqrt(np.log1p(assay_cv**2)), n_patients))
     for i in range(n_patients):
         if upper_limit_ug_ml is not None and tl[i] > upper_limit_ug_ml:
             tl_text = f">{upper_limit_ug_ml:g}"
@@ -91,5 +97,6 @@ def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters |
             })
     cohort = read_cohort(pd.DataFrame(rows), min_tl_ug_ml=None, name="simulated")
     if return_effects:
-        return cohort, {"a_group": a, "u": u, "tl_ug_ml": tl}
+        return cohort, {"a_group": a, "u": u, "true_tl_ug_ml": np.exp(log_tl),
+                        "measured_tl_ug_ml": tl}
     return cohort
