@@ -16,7 +16,8 @@ from pkmodel.errors import PkmodelError, PkmodelWarning
 __all__ = ["build_parser", "main"]
 
 # Each module adds its sub-commands with ``register(subparsers)``.
-_COMMAND_MODULES = ("pkmodel.cli.cohort", "pkmodel.cli.response", "pkmodel.cli.pk")
+_COMMAND_MODULES = ("pkmodel.cli.cohort", "pkmodel.cli.response", "pkmodel.cli.pk",
+                    "pkmodel.cli.report", "pkmodel.cli.scenarios")
 
 
 def build_parser() -> argparse.ArgumentParser:

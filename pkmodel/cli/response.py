@@ -144,14 +144,16 @@ def _save_plot(fit, curve, thresholds, path, force, ci_prob) -> None:
 
 
 def _analyze(args) -> int:
-    """The main job: describe, classical analysis, Bayesian fit, curves, thresholds, plot."""
+    """The main job: cohort, classical analysis, Bayesian fit, curves, thresholds, plot, report."""
     from pkmodel.data import classical_analysis
+    from pkmodel.report import write_report
     from pkmodel.response import summarize_curve
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fit_path, plot_path = out / "fit.nc", out / "remission_curves.png"
-    for path in (fit_path, plot_path):
+    report_path = out / "report.html"
+    for path in (fit_path, plot_path, report_path):
         check_writable(path, force=args.force)
     cohort, fit = _fit_from_args(args)
     classical = classical_analysis(cohort)
@@ -159,13 +161,16 @@ def _analyze(args) -> int:
     thresholds = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility)
     fit.save(fit_path, force=args.force)
     _save_plot(fit, curve, thresholds, plot_path, args.force, 0.9)
+    write_report(fit, report_path, force=args.force, p_min=args.p_min,
+                 credibility=args.credibility, random_seed=fit.random_seed, source=fit_path.name)
     diag = fit.diagnostics()
     if args.json:
         emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),
                    **classical.to_dict(), "diagnostics": diag.to_dict(),
                    "summary": fit.summary().to_dict(orient="records"),
                    "thresholds": thresholds.to_dict(orient="records"),
-                   "outputs": {"fit": str(fit_path), "plot": str(plot_path)}})
+                   "outputs": {"fit": str(fit_path), "plot": str(plot_path),
+                               "report": str(report_path)}})
     else:
         print(DISCLAIMER, "\n")
         print(cohort.describe(), "\n")
@@ -180,7 +185,7 @@ def _analyze(args) -> int:
         print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"), "\n")
         print(f"Futility thresholds (p_min {args.p_min:g}, credibility {args.credibility:g}):")
         print(_threshold_text(thresholds), "\n")
-        print(f"wrote {fit_path} and {plot_path}")
+        print(f"wrote {fit_path}, {plot_path} and {report_path}")
     return _diagnostics_exit(fit, args)
 
 
@@ -212,9 +217,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "analyze", help="main job: describe, classical analysis, Bayesian fit, curves, "
-        "thresholds and plot")
+        "thresholds, plot and HTML report")
     add_cohort_argument(p)
-    p.add_argument("--out", default="out", help="folder for fit.nc and remission_curves.png")
+    p.add_argument("--out", default="out",
+                   help="folder for fit.nc, remission_curves.png and report.html")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--p-min", type=float, default=0.2)
     p.add_argument("--credibility", type=float, default=0.9)

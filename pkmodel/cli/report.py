@@ -1,0 +1,51 @@
+"""``pkmodel report FIT.nc -o report.html``: the self-contained HTML report of a saved fit."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from pkmodel.cli.output import emit_json
+from pkmodel.errors import ConvergenceWarning
+from pkmodel.files import check_writable
+
+__all__ = ["register"]
+
+
+def _report(args) -> int:
+    from pkmodel.report import write_report
+    from pkmodel.response import load_fit
+
+    check_writable(args.output, force=args.force)
+    with warnings.catch_warnings():
+        # the report itself shows a failed fit's diagnostics as FAIL, with what to do
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = load_fit(args.fit, warn=False)
+    path = write_report(fit, args.output, force=args.force, p_min=args.p_min,
+                        credibility=args.credibility, ci_prob=args.ci_prob,
+                        random_seed=args.seed, source=Path(args.fit).name)
+    diag = fit.diagnostics()
+    if args.json:
+        emit_json({"output": str(path), "diagnostics": diag.to_dict(),
+                   "bytes": path.stat().st_size})
+    else:
+        print(f"wrote {path} (diagnostics {'PASS' if diag.converged else 'FAIL'})")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` sub-command."""
+    p = subparsers.add_parser(
+        "report", help="write a self-contained HTML report of a saved fit (data, model and "
+        "priors, diagnostics, curves, thresholds, checks)")
+    p.add_argument("fit", help="a fit saved by `pkmodel fit` or `pkmodel analyze`")
+    p.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing report")
+    p.add_argument("--p-min", type=float, default=0.2, help="futile below this P(remission)")
+    p.add_argument("--credibility", type=float, default=0.9,
+                   help="required posterior probability that P(remission) < p-min")
+    p.add_argument("--ci-prob", type=float, default=0.9, help="width of credible intervals")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the posterior predictive checks (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_report)

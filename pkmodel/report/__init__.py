@@ -1,0 +1,13 @@
+"""The self-contained HTML report of a fit (``pkmodel report FIT.nc -o report.html``).
+
+One file, every image inlined: the data summary and the source study's classical analysis, the
+model and its priors, convergence diagnostics with a clear pass or fail, the remission curves,
+the futility thresholds, predictive checks, and the research-use disclaimer (with a warning when
+the cohort is reconstructed rather than patient data).
+"""
+
+from pkmodel.report.document import render_report, write_report
+from pkmodel.report.figures import figure_to_data_uri
+from pkmodel.report.sections import RESEARCH_DISCLAIMER
+
+__all__ = ["RESEARCH_DISCLAIMER", "figure_to_data_uri", "render_report", "write_report"]
