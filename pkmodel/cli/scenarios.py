@@ -1,0 +1,120 @@
+"""``pkmodel scenarios``: intensification regimens over a virtual population."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pkmodel.cli.output import emit_json
+from pkmodel.errors import SpecificationError
+from pkmodel.files import atomic_path, check_writable
+
+__all__ = ["register"]
+
+DISCLAIMER = ("pkmodel is research software: scenario simulations support research on "
+              "therapeutic drug monitoring and are not a basis for bedside decisions.")
+
+
+def _strategy_map(items: list[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        regimen, sep, strategy = item.partition("=")
+        if not sep or not regimen.strip() or not strategy.strip():
+            raise SpecificationError(f"--map {item!r}: write REGIMEN=STRATEGY, e.g. "
+                                     "'7.5mg/kg q8w=dose_escalation'")
+        out[regimen.strip()] = strategy.strip()
+    return out
+
+
+def _scenarios(args) -> int:
+    from pkmodel.response import load_fit
+    from pkmodel.scenarios import VirtualPopulation, scenario_table, simulate_scenarios
+
+    if args.plot:
+        check_writable(args.plot, force=args.force)
+    fit = load_fit(args.fit)
+    population = args.population if args.population else VirtualPopulation(args.n_patients)
+    ds = simulate_scenarios(
+        fit, population, args.regimens, pk_model=args.pk_model, random_seed=args.seed,
+        strategy_map=_strategy_map(args.map), tl_bands_ug_ml=args.bands,
+        min_tl_ug_ml=args.min_tl if args.min_tl > 0 else None, p_min=args.p_min,
+        credibility=args.credibility, ci_prob=args.ci_prob, reference=args.reference,
+        n_draws=args.draws, chunk_size=args.chunk_size, per_patient=False,
+        progress=None if not args.json else False)
+    table = scenario_table(ds)
+    if args.plot:
+        from pkmodel.plots.scenarios import plot_scenarios
+
+        fig = plot_scenarios(ds)
+        suffix = Path(args.plot).suffix.lstrip(".") or "png"
+        with atomic_path(args.plot, force=args.force) as tmp:
+            fig.savefig(tmp, format=suffix, dpi=130)
+    keys = ("pk_model", "random_seed", "baseline_regimen", "min_tl_ug_ml", "p_min",
+            "credibility", "ci_prob", "target_tl_ug_ml", "reference_regimen", "level",
+            "n_simulated", "n_excluded_below_min_tl", "n_above_fitted_range",
+            "n_posterior_draws", "propagated", "not_propagated")
+    settings = {k: ds.attrs[k] for k in keys}
+    mapping = json.loads(ds.attrs["regimen_strategy"])
+    if args.json:
+        emit_json({"disclaimer": DISCLAIMER, "settings": settings, "regimen_strategy": mapping,
+                   "summary": table.to_dict(orient="records"),
+                   **({"plot": str(args.plot)} if args.plot else {})})
+        return 0
+    print(DISCLAIMER, "\n")
+    print(f"{settings['n_simulated']:,} virtual patients ({settings['pk_model']}); "
+          f"{settings['n_excluded_below_min_tl']:,} with baseline TL below "
+          f"{settings['min_tl_ug_ml']:g} µg/mL not predicted; "
+          f"{settings['n_posterior_draws']} posterior draws; seed {settings['random_seed']}")
+    for m in mapping:
+        print(f"  {m['regimen']} -> {m['strategy']} ({m['basis']})")
+    ci = round(100 * args.ci_prob)
+    for month, part in table.groupby("month", sort=True):
+        print(f"\nMonth {month}: expected remission rate [{ci}% CrI], fraction futile, "
+              f"NNT vs {settings['reference_regimen']}")
+        for r in part.itertuples():
+            nnt = "" if r.nnt != r.nnt else f"  NNT {r.nnt:.1f}"
+            print(f"  {r.regimen:<14} {r.band:>6} (n={r.n_patients:>7,}): "
+                  f"{r.remission_rate_mean:.2f} [{r.remission_rate_lower:.2f}, "
+                  f"{r.remission_rate_upper:.2f}]  futile {r.fraction_futile:.1%}{nnt}")
+    if args.plot:
+        print(f"\nwrote {args.plot}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``pkmodel scenarios``."""
+    p = subparsers.add_parser(
+        "scenarios", help="expected remission and futility of intensification regimens over a "
+                          "virtual population")
+    p.add_argument("fit", help="a fit saved by `pkmodel fit`")
+    p.add_argument("--regimens", nargs="+", required=True, metavar="REGIMEN",
+                   help="intensified regimens, e.g. '10mg/kg q8w' '5mg/kg q4w'")
+    p.add_argument("--n-patients", type=int, default=10_000,
+                   help="virtual patients (default population; default 10000)")
+    p.add_argument("--population", metavar="CSV",
+                   help="a table of patients instead (weight_kg, albumin_g_l, sex, disease, "
+                        "immunomodulator, optional baseline_tl)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--pk-model", default="by_disease",
+                   help="'by_disease' (default: Fasanmade 2011 for CD, 2009 for UC), "
+                        "fasanmade2009 or fasanmade2011")
+    p.add_argument("--map", action="append", metavar="REGIMEN=STRATEGY",
+                   help="predict a regimen the fitted cohort did not receive as this fitted "
+                        "strategy (repeatable)")
+    p.add_argument("--reference", help="regimen for rate differences and NNT (default: first)")
+    p.add_argument("--bands", type=float, nargs="+", default=[5.0, 7.0, 9.0, 12.0],
+                   metavar="UG_ML", help="inner edges of the baseline-TL bands, µg/mL")
+    p.add_argument("--min-tl", type=float, default=3.0, metavar="UG_ML",
+                   help="do not predict patients with a lower baseline TL (default 3; 0 "
+                        "predicts everyone)")
+    p.add_argument("--p-min", type=float, default=0.2, help="futility: remission probability")
+    p.add_argument("--credibility", type=float, default=0.9, help="futility: credibility")
+    p.add_argument("--ci-prob", type=float, default=0.9, help="credible interval width")
+    p.add_argument("--draws", type=int, default=None, help="posterior draws to use (default all)")
+    p.add_argument("--chunk-size", type=int, default=10_000, help="patients per dask chunk")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PNG", help="also write a plot")
+    p.add_argument("--force", action="store_true", help="replace an existing plot")
+    p.set_defaults(handler=_scenarios)
