@@ -158,3 +158,9 @@ def test_out_of_range_group_codes_are_refused_before_pymc():
     for bad in ([0, 3], [-1, 0]):
         with pytest.raises(PredictionError, match=r"center index out of range 0\.\.2"):
             check_index(np.array(bad), 3, "center")
+
+
+@pytest.mark.parametrize("month", ["six", 6.5, [6, None]])
+def test_months_must_be_whole_numbers(month):
+    with pytest.raises(PredictionError, match="whole numbers"):
+        compute_curve(posterior(), META, month=month)

@@ -37,7 +37,15 @@ def _pick(values, known: tuple, what: str) -> list:
         return list(known)
     if isinstance(values, str | int | np.integer):
         values = [values]
-    values = [type(known[0])(v) if known and isinstance(known[0], int) else v for v in values]
+    if known and isinstance(known[0], int):
+        try:
+            numbers = [float(v) for v in values]
+            if any(x != int(x) for x in numbers):
+                raise ValueError
+            values = [int(x) for x in numbers]
+        except (TypeError, ValueError, OverflowError):
+            raise PredictionError(f"{what} must be whole numbers such as {list(known)}, not "
+                                  f"{values!r}") from None
     unknown = [v for v in values if v not in known]
     if unknown:
         raise PredictionError(

@@ -32,8 +32,9 @@ def check_index(idx: np.ndarray, n_levels: int, what: str) -> np.ndarray:
 class CovariateEncoding:
     """How one named covariate becomes columns of Z.
 
-    Numeric covariates are standardised with the fitted cohort's mean and SD; categorical ones
-    become treatment contrasts against the first level (sorted).
+    Numeric covariates are standardised with the fitted cohort's mean and SD (0/1 indicators are
+    left as they are); categorical ones become treatment contrasts against the first level
+    (sorted).
     """
 
     name: str
@@ -131,7 +132,10 @@ class Design:
 
 def _encoding(name: str, column: pd.Series, source: str) -> CovariateEncoding:
     values = column.dropna()
-    numeric = pd.api.types.is_numeric_dtype(column) and name not in ("immunomodulator",)
+    numeric = pd.api.types.is_numeric_dtype(column)
+    if numeric and set(np.unique(values.to_numpy(dtype=float))) == {0.0, 1.0}:
+        # a 0/1 indicator enters as is: its coefficient is the log odds ratio of 1 vs 0
+        return CovariateEncoding(name, "numeric", 0.0, 1.0)
     if numeric:
         x = values.to_numpy(dtype=float)
         sd = float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
