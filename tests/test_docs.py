@@ -1,0 +1,32 @@
+"""The documentation site builds with warnings as errors, with its API pages and notebooks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_sphinx_site_builds_without_warnings(tmp_path):
+    pytest.importorskip("sphinx", reason="the docs tools come with the dev extra")
+    out = tmp_path / "html"
+    run = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
+         "-d", str(tmp_path / "doctrees"), str(ROOT / "docs"), str(out)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-5000:]
+    for page in ("index", "getting_started", "data_format", "model", "thresholds", "pk", "api"):
+        assert (out / f"{page}.html").exists(), page
+    assert "Tidy format" in (out / "data_format.html").read_text(encoding="utf-8")
+    api = (out / "api" / "generated" / "pkmodel.RemissionFit.html").read_text(encoding="utf-8")
+    assert "futility_threshold" in api
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for nb in notebooks:
+        page = (out / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
+        assert "<img" in page, f"{nb.name}: rendered without its stored figures"
