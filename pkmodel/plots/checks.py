@@ -9,6 +9,7 @@ rate among rows of similar predicted probability) are computed the same way.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -67,10 +68,16 @@ def replicated_outcomes(fit, *, random_seed: int | None = None) -> np.ndarray:
     cohort = read_cohort(fit.cohort_data, exclude_ati_positive=False, min_tl_ug_ml=None,
                          name=fit.cohort_name)
     model = fit.spec.build(cohort)
-    with model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pp = pm.sample_posterior_predictive(fit.tree, var_names=["remission"],
-                                            random_seed=random_seed, progressbar=False)
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    pymc_log.setLevel(logging.WARNING)  # not "Sampling: [remission]" on every call
+    try:
+        with model, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp = pm.sample_posterior_predictive(fit.tree, var_names=["remission"],
+                                                random_seed=random_seed, progressbar=False)
+    finally:
+        pymc_log.setLevel(level)
     return _rows(pp["posterior_predictive"]["remission"], fit.cohort_data)
 
 
