@@ -56,6 +56,22 @@ def _marginal_random(eta, sigma, mask, rng=None, size=None):
     return (rng.random(batch + m) < p).astype(np.int64) * (mask > 0)
 
 
+def _slope_offsets(kind: str, pool: bool, p: Priors):
+    """Offsets of the TL slope by ``kind`` ("strategy" or "disease"), over the dim ``kind``.
+
+    Pooled: ``sigma * z`` with ``z ~ Normal(0, 1)`` (non-centred) and ``sigma ~
+    HalfNormal(slope_group_sd)``. Unpooled: 0 for the first level and ``Normal(0, slope_sd)``
+    treatment contrasts for the others. Stored as ``b_slope_<kind>`` either way.
+    """
+    if pool:
+        sigma_name = "sigma_slope" if kind == "strategy" else f"sigma_slope_{kind}"
+        sigma = pm.HalfNormal(sigma_name, p.slope_group_sd)
+        z = pm.Normal(f"z_slope_{kind}", 0.0, 1.0, dims=kind)
+        return pm.Deterministic(f"b_slope_{kind}", sigma * z, dims=kind)
+    contrast = pm.Normal(f"b_slope_{kind}_contrast", 0.0, p.slope_sd, dims=f"{kind}_contrast")
+    return pm.Deterministic(f"b_slope_{kind}", pt.concatenate([pt.zeros(1), contrast]), dims=kind)
+
+
 def _coords(design: Design) -> dict:
     coords = {
         "obs": np.arange(len(design.remission)),
@@ -127,16 +143,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         beta = pm.Normal("beta", p.slope_mu, p.slope_sd)
         slope_p = beta + pt.zeros(design.n_patients)
         if n_strat > 1:
-            if pool_slopes:
-                sigma_slope = pm.HalfNormal("sigma_slope", p.slope_group_sd)
-                z_slope = pm.Normal("z_slope_strategy", 0.0, 1.0, dims="strategy")
-                b_strategy = pm.Deterministic("b_slope_strategy", sigma_slope * z_slope,
-                                              dims="strategy")
-            else:
-                contrast = pm.Normal("b_slope_strategy_contrast", 0.0, p.slope_sd,
-                                     dims="strategy_contrast")
-                b_strategy = pm.Deterministic(
-                    "b_slope_strategy", pt.concatenate([pt.zeros(1), contrast]), dims="strategy")
+            b_strategy = _slope_offsets("strategy", pool_slopes, p)
             slope_p = slope_p + b_strategy[design.patient_strategy]
             delta = pm.Normal("delta_strategy", 0.0, p.strategy_sd, dims="strategy_contrast")
             delta_full = pt.concatenate([pt.zeros(1), delta])
@@ -145,17 +152,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             eta_p = pt.zeros(design.n_patients)
         if design.diseases:
             model.add_coord("disease_contrast", list(design.diseases[1:]))
-            if pool_slopes:
-                sigma_slope_d = pm.HalfNormal("sigma_slope_disease", p.slope_group_sd)
-                z_slope_d = pm.Normal("z_slope_disease", 0.0, 1.0, dims="disease")
-                b_disease = pm.Deterministic("b_slope_disease", sigma_slope_d * z_slope_d,
-                                             dims="disease")
-            else:
-                contrast_d = pm.Normal("b_slope_disease_contrast", 0.0, p.slope_sd,
-                                       dims="disease_contrast")
-                b_disease = pm.Deterministic(
-                    "b_slope_disease", pt.concatenate([pt.zeros(1), contrast_d]), dims="disease")
-            slope_p = slope_p + b_disease[design.patient_disease]
+            slope_p = slope_p + _slope_offsets("disease", pool_slopes, p)[design.patient_disease]
         eta_p = eta_p + slope_p * (log_tl - np.log(REFERENCE_TL_UG_ML))
         if design.z.shape[1]:
             gamma = pm.Normal("gamma", 0.0, p.covariate_sd, dims="covariate")
