@@ -318,3 +318,11 @@ def test_top_level_export_and_scenario_table():
     assert len(table) == 2 * 2 * 6
     assert list(table.columns[:5]) == ["regimen", "strategy", "month", "band", "n_patients"]
     assert table.query("band == 'all'").n_patients.iloc[0] == int(ds.n_patients.sel(band="all"))
+
+
+def test_progress_bar_and_in_memory_limit(capsys):
+    fit = fake_fit()
+    simulate_scenarios(fit, 300, ["10mg/kg q8w"], random_seed=1, chunk_size=100, progress=True)
+    assert "Completed" in capsys.readouterr().err
+    with pytest.raises(SpecificationError, match="give a chunk_size"):
+        simulate_scenarios(fit, 2_000_000, ["10mg/kg q8w"], random_seed=1, chunk_size=None)

@@ -63,9 +63,12 @@ def _scenarios(args) -> int:
                    **({"plot": str(args.plot)} if args.plot else {})})
         return 0
     print(DISCLAIMER, "\n")
-    print(f"{settings['n_simulated']:,} virtual patients ({settings['pk_model']}); "
-          f"{settings['n_excluded_below_min_tl']:,} with baseline TL below "
-          f"{settings['min_tl_ug_ml']:g} µg/mL not predicted; "
+    min_tl = settings["min_tl_ug_ml"]
+    excluded = ("every patient predicted (no minimum TL: an extrapolation below the fitted "
+                "range)" if min_tl != min_tl else
+                f"{settings['n_excluded_below_min_tl']:,} with baseline TL below {min_tl:g} "
+                "µg/mL not predicted")
+    print(f"{settings['n_simulated']:,} virtual patients ({settings['pk_model']}); {excluded}; "
           f"{settings['n_posterior_draws']} posterior draws; seed {settings['random_seed']}")
     for m in mapping:
         print(f"  {m['regimen']} -> {m['strategy']} ({m['basis']})")

@@ -57,6 +57,7 @@ __all__ = ["simulate_scenarios"]
 #: Posterior variables the linear predictor may use (others are not shipped to the chunks).
 _PREDICTOR_VARIABLES = ("alpha", "beta", "tau_month", "delta_strategy", "b_slope_strategy",
                         "b_slope_disease", "gamma", "sigma_patient", "sigma_group", "a_group")
+_IN_MEMORY_LIMIT = 50_000_000  # patients x draws allowed without chunking (~0.4 GB per array)
 _MAX_ETA = 3  # largest number of PK random effects among the shipped models
 _PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female": "sex",
                "immunomodulator": "immunomodulator"}
@@ -413,6 +414,10 @@ def simulate_scenarios(
                  columns=columns, per_patient=bool(per_patient))
 
     if chunk_size is None:
+        if n * post.sizes["sample"] > _IN_MEMORY_LIMIT:
+            raise SpecificationError(
+                f"chunk_size=None holds patients x draws ({n:,} x {post.sizes['sample']:,}) in "
+                "memory at once; give a chunk_size (e.g. 10000) to run it in bounded memory")
         arrays = [np.asarray(pop[c].values) for c in columns]
         result = _simulate_chunk(plan, 0, *arrays)
         sums = {k: result[k] for k in _SUM_KEYS}
