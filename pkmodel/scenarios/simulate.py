@@ -54,9 +54,6 @@ from pkmodel.scenarios.summaries import band_labels, summarize
 
 __all__ = ["simulate_scenarios"]
 
-#: Posterior variables the linear predictor may use (others are not shipped to the chunks).
-_PREDICTOR_VARIABLES = ("alpha", "beta", "tau_month", "delta_strategy", "b_slope_strategy",
-                        "b_slope_disease", "gamma", "sigma_patient", "sigma_group", "a_group")
 _IN_MEMORY_LIMIT = 50_000_000  # patients x draws allowed without chunking (~0.4 GB per array)
 _MAX_ETA = 3  # largest number of PK random effects among the shipped models
 _PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female": "sex",
@@ -206,7 +203,9 @@ def _tree_sum(items: list, fan_in: int = 8):
 
 
 def _thin_posterior(post: xr.Dataset, n_draws: int | None) -> xr.Dataset:
-    keep = [v for v in _PREDICTOR_VARIABLES if v in post]
+    # every population-level variable (the predictor decides what it uses); per-patient latent
+    # variables (e.g. censored TL) are not needed and would be shipped to every chunk
+    keep = [v for v in post.data_vars if not any("patient" in str(d) for d in post[v].dims)]
     post = post[keep]
     total = post.sizes["chain"] * post.sizes["draw"]
     stacked = post.stack(sample=("chain", "draw"), create_index=False)
