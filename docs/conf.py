@@ -39,7 +39,6 @@ nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_merge_streams = True
-suppress_warnings = ["myst.header"]  # notebooks start at '#' and use '##' below, as intended
 
 # --- API reference from docstrings
 autosummary_generate = True
