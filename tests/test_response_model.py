@@ -242,8 +242,13 @@ def test_assay_error_model_separates_measurement_from_population_spread():
     truth = TrueParameters(sigma_tl=0.45)
     cohort = simulate_cohort(400, 2, truth, assay_cv=0.35, random_seed=8)
     naive_sd = float(np.log(cohort.patients.baseline_tl).std())
-    spec = pkmodel.RemissionModel(assay_cv=0.35)
-    fit = spec.fit(cohort, random_seed=2, chains=2, draws=600, tune=600, progressbar=False)
+    spec = pkmodel.RemissionModel(assay_cv=0.35, target_accept=0.95)
+    with warnings.catch_warnings():
+        # 400 latent true TLs mix slowly: R-hat about 1.012 on the worst one at this length
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        fit = spec.fit(cohort, random_seed=2, chains=4, draws=800, tune=800, progressbar=False)
+    diag = fit.diagnostics()
+    assert diag.divergences == 0 and diag.max_rhat < 1.03
     sigma_tl = fit.posterior["sigma_tl"].values
     lo, hi = np.quantile(sigma_tl, [0.05, 0.95])
     assert lo <= truth.sigma_tl <= hi
