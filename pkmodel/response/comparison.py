@@ -46,4 +46,4 @@ def compare(fits: dict) -> pd.DataFrame:
             ll = ll.assign_coords(patient=patient).groupby("patient").sum()
         trees[name] = f.tree.copy()
         trees[name]["log_likelihood"] = ll.to_dataset(name="remission")
-    return az.compare(trees)
+    return az.compare(trees, round_to="none")

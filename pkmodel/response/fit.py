@@ -108,7 +108,7 @@ class RemissionFit:
         """
         post = self.posterior
         names = self.population_parameters
-        table = az.summary(post[names], ci_prob=ci_prob, kind="all")
+        table = az.summary(post[names], ci_prob=ci_prob, kind="all", round_to="none")
         table = table.reset_index(names="parameter")
         rename = {c: c.replace(f"eti{round(ci_prob * 100)}_", "") for c in table.columns}
         rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
