@@ -17,6 +17,12 @@ from pkmodel.errors import OutputExistsError
 __all__ = ["atomic_path", "check_writable"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
     """Return ``path`` as a Path, raising if it exists and ``force`` is false.
 
@@ -55,6 +61,7 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -227,3 +227,4 @@ def test_describe_counts(tidy_frame):
     assert np.isclose(tl.loc[(12, "active"), "tl_median_ug_ml"], 9.5)
     assert tl.loc[(12, "active"), "n_above_limit"] == 1
     assert "Cohort" in str(s) and s.to_dict()["n_patients"] == 4
+
