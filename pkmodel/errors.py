@@ -16,6 +16,8 @@ __all__ = [
     "PkmodelError",
     "PkmodelWarning",
     "PredictionError",
+    "SamplingError",
+    "SeparationWarning",
     "SpecificationError",
 ]
 
@@ -79,9 +81,22 @@ class OutputExistsError(PkmodelError, FileExistsError):
     """An output file already exists and overwriting was not asked for (``force=True``)."""
 
 
+class SamplingError(PkmodelError, RuntimeError):
+    """Sampling that stopped before every chain had drawn every draw it was asked for."""
+
+
 class PkmodelWarning(UserWarning):
     """Base class of pkmodel's warnings."""
 
 
 class ConvergenceWarning(PkmodelWarning):
     """A fit whose diagnostics fail the thresholds: R-hat, effective sample size or divergences."""
+
+
+class SeparationWarning(PkmodelWarning):
+    """Remission is (quasi-)completely separated by TL: the slope is identified by its prior only.
+
+    With complete separation every patient below some TL remits and every patient above it does not
+    (or the reverse); the likelihood then keeps rising as the slope grows, so the data alone put no
+    bound on it and the posterior of the slope (and of thresholds) reflects the prior.
+    """
