@@ -1,77 +1,171 @@
-"""Whole-process time of the default fit on the shipped cohort: pkmodel vs Bambi, side by side.
+"""Whole-process time of the default fit on the shipped cohort: pkmodel vs Bambi vs plain PyMC.
 
 Run from the repository root, with Bambi installed (``pip install -e ".[bench]"``):
 
-    .venv/bin/python benchmarks/bench_fit.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_fit.py [--repeats 3] [--modes warm cold]
 
 Each run is a fresh Python process (import, model build, compile or cache load, sampling of
 4 chains x 1000 tuning + 1000 draws, diagnostics), alternating the tools so that machine noise
-hits both alike. Bambi fits the same formula on the same data: remission ~ log TL x strategy +
-month + (1 | center) + (1 | patient), with TL > 16 entered as 16 (Bambi has no censoring) and its
-default priors; pkmodel fits its default model (latent censored TL, patient effect integrated
-out). Prints medians, min-max, the ratio and each tool's divergences and smallest bulk ESS.
+hits all alike. A *cold* run gets fresh, empty ``PYTENSOR_FLAGS=compiledir=<tmp>`` and
+``NUMBA_CACHE_DIR=<tmp>`` directories; a *warm* run uses the default caches (filled by the cold
+runs and by earlier runs).
+
+The three tools fit the same data:
+
+* **pkmodel**: its default model (latent censored TL, patient effect integrated out by
+  Gauss-Hermite quadrature, partially pooled strategy slopes);
+* **bambi**: ``remission ~ log_tl * strategy + month + (1|center) + (1|patient_id)``,
+  Bernoulli, TL > 16 entered as 16 (Bambi has no censoring), Bambi's default priors;
+* **pymc**: the same formula as Bambi written by hand in PyMC (non-centred centre and patient
+  intercepts, weakly informative priors), TL > 16 entered as 16.
+
+All three sample with PyMC's default NUTS sampler (nutpie when installed). Reported: wall time
+(median, min-max), divergences, the smallest bulk ESS over the population parameters (every
+variable not indexed by patient, centre or observation) and that ESS per second of wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
-PKMODEL = """
+# Shared by the subprocesses: the smallest bulk ESS over population-level variables.
+_POPULATION_ESS = """
+def population_ess(idata):
+    import arviz as az
+    post = idata["posterior"]
+    local = ("patient", "center", "group", "obs")
+    names = [v for v in post.data_vars
+             if not any(k in d for d in post[v].dims[2:] for k in local)]
+    ess = az.ess(idata, var_names=names, method="bulk")
+    return float(min(float(ess[v].min()) for v in names))
+"""
+
+PKMODEL = _POPULATION_ESS + """
 import json, pkmodel
 fit = pkmodel.RemissionModel().fit(pkmodel.load_ungar2019(), random_seed=1, progressbar=False)
 d = fit.diagnostics()
-print(json.dumps({"divergences": d.divergences, "min_ess_bulk": d.min_ess_bulk}))
+print(json.dumps({"divergences": d.divergences, "pop_ess_bulk": population_ess(fit.tree)}))
 """
 
-BAMBI = """
-import json, warnings
-import numpy as np, bambi as bmb, arviz as az, pkmodel
-warnings.simplefilter("ignore")
+_DATA = """
+import numpy as np, pkmodel
 d = pkmodel.load_ungar2019().data.copy()
 d["log_tl"] = np.log(d.baseline_tl) - np.log(5)
 d["month"] = d["month"].astype(str)
+"""
+
+BAMBI = _POPULATION_ESS + _DATA + """
+import json, warnings
+import bambi as bmb
+warnings.simplefilter("ignore")
 m = bmb.Model("remission ~ log_tl * strategy + month + (1|center) + (1|patient_id)", d,
               family="bernoulli")
 idata = m.fit(draws=1000, tune=1000, chains=4, random_seed=1, progressbar=False)
-s = az.summary(idata, kind="diagnostics")
 print(json.dumps({"divergences": int(idata["sample_stats"]["diverging"].sum()),
-                  "min_ess_bulk": float(s["ess_bulk"].min())}))
+                  "pop_ess_bulk": population_ess(idata)}))
 """
 
+PYMC = _POPULATION_ESS + _DATA + """
+import json, warnings
+import pymc as pm
+warnings.simplefilter("ignore")
+strategy, strategies = d["strategy"].factorize(sort=True)
+month, months = d["month"].factorize(sort=True)
+center, centers = d["center"].factorize(sort=True)
+patient, patients = d["patient_id"].factorize(sort=True)
+s1 = (strategy == 1).astype(float)
+m1 = (month == 1).astype(float)
+x = d["log_tl"].to_numpy()
+coords = {"center": list(centers), "patient": list(patients)}
+with pm.Model(coords=coords):
+    b0 = pm.Normal("intercept", 0.0, 2.5)
+    b_tl = pm.Normal("log_tl", 0.0, 2.5)
+    b_s = pm.Normal("strategy", 0.0, 2.5)
+    b_tl_s = pm.Normal("log_tl_strategy", 0.0, 2.5)
+    b_m = pm.Normal("month", 0.0, 2.5)
+    sigma_center = pm.HalfNormal("sigma_center", 1.0)
+    z_center = pm.Normal("z_center", 0.0, 1.0, dims="center")
+    sigma_patient = pm.HalfNormal("sigma_patient", 2.0)
+    z_patient = pm.Normal("z_patient", 0.0, 1.0, dims="patient")
+    eta = (b0 + b_tl * x + b_s * s1 + b_tl_s * x * s1 + b_m * m1
+           + sigma_center * z_center[center] + sigma_patient * z_patient[patient])
+    pm.Bernoulli("remission", logit_p=eta, observed=d["remission"].to_numpy())
+    idata = pm.sample(draws=1000, tune=1000, chains=4, random_seed=1, progressbar=False)
+print(json.dumps({"divergences": int(idata["sample_stats"]["diverging"].sum()),
+                  "pop_ess_bulk": population_ess(idata)}))
+"""
 
-def run(code: str) -> tuple[float, dict]:
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    elapsed = time.perf_counter() - start
+TOOLS = {"pkmodel": PKMODEL, "bambi": BAMBI, "pymc": PYMC}
+
+
+def run(code: str, cold: bool) -> tuple[float, dict]:
+    """Run ``code`` in a fresh interpreter; return its wall time and the JSON it prints last.
+
+    Parameters
+    ----------
+    code : str
+        Python source that prints a JSON object as its last line.
+    cold : bool
+        Give the process empty PyTensor and numba cache directories.
+    """
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
+        if cold:
+            env["PYTENSOR_FLAGS"] = f"compiledir={tmp}/pytensor"
+            env["NUMBA_CACHE_DIR"] = f"{tmp}/numba"
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env)
+        elapsed = time.perf_counter() - start
+    if out.returncode:
+        raise RuntimeError(f"benchmark process failed:\n{out.stderr[-3000:]}")
     return elapsed, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(values: list[float]) -> float:
+    """Median (mean of the two middle values for an even count)."""
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", choices=("cold", "warm"), default=["cold", "warm"])
+    parser.add_argument("--tools", nargs="+", choices=tuple(TOOLS), default=list(TOOLS))
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"pkmodel": [], "bambi": []}
-    info: dict[str, dict] = {}
+    times: dict[tuple[str, str], list[float]] = {}
+    info: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.repeats):
-        for name, code in (("pkmodel", PKMODEL), ("bambi", BAMBI)):
-            elapsed, info[name] = run(code)
-            times[name].append(elapsed)
-    print("Default fit on the shipped cohort, whole process (s), "
-          f"{args.repeats} alternating runs each")
-    print(f"{'tool':10s} {'median':>8s} {'min':>7s} {'max':>7s} {'divergences':>12s} "
-          f"{'min bulk ESS':>13s}")
-    for name, values in times.items():
-        values = sorted(values)
-        median = values[len(values) // 2]
-        print(f"{name:10s} {median:8.1f} {values[0]:7.1f} {values[-1]:7.1f} "
-              f"{info[name]['divergences']:12d} {info[name]['min_ess_bulk']:13.0f}")
-    ratio = sorted(times["pkmodel"])[args.repeats // 2] / sorted(times["bambi"])[args.repeats // 2]
-    print(f"pkmodel / bambi = {ratio:.2f} (target <= 0.33)")
+        for mode in args.modes:
+            for name in args.tools:
+                elapsed, result = run(TOOLS[name], cold=mode == "cold")
+                times.setdefault((mode, name), []).append(elapsed)
+                info.setdefault((mode, name), []).append(result)
+                print(f"  {mode} {name}: {elapsed:.1f} s {result}", file=sys.stderr, flush=True)
+    print(f"Default fit on the shipped cohort, whole process, {args.repeats} alternating runs "
+          f"each (load average {os.getloadavg()[0]:.1f})")
+    print("| mode | tool | median s | min | max | / bambi | divergences | min pop bulk ESS "
+          "| pop ESS/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode in args.modes:
+        ref = median(times[(mode, "bambi")]) if (mode, "bambi") in times else float("nan")
+        for name in args.tools:
+            t = times[(mode, name)]
+            runs = info[(mode, name)]
+            div = median([r["divergences"] for r in runs])
+            ess = median([r["pop_ess_bulk"] for r in runs])
+            rate = median([r["pop_ess_bulk"] / s for r, s in zip(runs, t, strict=True)])
+            print(f"| {mode} | {name} | {median(t):.1f} | {min(t):.1f} | {max(t):.1f} | "
+                  f"{median(t) / ref:.2f} | {div:g} | {ess:.0f} | {rate:.0f} |")
+    print("target: pkmodel / bambi <= 0.33 (warm), no divergences, bulk ESS >= 1000")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""How the default fit's cost grows with the number of patients (48 to 50,000 simulated).
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_scaling.py [--sizes 48 500 5000 50000]
+        [--chains 4 --tune 1000 --draws 1000]
+
+Each size runs in a fresh Python process: simulate a cohort with
+:func:`pkmodel.response.simulation.simulate_cohort` (two assessments per patient, three centres,
+TL > 16 censored), build the default model with ``RemissionModel()._design_and_model``, then
+time ``nutpie.compile_pymc_model`` and ``nutpie.sample`` separately. Reported per size: compile
+and sampling seconds, gradient evaluations (``n_steps`` summed over chains, tuning included)
+and per draw, the cost of one gradient (sampling wall time x parallel chains / evaluations),
+divergences, the smallest bulk ESS over population parameters and that ESS per second of
+sampling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> dict:
+    """Simulate, compile and sample the default model for ``n_patients``; return the figures."""
+    import warnings
+
+    import arviz as az
+    import numpy as np
+    import nutpie
+
+    from pkmodel.response.simulation import simulate_cohort
+    from pkmodel.response.spec import RemissionModel
+
+    start = time.perf_counter()
+    cohort = simulate_cohort(n_patients, 3, random_seed=seed)
+    simulate_s = time.perf_counter() - start
+    start = time.perf_counter()
+    _, model, _ = RemissionModel()._design_and_model(cohort)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = nutpie.compile_pymc_model(model)
+    compile_s = time.perf_counter() - start
+    cores = min(chains, os.cpu_count() or 1)
+    start = time.perf_counter()
+    tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+                         progress_bar=False)
+    sample_s = time.perf_counter() - start
+    stats = tree["warmup_sample_stats"]["n_steps"].values.sum() + \
+        tree["sample_stats"]["n_steps"].values.sum()
+    post = tree["posterior"]
+    names = [v for v in post.data_vars
+             if not any(k in d for d in post[v].dims[2:] for k in ("patient", "group"))]
+    ess = az.ess(tree, var_names=names, method="bulk")
+    min_ess = min(float(ess[v].min()) for v in names)
+    slowest = min(names, key=lambda v: float(ess[v].min()))
+    return {
+        "patients": n_patients, "rows": len(cohort.data), "simulate_s": simulate_s,
+        "build_s": build_s, "compile_s": compile_s, "sample_s": sample_s,
+        "grad_evals": int(stats), "evals_per_draw": float(stats) / (chains * (tune + draws)),
+        "us_per_grad": 1e6 * sample_s * cores / float(stats),
+        "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum()),
+        "min_pop_ess_bulk": min_ess, "slowest": slowest, "ess_per_s": min_ess / sample_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[48, 500, 5000, 50000])
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(one_size(args.one, args.chains, args.tune, args.draws, args.seed)))
+        return
+    print(f"Default model, simulated cohorts (2 assessments per patient), {args.chains} chains x "
+          f"{args.tune} tune + {args.draws} draws")
+    print("| patients | rows | compile s | sampling s | gradient evals | evals / draw | "
+          "µs / gradient | µs / gradient / patient | divergences | min pop bulk ESS (slowest) "
+          "| ESS / sampling s |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--chains", str(args.chains),
+               "--tune", str(args.tune), "--draws", str(args.draws), "--seed", str(args.seed)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"size {n} failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {n:,} | {r['rows']:,} | {r['compile_s']:.1f} | {r['sample_s']:.1f} | "
+              f"{r['grad_evals']:,} | {r['evals_per_draw']:.1f} | {r['us_per_grad']:.0f} | "
+              f"{r['us_per_grad'] / n:.2f} | {r['divergences']} | "
+              f"{r['min_pop_ess_bulk']:.0f} ({r['slowest']}) | {r['ess_per_s']:.1f} |",
+              flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
