@@ -13,6 +13,7 @@ import pandas as pd
 from pkmodel.data import Cohort, read_cohort
 from pkmodel.errors import SpecificationError
 from pkmodel.response.priors import Priors
+from pkmodel.response.sampling import check_complete, interrupt_guard
 
 __all__ = ["RemissionModel"]
 
@@ -184,6 +185,13 @@ class RemissionModel:
         RemissionFit
             With diagnostics already computed; a fit that fails them emits a
             :class:`pkmodel.ConvergenceWarning` that says what to do.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C during sampling (the samplers would otherwise return the partial trace).
+        pkmodel.errors.SamplingError
+            When the sampler returns fewer chains or draws than asked for, or non-finite draws.
         """
         import pymc as pm
 
@@ -199,11 +207,14 @@ class RemissionModel:
         cores = min(chains, cores or os.cpu_count() or 1)
         with model, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*default_transform.*")
-            tree = pm.sample(
-                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
-                progressbar=progressbar, target_accept=self.target_accept,
-                quiet=not progressbar,
-            )
+            # The samplers swallow Ctrl-C and return a short trace: re-raise it, never keep it.
+            with interrupt_guard():
+                tree = pm.sample(
+                    draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
+                    progressbar=progressbar, target_accept=self.target_accept,
+                    quiet=not progressbar,
+                )
+            check_complete(tree, draws=draws, chains=chains)
             pm.compute_log_likelihood(tree, var_names=["remission"], progressbar=False)
         meta = {**design.metadata(), "patient_effect": patient_effect}
         return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,

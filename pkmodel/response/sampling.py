@@ -1,0 +1,93 @@
+"""Running the sampler so that an interrupted run is never mistaken for a complete one.
+
+Both nutpie and PyMC's own samplers catch ``KeyboardInterrupt`` (Ctrl-C) and return the draws made
+so far, as if sampling had finished: a chain may be short or filled with NaN. pkmodel must not
+check, summarise or save such a trace. :func:`interrupt_guard` notes every SIGINT that arrives
+while sampling, so the interrupt can be raised again once the sampler has returned, and
+:func:`check_complete` rejects a trace with fewer chains or draws than asked for, or with
+non-finite draws, whatever the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from pkmodel.errors import SamplingError
+
+__all__ = ["InterruptState", "check_complete", "interrupt_guard"]
+
+
+@dataclass
+class InterruptState:
+    """Whether a SIGINT arrived inside :func:`interrupt_guard`."""
+
+    interrupted: bool = False
+
+
+@contextlib.contextmanager
+def interrupt_guard() -> Iterator[InterruptState]:
+    """Record SIGINT while the block runs, then re-raise it as ``KeyboardInterrupt``.
+
+    The previous SIGINT handler still runs (by default it raises ``KeyboardInterrupt``, which the
+    sampler catches to stop early). When the block ends after a SIGINT, ``KeyboardInterrupt`` is
+    raised, even if the code inside swallowed it. Outside the main thread, or when SIGINT is ignored
+    or left to the system default, signals cannot be (or are not) handled by Python and the guard
+    does nothing; :func:`check_complete` still catches a truncated trace.
+
+    Examples
+    --------
+    >>> with interrupt_guard() as state:  # doctest: +SKIP
+    ...     tree = pm.sample(...)          # Ctrl-C here raises KeyboardInterrupt on exit
+    """
+    state = InterruptState()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield state
+        return
+
+    def record(signum, frame) -> None:
+        state.interrupted = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if state.interrupted:
+        raise KeyboardInterrupt
+
+
+def check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
+    """Raise :class:`SamplingError` unless the posterior has every chain and draw, all finite.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        What the sampler returned; must hold a ``posterior`` group.
+    draws, chains : int
+        What was asked for.
+    """
+    fix = "run the fit again (nothing was saved)"
+    if "posterior" not in tree.children:
+        raise SamplingError(f"the sampler returned no posterior; {fix}")
+    post = tree["posterior"].to_dataset()
+    got_chains, got_draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
+    if got_chains != chains or got_draws != draws:
+        raise SamplingError(
+            f"sampling stopped early: {got_chains} chains x {got_draws} draws of the "
+            f"{chains} x {draws} asked for (interrupted?); {fix}")
+    for name, da in post.data_vars.items():
+        values = np.asarray(da.values)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise SamplingError(
+                f"sampling stopped early or failed: {bad} non-finite draws of '{name}' (a chain "
+                f"that did not finish); {fix}")
