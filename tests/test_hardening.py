@@ -87,7 +87,7 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path, existing)
 
 
 def test_interrupt_guard_reraises_a_swallowed_ctrl_c():
-    from pkmodel.response.sampling import interrupt_guard
+    from pkmodel.sampling import interrupt_guard
 
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt), interrupt_guard() as state:
@@ -107,7 +107,7 @@ def test_truncated_or_nan_trace_is_refused():
     import xarray as xr
 
     from pkmodel.errors import SamplingError
-    from pkmodel.response.sampling import check_complete
+    from pkmodel.sampling import check_complete
 
     def tree(values):
         post = xr.Dataset({"beta": (("chain", "draw"), values)})

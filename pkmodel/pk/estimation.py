@@ -31,6 +31,7 @@ from pkmodel.pk.models import PARAMETERS, PopulationModel, get_model
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import concentrations, disposition, infusion_response
+from pkmodel.sampling import check_complete, interrupt_guard
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
 
@@ -353,9 +354,10 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
                   "progressbar": False, "compute_convergence_checks": False}
         if sampler is not None:
             kwargs["nuts_sampler"] = sampler
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), interrupt_guard():  # Ctrl-C: raise, keep no partial trace
             warnings.simplefilter("ignore", UserWarning)
             tree = pm.sample(**kwargs)
+        check_complete(tree, draws=draws, chains=chains)
     posterior = tree["posterior"].to_dataset() if hasattr(tree, "children") else tree.posterior
     stats = tree["sample_stats"].to_dataset() if hasattr(tree, "children") else tree.sample_stats
     eta_draws = posterior["eta"].values.reshape(-1, len(names))

@@ -13,7 +13,7 @@ import pandas as pd
 from pkmodel.data import Cohort, read_cohort
 from pkmodel.errors import SpecificationError
 from pkmodel.response.priors import Priors
-from pkmodel.response.sampling import check_complete, interrupt_guard
+from pkmodel.sampling import check_complete, interrupt_guard
 
 __all__ = ["RemissionModel"]
 

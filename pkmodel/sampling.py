@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import xarray as xr
 
 from pkmodel.errors import SamplingError
 
@@ -65,20 +64,23 @@ def interrupt_guard() -> Iterator[InterruptState]:
         raise KeyboardInterrupt
 
 
-def check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
+def check_complete(tree, *, draws: int, chains: int) -> None:
     """Raise :class:`SamplingError` unless the posterior has every chain and draw, all finite.
 
     Parameters
     ----------
     tree : xarray.DataTree
-        What the sampler returned; must hold a ``posterior`` group.
+        What the sampler returned (or an object with a ``posterior`` attribute).
     draws, chains : int
         What was asked for.
     """
     fix = "run the fit again (nothing was saved)"
-    if "posterior" not in tree.children:
+    if hasattr(tree, "children"):
+        post = tree["posterior"].to_dataset() if "posterior" in tree.children else None
+    else:  # an InferenceData-like object
+        post = getattr(tree, "posterior", None)
+    if post is None:
         raise SamplingError(f"the sampler returned no posterior; {fix}")
-    post = tree["posterior"].to_dataset()
     got_chains, got_draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
     if got_chains != chains or got_draws != draws:
         raise SamplingError(
