@@ -25,7 +25,8 @@ def _fit_from_args(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fit = spec.fit(cohort, draws=args.draws, tune=args.tune, chains=args.chains,
-                       random_seed=args.seed, progressbar=not args.json and sys.stderr.isatty())
+                       random_seed=args.seed, cores=args.cores,
+                       progressbar=not args.json and sys.stderr.isatty())
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -41,6 +42,9 @@ def _add_fit_options(p) -> None:
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
     p.add_argument("--seed", type=int, default=None, help="random seed (recorded in the fit)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="run chains in parallel on this many cores (default: all, up to --chains);"
+                   " the same seed gives the same draws whatever the number")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 3 if the fit fails its convergence checks")

@@ -6,6 +6,7 @@ cohort table is a group of plain arrays, and loading only reads arrays and JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +23,9 @@ __all__ = ["FORMAT_VERSION", "load_fit", "save_fit"]
 
 FORMAT_VERSION = 1
 _ENGINE = "h5netcdf"
+# Keys of RemissionFit.meta that prediction needs.
+_DESIGN_KEYS = ["diseases", "encodings", "groups", "months", "patient_effect", "patient_ids",
+                "strategies", "tl_range_ug_ml"]
 _VERSIONED = ("pkmodel", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
 
 
@@ -127,21 +131,42 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
     attrs = tree.attrs
     if "pkmodel_format" not in attrs or "posterior" not in tree.children:
         raise FitFileError(f"{path}: a netCDF file, but not a fit saved by pkmodel")
-    if int(attrs["pkmodel_format"]) > FORMAT_VERSION:
-        raise FitFileError(f"{path}: saved by a newer pkmodel (format {attrs['pkmodel_format']}); "
+    try:
+        file_format = int(attrs["pkmodel_format"])
+    except (TypeError, ValueError):
+        raise FitFileError(f"{path}: unknown fit format {attrs['pkmodel_format']!r}; the file is "
+                           "damaged or not written by pkmodel. Fit again") from None
+    if file_format > FORMAT_VERSION:
+        raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
                            "upgrade pkmodel to read it")
+    incompatible = (f"{path}: the fit cannot be read by this version of pkmodel ({{}}); fit again "
+                    "with `pkmodel fit`")
     try:
         spec = RemissionModel.from_dict(json.loads(attrs["pkmodel_spec"]))
         meta = json.loads(attrs["pkmodel_design"])
+        missing = sorted(set(_DESIGN_KEYS) - set(meta)) if isinstance(meta, dict) else _DESIGN_KEYS
+        if missing:
+            raise ValueError(f"design lacks {', '.join(missing)}")
         cohort = _cohort_frame(tree["pkmodel_cohort"].to_dataset())
         notes = tuple(json.loads(attrs.get("pkmodel_cohort_notes", "[]")))
-    except (KeyError, ValueError, TypeError, SpecificationError) as exc:
-        raise FitFileError(f"{path}: the fit's specification cannot be read by this version of "
-                           f"pkmodel ({exc}); fit again") from None
+        data_hash = str(attrs["pkmodel_data_hash"])
+        random_seed = int(attrs["pkmodel_random_seed"])
+    except KeyError as exc:
+        raise FitFileError(incompatible.format(f"{exc} is missing")) from None
+    except (ValueError, TypeError, SpecificationError) as exc:
+        raise FitFileError(incompatible.format(f"specification: {exc}")) from None
     groups = {k: tree[k].to_dataset() for k in tree.children if k != "pkmodel_cohort"}
     core = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
-    return RemissionFit(spec=spec, tree=core, meta=meta, cohort_data=cohort,
-                        data_hash=str(attrs["pkmodel_data_hash"]),
-                        random_seed=int(attrs["pkmodel_random_seed"]),
-                        cohort_name=str(attrs.get("pkmodel_cohort_name", "")),
-                        cohort_notes=notes, warn=warn)
+    try:
+        fit = RemissionFit(spec=spec, tree=core, meta=meta, cohort_data=cohort,
+                           data_hash=data_hash, random_seed=random_seed,
+                           cohort_name=str(attrs.get("pkmodel_cohort_name", "")),
+                           cohort_notes=notes, warn=False)
+        # A curve at two TLs touches every posterior variable and design level prediction uses.
+        low, high = meta["tl_range_ug_ml"]
+        fit.remission_curve(tl=[float(low), float(high)])
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise FitFileError(incompatible.format(
+            f"posterior or design does not match the specification: {exc}")) from None
+    # Again with the warning asked for (diagnostics are kept, not recomputed).
+    return dataclasses.replace(fit, warn=warn, _diagnostics=fit.diagnostics())

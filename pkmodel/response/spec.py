@@ -197,7 +197,10 @@ class RemissionModel:
 
         from pkmodel.response.fit import RemissionFit
 
-        for name, v, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        checks = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
+        if cores is not None:
+            checks.append(("cores", cores, 1))
+        for name, v, low in checks:
             if not isinstance(v, int | np.integer) or v < low:
                 raise SpecificationError(f"{name} must be an integer >= {low}, not {v!r}")
         cohort = as_cohort(cohort)
