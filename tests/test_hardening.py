@@ -6,16 +6,21 @@ what went wrong, exits with the documented status and leaves files on disk as th
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
+import pkmodel
 from pkmodel.cli.main import main
 
 FAST = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "7"]
@@ -120,3 +125,200 @@ def test_truncated_or_nan_trace_is_refused():
     partial[1, 10:] = np.nan
     with pytest.raises(SamplingError, match="40 non-finite draws of 'beta'"):
         check_complete(tree(partial), draws=50, chains=2)
+
+
+# --------------------------------------------------------------------------- a saved fit to break
+@pytest.fixture(scope="module")
+def saved_fit(tmp_path_factory):
+    """A small real fit written by `pkmodel fit --json` as ``fit.nc``, and its JSON output."""
+    folder = tmp_path_factory.mktemp("saved")
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as out, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main(["fit", "-o", "fit.nc", "--json", "--cores", "2", *FAST])
+    finally:
+        os.chdir(here)
+    assert code == 0
+    return folder / "fit.nc", out.getvalue()
+
+
+def test_interrupted_fit_save_leaves_the_previous_file(saved_fit, tmp_path, monkeypatch):
+    import xarray as xr
+
+    fit = pkmodel.load_fit(saved_fit[0], warn=False)
+    target = tmp_path / "fit.nc"
+    target.write_bytes(b"previous")
+    original = xr.DataTree.to_netcdf
+
+    def write_half_then_interrupt(self, path, *args, **kwargs):
+        original(self, path, *args, **kwargs)
+        Path(path).write_bytes(Path(path).read_bytes()[:1000])  # a partial file on disk
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", write_half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit.save(target, force=True)
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+
+
+def test_interrupted_plot_write_exits_130_and_keeps_the_old_plot(saved_fit, tmp_path, capsys,
+                                                                  monkeypatch):
+    from matplotlib.figure import Figure
+
+    plot = tmp_path / "curve.png"
+    plot.write_bytes(b"old plot")
+
+    def savefig_then_interrupt(self, fname, *args, **kwargs):
+        Path(fname).write_bytes(b"half a png")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", savefig_then_interrupt)
+    code, out, err = run(capsys, "curve", str(saved_fit[0]), "--plot", str(plot), "--force",
+                         "--month", "6")
+    assert code == 130 and out == "" and "interrupted" in err and "Traceback" not in err
+    assert plot.read_bytes() == b"old plot"
+    assert [p.name for p in tmp_path.iterdir()] == ["curve.png"]
+
+
+# --------------------------------------------------------------------------- loading
+def _rewrite(source: Path, target: Path, change) -> Path:
+    import xarray as xr
+
+    with xr.open_datatree(source, engine="h5netcdf") as opened:
+        tree = opened.load()
+    change(tree)
+    tree.to_netcdf(target, engine="h5netcdf")
+    return target
+
+
+def _spec_with(**fields):
+    def change(tree):
+        tree.attrs["pkmodel_spec"] = json.dumps({**json.loads(tree.attrs["pkmodel_spec"]),
+                                                 **fields})
+    return change
+
+
+def _drop_posterior_variable(tree):
+    import xarray as xr
+
+    tree["posterior"] = xr.DataTree(tree["posterior"].to_dataset().drop_vars("beta"))
+
+
+BROKEN = {
+    "spec-unknown-field": (_spec_with(link="probit"), "unknown specification fields"),
+    "spec-invalid-value": (_spec_with(slope_by="centre"), "slope_by must be"),
+    "spec-unknown-prior": (_spec_with(priors={"beta_sd": 1.0}), "unknown prior"),
+    "spec-not-json": (lambda t: t.attrs.update(pkmodel_spec="{oops"), "specification"),
+    "design-key-missing": (
+        lambda t: t.attrs.update(pkmodel_design=json.dumps(
+            {k: v for k, v in json.loads(t.attrs["pkmodel_design"]).items()
+             if k != "strategies"})), "design lacks strategies"),
+    "newer-format": (lambda t: t.attrs.update(pkmodel_format=99), "newer pkmodel"),
+    "format-garbage": (lambda t: t.attrs.update(pkmodel_format="one"), "unknown fit format"),
+    "seed-garbage": (lambda t: t.attrs.update(pkmodel_random_seed="x"), "cannot be read"),
+    "hash-missing": (lambda t: t.attrs.pop("pkmodel_data_hash"), "pkmodel_data_hash"),
+    "posterior-variable-missing": (_drop_posterior_variable, "does not match the specification"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_incompatible_fit_files_give_one_clear_error(saved_fit, tmp_path, capsys, case):
+    change, message = BROKEN[case]
+    path = _rewrite(saved_fit[0], tmp_path / "fit.nc", change)
+    with pytest.raises(pkmodel.FitFileError, match=message):
+        pkmodel.load_fit(path)
+    code, out, err = run(capsys, "threshold", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"pkmodel: error: {path}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.5, 0.98])
+def test_truncated_fit_file(saved_fit, tmp_path, capsys, keep):
+    data = saved_fit[0].read_bytes()
+    path = tmp_path / "fit.nc"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(pkmodel.FitFileError, match="truncated, corrupt or of another format"):
+        pkmodel.load_fit(path)
+    code, out, err = run(capsys, "curve", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_netcdf_that_is_not_a_fit(tmp_path, capsys):
+    import numpy as np
+    import xarray as xr
+
+    path = tmp_path / "plain.nc"
+    xr.Dataset({"x": ("i", np.arange(3.0))}).to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(pkmodel.FitFileError, match="not a fit saved by pkmodel"):
+        pkmodel.load_fit(path)
+    code, out, err = run(capsys, "threshold", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+
+
+# Loading a fit must never unpickle bytes that came from outside the process. Dask (used by
+# xarray) round-trips in-memory objects through pickle to tokenize them: that is allowed, as the
+# bytes were made by pickle.dumps in this very process; anything else trips the wire.
+_NO_PICKLE = textwrap.dedent("""
+    import sys, pickle, _pickle
+    calls, made = [], set()
+    _dumps, _loads = pickle.dumps, pickle.loads
+
+    def dumps(*args, **kwargs):
+        out = _dumps(*args, **kwargs)
+        made.add(bytes(out))
+        return out
+
+    def loads(data, *args, **kwargs):
+        if bytes(data) in made:
+            return _loads(data, *args, **kwargs)
+        calls.append("loads")
+        raise RuntimeError("pickle.loads of foreign bytes while loading a fit")
+
+    def refuse(*args, **kwargs):
+        calls.append("load/Unpickler")
+        raise RuntimeError("unpickling from a file while loading a fit")
+
+    for module in (pickle, _pickle):
+        module.dumps, module.loads, module.load, module.Unpickler = dumps, loads, refuse, refuse
+    import pkmodel
+    for extra in ("cloudpickle", "dill"):
+        if extra in sys.modules:
+            module = sys.modules[extra]
+            module.dumps, module.loads, module.load = dumps, loads, refuse
+    fit = pkmodel.load_fit(sys.argv[1], warn=False)
+    fit.futility_threshold()
+    try:
+        pkmodel.load_fit(sys.argv[2])
+    except pkmodel.FitFileError:
+        pass
+    print("unpickling calls:", calls)
+""")
+
+
+def test_loading_never_unpickles(saved_fit, tmp_path):
+    """Pickle bytes in a fit file stay inert bytes; no unpickler runs while loading and using it."""
+    import pickle
+
+    import numpy as np
+
+    class Payload:
+        def __reduce__(self):
+            return (Path(tmp_path / "pwned").touch, ())
+
+    evil = pickle.dumps(Payload())
+    assert (tmp_path / "pwned").exists() is False
+
+    def plant(tree):
+        tree.attrs["pkmodel_spec"] = np.frombuffer(evil, dtype=np.uint8)
+
+    bad = _rewrite(saved_fit[0], tmp_path / "evil.nc", plant)
+    script = tmp_path / "load.py"
+    script.write_text(_NO_PICKLE)
+    done = subprocess.run([sys.executable, str(script), str(saved_fit[0]), str(bad)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "unpickling calls: []" in done.stdout
+    assert not (tmp_path / "pwned").exists()

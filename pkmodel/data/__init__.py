@@ -5,6 +5,7 @@ from pkmodel.data.cohort import Cohort, CohortSummary
 from pkmodel.data.datasets import UNGAR2019_NOTE, load_ungar2019
 from pkmodel.data.readers import read_cohort
 from pkmodel.data.schema import COLUMNS, Column
+from pkmodel.data.separation import Separation, tl_separation
 
 __all__ = [
     "COLUMNS",
@@ -13,7 +14,9 @@ __all__ = [
     "Cohort",
     "CohortSummary",
     "Column",
+    "Separation",
     "classical_analysis",
     "load_ungar2019",
     "read_cohort",
+    "tl_separation",
 ]

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.data import Cohort, read_cohort
-from pkmodel.errors import SpecificationError
+from pkmodel.data.separation import separation_message, tl_separation
+from pkmodel.errors import SeparationWarning, SpecificationError
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, interrupt_guard
 
@@ -184,7 +185,10 @@ class RemissionModel:
         -------
         RemissionFit
             With diagnostics already computed; a fit that fails them emits a
-            :class:`pkmodel.ConvergenceWarning` that says what to do.
+            :class:`pkmodel.ConvergenceWarning` that says what to do. Data where remission is
+            separated by TL at some month still fit, under the priors, with a
+            :class:`pkmodel.errors.SeparationWarning` that the slope is identified by its prior
+            only.
 
         Raises
         ------
@@ -204,6 +208,9 @@ class RemissionModel:
             if not isinstance(v, int | np.integer) or v < low:
                 raise SpecificationError(f"{name} must be an integer >= {low}, not {v!r}")
         cohort = as_cohort(cohort)
+        separated = tl_separation(cohort)
+        if separated:
+            warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
         design, model, patient_effect = self._design_and_model(cohort)
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().entropy % (2**31))
