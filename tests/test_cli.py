@@ -65,6 +65,9 @@ def test_strict_exits_non_zero_on_failed_diagnostics(capsys, tmp_path):
     code, _, err = run(capsys, "fit", "-o", str(tmp_path / "f.nc"), "--draws", "30", "--tune",
                        "10", "--chains", "2", "--seed", "1", "--strict")
     assert code == 3 and "diagnostics FAIL" in err
+    # Each problem comes with its remedy; far too little tuning is named first.
+    assert "only 10 tuning steps per chain" in err and "use tune >= 300" in err
+    assert "increase draws" in err
 
 
 def test_main_job_writes_fit_and_plot(capsys, tmp_path):

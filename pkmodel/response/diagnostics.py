@@ -15,6 +15,9 @@ __all__ = ["RHAT_MAX", "Diagnostics", "compute_diagnostics"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
+# Below this many tuning steps a failed fit is blamed on tuning first: NUTS had too little time to
+# adapt its step size and mass matrix (PyMC's and pkmodel's default is 1000).
+TUNE_MIN = 300
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Diagnostics:
         The parameter with the largest R-hat.
     converged : bool
         ``max_rhat <= 1.01``, both ESS >= 400 and no divergences.
+    tuning_steps : int or None
+        Tuning steps per chain, when the sampler recorded them.
     """
 
     max_rhat: float
@@ -42,6 +47,7 @@ class Diagnostics:
     n_draws: int
     worst_parameter: str
     converged: bool
+    tuning_steps: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +55,9 @@ class Diagnostics:
     def problems(self) -> list[str]:
         """What failed, each with the remedy."""
         out = []
+        if not self.converged and self.tuning_steps is not None and self.tuning_steps < TUNE_MIN:
+            out.append(f"only {self.tuning_steps} tuning steps per chain: the sampler had too "
+                       f"little time to adapt; use tune >= {TUNE_MIN} (default 1000) first")
         if self.divergences:
             out.append(f"{self.divergences} divergent transitions: raise target_accept (e.g. 0.95 "
                        "or 0.99) or tighten the hierarchical priors (group_sd, patient_sd)")
@@ -91,4 +100,6 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     converged = bool(max_rhat <= RHAT_MAX and bulk >= ESS_MIN and tail >= ESS_MIN
                      and divergences == 0)
     n_draws = int(posterior.sizes["chain"] * posterior.sizes["draw"])
-    return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged)
+    tuning = posterior.attrs.get("tuning_steps")
+    tuning = int(tuning) if tuning is not None and np.isfinite(float(tuning)) else None
+    return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged, tuning)
