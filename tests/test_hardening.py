@@ -322,3 +322,81 @@ def test_loading_never_unpickles(saved_fit, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "unpickling calls: []" in done.stdout
     assert not (tmp_path / "pwned").exists()
+
+
+# --------------------------------------------------------------------------- failed fits
+def _separated_cohort_csv(path: Path, *, reverse: bool = False, tie: bool = False) -> Path:
+    """Every low-TL patient remits and every high-TL patient does not (or the reverse)."""
+    rows = ["patient_id,center,month,remission,baseline_tl,ati,strategy"]
+    tls = [3.5 + 0.5 * i for i in range(20)] + [14.0 + 0.5 * i for i in range(20)]
+    if tie:
+        tls[19] = tls[20]  # one remitter and one non-remitter share the boundary TL
+    for i, tl in enumerate(tls):
+        low = i < 20
+        for month in (6, 12):
+            remits = int(low != reverse)
+            strategy = ("dose_escalation", "interval_shortening")[i % 2]
+            rows.append(f"P{i},{'ab'[i % 2]},{month},{remits},{tl},0,{strategy}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_separation_is_detected_per_month_and_direction(tmp_path, tidy_frame):
+    from pkmodel.data import read_cohort, tl_separation
+
+    found = tl_separation(read_cohort(_separated_cohort_csv(tmp_path / "a.csv")))
+    assert [(s.month, s.kind, s.remitters_lower) for s in found] == [
+        (6, "complete", True), (12, "complete", True)]
+    assert "every patient with TL <= 13 µg/mL remits" in str(found[0])
+    found = tl_separation(read_cohort(_separated_cohort_csv(tmp_path / "b.csv", reverse=True)))
+    assert {s.remitters_lower for s in found} == {False}
+    found = tl_separation(read_cohort(_separated_cohort_csv(tmp_path / "c.csv", tie=True)))
+    assert {s.kind for s in found} == {"quasi-complete"}
+    assert tl_separation(pkmodel.load_ungar2019()) == []
+    # tidy_frame: remitters at TL 4.1 and 5.0 (month 6) and 4.1 (month 12); the others at 5.0
+    # (month 12), 9.5 and '>16': both months are separated.
+    months = {s.month for s in tl_separation(read_cohort(tidy_frame))}
+    assert months == {6, 12}
+    # A censored '>16' remitter: its TL is at least 16, so it cannot separate below 9.5.
+    mixed = tidy_frame.copy()
+    mixed.loc[(mixed.patient_id == "P3"), "remission"] = "1"
+    assert tl_separation(read_cohort(mixed)) == []
+
+
+@pytest.mark.slow
+def test_separated_data_still_fit_under_the_priors_and_say_so(tmp_path, capsys):
+    cohort = _separated_cohort_csv(tmp_path / "separated.csv")
+    code, out, err = run(capsys, "fit", str(cohort), "-o", str(tmp_path / "fit.nc"), "--json",
+                         *FAST)
+    assert code == 0, err
+    assert json.loads(out)["diagnostics"]["n_draws"] == 200
+    assert "pkmodel: warning: remission is separated by baseline TL" in err
+    assert "set by the slope prior (priors.slope_sd)" in err
+    fit = pkmodel.load_fit(tmp_path / "fit.nc", warn=False)
+    beta = fit.posterior["beta"].values
+    assert beta.size == 200 and (beta == beta).all()  # finite: the prior bounds the slope
+    assert beta.mean() < 0 and beta.std() > 0.2  # steep and uncertain, not a point mass
+
+
+# --------------------------------------------------------------------------- reproducibility
+@pytest.mark.slow
+def test_same_seed_gives_byte_identical_json_across_runs_and_cores(saved_fit, tmp_path):
+    """`pkmodel fit --json` twice more, in fresh processes with other hash seeds, with the chains in
+    sequence (--cores 1) and in parallel (--cores 2): the same bytes as the first run."""
+    first = saved_fit[1]
+    procs = []
+    for cores, hash_seed in (("1", "1"), ("2", "2")):
+        folder = tmp_path / f"cores{cores}"
+        folder.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        argv = [sys.executable, "-m", "pkmodel.cli.main", "fit", "-o", "fit.nc", "--json",
+                "--cores", cores, *FAST]
+        procs.append(subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    sequential, parallel = (out for out, _ in outputs)
+    assert json.loads(first)["random_seed"] == 7
+    assert sequential == first
+    assert parallel == first
