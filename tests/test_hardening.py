@@ -73,7 +73,7 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path, existing)
     proc = _fit_subprocess(tmp_path, output)
     try:
         assert proc.stderr.readline().strip() == "pkmodel-test: sampling"
-        time.sleep(1.0 if existing else 0.2)  # nutpie is under way (or still compiling)
+        time.sleep(3.0 if existing else 0.2)  # nutpie is under way (or still compiling)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pkmodel.errors import PKDataError
@@ -129,3 +129,51 @@ def test_random_malformed_cells_give_pkdataerror_or_a_valid_dataset(tmp_path, ro
     for sid in data.ids:
         s = data[sid]
         assert np.all(np.isfinite(s.schedule.times_days)) and np.all(s.schedule.amounts > 0)
+
+
+_ENCODINGS = ["utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16"]
+_SEPARATORS = [",", ";", "\t", "|"]
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(encoding=st.sampled_from(_ENCODINGS), sep=st.sampled_from(_SEPARATORS),
+       tell_sep=st.booleans(), n_rows=st.integers(0, len(ROWS)),
+       drop=st.one_of(st.none(), st.integers(0, 11)), extra=st.booleans(),
+       duplicate=st.booleans(), accent=st.booleans(), crlf=st.booleans(),
+       junk=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=80)))
+def test_random_malformed_files_give_pkdataerror_or_the_same_records(
+        tmp_path, encoding, sep, tell_sep, n_rows, drop, extra, duplicate, accent, crlf, junk):
+    """Encodings, delimiters, header-only files, missing and extra columns, duplicated rows, random
+    bytes: a PKDataError, or a dataset holding exactly the records of the file."""
+    table = [HEADER.split(","), *(r.split(",") for r in ROWS[:n_rows])]
+    if duplicate and n_rows:
+        table.append(list(table[-1]))
+    if drop is not None:
+        table = [[c for j, c in enumerate(r) if j != drop] for r in table]
+    if extra:
+        table = [r + (["NOTE"] if i == 0 else ["é" if accent else "x"]) for i, r in
+                 enumerate(table)]
+    newline = "\r\n" if crlf else "\n"
+    path = tmp_path / "fuzz.csv"
+    if junk is not None:
+        path.write_bytes(junk)
+    else:
+        path.write_bytes((newline.join(sep.join(r) for r in table) + newline).encode(encoding))
+    try:
+        data = read_nonmem(path, sep=sep if tell_sep else ",")
+    except PKDataError as exc:
+        assert str(exc).startswith(f"file {path}")  # names the file
+        event("PKDataError: " + re.sub(r"^file \S+(, row \d+)?(, column '[^']*')?: ", "",
+                                       str(exc)).split(";")[0].split(". Fix")[0][:40])
+        return
+    event("read, same records")
+    assert junk is None and n_rows > 0  # random bytes or a header alone are never a dataset
+    assert sep == "," or tell_sep  # a wrongly delimited file is never read as one column
+    assert encoding != "utf-16"
+    assert not (accent and extra and encoding in ("latin-1", "cp1252"))  # not UTF-8: refused
+    n_obs = sum(1 for r in table[1:] if r[HEADER.split(",").index("EVID")] == "0") if drop != 5 \
+        else None
+    if n_obs is not None:
+        got = [data[sid].observations for sid in data.ids]
+        assert sum(0 if o is None else len(o.times_days) for o in got) == n_obs
