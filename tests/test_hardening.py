@@ -22,6 +22,7 @@ import pytest
 
 import pkmodel
 from pkmodel.cli.main import main
+from pkmodel.response.persistence import _checksum
 
 FAST = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "7"]
 
@@ -190,6 +191,8 @@ def _rewrite(source: Path, target: Path, change) -> Path:
     with xr.open_datatree(source, engine="h5netcdf") as opened:
         tree = opened.load()
     change(tree)
+    if "pkmodel_checksum" in tree.attrs:  # internally consistent, as another version would write
+        tree.attrs["pkmodel_checksum"] = _checksum(tree)
     tree.to_netcdf(target, engine="h5netcdf")
     return target
 
@@ -244,6 +247,36 @@ def test_truncated_fit_file(saved_fit, tmp_path, capsys, keep):
         pkmodel.load_fit(path)
     code, out, err = run(capsys, "curve", str(path))
     assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_flipped_bytes_never_load_as_a_different_fit(saved_fit, tmp_path):
+    """netCDF has no checksum: pkmodel writes one, so a damaged data block is refused."""
+    import random
+
+    import numpy as np
+
+    data = saved_fit[0].read_bytes()
+    good = pkmodel.load_fit(saved_fit[0], warn=False)
+    beta = good.posterior["beta"].values.tobytes()[:16]
+    assert data.count(beta) == 1
+    rng = random.Random(8)
+    positions = [data.index(beta) + 3] + [rng.randrange(len(data)) for _ in range(12)]
+    outcomes = []
+    for pos in positions:
+        damaged = bytearray(data)
+        damaged[pos] ^= 0xFF
+        path = tmp_path / "damaged.nc"
+        path.write_bytes(bytes(damaged))
+        try:
+            fit = pkmodel.load_fit(path, warn=False)
+        except pkmodel.FitFileError as exc:
+            outcomes.append("corrupt" if "checksum" in str(exc) else "refused")
+            continue
+        for name in good.posterior.data_vars:  # a flip in unused bytes: the very same fit
+            np.testing.assert_array_equal(fit.posterior[name].values,
+                                          good.posterior[name].values)
+        outcomes.append("unchanged")
+    assert outcomes[0] == "corrupt"  # a flipped byte inside the posterior draws of beta
 
 
 def test_a_netcdf_that_is_not_a_fit(tmp_path, capsys):

@@ -7,6 +7,7 @@ cohort table is a group of plain arrays, and loading only reads arrays and JSON.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from importlib.metadata import PackageNotFoundError, version
@@ -26,6 +27,7 @@ _ENGINE = "h5netcdf"
 # Keys of RemissionFit.meta that prediction needs.
 _DESIGN_KEYS = ["diseases", "encodings", "groups", "months", "patient_effect", "patient_ids",
                 "strategies", "tl_range_ug_ml"]
+_CHECKSUM = "pkmodel_checksum"
 _VERSIONED = ("pkmodel", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
 
 
@@ -78,6 +80,29 @@ def _cohort_frame(ds: xr.Dataset) -> pd.DataFrame:
     return frame
 
 
+def _checksum(tree: xr.DataTree) -> str:
+    """SHA-256 over every group's arrays and the root ``pkmodel_*`` attributes.
+
+    netCDF has no checksum of its own, so a flipped byte in a data block would otherwise load as
+    a silently different posterior. Values are hashed in a canonical form (numbers as float64,
+    text as UTF-8) so that the dtype changes of a netCDF round trip do not matter.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(k for k in tree.attrs if k.startswith("pkmodel_") and k != _CHECKSUM):
+        digest.update(f"attr {key}={tree.attrs[key]}\n".encode())
+    for group in sorted(tree.children):
+        ds = tree[group].to_dataset()
+        for name in sorted(map(str, ds.variables)):
+            values = np.asarray(ds.variables[name].values)
+            digest.update(f"var {group}/{name} {ds.variables[name].dims} {values.shape}\n".encode())
+            if values.dtype.kind in "biuf":
+                canonical = values.astype(np.float64)
+                digest.update(np.where(np.isnan(canonical), np.nan, canonical).tobytes())
+            else:
+                digest.update("\x1f".join(map(str, values.ravel())).encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
 def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
     """Write ``fit`` to ``path`` (netCDF); see :meth:`RemissionFit.save`."""
     children = {name: xr.DataTree(_plain(fit.tree[name].to_dataset()))
@@ -94,6 +119,7 @@ def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
         "pkmodel_cohort_notes": json.dumps(list(fit.cohort_notes)),
         "pkmodel_versions": json.dumps(_versions(), sort_keys=True),
     })
+    tree.attrs[_CHECKSUM] = _checksum(tree)
     with atomic_path(path, force=force) as tmp:
         tree.to_netcdf(tmp, engine=_ENGINE)
 
@@ -139,6 +165,10 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
     if file_format > FORMAT_VERSION:
         raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
                            "upgrade pkmodel to read it")
+    # Fits saved before the checksum existed have none; every later one is verified.
+    if _CHECKSUM in attrs and str(attrs[_CHECKSUM]) != _checksum(tree):
+        raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
+                           "checksum written with it); restore a good copy or fit again")
     incompatible = (f"{path}: the fit cannot be read by this version of pkmodel ({{}}); fit again "
                     "with `pkmodel fit`")
     try:
