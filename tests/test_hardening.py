@@ -92,6 +92,23 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path, existing)
         ["run_pkmodel.py"] + (["fit.nc"] if existing else []))
 
 
+@pytest.mark.slow
+def test_killed_during_sampling_leaves_the_previous_file(tmp_path):
+    output = tmp_path / "fit.nc"
+    output.write_bytes(b"previous")
+    proc = _fit_subprocess(tmp_path, output)
+    try:
+        assert proc.stderr.readline().strip() == "pkmodel-test: sampling"
+        time.sleep(3.0)
+        proc.kill()  # SIGKILL: no handler runs at all
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert output.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc", "run_pkmodel.py"]
+
+
 def test_interrupt_guard_reraises_a_swallowed_ctrl_c():
     from pkmodel.sampling import interrupt_guard
 
