@@ -423,6 +423,9 @@ def test_separated_data_still_fit_under_the_priors_and_say_so(tmp_path, capsys):
     assert "pkmodel: warning: remission is separated by baseline TL" in err
     assert "set by the slope prior (priors.slope_sd)" in err
     fit = pkmodel.load_fit(tmp_path / "fit.nc", warn=False)
+    code, _, err = run(capsys, "fit", str(cohort), "-o", str(tmp_path / "fit.nc"), "--force",
+                       "--strict", *FAST)
+    assert code == 3 and "strict: remission is separated by TL" in err
     beta = fit.posterior["beta"].values
     assert beta.size == 200 and (beta == beta).all()  # finite: the prior bounds the slope
     assert beta.mean() < 0 and beta.std() > 0.2  # steep and uncertain, not a point mass

@@ -47,18 +47,26 @@ def _add_fit_options(p) -> None:
                    " the same seed gives the same draws whatever the number")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 3 if the fit fails its convergence checks")
+                   help="exit with status 3 if the fit fails its convergence checks or remission "
+                   "is separated by TL (slope set by the prior)")
 
 
-def _diagnostics_exit(fit, args) -> int:
+def _diagnostics_exit(fit, args, cohort) -> int:
+    """Print the diagnostics; with ``--strict``, 3 for a failed fit or TL-separated data."""
+    from pkmodel.data import tl_separation
+
     diag = fit.diagnostics()
     print(str(diag), file=sys.stderr)
-    return 3 if (args.strict and not diag.converged) else 0
+    separated = bool(tl_separation(cohort))
+    if args.strict and separated:
+        print("strict: remission is separated by TL, so the slope is set by its prior (see the "
+              "warning above)", file=sys.stderr)
+    return 3 if (args.strict and (not diag.converged or separated)) else 0
 
 
 def _fit(args) -> int:
     check_writable(args.output, force=args.force)
-    _, fit = _fit_from_args(args)
+    cohort, fit = _fit_from_args(args)
     fit.save(args.output, force=args.force)
     if args.json:
         emit_json({"output": str(args.output), "diagnostics": fit.diagnostics().to_dict(),
@@ -67,7 +75,7 @@ def _fit(args) -> int:
     else:
         print(f"wrote {args.output}")
         print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    return _diagnostics_exit(fit, args)
+    return _diagnostics_exit(fit, args, cohort)
 
 
 def _load(args):
@@ -190,7 +198,7 @@ def _analyze(args) -> int:
         print(f"Futility thresholds (p_min {args.p_min:g}, credibility {args.credibility:g}):")
         print(_threshold_text(thresholds), "\n")
         print(f"wrote {fit_path}, {plot_path} and {report_path}")
-    return _diagnostics_exit(fit, args)
+    return _diagnostics_exit(fit, args, cohort)
 
 
 def register(subparsers) -> None:
