@@ -25,7 +25,7 @@ from pkmodel.response.priors import Priors
 __all__ = ["build_pymc_model", "patient_outcome_matrix"]
 
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)
-_GH_WEIGHTS_NORMED = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+_GH_LOG_WEIGHTS = np.log(_GH_WEIGHTS / _GH_WEIGHTS.sum())
 
 
 def patient_outcome_matrix(design: Design) -> tuple[np.ndarray, np.ndarray]:
@@ -38,27 +38,11 @@ def patient_outcome_matrix(design: Design) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _marginal_logp(value, eta, sigma, mask):
-    """log of the integral over u ~ N(0, sigma) of prod_j Bernoulli(y_j | expit(eta_j + u)).
-
-    Computed in probability space, where the quadrature needs no transcendental function per
-    (patient, month, node). With s_j = 2 y_j - 1, the likelihood of assessment j at node x_k is
-
-        expit(s_j (eta_j + sigma x_k)) = 1 / (1 + exp(-s_j eta_j) exp(-s_j sigma x_k)),
-
-    a product of one exponential per assessment and one per node (and sign): the patient's
-    likelihood at each node is a product of such ratios (a missing assessment has
-    exp(-s_j eta_j) set to 0, a factor 1), and its marginal is log(sum_k w_k L_k). Equal to the
-    log-space formula (log1pexp per element, then logsumexp over nodes) within rounding wherever
-    a patient's likelihood exceeds 1e-300 (tested); about six times cheaper with its gradient.
-    """
-    sign = 2 * value - 1
-    a = pt.exp(-sign * eta) * mask
-    b_pos = pt.exp(-sigma[..., None] * _GH_NODES)  # y = 1: exp(-sigma x_k)
-    b_neg = pt.exp(sigma[..., None] * _GH_NODES)  # y = 0: exp(+sigma x_k)
-    b = pt.where(pt.eq(value, 1)[..., None], b_pos[..., None, :], b_neg[..., None, :])
-    per_node = 1.0 / (1.0 + a[..., None] * b)
-    lik = pt.prod(per_node, axis=-2, no_zeros_in_input=True)
-    return pt.log((lik * _GH_WEIGHTS_NORMED).sum(axis=-1))
+    """log of the integral over u ~ N(0, sigma) of prod_j Bernoulli(y_j | expit(eta_j + u))."""
+    logit = eta[..., None] + sigma[..., None, None] * _GH_NODES
+    loglik = value[..., None] * logit - pt.log1pexp(logit)
+    per_node = (loglik * mask[..., None]).sum(axis=-2) + _GH_LOG_WEIGHTS
+    return pt.logsumexp(per_node, axis=-1)
 
 
 def _marginal_random(eta, sigma, mask, rng=None, size=None):
