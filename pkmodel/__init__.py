@@ -26,6 +26,8 @@ from pkmodel.errors import (
     PKDataError,
     PkmodelError,
     PredictionError,
+    SamplingError,
+    SeparationWarning,
     SpecificationError,
 )
 
@@ -54,6 +56,8 @@ __all__ = [
     "PKDataError",
     "PkmodelError",
     "PredictionError",
+    "SamplingError",
+    "SeparationWarning",
     "SpecificationError",
     "__version__",
     "classical_analysis",
