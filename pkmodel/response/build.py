@@ -20,13 +20,10 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
+from pkmodel.response.marginal import marginal_bernoulli_logp
 from pkmodel.response.priors import Priors
 
 __all__ = ["build_pymc_model", "patient_outcome_matrix"]
-
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)
-_GH_LOG_WEIGHTS = np.log(_GH_WEIGHTS / _GH_WEIGHTS.sum())
-
 
 def patient_outcome_matrix(design: Design) -> tuple[np.ndarray, np.ndarray]:
     """Outcomes as (patient, month) with a 0/1 mask of the assessments that exist."""
@@ -35,14 +32,6 @@ def patient_outcome_matrix(design: Design) -> tuple[np.ndarray, np.ndarray]:
     y[design.row_patient, design.row_month] = design.remission
     mask[design.row_patient, design.row_month] = 1.0
     return y, mask
-
-
-def _marginal_logp(value, eta, sigma, mask):
-    """log of the integral over u ~ N(0, sigma) of prod_j Bernoulli(y_j | expit(eta_j + u))."""
-    logit = eta[..., None] + sigma[..., None, None] * _GH_NODES
-    loglik = value[..., None] * logit - pt.log1pexp(logit)
-    per_node = (loglik * mask[..., None]).sum(axis=-2) + _GH_LOG_WEIGHTS
-    return pt.logsumexp(per_node, axis=-1)
 
 
 def _marginal_random(eta, sigma, mask, rng=None, size=None):
@@ -172,7 +161,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
             y, mask = patient_outcome_matrix(design)
             eta = alpha + eta_p[:, None] + month_effect[None, :]
-            pm.CustomDist("remission", eta, sigma_patient, mask, logp=_marginal_logp,
+            pm.CustomDist("remission", eta, sigma_patient, mask, logp=marginal_bernoulli_logp,
                           random=_marginal_random, signature="(m),(),(m)->(m)",
                           observed=y, dtype="int64", dims=("patient", "month"))
         else:
