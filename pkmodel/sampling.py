@@ -65,7 +65,7 @@ def interrupt_guard() -> Iterator[InterruptState]:
 
 
 def check_complete(tree, *, draws: int, chains: int) -> None:
-    """Raise :class:`SamplingError` unless the posterior has every chain and draw, all finite.
+    """Raise :class:`SamplingError` unless the posterior has every chain and draw, all computed.
 
     Parameters
     ----------
@@ -93,3 +93,10 @@ def check_complete(tree, *, draws: int, chains: int) -> None:
             raise SamplingError(
                 f"sampling stopped early or failed: {bad} non-finite draws of '{name}' (a chain "
                 f"that did not finish); {fix}")
+    # nutpie stores zeros, with only a message on stderr, when it cannot compute the stored
+    # values of a draw: a draw where every stored value is exactly 0 is such a failure.
+    flat = [np.asarray(da.values, dtype=float).reshape(got_chains, got_draws, -1)
+            for da in post.data_vars.values() if da.dtype.kind in "fiu"]
+    if flat and (np.concatenate(flat, axis=-1) == 0).all(axis=-1).any():
+        raise SamplingError(f"the sampler could not compute the stored values of some draws "
+                            f"(all zero); {fix}")

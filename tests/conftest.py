@@ -19,3 +19,13 @@ def tidy_frame() -> pd.DataFrame:
                          "remission": rem, "baseline_tl": tl, "ati": 0, "strategy": strat,
                          "weight_kg": 60 + i})
     return pd.DataFrame(rows).astype(str)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache(tmp_path_factory):
+    """Compiled models go to a cache of the test session, not the user's (~/.cache/pkmodel)."""
+    import os
+
+    if "PKMODEL_CACHE_DIR" not in os.environ:
+        os.environ["PKMODEL_CACHE_DIR"] = str(tmp_path_factory.mktemp("pkmodel_cache"))
+    yield

@@ -136,10 +136,14 @@ def test_truncated_or_nan_trace_is_refused():
         post = xr.Dataset({"beta": (("chain", "draw"), values)})
         return xr.DataTree.from_dict({"/posterior": post})
 
-    check_complete(tree(np.zeros((2, 50))), draws=50, chains=2)
+    check_complete(tree(np.ones((2, 50))), draws=50, chains=2)
     with pytest.raises(SamplingError, match="2 chains x 30 draws of the 2 x 50"):
-        check_complete(tree(np.zeros((2, 30))), draws=50, chains=2)
-    partial = np.zeros((2, 50))
+        check_complete(tree(np.ones((2, 30))), draws=50, chains=2)
+    zeroed = np.ones((2, 50))
+    zeroed[0, 7] = 0.0  # how nutpie stores a draw whose values it could not compute
+    with pytest.raises(SamplingError, match="all zero"):
+        check_complete(tree(zeroed), draws=50, chains=2)
+    partial = np.ones((2, 50))
     partial[1, 10:] = np.nan
     with pytest.raises(SamplingError, match="40 non-finite draws of 'beta'"):
         check_complete(tree(partial), draws=50, chains=2)

@@ -78,7 +78,8 @@ def _coords(design: Design) -> dict:
 
 
 def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
-                     assay_cv: float | None, pool_slopes: bool = True) -> pm.Model:
+                     assay_cv: float | None, pool_slopes: bool = True,
+                     loglik: bool = False) -> pm.Model:
     """Build the PyMC model for ``design``.
 
     Parameters
@@ -96,6 +97,10 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
     pool_slopes : bool, default True
         Partially pool the strategy (and disease) offsets of the TL slope around the common slope.
         ``False`` makes them unpooled treatment contrasts with ``Normal(0, slope_sd)`` priors.
+    loglik : bool, default False
+        Add the deterministic ``remission_loglik``: the log-likelihood of each patient's
+        assessments (patient effect) or of each assessment (without), for LOO. Computed by the
+        sampler with each draw, so that it needs no second compiled function.
     """
     p = priors
     n_strat = len(design.strategies)
@@ -164,7 +169,14 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             pm.CustomDist("remission", eta, sigma_patient, mask, logp=marginal_bernoulli_logp,
                           random=_marginal_random, signature="(m),(),(m)->(m)",
                           observed=y, dtype="int64", dims=("patient", "month"))
+            if loglik:
+                pm.Deterministic("remission_loglik",
+                                 marginal_bernoulli_logp(y, eta, sigma_patient, mask),
+                                 dims="patient")
         else:
             eta = alpha + eta_p[design.row_patient] + month_effect[design.row_month]
             pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
+            if loglik:
+                sign = 2.0 * design.remission - 1.0
+                pm.Deterministic("remission_loglik", -pt.log1pexp(-sign * eta), dims="obs")
     return model

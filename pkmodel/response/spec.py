@@ -129,17 +129,25 @@ class RemissionModel:
         return cls(**d)
 
     # --------------------------------------------------------------- building
-    def _design_and_model(self, cohort: Cohort):
-        from pkmodel.response.build import build_pymc_model
+    def _design(self, cohort: Cohort):
         from pkmodel.response.design import build_design
 
         design = build_design(cohort, self.covariates, self.group, self.slope_by)
         patient_effect = self.patient_effect
         if patient_effect is None:
             patient_effect = len(design.remission) > design.n_patients
-        model = build_pymc_model(design, self.priors, patient_effect=bool(patient_effect),
-                                 assay_cv=self.assay_cv, pool_slopes=self.pool_slopes)
-        return design, model, bool(patient_effect)
+        return design, bool(patient_effect)
+
+    def _model_options(self, patient_effect: bool) -> dict:
+        return {"patient_effect": patient_effect, "assay_cv": self.assay_cv,
+                "pool_slopes": self.pool_slopes}
+
+    def _design_and_model(self, cohort: Cohort):
+        from pkmodel.response.build import build_pymc_model
+
+        design, patient_effect = self._design(cohort)
+        model = build_pymc_model(design, self.priors, **self._model_options(patient_effect))
+        return design, model, patient_effect
 
     def build(self, cohort):
         """The PyMC model for ``cohort`` (for inspection or custom sampling)."""
@@ -165,7 +173,10 @@ class RemissionModel:
     def fit(self, cohort, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, progressbar: bool = True,
             cores: int | None = None):
-        """Fit the model by NUTS (nutpie when installed) and check convergence.
+        """Fit the model by NUTS (nutpie) and check convergence.
+
+        The compiled model is kept on disk and reused by later fits of the same model and
+        data, in any process (:mod:`pkmodel.response.compiled`).
 
         Parameters
         ----------
@@ -197,8 +208,10 @@ class RemissionModel:
         pkmodel.errors.SamplingError
             When the sampler returns fewer chains or draws than asked for, or non-finite draws.
         """
-        import pymc as pm
+        import nutpie
+        import xarray as xr
 
+        from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
         from pkmodel.response.fit import RemissionFit
 
         checks = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
@@ -211,21 +224,23 @@ class RemissionModel:
         separated = tl_separation(cohort)
         if separated:
             warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
-        design, model, patient_effect = self._design_and_model(cohort)
+        design, patient_effect = self._design(cohort)
+        compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = min(chains, cores or os.cpu_count() or 1)
-        with model, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*default_transform.*")
-            # The samplers swallow Ctrl-C and return a short trace: re-raise it, never keep it.
-            with interrupt_guard():
-                tree = pm.sample(
-                    draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
-                    progressbar=progressbar, target_accept=self.target_accept,
-                    quiet=not progressbar,
-                )
-            check_complete(tree, draws=draws, chains=chains)
-            pm.compute_log_likelihood(tree, var_names=["remission"], progressbar=False)
+        # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
+        with interrupt_guard():
+            tree = nutpie.sample(
+                compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
+                chains=int(chains), cores=int(cores), seed=int(random_seed),
+                target_accept=float(self.target_accept), save_warmup=False,
+                progress_bar=progressbar)
+        check_complete(tree, draws=draws, chains=chains)
+        posterior = tree["posterior"].to_dataset()
+        tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
+        tree["posterior"] = posterior.drop_vars(LOGLIK_NAME).assign_attrs(
+            tuning_steps=int(tune))
         meta = {**design.metadata(), "patient_effect": patient_effect}
         return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
                             data_hash=cohort.content_hash, random_seed=int(random_seed),
