@@ -11,6 +11,7 @@ non-finite draws, whatever the reason.
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import numpy as np
 
 from pkmodel.errors import SamplingError
 
-__all__ = ["InterruptState", "check_complete", "interrupt_guard"]
+__all__ = ["InterruptState", "check_complete", "collector_paused", "interrupt_guard"]
 
 
 @dataclass
@@ -28,6 +29,25 @@ class InterruptState:
     """Whether a SIGINT arrived inside :func:`interrupt_guard`."""
 
     interrupted: bool = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block, then restore its state.
+
+    A fit imports the sampler and its dependencies and converts thousands of draws into xarray
+    objects: millions of allocations that trigger full collections over every module loaded so
+    far, a few tenths of a second in all, for garbage that does not exist yet. Reference
+    counting still frees everything that is not in a cycle; cycles made inside the block are
+    collected at the next collection after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

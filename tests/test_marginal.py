@@ -122,3 +122,21 @@ def test_sigma_zero_is_independent_bernoulli():
     logp, d_eta, _ = marginal_bernoulli_kernel(y, eta, np.zeros(1), mask)
     np.testing.assert_allclose(logp[0], log_expit(0.3) + log_expit(1.2), rtol=1e-13)
     np.testing.assert_allclose(d_eta[0], [expit(-0.3), -expit(-1.2), 0.0], rtol=1e-12)
+
+
+def test_sigma_per_patient_and_its_gradient():
+    """A sigma per patient equals fitting each patient with its own scalar sigma."""
+    rng = np.random.default_rng(5)
+    y, eta, mask = _cases(rng, n=12, months=2)
+    eta = np.clip(eta, -8, 8)
+    sigmas = rng.uniform(0.1, 3.0, 12)
+    sigmas[4:7] = sigmas[3]  # runs of equal values reuse the node factors
+    logp, d_eta, d_sigma = marginal_bernoulli_kernel(y, eta, sigmas, mask)
+    for i in range(12):
+        one = marginal_bernoulli_kernel(y[i:i + 1], eta[i:i + 1], sigmas[i:i + 1], mask[i:i + 1])
+        np.testing.assert_allclose([logp[i], d_sigma[i]], [one[0][0], one[2][0]], rtol=1e-13)
+        np.testing.assert_allclose(d_eta[i], one[1][0], rtol=1e-13)
+    sig = pt.dvector("sigma")
+    f = pytensor.function([sig], pytensor.grad(marginal_bernoulli_logp(y, eta, sig, mask).sum(),
+                                               sig), mode="NUMBA")
+    np.testing.assert_allclose(f(sigmas), d_sigma, rtol=1e-12)

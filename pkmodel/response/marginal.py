@@ -39,8 +39,6 @@ __all__ = ["GH_NODES", "GH_WEIGHTS", "marginal_bernoulli_logp"]
 
 GH_NODES, _raw_weights = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)
 GH_WEIGHTS = _raw_weights / _raw_weights.sum()
-_GH_LOG_WEIGHTS = np.log(GH_WEIGHTS)
-_X_MAX = float(np.abs(GH_NODES).max())
 # Probability space is used while the sum over a patient's assessments of |eta| + sigma |x|
 # stays below this: every exp() is then finite and every product above 1e-260.
 _FAST_BOUND = 600.0
@@ -62,7 +60,9 @@ def _expit(t: float) -> float:
     return e / (1.0 + e)
 
 
-@numba.njit(cache=True)
+# The node loops vectorise: NumPy's error model drops Python's zero-division check from each
+# division, and reassociation allows the sums over nodes; no flag assumes finite values.
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})
 def marginal_bernoulli_kernel(y, eta, sigma, mask):
     """log M_i, d log M_i / d eta_ij and d log M_i / d sigma for every patient i.
 
@@ -72,9 +72,9 @@ def marginal_bernoulli_kernel(y, eta, sigma, mask):
         Outcomes, 0 or 1.
     eta : float64 array (patient, month)
         Linear predictors without the patient effect.
-    sigma : float64 array (patient,)
-        Standard deviation of the patient effect (logit scale), >= 0, per patient (usually
-        all equal: the node factors are recomputed only when it changes).
+    sigma : float64 array (patient,) or (1,)
+        Standard deviation of the patient effect (logit scale), >= 0: one for all patients, or
+        one per patient (the node factors are recomputed only when it changes).
     mask : float64 array (patient, month)
         Non-zero where the assessment exists; missing ones do not contribute.
 
@@ -87,59 +87,68 @@ def marginal_bernoulli_kernel(y, eta, sigma, mask):
     n_pat, n_month = eta.shape
     x = GH_NODES
     w = GH_WEIGHTS
-    lw = _GH_LOG_WEIGHTS
     n_node = x.size
+    x_max = np.abs(x).max()
     logp = np.empty(n_pat)
     d_eta = np.zeros((n_pat, n_month))
     d_sigma = np.zeros(n_pat)
-    # exp(-s sigma x_k) for s = +1 (row 0) and s = -1 (row 1)
-    node_factor = np.empty((2, n_node))
-    term = np.empty(n_node)  # w_k L_ik, or its log
-    g = np.empty((n_month, n_node))  # s_ij (1 - expit(s_ij (eta_ij + sigma x_k)))
-    a = np.empty(n_month)
-    sign = np.empty(n_month)
+    # Loops over nodes are innermost and branch-free, so that they vectorise.
+    factor_pos = np.empty(n_node)  # exp(-sigma x_k): the factor of node k for s = +1
+    factor_neg = np.empty(n_node)  # exp(sigma x_k), for s = -1
+    term = np.empty(n_node)  # w_k L_ik, then the posterior weight of node k
+    g = np.empty(n_month * n_node)  # s_ij (1 - expit(s_ij (eta_ij + sigma x_k))) at j * n_node + k
+    g_sum = np.empty(n_node)
+    shared = sigma.size == 1
     for i in range(n_pat):
-        sd = sigma[i]
-        if i == 0 or sd != sigma[i - 1]:
+        sd = sigma[0] if shared else sigma[i]
+        if i == 0 or (not shared and sd != sigma[i - 1]):
             for k in range(n_node):
-                node_factor[0, k] = np.exp(-sd * x[k])
-                node_factor[1, k] = np.exp(sd * x[k])
+                factor_pos[k] = np.exp(-sd * x[k])
+                factor_neg[k] = np.exp(sd * x[k])
         bound = 0.0
         for j in range(n_month):
-            sign[j] = 1.0 if y[i, j] > 0 else -1.0
             if mask[i, j] != 0.0:
-                bound += abs(eta[i, j]) + sd * _X_MAX
+                bound += abs(eta[i, j]) + sd * x_max
         done = False
-        if bound < _FAST_BOUND:
+        if bound < _FAST_BOUND:  # probability space
+            for k in range(n_node):
+                term[k] = w[k]
             for j in range(n_month):
-                a[j] = np.exp(-sign[j] * eta[i, j])
+                if mask[i, j] == 0.0:
+                    continue
+                s = 1.0 if y[i, j] > 0 else -1.0
+                a = np.exp(-s * eta[i, j])
+                factor = factor_pos if s > 0 else factor_neg
+                row = j * n_node
+                for k in range(n_node):
+                    q = a * factor[k]
+                    p = 1.0 / (1.0 + q)
+                    term[k] *= p
+                    g[row + k] = s * q * p
             total = 0.0
             for k in range(n_node):
-                lik = 1.0
-                for j in range(n_month):
-                    if mask[i, j] != 0.0:
-                        q = a[j] * node_factor[0 if sign[j] > 0 else 1, k]
-                        p = 1.0 / (1.0 + q)
-                        lik *= p
-                        g[j, k] = sign[j] * q * p
-                term[k] = w[k] * lik
                 total += term[k]
             if total > _TINY:
                 logp[i] = np.log(total)
+                inv = 1.0 / total
                 for k in range(n_node):
-                    term[k] /= total  # posterior weight of node k
+                    term[k] *= inv
                 done = True
         if not done:  # log space: exact for any eta and sigma
+            for k in range(n_node):
+                term[k] = np.log(w[k])
+            for j in range(n_month):
+                if mask[i, j] == 0.0:
+                    continue
+                s = 1.0 if y[i, j] > 0 else -1.0
+                row = j * n_node
+                for k in range(n_node):
+                    t = s * (eta[i, j] + sd * x[k])
+                    term[k] += _log_expit(t)
+                    g[row + k] = s * _expit(-t)
             top = -np.inf
             for k in range(n_node):
-                ll = lw[k]
-                for j in range(n_month):
-                    if mask[i, j] != 0.0:
-                        t = sign[j] * (eta[i, j] + sd * x[k])
-                        ll += _log_expit(t)
-                        g[j, k] = sign[j] * _expit(-t)
-                term[k] = ll
-                top = max(top, ll)
+                top = max(top, term[k])
             total = 0.0
             for k in range(n_node):
                 total += np.exp(term[k] - top)
@@ -147,12 +156,20 @@ def marginal_bernoulli_kernel(y, eta, sigma, mask):
             for k in range(n_node):
                 term[k] = np.exp(term[k] - logp[i])
         for k in range(n_node):
-            slope = 0.0
-            for j in range(n_month):
-                if mask[i, j] != 0.0:
-                    d_eta[i, j] += term[k] * g[j, k]
-                    slope += g[j, k]
-            d_sigma[i] += term[k] * x[k] * slope
+            g_sum[k] = 0.0
+        for j in range(n_month):
+            if mask[i, j] == 0.0:
+                continue
+            acc = 0.0
+            row = j * n_node
+            for k in range(n_node):
+                acc += term[k] * g[row + k]
+                g_sum[k] += g[row + k]
+            d_eta[i, j] = acc
+        acc = 0.0
+        for k in range(n_node):
+            acc += term[k] * x[k] * g_sum[k]
+        d_sigma[i] = acc
     return logp, d_eta, d_sigma
 
 
@@ -160,7 +177,8 @@ class MarginalBernoulliLogp(Op):
     """log M_i per patient, with its gradient as extra outputs (used by ``L_op`` only).
 
     Inputs: y (int64), eta (float64) and mask (float64), all (patient, month), and sigma
-    (float64, (patient,)). Outputs: logp (patient,), d_eta (patient, month), d_sigma (patient,).
+    (float64, (1,) or (patient,)). Outputs: logp (patient,), d_eta (patient, month) and
+    d_sigma (patient,).
     """
 
     __props__ = ()
@@ -197,8 +215,10 @@ class MarginalBernoulliLogp(Op):
             if not isinstance(g.type, DisconnectedType):
                 raise NotImplementedError("second derivatives of the marginal likelihood")
         _, d_eta, d_sigma = outputs
-        return [DisconnectedType()(), g_logp[:, None] * d_eta, g_logp * d_sigma,
-                DisconnectedType()()]
+        g_sigma = g_logp * d_sigma
+        if inputs[2].type.shape[0] == 1:
+            g_sigma = g_sigma.sum(keepdims=True)
+        return [DisconnectedType()(), g_logp[:, None] * d_eta, g_sigma, DisconnectedType()()]
 
 
 _marginal_op = MarginalBernoulliLogp()
@@ -232,9 +252,12 @@ def marginal_bernoulli_logp(value, eta, sigma, mask):
     tensor (patient,)
         The log-likelihood of each patient's assessments; differentiable in eta and sigma.
     """
-    value, eta, mask = pt.broadcast_arrays(pt.as_tensor_variable(value),
-                                           pt.as_tensor_variable(eta),
-                                           pt.as_tensor_variable(mask))
-    sigma = pt.broadcast_to(pt.as_tensor_variable(sigma).ravel(), (eta.shape[0],))
+    value, eta, mask = (pt.as_tensor_variable(v) for v in (value, eta, mask))
+    shapes = {value.type.shape, eta.type.shape, mask.type.shape}
+    if len(shapes) > 1 or None in next(iter(shapes)):  # (copies only when they differ)
+        value, eta, mask = pt.broadcast_arrays(value, eta, mask)
+    sigma = pt.as_tensor_variable(sigma).ravel()
+    if sigma.type.shape != (1,):
+        sigma = pt.broadcast_to(sigma, (eta.shape[0],))
     return _marginal_op(pt.cast(value, "int64"), pt.cast(eta, "float64"),
                         pt.cast(sigma, "float64"), pt.cast(mask, "float64"))[0]

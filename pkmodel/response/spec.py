@@ -14,7 +14,7 @@ from pkmodel.data import Cohort, read_cohort
 from pkmodel.data.separation import separation_message, tl_separation
 from pkmodel.errors import SeparationWarning, SpecificationError
 from pkmodel.response.priors import Priors
-from pkmodel.sampling import check_complete, interrupt_guard
+from pkmodel.sampling import check_complete, collector_paused, interrupt_guard
 
 __all__ = ["RemissionModel"]
 
@@ -208,9 +208,6 @@ class RemissionModel:
         pkmodel.errors.SamplingError
             When the sampler returns fewer chains or draws than asked for, or non-finite draws.
         """
-        import nutpie
-        import xarray as xr
-
         from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
         from pkmodel.response.fit import RemissionFit
 
@@ -225,22 +222,26 @@ class RemissionModel:
         if separated:
             warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
         design, patient_effect = self._design(cohort)
-        compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = min(chains, cores or os.cpu_count() or 1)
-        # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
-        with interrupt_guard():
-            tree = nutpie.sample(
-                compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
-                chains=int(chains), cores=int(cores), seed=int(random_seed),
-                target_accept=float(self.target_accept), save_warmup=False,
-                progress_bar=progressbar)
-        check_complete(tree, draws=draws, chains=chains)
-        posterior = tree["posterior"].to_dataset()
-        tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
-        tree["posterior"] = posterior.drop_vars(LOGLIK_NAME).assign_attrs(
-            tuning_steps=int(tune))
+        with collector_paused():
+            import nutpie
+            import xarray as xr
+
+            compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
+            # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
+            with interrupt_guard():
+                tree = nutpie.sample(
+                    compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
+                    chains=int(chains), cores=int(cores), seed=int(random_seed),
+                    target_accept=float(self.target_accept), save_warmup=False,
+                    progress_bar=progressbar)
+            check_complete(tree, draws=draws, chains=chains)
+            posterior = tree["posterior"].to_dataset()
+            tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
+            tree["posterior"] = posterior.drop_vars(LOGLIK_NAME).assign_attrs(
+                tuning_steps=int(tune))
         meta = {**design.metadata(), "patient_effect": patient_effect}
         return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
                             data_hash=cohort.content_hash, random_seed=int(random_seed),
