@@ -6,9 +6,10 @@ Run from the repository root, with Bambi installed (``pip install -e ".[bench]"`
 
 Each run is a fresh Python process (import, model build, compile or cache load, sampling of
 4 chains x 1000 tuning + 1000 draws, diagnostics), alternating the tools so that machine noise
-hits all alike. A *cold* run gets fresh, empty ``PYTENSOR_FLAGS=compiledir=<tmp>`` and
-``NUMBA_CACHE_DIR=<tmp>`` directories; a *warm* run uses the default caches (filled by the cold
-runs and by earlier runs).
+hits all alike. A *cold* run gets fresh, empty ``PYTENSOR_FLAGS=compiledir=<tmp>``,
+``NUMBA_CACHE_DIR=<tmp>`` and ``PKMODEL_CACHE_DIR=<tmp>`` directories; a *warm* run uses the
+default caches, filled by one untimed run of each tool first, as a user's second fit would.
+``--breakdown`` times the phases of warm pkmodel processes instead.
 
 The three tools fit the same data:
 
@@ -104,6 +105,27 @@ print(json.dumps({"divergences": int(idata["sample_stats"]["diverging"].sum()),
 
 TOOLS = {"pkmodel": PKMODEL, "bambi": BAMBI, "pymc": PYMC}
 
+# Where a warm pkmodel process spends its time; wall-clock stamps compared with the parent's.
+BREAKDOWN = """
+import time
+t0 = time.time()
+import json, pkmodel, nutpie
+from pkmodel.response.spec import RemissionModel
+from pkmodel.response.compiled import sampler_model
+t1 = time.time()
+spec = RemissionModel()
+cohort = pkmodel.load_ungar2019()
+design, patient_effect = spec._design(cohort)
+model = sampler_model(design, spec.priors, **spec._model_options(patient_effect))
+t2 = time.time()
+fit = spec.fit(cohort, random_seed=1, progressbar=False)  # the model above is reused
+t3 = time.time()
+fit.diagnostics()
+t4 = time.time()
+print(json.dumps({"start": t0, "imports": t1 - t0, "model": t2 - t1, "fit": t3 - t2,
+                  "diagnostics": t4 - t3, "end": t4, "from_cache": model.from_cache}))
+"""
+
 
 def run(code: str, cold: bool) -> tuple[float, dict]:
     """Run ``code`` in a fresh interpreter; return its wall time and the JSON it prints last.
@@ -137,14 +159,47 @@ def median(values: list[float]) -> float:
     return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
 
 
+def breakdown(repeats: int) -> None:
+    """Print the phases of ``repeats`` warm pkmodel processes (after one untimed run)."""
+    rows = []
+    for i in range(repeats + 1):
+        begin = time.time()
+        out = subprocess.run([sys.executable, "-c", BREAKDOWN], capture_output=True, text=True)
+        finish = time.time()
+        if out.returncode:
+            raise RuntimeError(f"benchmark process failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        if i:
+            rows.append({"interpreter start": r["start"] - begin, "imports": r["imports"],
+                         "cohort + compiled model": r["model"],
+                         "sampling + xarray + checks": r["fit"],
+                         "diagnostics": r["diagnostics"], "interpreter exit": finish - r["end"],
+                         "whole process": finish - begin})
+    print(f"Warm pkmodel process, phases, {repeats} runs (load average "
+          f"{os.getloadavg()[0]:.1f}): median [min-max] s")
+    print("| phase | median s | min | max |")
+    print("| --- | ---: | ---: | ---: |")
+    for phase in rows[0]:
+        v = [r[phase] for r in rows]
+        print(f"| {phase} | {median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", nargs="+", choices=("cold", "warm"), default=["cold", "warm"])
     parser.add_argument("--tools", nargs="+", choices=tuple(TOOLS), default=list(TOOLS))
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only time the phases of warm pkmodel runs")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.repeats)
+        return
     times: dict[tuple[str, str], list[float]] = {}
     info: dict[tuple[str, str], list[dict]] = {}
+    if "warm" in args.modes:  # fill the default caches first, untimed, for every tool
+        for name in args.tools:
+            run(TOOLS[name], cold=False)
     for _ in range(args.repeats):
         for mode in args.modes:
             for name in args.tools:

@@ -7,8 +7,9 @@ Run from the repository root:
 
 Each size runs in a fresh Python process: simulate a cohort with
 :func:`pkmodel.response.simulation.simulate_cohort` (two assessments per patient, three centres,
-TL > 16 censored), build the default model with ``RemissionModel()._design_and_model``, then
-time ``nutpie.compile_pymc_model`` and ``nutpie.sample`` separately. Reported per size: compile
+TL > 16 censored), then time the two steps of ``RemissionModel().fit`` separately: compiling
+the sampler model (:func:`pkmodel.response.compiled.sampler_model`, with the disk cache off)
+and ``nutpie.sample`` with the specification's ``target_accept``. Reported per size: compile
 and sampling seconds, gradient evaluations (``n_steps`` summed over chains, tuning included)
 and per draw, the cost of one gradient (sampling wall time x parallel chains / evaluations),
 divergences, the smallest bulk ESS over population parameters and that ESS per second of
@@ -33,24 +34,28 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
     import numpy as np
     import nutpie
 
+    from pkmodel.response.compiled import sampler_model
     from pkmodel.response.simulation import simulate_cohort
     from pkmodel.response.spec import RemissionModel
 
     start = time.perf_counter()
     cohort = simulate_cohort(n_patients, 3, random_seed=seed)
     simulate_s = time.perf_counter() - start
+    spec = RemissionModel()
     start = time.perf_counter()
-    _, model, _ = RemissionModel()._design_and_model(cohort)
+    design, patient_effect = spec._design(cohort)
     build_s = time.perf_counter() - start
+    os.environ["PKMODEL_CACHE_DIR"] = "off"
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = sampler_model(design, spec.priors, **spec._model_options(patient_effect))
     compile_s = time.perf_counter() - start
     cores = min(chains, os.cpu_count() or 1)
     start = time.perf_counter()
-    tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                         progress_bar=False)
+    tree = nutpie.sample(compiled.nutpie_model(), draws=draws, tune=tune, chains=chains,
+                         cores=cores, seed=seed, progress_bar=False, save_warmup=True,
+                         target_accept=spec.target_accept)
     sample_s = time.perf_counter() - start
     stats = tree["warmup_sample_stats"]["n_steps"].values.sum() + \
         tree["sample_stats"]["n_steps"].values.sum()

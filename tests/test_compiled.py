@@ -41,7 +41,9 @@ def _child(cache: str | os.PathLike) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["stderr"] = out.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_second_process_loads_the_model_without_pymc_and_gets_the_same_posterior
         "expand.bc", "expand.o", "logp.bc", "logp.o", "manifest.json"]
     json.loads((entry / "manifest.json").read_text())  # plain JSON, no pickle
     second = _child(path)
-    assert second["from_cache"] and not second["pymc"]
+    assert second["from_cache"] and not second["pymc"], second["stderr"]
     assert second["beta"] == first["beta"] and second["loglik"] == first["loglik"]
 
 
@@ -124,3 +126,15 @@ def test_cache_off_and_unwritable_directory(tmp_path, monkeypatch):
     again = compiled.sampler_model(design, spec.priors, **spec._model_options(pe))
     assert not again.from_cache and np.array_equal(again.x0, model.x0)
     assert blocked.read_text() == "not a directory"
+
+
+def test_entry_is_checked_in_another_process_before_it_is_kept(cache):
+    path, _ = cache
+    (entry,) = [p for p in path.iterdir() if not p.name.startswith(".")]
+    manifest = json.loads((entry / "manifest.json").read_text())
+    model = compiled._load(entry, manifest["key"])
+    value = compiled._logp_at(model.logp_address, model.n_dim, model.x0)
+    assert np.isfinite(value)
+    assert compiled._loads_elsewhere(entry, manifest["key"], value)
+    assert not compiled._loads_elsewhere(entry, manifest["key"], value + 1e-6)
+    assert not compiled._loads_elsewhere(entry, "another key", value)

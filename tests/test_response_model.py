@@ -256,3 +256,27 @@ def test_assay_error_model_separates_measurement_from_population_spread():
     lo, hi = np.quantile(sigma_tl, [0.05, 0.95])
     assert lo <= truth.sigma_tl <= hi
     assert hi < naive_sd  # the assay's share of the spread is not attributed to patients
+
+
+@pytest.mark.parametrize("assay_cv", [None, 0.2])
+def test_sampler_form_has_the_same_log_density(assay_cv):
+    """The sampler's form of the model (no normal CDFs) equals the default form's density."""
+    from pkmodel.response.build import build_pymc_model
+
+    cohort = simulate_cohort(60, 2, random_seed=12)
+    frame = cohort.data.copy()
+    low = frame["patient_id"].isin(frame["patient_id"].unique()[:3])
+    frame.loc[low, ["baseline_tl", "tl_cens"]] = [3.5, 1]  # "<3.5": censored below
+    spec = pkmodel.RemissionModel(assay_cv=assay_cv)
+    design, patient_effect = spec._design(pkmodel.read_cohort(frame, min_tl_ug_ml=None))
+    assert {-1, 1} <= set(design.tl_cens)
+    options = spec._model_options(patient_effect)
+    default = build_pymc_model(design, spec.priors, **options)
+    sampler = build_pymc_model(design, spec.priors, for_sampler=True, **options)
+    assert [v.name for v in default.value_vars] == [v.name for v in sampler.value_vars]
+    logp_default, logp_sampler = default.compile_logp(), sampler.compile_logp()
+    rng = np.random.default_rng(0)
+    point = default.initial_point()
+    for _ in range(5):
+        jittered = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in point.items()}
+        np.testing.assert_allclose(logp_sampler(jittered), logp_default(jittered), rtol=1e-10)

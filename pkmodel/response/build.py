@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import Interval
 
 from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.marginal import marginal_bernoulli_logp
@@ -79,7 +80,7 @@ def _coords(design: Design) -> dict:
 
 def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
                      assay_cv: float | None, pool_slopes: bool = True,
-                     loglik: bool = False) -> pm.Model:
+                     for_sampler: bool = False) -> pm.Model:
     """Build the PyMC model for ``design``.
 
     Parameters
@@ -97,10 +98,20 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
     pool_slopes : bool, default True
         Partially pool the strategy (and disease) offsets of the TL slope around the common slope.
         ``False`` makes them unpooled treatment contrasts with ``Normal(0, slope_sd)`` priors.
-    loglik : bool, default False
-        Add the deterministic ``remission_loglik``: the log-likelihood of each patient's
-        assessments (patient effect) or of each assessment (without), for LOO. Computed by the
-        sampler with each draw, so that it needs no second compiled function.
+    for_sampler : bool, default False
+        Build the form that the sampler uses (:mod:`pkmodel.response.compiled`). It adds the
+        deterministic ``remission_loglik``, the log-likelihood of each patient's assessments
+        (patient effect) or of each assessment (without) for LOO, computed with each draw so
+        that it needs no second compiled function. And, without ``assay_cv``, it writes the
+        censored-TL terms in their cheapest exact form: the latent TL of a censored patient is
+        a ``Normal`` restricted to its side of the limit by its transform, and only the
+        measured TLs enter the likelihood of log TL. The joint density N(x) 1[x > L] is the
+        same as that of the default form (a ``TruncatedNormal`` latent, N(x) / P(X > L), plus a
+        ``Censored`` likelihood that contributes P(X > L)), so the posterior is the same, but
+        no normal CDF is evaluated: the default form computes one for every patient.
+        ``tests/test_response_model.py`` checks that both forms have the same log density. The
+        default form is the one for prior predictive draws, where the censored TLs are drawn
+        as the assay reports them.
     """
     p = priors
     n_strat = len(design.strategies)
@@ -112,8 +123,15 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         lower = np.where(cens == 1, design.log_tl, -np.inf)
         upper = np.where(cens == -1, design.log_tl, np.inf)
         if assay_cv is None:
-            pm.Censored("log_tl", pm.Normal.dist(mu_tl, sigma_tl), lower=lower, upper=upper,
-                        observed=design.log_tl, dims="patient")
+            measured = np.flatnonzero(cens == 0)
+            if not for_sampler:
+                pm.Censored("log_tl", pm.Normal.dist(mu_tl, sigma_tl), lower=lower,
+                            upper=upper, observed=design.log_tl, dims="patient")
+            elif measured.size:
+                model.add_coord("patient_tl_measured",
+                                [design.patient_ids[i] for i in measured])
+                pm.Normal("log_tl", mu_tl, sigma_tl, observed=design.log_tl[measured],
+                          dims="patient_tl_measured")
             log_tl = pt.as_tensor_variable(design.log_tl.copy())
             for code, name in ((-1, "log_tl_above_limit"), (1, "log_tl_below_limit")):
                 idx = np.flatnonzero(cens == code)
@@ -122,8 +140,14 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
                 limit = design.log_tl[idx]
                 bound = {"lower": limit} if code == -1 else {"upper": limit}
                 model.add_coord(f"patient_{name}", [design.patient_ids[i] for i in idx])
-                latent = pm.TruncatedNormal(name, mu_tl, sigma_tl, **bound,
-                                            dims=f"patient_{name}")
+                if for_sampler:
+                    side = (limit, None) if code == -1 else (None, limit)
+                    latent = pm.Normal(name, mu_tl, sigma_tl, dims=f"patient_{name}",
+                                       default_transform=Interval(bounds_fn=lambda *_, b=side: b),
+                                       initval=limit - 0.5 * code)  # inside the bound
+                else:
+                    latent = pm.TruncatedNormal(name, mu_tl, sigma_tl, **bound,
+                                                dims=f"patient_{name}")
                 log_tl = pt.set_subtensor(log_tl[idx], latent)
         else:
             sd_meas = float(np.sqrt(np.log1p(assay_cv**2)))
@@ -169,14 +193,14 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             pm.CustomDist("remission", eta, sigma_patient, mask, logp=marginal_bernoulli_logp,
                           random=_marginal_random, signature="(m),(),(m)->(m)",
                           observed=y, dtype="int64", dims=("patient", "month"))
-            if loglik:
+            if for_sampler:
                 pm.Deterministic("remission_loglik",
                                  marginal_bernoulli_logp(y, eta, sigma_patient, mask),
                                  dims="patient")
         else:
             eta = alpha + eta_p[design.row_patient] + month_effect[design.row_month]
             pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
-            if loglik:
+            if for_sampler:
                 sign = 2.0 * design.remission - 1.0
                 pm.Deterministic("remission_loglik", -pt.log1pexp(-sign * eta), dims="obs")
     return model

@@ -9,7 +9,8 @@ the time of a default fit.
 
 :func:`sampler_model` keeps the compiled machine code instead. The two callbacks are compiled
 once per model (a specification and a design, i.e. data), then their object code is written
-to the cache directory with a manifest (JSON: names, shapes, dims, coordinates and the initial
+to the cache directory, once a separate process has loaded it and reproduced the log density
+at the initial point, with a manifest (JSON: names, shapes, dims, coordinates and the initial
 point of the parameters, with a SHA-256 checksum of each code file); no Python object is
 pickled. A later fit of the same model in any process loads it through Numba's own loader
 (the mechanism behind ``numba.njit(cache=True)``) without importing PyMC, and samples with
@@ -160,9 +161,10 @@ def sampler_model(design: Design, priors: Priors, *, patient_effect: bool,
                   assay_cv: float | None, pool_slopes: bool) -> SamplerModel:
     """The compiled sampler model for this design and these options, from the cache if there.
 
-    The PyMC model (with the deterministic :data:`LOGLIK_NAME`) is built and compiled only
-    when no usable cache entry exists; the result is then written to the cache when the
-    directory is writable (a read-only or full disk only costs the compile next time).
+    The PyMC model (its sampler form, with the deterministic :data:`LOGLIK_NAME`) is built
+    and compiled only when no usable cache entry exists; the result is then written to the
+    cache when the directory is writable (a read-only or full disk only costs the compile
+    next time).
     """
     options = {"patient_effect": patient_effect, "assay_cv": assay_cv,
                "pool_slopes": pool_slopes}
@@ -176,7 +178,7 @@ def sampler_model(design: Design, priors: Priors, *, patient_effect: bool,
     if model is None:
         model, payload = _compile(design, priors, key, **options)
         if directory is not None and payload is not None:
-            _save(directory, key, payload)
+            _save(directory, key, payload, _logp_at(model.logp_address, model.n_dim, model.x0))
     _MEMO[key] = model
     return model
 
@@ -224,7 +226,7 @@ def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]
 
     from pkmodel.response.build import build_pymc_model
 
-    model = build_pymc_model(design, priors, loglik=True, **options)
+    model = build_pymc_model(design, priors, for_sampler=True, **options)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*default_transform.*")
         compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
@@ -261,8 +263,52 @@ def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]
     return sm, payload
 
 
-def _save(directory: Path, key: str, payload: dict) -> None:
-    """Write the entry into a temporary directory, then rename it into place (atomic)."""
+def _logp_at(address: int, n_dim: int, x: np.ndarray) -> float:
+    """The log density that the compiled function at ``address`` gives at ``x`` (NaN on error)."""
+    import ctypes
+
+    signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    x = np.ascontiguousarray(x, dtype=float)
+    grad, logp, user_data = np.zeros(n_dim), np.zeros(()), np.zeros(())
+    code = signature(address)(n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data,
+                              user_data.ctypes.data)
+    return float(logp) if code == 0 else float("nan")
+
+
+# Loads an entry in a fresh process and prints its log density at the initial point.
+_VERIFY = """
+import json, sys
+from pathlib import Path
+from pkmodel.response.compiled import _load, _logp_at
+model = _load(Path(sys.argv[1]), sys.argv[2])
+print(json.dumps(None if model is None else _logp_at(model.logp_address, model.n_dim, model.x0)))
+"""
+
+
+def _loads_elsewhere(entry: Path, key: str, expected: float) -> bool:
+    """Whether a fresh process loads ``entry`` and gets the log density computed here.
+
+    Machine code that refers to a symbol another process does not define would abort that
+    process (LLVM cannot recover from it), so an entry is kept only once a separate process
+    has loaded it and evaluated it at the initial point. This costs well under a second, only
+    when a model is compiled.
+    """
+    import math
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run([sys.executable, "-c", _VERIFY, str(entry), key],
+                             capture_output=True, text=True, timeout=300)
+        value = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return False
+    return value is not None and math.isclose(value, expected, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def _save(directory: Path, key: str, payload: dict, logp_x0: float) -> None:
+    """Write the entry into a temporary directory, check it, then rename it into place."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=directory))
@@ -270,6 +316,8 @@ def _save(directory: Path, key: str, payload: dict) -> None:
             for name, blob in payload["blobs"].items():
                 (tmp / name).write_bytes(blob)
             (tmp / "manifest.json").write_text(json.dumps(payload["manifest"]))
+            if not _loads_elsewhere(tmp, key, logp_x0):
+                return
             target = directory / key
             if target.exists():  # damaged entry that failed to load, or a concurrent writer
                 shutil.rmtree(target, ignore_errors=True)

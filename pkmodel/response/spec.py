@@ -12,7 +12,7 @@ import pandas as pd
 
 from pkmodel.data import Cohort, read_cohort
 from pkmodel.data.separation import separation_message, tl_separation
-from pkmodel.errors import SeparationWarning, SpecificationError
+from pkmodel.errors import SamplingError, SeparationWarning, SpecificationError
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, collector_paused, interrupt_guard
 
@@ -231,12 +231,22 @@ class RemissionModel:
 
             compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
             # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
+            failure = None
             with interrupt_guard():
-                tree = nutpie.sample(
-                    compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
-                    chains=int(chains), cores=int(cores), seed=int(random_seed),
-                    target_accept=float(self.target_accept), save_warmup=False,
-                    progress_bar=progressbar)
+                try:
+                    tree = nutpie.sample(
+                        compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
+                        chains=int(chains), cores=int(cores), seed=int(random_seed),
+                        target_accept=float(self.target_accept), save_warmup=False,
+                        progress_bar=progressbar)
+                except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
+                    failure = " ".join(str(err).split("Stack backtrace")[0].split())
+            if failure is not None:  # raised here, not chained: nutpie 0.16 crashes the
+                # interpreter at exit while the traceback of its own error is alive
+                raise SamplingError(
+                    f"the sampler failed ({failure}); check the data for extreme values and "
+                    "the priors for very wide or narrow scales, then fit again (nothing was "
+                    "saved)")
             check_complete(tree, draws=draws, chains=chains)
             posterior = tree["posterior"].to_dataset()
             tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
