@@ -9,11 +9,12 @@ Each size runs in a fresh Python process: simulate a cohort with
 :func:`pkmodel.response.simulation.simulate_cohort` (two assessments per patient, three centres,
 TL > 16 censored), then time the two steps of ``RemissionModel().fit`` separately: compiling
 the sampler model (:func:`pkmodel.response.compiled.sampler_model`, with the disk cache off)
-and ``nutpie.sample`` with the specification's ``target_accept``. Reported per size: compile
-and sampling seconds, gradient evaluations (``n_steps`` summed over chains, tuning included)
-and per draw, the cost of one gradient (sampling wall time x parallel chains / evaluations),
-divergences, the smallest bulk ESS over population parameters and that ESS per second of
-sampling.
+and ``nutpie.sample`` with the specification's ``target_accept``; "µs direct" is one call of
+the compiled log density + gradient at the initial point, without the sampler. Reported per
+size: compile and sampling seconds, gradient evaluations (``n_steps`` summed over chains,
+tuning included) and per draw, the cost of one gradient (sampling wall time x parallel chains /
+evaluations), divergences, the smallest bulk ESS over population parameters and that ESS per
+second of sampling.
 """
 
 from __future__ import annotations
@@ -24,6 +25,28 @@ import os
 import subprocess
 import sys
 import time
+
+
+def _direct_gradient_us(compiled) -> float:
+    """Median µs of one call of the compiled log density + gradient at the initial point."""
+    import ctypes
+
+    import numpy as np
+
+    signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    function = signature(compiled.logp_address)
+    x = np.ascontiguousarray(compiled.initial_point(0))
+    grad, logp, user = np.zeros(compiled.n_dim), np.zeros(()), np.zeros(())
+    args = (compiled.n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data, user.ctypes.data)
+    calls = max(10, int(20000 / max(compiled.n_dim, 20)))
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function(*args)
+        times.append((time.perf_counter() - start) / calls * 1e6)
+    return float(np.median(times))
 
 
 def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> dict:
@@ -51,6 +74,7 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
         warnings.simplefilter("ignore")
         compiled = sampler_model(design, spec.priors, **spec._model_options(patient_effect))
     compile_s = time.perf_counter() - start
+    direct_us = _direct_gradient_us(compiled)
     cores = min(chains, os.cpu_count() or 1)
     start = time.perf_counter()
     tree = nutpie.sample(compiled.nutpie_model(), draws=draws, tune=tune, chains=chains,
@@ -69,7 +93,7 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
         "patients": n_patients, "rows": len(cohort.data), "simulate_s": simulate_s,
         "build_s": build_s, "compile_s": compile_s, "sample_s": sample_s,
         "grad_evals": int(stats), "evals_per_draw": float(stats) / (chains * (tune + draws)),
-        "us_per_grad": 1e6 * sample_s * cores / float(stats),
+        "us_per_grad": 1e6 * sample_s * cores / float(stats), "us_direct": direct_us,
         "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum()),
         "min_pop_ess_bulk": min_ess, "slowest": slowest, "ess_per_s": min_ess / sample_s,
     }
@@ -90,9 +114,9 @@ def main() -> None:
     print(f"Default model, simulated cohorts (2 assessments per patient), {args.chains} chains x "
           f"{args.tune} tune + {args.draws} draws")
     print("| patients | rows | compile s | sampling s | gradient evals | evals / draw | "
-          "µs / gradient | µs / gradient / patient | divergences | min pop bulk ESS (slowest) "
-          "| ESS / sampling s |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "µs / gradient | µs / gradient / patient | µs direct | divergences | "
+          "min pop bulk ESS (slowest) | ESS / sampling s |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--chains", str(args.chains),
                "--tune", str(args.tune), "--draws", str(args.draws), "--seed", str(args.seed)]
@@ -102,7 +126,8 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {n:,} | {r['rows']:,} | {r['compile_s']:.1f} | {r['sample_s']:.1f} | "
               f"{r['grad_evals']:,} | {r['evals_per_draw']:.1f} | {r['us_per_grad']:.0f} | "
-              f"{r['us_per_grad'] / n:.2f} | {r['divergences']} | "
+              f"{r['us_per_grad'] / n:.2f} | {r.get('us_direct', float('nan')):.1f} | "
+              f"{r['divergences']} | "
               f"{r['min_pop_ess_bulk']:.0f} ({r['slowest']}) | {r['ess_per_s']:.1f} |",
               flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}")
