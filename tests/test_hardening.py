@@ -457,3 +457,31 @@ def test_same_seed_gives_byte_identical_json_across_runs_and_cores(saved_fit, tm
     assert json.loads(first)["random_seed"] == 7
     assert sequential == first
     assert parallel == first
+
+
+def test_sampler_that_cannot_start_is_a_sampling_error():
+    """No finite starting point: a SamplingError that says what failed, not nutpie's panic.
+
+    Run in a child process: after such a failure nutpie 0.16 crashes the interpreter when it
+    exits (it does so without pkmodel too), so only the message is checked here.
+    """
+    code = """
+import dataclasses, sys, warnings
+import numpy as np
+import pkmodel
+from pkmodel.response import compiled
+from pkmodel.response.simulation import simulate_cohort
+warnings.simplefilter("ignore")
+spec, cohort = pkmodel.RemissionModel(), simulate_cohort(30, 2, random_seed=4)
+design, patient_effect = spec._design(cohort)
+model = compiled.sampler_model(design, spec.priors, **spec._model_options(patient_effect))
+compiled._MEMO[model.key] = dataclasses.replace(model, x0=np.full(model.n_dim, np.nan))
+try:
+    spec.fit(cohort, draws=20, tune=20, chains=1, progressbar=False)
+except pkmodel.SamplingError as err:
+    print("SamplingError:", err, flush=True)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert "SamplingError: the sampler failed (All initialization points failed" in out.stdout
+    assert "nothing was saved" in out.stdout

@@ -206,7 +206,8 @@ class RemissionModel:
         KeyboardInterrupt
             On Ctrl-C during sampling (the samplers would otherwise return the partial trace).
         pkmodel.errors.SamplingError
-            When the sampler returns fewer chains or draws than asked for, or non-finite draws.
+            When the sampler cannot start (no finite starting point) or returns fewer chains
+            or draws than asked for, or draws it could not compute.
         """
         from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
         from pkmodel.response.fit import RemissionFit
@@ -231,7 +232,6 @@ class RemissionModel:
 
             compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
             # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
-            failure = None
             with interrupt_guard():
                 try:
                     tree = nutpie.sample(
@@ -240,13 +240,11 @@ class RemissionModel:
                         target_accept=float(self.target_accept), save_warmup=False,
                         progress_bar=progressbar)
                 except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
-                    failure = " ".join(str(err).split("Stack backtrace")[0].split())
-            if failure is not None:  # raised here, not chained: nutpie 0.16 crashes the
-                # interpreter at exit while the traceback of its own error is alive
-                raise SamplingError(
-                    f"the sampler failed ({failure}); check the data for extreme values and "
-                    "the priors for very wide or narrow scales, then fit again (nothing was "
-                    "saved)")
+                    reason = " ".join(str(err).split("Stack backtrace")[0].split())
+                    raise SamplingError(
+                        f"the sampler failed ({reason}); check the data for extreme values "
+                        "and the priors for very wide or narrow scales, then fit again "
+                        "(nothing was saved)") from err
             check_complete(tree, draws=draws, chains=chains)
             posterior = tree["posterior"].to_dataset()
             tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
