@@ -29,13 +29,11 @@ import time
 
 def _direct_gradient_us(compiled) -> float:
     """Median µs of one call of the compiled log density + gradient at the initial point."""
-    import ctypes
-
     import numpy as np
 
-    signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p,
-                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-    function = signature(compiled.logp_address)
+    from pkmodel.response.compiled import c_logp
+
+    function = c_logp(compiled.logp_address)
     x = np.ascontiguousarray(compiled.initial_point(0))
     grad, logp, user = np.zeros(compiled.n_dim), np.zeros(()), np.zeros(())
     args = (compiled.n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data, user.ctypes.data)

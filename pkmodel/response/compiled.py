@@ -43,7 +43,7 @@ import numpy as np
 from pkmodel.response.design import Design
 from pkmodel.response.priors import Priors
 
-__all__ = ["LOGLIK_NAME", "SamplerModel", "cache_dir", "model_key", "sampler_model"]
+__all__ = ["LOGLIK_NAME", "SamplerModel", "c_logp", "cache_dir", "model_key", "sampler_model"]
 
 #: The deterministic that carries the pointwise log-likelihood of the outcome in the posterior.
 LOGLIK_NAME = "remission_loglik"
@@ -263,16 +263,25 @@ def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]
     return sm, payload
 
 
-def _logp_at(address: int, n_dim: int, x: np.ndarray) -> float:
-    """The log density that the compiled function at ``address`` gives at ``x`` (NaN on error)."""
+def c_logp(address: int):
+    """The compiled log density + gradient at ``address`` as a ctypes function.
+
+    nutpie's C signature: ``(n_dim, x*, grad_out*, logp_out*, user_data*) -> status``, with
+    status 0 on success; pointers are addresses (``array.ctypes.data``).
+    """
     import ctypes
 
     signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+    return signature(address)
+
+
+def _logp_at(address: int, n_dim: int, x: np.ndarray) -> float:
+    """The log density that the compiled function at ``address`` gives at ``x`` (NaN on error)."""
     x = np.ascontiguousarray(x, dtype=float)
     grad, logp, user_data = np.zeros(n_dim), np.zeros(()), np.zeros(())
-    code = signature(address)(n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data,
-                              user_data.ctypes.data)
+    code = c_logp(address)(n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data,
+                           user_data.ctypes.data)
     return float(logp) if code == 0 else float("nan")
 
 
