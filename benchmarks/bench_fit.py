@@ -115,8 +115,8 @@ from pkmodel.response.compiled import sampler_model
 t1 = time.time()
 spec = RemissionModel()
 cohort = pkmodel.load_ungar2019()
-design, patient_effect = spec._design(cohort)
-model = sampler_model(design, spec.priors, **spec._model_options(patient_effect))
+design, options = spec._design(cohort)
+model = sampler_model(design, spec.priors, **options)
 t2 = time.time()
 fit = spec.fit(cohort, random_seed=1, progressbar=False)  # the model above is reused
 t3 = time.time()

@@ -64,13 +64,13 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
     simulate_s = time.perf_counter() - start
     spec = RemissionModel()
     start = time.perf_counter()
-    design, patient_effect = spec._design(cohort)
+    design, options = spec._design(cohort)
     build_s = time.perf_counter() - start
     os.environ["PKMODEL_CACHE_DIR"] = "off"
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = sampler_model(design, spec.priors, **spec._model_options(patient_effect))
+        compiled = sampler_model(design, spec.priors, **options)
     compile_s = time.perf_counter() - start
     direct_us = _direct_gradient_us(compiled)
     cores = min(chains, os.cpu_count() or 1)

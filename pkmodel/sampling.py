@@ -21,7 +21,8 @@ import numpy as np
 
 from pkmodel.errors import SamplingError
 
-__all__ = ["InterruptState", "check_complete", "collector_paused", "interrupt_guard"]
+__all__ = ["InterruptState", "check_complete", "collector_paused", "exact_arithmetic",
+           "interrupt_guard"]
 
 
 @dataclass
@@ -48,6 +49,24 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def exact_arithmetic() -> Iterator[None]:
+    """Compile PyTensor's Numba code without fast-math flags inside the block.
+
+    PyTensor compiles with reassociation and approximate functions by default. LLVM may then
+    vectorise a sum differently with the alignment of its input, so two processes computed
+    the same log density differently in the last bit at some points, and NUTS trajectories of
+    the same seed parted after a few hundred draws: a model compiled in one process and
+    loaded from the disk cache in another gave other draws. Every model pkmodel samples is
+    compiled inside this block, so that PyTensor's own cache of compiled functions never mixes
+    the two kinds either.
+    """
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
 
 
 @contextlib.contextmanager

@@ -96,34 +96,37 @@ def test_damaged_entry_is_rebuilt(cache, tmp_path):
 
 def test_key_follows_data_priors_and_options():
     spec = pkmodel.RemissionModel()
-    design, pe = spec._design(simulate_cohort(60, 2, random_seed=5))
-    base = compiled.model_key(design, spec.priors, **spec._model_options(pe))
-    assert base == compiled.model_key(design, spec.priors, **spec._model_options(pe))
+    cohort = simulate_cohort(60, 2, random_seed=5)
+    design, options = spec._design(cohort)
+    base = compiled.model_key(design, spec.priors, **options)
+    assert base == compiled.model_key(design, spec.priors, **options)
     other_data, _ = spec._design(simulate_cohort(60, 2, random_seed=6))
     other_priors = pkmodel.RemissionModel(priors={"slope_sd": 2.0})
     keys = {
-        compiled.model_key(other_data, spec.priors, **spec._model_options(pe)),
-        compiled.model_key(design, other_priors.priors, **spec._model_options(pe)),
-        compiled.model_key(design, spec.priors, **spec._model_options(False)),
+        compiled.model_key(other_data, spec.priors, **options),
+        compiled.model_key(design, other_priors.priors, **options),
+        compiled.model_key(design, spec.priors, **{**options, "patient_effect": False}),
         compiled.model_key(design, spec.priors,
-                           **pkmodel.RemissionModel(assay_cv=0.2)._model_options(pe)),
+                           **pkmodel.RemissionModel(assay_cv=0.2)._design(cohort)[1]),
+        compiled.model_key(design, spec.priors,
+                           **pkmodel.RemissionModel(pool_slopes=False)._design(cohort)[1]),
     }
-    assert base not in keys and len(keys) == 4
+    assert base not in keys and len(keys) == 5
 
 
 def test_cache_off_and_unwritable_directory(tmp_path, monkeypatch):
     spec = pkmodel.RemissionModel(patient_effect=False)
-    design, pe = spec._design(simulate_cohort(30, 2, random_seed=9))
+    design, options = spec._design(simulate_cohort(30, 2, random_seed=9))
     monkeypatch.setattr(compiled, "_MEMO", {})
     monkeypatch.setenv("PKMODEL_CACHE_DIR", "off")
     assert compiled.cache_dir() is None
-    model = compiled.sampler_model(design, spec.priors, **spec._model_options(pe))
+    model = compiled.sampler_model(design, spec.priors, **options)
     assert not model.from_cache and model.n_dim > 0
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     monkeypatch.setattr(compiled, "_MEMO", {})
     monkeypatch.setenv("PKMODEL_CACHE_DIR", str(blocked / "cache"))
-    again = compiled.sampler_model(design, spec.priors, **spec._model_options(pe))
+    again = compiled.sampler_model(design, spec.priors, **options)
     assert not again.from_cache and np.array_equal(again.x0, model.x0)
     assert blocked.read_text() == "not a directory"
 

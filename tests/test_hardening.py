@@ -473,8 +473,8 @@ from pkmodel.response import compiled
 from pkmodel.response.simulation import simulate_cohort
 warnings.simplefilter("ignore")
 spec, cohort = pkmodel.RemissionModel(), simulate_cohort(30, 2, random_seed=4)
-design, patient_effect = spec._design(cohort)
-model = compiled.sampler_model(design, spec.priors, **spec._model_options(patient_effect))
+design, options = spec._design(cohort)
+model = compiled.sampler_model(design, spec.priors, **options)
 compiled._MEMO[model.key] = dataclasses.replace(model, x0=np.full(model.n_dim, np.nan))
 try:
     spec.fit(cohort, draws=20, tune=20, chains=1, progressbar=False)

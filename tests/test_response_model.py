@@ -222,11 +222,15 @@ def test_covariates_and_slope_by_disease_on_the_shipped_cohort():
     # the UC curve at albumin 30 equals the hand-computed linear predictor
     p = fit.posterior
     z_alb = (30 - fit.meta["encodings"][0]["mean"]) / fit.meta["encodings"][0]["sd"]
-    eta = (p["alpha"] + p["tau_month"].sel(month_contrast=12)
+    # a new centre given alpha, the mean intercept of the J = 2 fitted centres (zero-sum):
+    # the population intercept mu ~ Normal(0, 1.5) given alpha = mu + mean(a)
+    s2, v_mean = 1.5**2, p["sigma_group"] ** 2 / 2
+    shrink = s2 / (s2 + v_mean)
+    eta = (shrink * p["alpha"] + p["tau_month"].sel(month_contrast=12)
            + (p["beta"] + p["b_slope_strategy"].sel(strategy="dose_escalation")
               + p["b_slope_disease"].sel(disease="UC")) * (np.log(4.0) - np.log(5))
            + p["gamma"].sel(covariate="albumin_g_l") * z_alb)
-    scale = np.sqrt(p["sigma_patient"] ** 2 + p["sigma_group"] ** 2)
+    scale = np.sqrt(p["sigma_patient"] ** 2 + p["sigma_group"] ** 2 + shrink * v_mean)
     from pkmodel.response.curves import integrate_logistic
 
     want = integrate_logistic(eta.values, scale.values)
@@ -260,7 +264,7 @@ def test_assay_error_model_separates_measurement_from_population_spread():
 
 @pytest.mark.parametrize("assay_cv", [None, 0.2])
 def test_sampler_form_has_the_same_log_density(assay_cv):
-    """The sampler's form of the model (no normal CDFs) equals the default form's density."""
+    """The sampler's form of the model equals the default form's density."""
     from pkmodel.response.build import build_pymc_model
 
     cohort = simulate_cohort(60, 2, random_seed=12)
@@ -268,9 +272,9 @@ def test_sampler_form_has_the_same_log_density(assay_cv):
     low = frame["patient_id"].isin(frame["patient_id"].unique()[:3])
     frame.loc[low, ["baseline_tl", "tl_cens"]] = [3.5, 1]  # "<3.5": censored below
     spec = pkmodel.RemissionModel(assay_cv=assay_cv)
-    design, patient_effect = spec._design(pkmodel.read_cohort(frame, min_tl_ug_ml=None))
+    design, options = spec._design(pkmodel.read_cohort(frame, min_tl_ug_ml=None))
     assert {-1, 1} <= set(design.tl_cens)
-    options = spec._model_options(patient_effect)
+    options = options
     default = build_pymc_model(design, spec.priors, **options)
     sampler = build_pymc_model(design, spec.priors, for_sampler=True, **options)
     assert [v.name for v in default.value_vars] == [v.name for v in sampler.value_vars]

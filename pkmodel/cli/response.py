@@ -37,7 +37,7 @@ def _add_fit_options(p) -> None:
     p.add_argument("--covariate", action="append", metavar="COLUMN",
                    help="adjust for this patient-level column (repeatable)")
     p.add_argument("--slope-by", choices=["disease"], default=None,
-                   help="let the TL slope also differ by disease (partially pooled)")
+                   help="let the TL slope also differ by disease (regularised offsets)")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
@@ -49,6 +49,12 @@ def _add_fit_options(p) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit with status 3 if the fit fails its convergence checks or remission "
                    "is separated by TL (slope set by the prior)")
+
+
+def _print_notes(fit) -> None:
+    """What the data could identify (``fit.notes()``), one line each."""
+    for note in fit.notes():
+        print(f"note: {note}")
 
 
 def _diagnostics_exit(fit, args, cohort) -> int:
@@ -70,11 +76,12 @@ def _fit(args) -> int:
     fit.save(args.output, force=args.force)
     if args.json:
         emit_json({"output": str(args.output), "diagnostics": fit.diagnostics().to_dict(),
-                   "random_seed": fit.random_seed,
-                   "summary": fit.summary().to_dict(orient="records")})
+                   "random_seed": fit.random_seed, "structure": fit.structure,
+                   "notes": fit.notes(), "summary": fit.summary().to_dict(orient="records")})
     else:
         print(f"wrote {args.output}")
         print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        _print_notes(fit)
     return _diagnostics_exit(fit, args, cohort)
 
 
@@ -179,6 +186,7 @@ def _analyze(args) -> int:
     if args.json:
         emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),
                    **classical.to_dict(), "diagnostics": diag.to_dict(),
+                   "structure": fit.structure, "notes": fit.notes(),
                    "summary": fit.summary().to_dict(orient="records"),
                    "thresholds": thresholds.to_dict(orient="records"),
                    "outputs": {"fit": str(fit_path), "plot": str(plot_path),
@@ -188,7 +196,9 @@ def _analyze(args) -> int:
         print(cohort.describe(), "\n")
         print(classical, "\n")
         print("Bayesian remission model:", diag, "\n", sep=" ")
-        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"), "\n")
+        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        _print_notes(fit)
+        print()
         s = summarize_curve(curve)
         grid = [3, 4, 5, 6, 8, 10, 12, 16, 20]
         idx = [int(abs(curve["tl"].values - g).argmin()) for g in grid]

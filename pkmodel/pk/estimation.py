@@ -31,7 +31,7 @@ from pkmodel.pk.models import PARAMETERS, PopulationModel, get_model
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import concentrations, disposition, infusion_response
-from pkmodel.sampling import check_complete, interrupt_guard
+from pkmodel.sampling import check_complete, exact_arithmetic, interrupt_guard
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
 
@@ -354,7 +354,8 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
                   "progressbar": False, "compute_convergence_checks": False}
         if sampler is not None:
             kwargs["nuts_sampler"] = sampler
-        with warnings.catch_warnings(), interrupt_guard():  # Ctrl-C: raise, keep no partial trace
+        # Ctrl-C: raise, keep no partial trace; no fast-math, as for the remission model
+        with warnings.catch_warnings(), interrupt_guard(), exact_arithmetic():
             warnings.simplefilter("ignore", UserWarning)
             tree = pm.sample(**kwargs)
         check_complete(tree, draws=draws, chains=chains)

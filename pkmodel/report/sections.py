@@ -123,28 +123,47 @@ def prior_table(fit) -> pd.DataFrame:
         Columns ``parameter``, ``prior``, ``reason``; only parameters present in the fit.
     """
     from pkmodel.response.priors import PRIOR_REASONS
+    from pkmodel.response.structure import group_sd_prior
 
     p = fit.spec.priors
     rows = [
         ("alpha", f"Normal({p.intercept_mu:g}, {p.intercept_sd:g})"),
         ("beta", f"Normal({p.slope_mu:g}, {p.slope_sd:g})"),
-        ("sigma_slope", f"HalfNormal({p.slope_group_sd:g})"),
-        ("sigma_slope_disease", f"HalfNormal({p.slope_group_sd:g})"),
+        ("b_slope_strategy", f"ZeroSumNormal({p.slope_group_sd:g})"),
+        ("b_slope_disease", f"ZeroSumNormal({p.slope_group_sd:g})"),
+        ("b_slope_strategy_contrast", f"Normal(0, {p.slope_sd:g})"),
+        ("b_slope_disease_contrast", f"Normal(0, {p.slope_sd:g})"),
         ("delta_strategy", f"Normal(0, {p.strategy_sd:g})"),
         ("tau_month", f"Normal(0, {p.month_sd:g})"),
         ("gamma", f"Normal(0, {p.covariate_sd:g})"),
-        ("sigma_group", f"HalfNormal({p.group_sd:g})"),
+        ("sigma_group", group_sd_prior(p)[0]),
+        ("a_group", "ZeroSumNormal(sigma_group)"),
         ("sigma_patient", f"HalfNormal({p.patient_sd:g})"),
         ("mu_tl", f"Normal({p.log_tl_mu:g}, {p.log_tl_sd:g})"),
         ("sigma_tl", f"HalfNormal({p.log_tl_spread_sd:g})"),
     ]
     reasons = {key.split("~")[0].strip(): text for key, text in PRIOR_REASONS.items()}
-    reasons.setdefault("sigma_group", reasons.get("sigma_center", ""))
-    reasons.setdefault("sigma_slope_disease", reasons.get("sigma_slope", ""))
+    reasons["b_slope_disease"] = reasons["b_slope_strategy"]
+    reasons["b_slope_strategy_contrast"] = reasons["b_slope_disease_contrast"] = (
+        "pool_slopes=False: unregularised treatment contrasts against the first level, with the "
+        "prior of the slope itself")
+    reasons["a_group"] = (
+        "each fitted centre's deviation from the mean intercept of the fitted centres (zero-sum:"
+        " an exact rewriting of iid Normal(0, sigma_group) centre effects, without the ridge "
+        "between the intercept and the centre effects)")
     present = set(fit.tree["posterior"].data_vars)
     return pd.DataFrame([{"parameter": name, "prior": prior, "reason": reasons.get(name, "")}
                          for name, prior in rows if name in present],
                         columns=["parameter", "prior", "reason"])
+
+
+def _structure_notes(fit) -> str:
+    """What the data could identify (:meth:`RemissionFit.notes`), as a list for the report."""
+    notes = fit.notes() if hasattr(fit, "notes") else []
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_esc(n)}</li>" for n in notes)
+    return f'<h3>What the data identify</h3><ul class="notes" id="structure-notes">{items}</ul>'
 
 
 def model_section(fit) -> str:
@@ -169,10 +188,11 @@ def model_section(fit) -> str:
         '<section id="model"><h2>2. Model and priors</h2>',
         f'<p class="formula">{formula}</p>',
         "<p>for patient <em>i</em> at assessment month <em>j</em>, with β<sub>i</sub> = β + "
-        "b<sub>strategy[i]</sub> (+ b<sub>disease[i]</sub>), centre and slope offsets partially "
-        "pooled (non-centred), a patient effect u<sub>i</sub> linking a patient's assessments, "
-        "and a TL reported above the assay limit treated as a latent value beyond the limit. "
-        "Priors are on the logit scale; TL in µg/mL.</p>",
+        "b<sub>strategy[i]</sub> (+ b<sub>disease[i]</sub>), centre effects partially pooled, "
+        "slope offsets regularised towards the common slope, a patient effect u<sub>i</sub> "
+        "linking a patient's assessments, and a TL reported above the assay limit treated as a "
+        "latent value beyond the limit. Priors are on the logit scale; TL in µg/mL.</p>",
+        _structure_notes(fit),
         f'<table class="data spec"><tbody>{spec_rows}</tbody></table>',
         "<h3>Priors</h3>", _table(prior_table(fit)),
         "<h3>Posterior summary of the population parameters</h3>",

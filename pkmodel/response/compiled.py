@@ -42,6 +42,7 @@ import numpy as np
 
 from pkmodel.response.design import Design
 from pkmodel.response.priors import Priors
+from pkmodel.response.structure import Structure
 
 __all__ = ["LOGLIK_NAME", "SamplerModel", "c_logp", "cache_dir", "model_key", "sampler_model"]
 
@@ -49,7 +50,7 @@ __all__ = ["LOGLIK_NAME", "SamplerModel", "c_logp", "cache_dir", "model_key", "s
 LOGLIK_NAME = "remission_loglik"
 
 _FORMAT = 1
-_SOURCES = ("build.py", "compiled.py", "design.py", "marginal.py", "priors.py")
+_SOURCES = ("build.py", "compiled.py", "design.py", "marginal.py", "priors.py", "structure.py")
 _VERSIONED = ("pymc", "pytensor", "numba", "llvmlite", "nutpie", "numpy")
 _ENV_PREFIX = "_ZN08NumbaEnv"
 _MEMO: dict[str, SamplerModel] = {}  # loaded code stays loaded: never load a library twice
@@ -89,7 +90,7 @@ def _machine_tag() -> str:
 
 
 def model_key(design: Design, priors: Priors, *, patient_effect: bool,
-              assay_cv: float | None, pool_slopes: bool) -> str:
+              assay_cv: float | None, structure: Structure) -> str:
     """SHA-256 of everything the compiled sampler model depends on."""
     h = hashlib.sha256()
     h.update(f"format {_FORMAT}\n".encode())
@@ -102,7 +103,7 @@ def model_key(design: Design, priors: Priors, *, patient_effect: bool,
     h.update(_machine_tag().encode())
     _digest_value(h, design)
     _digest_value(h, priors)
-    _digest_value(h, (bool(patient_effect), assay_cv, bool(pool_slopes)))
+    _digest_value(h, (bool(patient_effect), assay_cv, structure))
     return h.hexdigest()
 
 
@@ -158,7 +159,7 @@ class _Address:
 
 
 def sampler_model(design: Design, priors: Priors, *, patient_effect: bool,
-                  assay_cv: float | None, pool_slopes: bool) -> SamplerModel:
+                  assay_cv: float | None, structure: Structure) -> SamplerModel:
     """The compiled sampler model for this design and these options, from the cache if there.
 
     The PyMC model (its sampler form, with the deterministic :data:`LOGLIK_NAME`) is built
@@ -167,7 +168,7 @@ def sampler_model(design: Design, priors: Priors, *, patient_effect: bool,
     next time).
     """
     options = {"patient_effect": patient_effect, "assay_cv": assay_cv,
-               "pool_slopes": pool_slopes}
+               "structure": structure}
     key = model_key(design, priors, **options)
     if key in _MEMO:
         return _MEMO[key]
@@ -223,11 +224,16 @@ def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]
     import warnings
 
     import nutpie
+    import pytensor
 
     from pkmodel.response.build import build_pymc_model
 
     model = build_pymc_model(design, priors, for_sampler=True, **options)
-    with warnings.catch_warnings():
+    # No fast-math: with PyTensor's default flags (reassociation, approximate functions) LLVM
+    # may vectorise a sum differently with the alignment of its input, so the process that
+    # compiled a model and a process that loads it from the cache computed the log density
+    # differently in the last bit at some points, and their draws of the same seed parted.
+    with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
         warnings.filterwarnings("ignore", message=".*default_transform.*")
         compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
     x0 = np.asarray(compiled.initial_point_func(0), dtype=float)

@@ -18,6 +18,7 @@ from scipy.special import expit
 
 from pkmodel.errors import PredictionError
 from pkmodel.response.design import REFERENCE_TL_UG_ML, CovariateEncoding
+from pkmodel.response.structure import new_group_intercept
 
 __all__ = ["compute_curve", "default_tl_grid", "linear_predictor", "summarize_curve"]
 
@@ -98,9 +99,17 @@ def linear_predictor(post: xr.Dataset, meta: dict, log_tl: xr.DataArray,
         Log-odds over (chain, draw) and the dims of the arguments.
     scale : DataArray
         SD over (chain, draw) of the random effects still to integrate: the patient's, and the
-        centre's at the population level (``group=None``).
+        new centre's at the population level (``group=None``), where the log-odds use the new
+        centre's expected intercept (:func:`pkmodel.response.structure.new_group_intercept`).
     """
-    eta = post["alpha"] + xr.zeros_like(strategy, dtype=float) + xr.zeros_like(month, dtype=float)
+    intercept = post["alpha"]
+    variance = xr.zeros_like(post["alpha"])
+    if "sigma_patient" in post:
+        variance = variance + post["sigma_patient"] ** 2
+    if "a_group" in post and group is None:  # a new centre (structure.new_group_intercept)
+        intercept, between = new_group_intercept(meta, post["alpha"], post["sigma_group"])
+        variance = variance + between
+    eta = intercept + xr.zeros_like(strategy, dtype=float) + xr.zeros_like(month, dtype=float)
     if "tau_month" in post:
         tau = post["tau_month"].reindex(month_contrast=meta["months"], fill_value=0.0)
         eta = eta + tau.rename(month_contrast="_m").sel(_m=month, drop=True)
@@ -118,14 +127,8 @@ def linear_predictor(post: xr.Dataset, meta: dict, log_tl: xr.DataArray,
     eta = eta + slope * (log_tl - np.log(REFERENCE_TL_UG_ML))
     if "gamma" in post and z.sizes.get("covariate", 0):
         eta = eta + xr.dot(post["gamma"], z, dim="covariate")
-    variance = xr.zeros_like(post["alpha"])
-    if "sigma_patient" in post:
-        variance = variance + post["sigma_patient"] ** 2
-    if "a_group" in post:
-        if group is None:
-            variance = variance + post["sigma_group"] ** 2
-        else:
-            eta = eta + post["a_group"].rename(group="_g").sel(_g=group, drop=True)
+    if "a_group" in post and group is not None:
+        eta = eta + post["a_group"].rename(group="_g").sel(_g=group, drop=True)
     return eta, np.sqrt(variance)
 
 

@@ -1,6 +1,9 @@
-"""Convergence checks of a fit: R-hat, bulk and tail ESS, divergences.
+"""Convergence checks of a fit: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.
 
-PyMC 6 with nutpie prints no convergence warnings, so pkmodel checks every fit itself.
+PyMC 6 with nutpie prints no convergence warnings, so pkmodel checks every fit itself. R-hat and
+ESS come from ArviZ (``az.rhat``, ``az.ess``), E-BFMI from ``az.bfmi``; tree-depth saturation
+is read from the sampler's statistics (``maxdepth_reached`` in nutpie, ``reached_max_treedepth``
+in PyMC's own NUTS).
 """
 
 from __future__ import annotations
@@ -11,10 +14,18 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-__all__ = ["RHAT_MAX", "Diagnostics", "compute_diagnostics"]
+__all__ = ["BFMI_MIN", "ESS_MIN", "RHAT_MAX", "TREEDEPTH_MAX_FRACTION", "Diagnostics",
+           "compute_diagnostics"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
+# Energy Bayesian fraction of missing information: below 0.3 in a chain, the momentum
+# resampling cannot move the sampler across the energy levels of the posterior (Betancourt
+# 2016); the usual threshold of Stan and ArviZ.
+BFMI_MIN = 0.3
+# Trajectories cut short at the sampler's maximum tree depth: above 1% of transitions, NUTS is
+# not exploring the posterior in the steps it was given (a sign of a badly scaled posterior).
+TREEDEPTH_MAX_FRACTION = 0.01
 # Below this many tuning steps a failed fit is blamed on tuning first: NUTS had too little time to
 # adapt its step size and mass matrix (PyMC's and pkmodel's default is 1000).
 TUNE_MIN = 300
@@ -38,6 +49,12 @@ class Diagnostics:
         ``max_rhat <= 1.01``, both ESS >= 400 and no divergences.
     tuning_steps : int or None
         Tuning steps per chain, when the sampler recorded them.
+    min_bfmi : float
+        Smallest E-BFMI over chains (NaN when the sampler recorded no energy).
+    treedepth_fraction : float
+        Fraction of draws whose trajectory stopped at the maximum tree depth.
+    worst_ess_parameter : str
+        The parameter with the smallest bulk or tail ESS.
     """
 
     max_rhat: float
@@ -48,6 +65,9 @@ class Diagnostics:
     worst_parameter: str
     converged: bool
     tuning_steps: int | None = None
+    min_bfmi: float = float("nan")
+    treedepth_fraction: float = 0.0
+    worst_ess_parameter: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,15 +85,24 @@ class Diagnostics:
             out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} (worst: {self.worst_parameter}): "
                        "run longer (more tune and draws) or more chains")
         if not min(self.min_ess_bulk, self.min_ess_tail) >= ESS_MIN:
+            worst = f" (worst: {self.worst_ess_parameter})" if self.worst_ess_parameter else ""
             out.append(f"effective sample size {min(self.min_ess_bulk, self.min_ess_tail):.0f} < "
-                       f"{ESS_MIN}: increase draws (and tune)")
+                       f"{ESS_MIN}{worst}: increase draws (and tune)")
+        if self.min_bfmi < BFMI_MIN:
+            out.append(f"E-BFMI {self.min_bfmi:.2f} < {BFMI_MIN} in some chain: the sampler "
+                       "moves poorly between energy levels (heavy tails or a funnel); tighten "
+                       "the hierarchical priors or reparametrise")
+        if self.treedepth_fraction > TREEDEPTH_MAX_FRACTION:
+            out.append(f"{self.treedepth_fraction:.1%} of draws hit the maximum tree depth: the "
+                       "posterior is badly scaled for NUTS; run longer tuning")
         return out
 
     def __str__(self) -> str:
         status = "PASS" if self.converged else "FAIL"
         text = (f"diagnostics {status}: max R-hat {self.max_rhat:.3f}, min ESS bulk "
                 f"{self.min_ess_bulk:.0f} / tail {self.min_ess_tail:.0f}, divergences "
-                f"{self.divergences}")
+                f"{self.divergences}, min E-BFMI {self.min_bfmi:.2f}, max tree depth reached "
+                f"in {self.treedepth_fraction:.1%} of draws")
         return "\n".join([text, *(f"  - {p}" for p in self.problems())])
 
 
@@ -97,9 +126,21 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     max_rhat = rhats[worst]
     divergences = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
     bulk, tail = flat_min(ess_bulk), flat_min(ess_tail)
+    ess_low = {name: min(float(np.nanmin(ess_bulk[name].values)),
+                         float(np.nanmin(ess_tail[name].values)))
+               for name in ess_bulk.data_vars if ess_bulk[name].size}
+    worst_ess = min(ess_low, key=lambda k: ess_low[k] if np.isfinite(ess_low[k]) else -np.inf)
+    min_bfmi = float("nan")
+    if "energy" in sample_stats:
+        min_bfmi = float(np.min(np.asarray(az.bfmi(sample_stats["energy"].to_dataset())["energy"])))
+    depth_key = next((k for k in ("maxdepth_reached", "reached_max_treedepth")
+                      if k in sample_stats), None)
+    depth = float(np.mean(sample_stats[depth_key].values)) if depth_key else 0.0
     converged = bool(max_rhat <= RHAT_MAX and bulk >= ESS_MIN and tail >= ESS_MIN
-                     and divergences == 0)
+                     and divergences == 0 and not min_bfmi < BFMI_MIN
+                     and depth <= TREEDEPTH_MAX_FRACTION)
     n_draws = int(posterior.sizes["chain"] * posterior.sizes["draw"])
     tuning = posterior.attrs.get("tuning_steps")
     tuning = int(tuning) if tuning is not None and np.isfinite(float(tuning)) else None
-    return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged, tuning)
+    return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged, tuning,
+                       min_bfmi, depth, worst_ess)

@@ -16,17 +16,38 @@ from pkmodel.response.curves import compute_curve, integrate_logistic, linear_pr
 from pkmodel.response.design import CovariateEncoding
 from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
 from pkmodel.response.spec import RemissionModel
+from pkmodel.response.structure import group_sd_prior
 from pkmodel.response.thresholds import futility_table
 
-__all__ = ["DETERMINISTICS", "POPULATION_PARAMETERS", "RemissionFit"]
+__all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters"]
 
-# Functions of the sampled parameters: their convergence is that of the parameters.
-DETERMINISTICS = ("a_group", "b_slope_strategy", "b_slope_disease")
+# Sampler coordinates that are not parameters of the model: the centre effects are checked as
+# ``a_group``, the model's own parameter, not as their partially non-centred coordinates.
+SAMPLER_COORDINATES = ("z_group",)
 
 POPULATION_PARAMETERS = (
-    "alpha", "beta", "sigma_slope", "b_slope_strategy", "delta_strategy", "sigma_slope_disease",
-    "b_slope_disease", "tau_month", "gamma", "sigma_group", "sigma_patient", "mu_tl", "sigma_tl",
+    "alpha", "beta", "b_slope_strategy", "delta_strategy", "b_slope_disease", "tau_month",
+    "gamma", "sigma_group", "sigma_patient", "mu_tl", "sigma_tl",
+    # fits saved before the zero-sum slope offsets (version 0.1) estimated their SDs
+    "sigma_slope", "sigma_slope_disease",
 )
+
+# With fewer posterior SD than this fraction of the prior SD left, a scale is "informed mostly
+# by its prior": less than half of the prior variance was removed by the data.
+PRIOR_DOMINATED_SD_RATIO = 0.71
+
+
+def diagnosed_parameters(post: xr.Dataset) -> list[str]:
+    """The model's own parameters in ``post``, on which convergence is checked.
+
+    Everything sampled or derived from the sampled values except the sampler's unconstrained
+    coordinates (``*__``, as stored by older fits), the centre effects' sampler coordinates
+    (:data:`SAMPLER_COORDINATES`, checked through ``a_group``) and slope offsets that are a
+    fixed 0 next to their contrasts.
+    """
+    return [v for v in post.data_vars
+            if not str(v).endswith("__") and v not in SAMPLER_COORDINATES
+            and f"{v}_contrast" not in post.data_vars]
 
 
 @dataclass(eq=False)
@@ -84,17 +105,49 @@ class RemissionFit:
         return [v for v in POPULATION_PARAMETERS if v in self.tree["posterior"].data_vars]
 
     def diagnostics(self) -> Diagnostics:
-        """R-hat, bulk/tail ESS and divergences over every sampled parameter.
+        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, on the model's parameters.
 
-        Includes the latent TL of censored patients; excludes deterministic functions of the
-        parameters (centre effects, slope offsets), whose convergence is that of their inputs.
+        R-hat and ESS are computed over every parameter of the model as the model states it
+        (:func:`diagnosed_parameters`: the centre effects ``a_group``, the latent TL of censored
+        patients, ...), never over the sampler's transformed coordinates.
         """
         if self._diagnostics is None:
             post = self.posterior
-            names = [v for v in post.data_vars if v not in DETERMINISTICS]
             self._diagnostics = compute_diagnostics(
-                post, self.tree["sample_stats"].to_dataset(), names)
+                post, self.tree["sample_stats"].to_dataset(), diagnosed_parameters(post))
         return self._diagnostics
+
+    @property
+    def structure(self) -> dict:
+        """The structural choices made for this cohort (:mod:`pkmodel.response.structure`)."""
+        return dict(self.meta.get("structure") or {})
+
+    def notes(self) -> list[str]:
+        """What the reader of this fit's numbers must know about what the data could identify.
+
+        The simplifications made for the cohort (a single centre: no centre term), and, for the
+        between-centre SD ``sigma_group``, how much the data informed it: with few centres it
+        is set mostly by its prior, and so is the spread of the population-level (new centre)
+        curve.
+        """
+        out = list(self.structure.get("notes", ()))
+        post = self.tree["posterior"]
+        if "sigma_group" in post.data_vars:
+            n = len(self.meta["groups"])
+            prior_text, prior_sd = group_sd_prior(self.spec.priors)
+            draws = post["sigma_group"].values.ravel()
+            lo, med, hi = np.quantile(draws, [0.05, 0.5, 0.95])
+            ratio = float(np.std(draws)) / prior_sd
+            where = (f"{n} {self.spec.group}s: the between-{self.spec.group} SD sigma_group is "
+                     f"{med:.2f} (90% interval {lo:.2f}-{hi:.2f}; posterior SD {ratio:.0%} of the "
+                     f"prior's)")
+            if ratio > PRIOR_DOMINATED_SD_RATIO:
+                out.append(f"{where}: it is informed mostly by its prior {prior_text}, "
+                           f"and so is the spread of the population-level (new {self.spec.group})"
+                           f" curve; state your own with priors={{'group_sd': ...}}")
+            else:
+                out.append(f"{where}: the data inform it")
+        return out
 
     def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
         """Population parameters as a tidy table, with odds ratios per doubling of TL.
@@ -105,6 +158,7 @@ class RemissionFit:
             One row per parameter (element), columns ``parameter, mean, sd, lower, upper,
             ess_bulk, ess_tail, r_hat``. Rows ``or_per_doubling[<strategy>]`` give the odds ratio
             of remission for a doubling of baseline TL, ``exp(log 2 * slope)``, per strategy.
+            ``attrs["notes"]`` holds :meth:`notes`.
         """
         post = self.posterior
         names = self.population_parameters
@@ -114,6 +168,7 @@ class RemissionFit:
         rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
         rename.update({c: "upper" for c in table.columns if c.endswith("_ub")})
         table = table.rename(columns=rename)
+        table.attrs["notes"] = self.notes()
         slope = post["beta"]
         if "b_slope_strategy" in post:
             slope = slope + post["b_slope_strategy"]
@@ -133,7 +188,9 @@ class RemissionFit:
                          "r_hat": az.rhat(ds)["x"].item()})
         out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
         keep = ["parameter", "mean", "sd", "lower", "upper", "ess_bulk", "ess_tail", "r_hat"]
-        return out[[c for c in keep if c in out.columns]]
+        out = out[[c for c in keep if c in out.columns]]
+        out.attrs["notes"] = self.notes()
+        return out
 
     # ------------------------------------------------------------ prediction
     def remission_curve(self, tl=None, strategy=None, month=None, covariates: dict | None = None,

@@ -60,9 +60,12 @@ def _expit(t: float) -> float:
     return e / (1.0 + e)
 
 
-# The node loops vectorise: NumPy's error model drops Python's zero-division check from each
-# division, and reassociation allows the sums over nodes; no flag assumes finite values.
-@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})
+# NumPy's error model drops Python's zero-division check from each division, so the node loops
+# vectorise. No fast-math flag: with reassociation or contraction LLVM may sum the nodes in a
+# different order when this kernel is compiled on its own (a fit that compiles its model) than
+# when it is inlined into a cached model's object code (a fit that loads it), and the two fits
+# of the same seed then part after a few hundred draws from a last-bit difference.
+@numba.njit(cache=True, error_model="numpy")
 def marginal_bernoulli_kernel(y, eta, sigma, mask):
     """log M_i, d log M_i / d eta_ij and d log M_i / d sigma for every patient i.
 

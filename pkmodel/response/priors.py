@@ -28,8 +28,9 @@ class Priors:
     slope_mu, slope_sd : float
         ``beta ~ Normal(slope_mu, slope_sd)``: common change in log-odds per unit of log TL.
     slope_group_sd : float
-        ``sigma_slope ~ HalfNormal(slope_group_sd)``: spread of the strategy (and, with
-        ``slope_by="disease"``, disease) offsets of the TL slope around ``beta``.
+        ``b_slope_strategy ~ ZeroSumNormal(slope_group_sd)``: the fixed scale of the strategy
+        (and, with ``slope_by="disease"``, disease) offsets of the TL slope around the common
+        slope ``beta``; they sum to zero, so ``beta`` is the mean slope over strategies.
     strategy_sd : float
         ``delta_s ~ Normal(0, strategy_sd)`` for each non-reference strategy.
     month_sd : float
@@ -37,7 +38,9 @@ class Priors:
     covariate_sd : float
         ``gamma_k ~ Normal(0, covariate_sd)`` per standardised numeric covariate or contrast.
     group_sd : float
-        ``sigma_center ~ HalfNormal(group_sd)``: between-centre SD of the log-odds.
+        ``sigma_group ~ Gamma(2, 2.5 / group_sd)``: between-centre SD of the log-odds;
+        ``Gamma(2, 5)`` by default, with the mean and median of a ``HalfNormal(0.5)`` but no
+        mass piled at zero.
     patient_sd : float
         ``sigma_patient ~ HalfNormal(patient_sd)``: between-patient SD linking repeated
         assessments of one patient.
@@ -101,9 +104,10 @@ PRIOR_REASONS: dict[str, str] = {
         "log-odds per unit log TL, centred on no effect so the data decide the sign; a doubling "
         "of TL changing the odds more than about 8-fold (|beta| > 3) gets under 5% prior mass"
     ),
-    "sigma_slope ~ HalfNormal(0.5)": (
-        "strategies (and diseases) are expected to share most of the TL slope; with two or three "
-        "groups a tighter scale keeps the offsets from absorbing noise"
+    "b_slope_strategy ~ ZeroSumNormal(0.5)": (
+        "each strategy's (and disease's) deviation from the common TL slope; they are expected to "
+        "share most of it. Two or three strategies are too few to learn a between-strategy SD, "
+        "so the scale is fixed: the offsets are regularised contrasts, not a hierarchy"
     ),
     "delta_strategy ~ Normal(0, 1)": (
         "difference between strategies at TL 5 µg/mL; odds ratios beyond about 7 are unlikely "
@@ -113,10 +117,12 @@ PRIOR_REASONS: dict[str, str] = {
     "gamma ~ Normal(0, 1)": (
         "per SD of a numeric covariate (or per contrast): odds ratios mostly within 0.14-7"
     ),
-    "sigma_center ~ HalfNormal(0.5)": (
-        "between-centre SD of the log-odds; with few centres the data barely inform it, so the "
-        "prior says centres differ by an odds factor of about 2 at most, as in multicentre IBD "
-        "cohorts, and keeps the non-centred hierarchy free of divergences"
+    "sigma_group ~ Gamma(2, 5)": (
+        "between-centre SD of the log-odds; with few centres the data barely inform it (the fit "
+        "says so), so the prior says centres differ by an odds factor of about 2 at most, as in "
+        "multicentre IBD cohorts, and that they differ somewhat: its density falls to 0 at 0 "
+        "(mean 0.4 and median 0.34 as a HalfNormal(0.5)), which keeps the hierarchy sampleable "
+        "when many patients per centre pin the centre effects"
     ),
     "sigma_patient ~ HalfNormal(1)": (
         "between-patient SD linking a patient's 6- and 12-month outcomes; allows strong "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, collector_paused, interrupt_guard
 
 __all__ = ["RemissionModel"]
+
+logger = logging.getLogger("pkmodel")
 
 _SLOPE_BY = (None, "disease")
 
@@ -130,24 +133,25 @@ class RemissionModel:
 
     # --------------------------------------------------------------- building
     def _design(self, cohort: Cohort):
+        """The design, whether it has a patient effect, and the options of the PyMC model."""
         from pkmodel.response.design import build_design
+        from pkmodel.response.structure import choose_structure
 
         design = build_design(cohort, self.covariates, self.group, self.slope_by)
         patient_effect = self.patient_effect
         if patient_effect is None:
             patient_effect = len(design.remission) > design.n_patients
-        return design, bool(patient_effect)
-
-    def _model_options(self, patient_effect: bool) -> dict:
-        return {"patient_effect": patient_effect, "assay_cv": self.assay_cv,
-                "pool_slopes": self.pool_slopes}
+        structure = choose_structure(design, self.priors, group=self.group,
+                                     pool_slopes=self.pool_slopes)
+        options = {"patient_effect": bool(patient_effect), "assay_cv": self.assay_cv,
+                   "structure": structure}
+        return design, options
 
     def _design_and_model(self, cohort: Cohort):
         from pkmodel.response.build import build_pymc_model
 
-        design, patient_effect = self._design(cohort)
-        model = build_pymc_model(design, self.priors, **self._model_options(patient_effect))
-        return design, model, patient_effect
+        design, options = self._design(cohort)
+        return design, build_pymc_model(design, self.priors, **options), options
 
     def build(self, cohort):
         """The PyMC model for ``cohort`` (for inspection or custom sampling)."""
@@ -222,7 +226,10 @@ class RemissionModel:
         separated = tl_separation(cohort)
         if separated:
             warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
-        design, patient_effect = self._design(cohort)
+        design, options = self._design(cohort)
+        structure = options["structure"]
+        for note in structure.notes:
+            logger.info("%s", note)
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = min(chains, cores or os.cpu_count() or 1)
@@ -230,7 +237,7 @@ class RemissionModel:
             import nutpie
             import xarray as xr
 
-            compiled = sampler_model(design, self.priors, **self._model_options(patient_effect))
+            compiled = sampler_model(design, self.priors, **options)
             # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
             with interrupt_guard():
                 try:
@@ -248,9 +255,12 @@ class RemissionModel:
             check_complete(tree, draws=draws, chains=chains)
             posterior = tree["posterior"].to_dataset()
             tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
-            tree["posterior"] = posterior.drop_vars(LOGLIK_NAME).assign_attrs(
+            # the sampler's unconstrained coordinates (``*_log__``, ...) are not the model's
+            unconstrained = [v for v in posterior.data_vars if str(v).endswith("__")]
+            tree["posterior"] = posterior.drop_vars([LOGLIK_NAME, *unconstrained]).assign_attrs(
                 tuning_steps=int(tune))
-        meta = {**design.metadata(), "patient_effect": patient_effect}
+        meta = {**design.metadata(), "patient_effect": options["patient_effect"],
+                "structure": structure.to_dict()}
         return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
                             data_hash=cohort.content_hash, random_seed=int(random_seed),
                             cohort_name=cohort.name, cohort_notes=tuple(cohort.notes))
