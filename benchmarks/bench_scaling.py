@@ -56,6 +56,8 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
     import nutpie
 
     from pkmodel.response.compiled import sampler_model
+    from pkmodel.response.diagnostics import compute_diagnostics
+    from pkmodel.response.fit import POPULATION_PARAMETERS, diagnosed_parameters
     from pkmodel.response.simulation import simulate_cohort
     from pkmodel.response.spec import RemissionModel
 
@@ -81,12 +83,15 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
     sample_s = time.perf_counter() - start
     stats = tree["warmup_sample_stats"]["n_steps"].values.sum() + \
         tree["sample_stats"]["n_steps"].values.sum()
-    post = tree["posterior"]
-    names = [v for v in post.data_vars
-             if not any(k in d for d in post[v].dims[2:] for k in ("patient", "group"))]
-    ess = az.ess(tree, var_names=names, method="bulk")
+    post = tree["posterior"].to_dataset()
+    post = post.drop_vars([v for v in post.data_vars if str(v).endswith("__")]
+                          + ["remission_loglik"])
+    names = [v for v in POPULATION_PARAMETERS if v in post.data_vars]
+    ess = az.ess(post[names], method="bulk")
     min_ess = min(float(ess[v].min()) for v in names)
     slowest = min(names, key=lambda v: float(ess[v].min()))
+    gate = compute_diagnostics(post, tree["sample_stats"].to_dataset(),
+                               diagnosed_parameters(post))
     return {
         "patients": n_patients, "rows": len(cohort.data), "simulate_s": simulate_s,
         "build_s": build_s, "compile_s": compile_s, "sample_s": sample_s,
@@ -94,6 +99,9 @@ def one_size(n_patients: int, chains: int, tune: int, draws: int, seed: int) -> 
         "us_per_grad": 1e6 * sample_s * cores / float(stats), "us_direct": direct_us,
         "divergences": int(np.asarray(tree["sample_stats"]["diverging"]).sum()),
         "min_pop_ess_bulk": min_ess, "slowest": slowest, "ess_per_s": min_ess / sample_s,
+        "gate": gate.converged, "max_rhat": gate.max_rhat,
+        "min_ess_all": min(gate.min_ess_bulk, gate.min_ess_tail),
+        "centring": options["structure"].group_centring,
     }
 
 
@@ -113,8 +121,9 @@ def main() -> None:
           f"{args.tune} tune + {args.draws} draws")
     print("| patients | rows | compile s | sampling s | gradient evals | evals / draw | "
           "µs / gradient | µs / gradient / patient | µs direct | divergences | "
-          "min pop bulk ESS (slowest) | ESS / sampling s |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "min pop bulk ESS (slowest) | ESS / sampling s | gate (max R-hat, min ESS) | w |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+          "--- | ---: |")
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--chains", str(args.chains),
                "--tune", str(args.tune), "--draws", str(args.draws), "--seed", str(args.seed)]
@@ -126,8 +135,9 @@ def main() -> None:
               f"{r['grad_evals']:,} | {r['evals_per_draw']:.1f} | {r['us_per_grad']:.0f} | "
               f"{r['us_per_grad'] / n:.2f} | {r.get('us_direct', float('nan')):.1f} | "
               f"{r['divergences']} | "
-              f"{r['min_pop_ess_bulk']:.0f} ({r['slowest']}) | {r['ess_per_s']:.1f} |",
-              flush=True)
+              f"{r['min_pop_ess_bulk']:.0f} ({r['slowest']}) | {r['ess_per_s']:.1f} | "
+              f"{'pass' if r['gate'] else 'FAIL'} ({r['max_rhat']:.3f}, {r['min_ess_all']:.0f}) | "
+              f"{r['centring']:.2f} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 

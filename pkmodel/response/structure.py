@@ -8,14 +8,14 @@ thresholds (documented in ``docs/model.md``):
 
 - **Centre effects** with two or more centres are a hierarchy, ``a_j ~ Normal(0, sigma_group)``,
   written as zero-sum deviations from the mean intercept of the fitted centres. This is an exact
-  reparametrisation of the iid hierarchy (see :data:`GROUP_PARAMETRISATION`): it removes the
+  reparametrisation of the iid hierarchy (:func:`new_group_intercept`): it removes the
   ridge between the intercept and the centre effects, which with many patients per centre is
-  what made NUTS diverge. The deviations are *partially* non-centred, ``a = sigma^w z`` with
-  ``z ~ ZeroSum(sigma^(1 - w))``, where ``w = s^2 / (s^2 + sigma_ref^2)`` weighs how much the
-  centres' data say (``s``, the approximate standard error of a centre's intercept) against the
-  low end of the plausible between-centre spread (``sigma_ref``, the 10% quantile of the prior of
-  ``sigma_group``): ``w``
-  near 1 (non-centred) for small centres, near 0 (centred) for large ones. A new centre's
+  what made NUTS diverge. Its SD has a boundary-avoiding ``Gamma(2, 2.5 / group_sd)`` prior.
+  The deviations are *partially* non-centred, ``a = sigma^w z`` with ``z ~ ZeroSum(sigma^(1 -
+  w))``, where ``w`` weighs how much the centres' data say (the standard error of a centre's
+  intercept in a quick pilot regression) against the plausible range of ``sigma_group``
+  (:func:`_centring`): near 1 (non-centred) for small centres, near 0 (centred) for large
+  ones. This changes the sampler's coordinates, never the model. A new centre's
   intercept follows from the fitted intercept exactly (:func:`new_group_intercept`). A single
   centre has no centre term (recorded as a note).
 - **Slope offsets** by strategy (and disease) are never a hierarchy: two or three strategies
@@ -49,7 +49,9 @@ GROUP_SD_RATE_FACTOR = 2.5
 # The pilot fit's coefficients get a Normal(0, 2.5) penalty so that it stays finite under
 # separation; it only chooses coordinates for the sampler.
 _PILOT_PRIOR_SD = 2.5
-_GRID = np.geomspace(1e-3, 5.0, 400)  # between-centre SDs at which the centring is judged
+_GRID = np.geomspace(1e-4, 5.0, 600)  # between-centre SDs at which the centring is judged
+# The plausible range of sigma_group: between these tail quantiles of its grid posterior.
+_RANGE_TAIL = 0.001
 
 
 @dataclass(frozen=True)
@@ -150,14 +152,16 @@ def _zero_sum_basis(n: int) -> np.ndarray:
 def _centring(design: Design, priors: Priors) -> tuple[float, float | None]:
     """The centring ``w`` of the centre effects and the SE of a centre's effect it rests on.
 
-    ``w`` is chosen so that the sampler's coordinate ``z = a / sigma^w`` has, given sigma, a
-    spread that depends as little as possible on sigma over the values of sigma the data and
-    the prior allow. With a centre effect known from its data to SE ``s``, its spread given
-    sigma is ``(1/s^2 + 1/sigma^2)^(-1/2)``: proportional to sigma where ``sigma << s``
-    (non-centred, ``w = 1``, is right there) and constant where ``sigma >> s`` (centred,
-    ``w = 0``). ``w`` is the slope of the log of that spread against log sigma, averaged over
-    an approximate posterior of sigma on a grid: the prior times the Gaussian likelihood of the
-    pilot fit's zero-sum centre intercepts (:func:`_pilot_fit`).
+    Given sigma, a centre effect known from its data to a standard error ``s`` has the spread
+    ``(1/s^2 + 1/sigma^2)^(-1/2)``: proportional to sigma where ``sigma << s`` (there the
+    non-centred form, ``w = 1``, is right) and constant where ``sigma >> s`` (the centred one,
+    ``w = 0``). The sampler's coordinate ``z = a / sigma^w`` has that spread over ``sigma^w``.
+    ``w`` is chosen so that this is the same at both ends of the plausible range of sigma (the
+    0.1% and 99.9% quantiles of an approximate posterior of sigma on a grid: its prior times the
+    Gaussian likelihood of the pilot fit's zero-sum centre intercepts, :func:`_pilot_fit`):
+    the slope of the log spread between the two ends against log sigma. Equal at the ends,
+    the spread of ``z`` varies least over the range: a funnel at the low end (divergences)
+    and a bend at the high end (long trajectories) are both kept small.
     """
     pilot = _pilot_fit(design)
     if pilot is None:
@@ -177,12 +181,10 @@ def _centring(design: Design, priors: Priors) -> tuple[float, float | None]:
     # Gamma(shape, rate) density in log sigma: sigma^shape exp(-rate sigma)
     log_post += GROUP_SD_SHAPE * np.log(_GRID) - rate * _GRID
     weight = np.exp(log_post - log_post.max())
-    weight /= weight.sum()
-    log_sigma = np.log(_GRID)
-    log_spread = -0.5 * np.log(1.0 / se2 + 1.0 / _GRID**2)
-    mean_x = weight @ log_sigma
-    var_x = weight @ (log_sigma - mean_x) ** 2
-    slope = weight @ ((log_sigma - mean_x) * (log_spread - weight @ log_spread)) / var_x
+    cdf = np.cumsum(weight) / weight.sum()
+    lo, hi = _GRID[np.searchsorted(cdf, _RANGE_TAIL)], _GRID[np.searchsorted(cdf, 1 - _RANGE_TAIL)]
+    log_spread = -0.5 * np.log(1.0 / se2 + 1.0 / np.array([lo, hi]) ** 2)
+    slope = (log_spread[1] - log_spread[0]) / np.log(hi / lo) if hi > lo else 1.0
     return float(np.clip(slope, 0.0, 1.0)), float(np.sqrt(se2))
 
 
