@@ -338,13 +338,17 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
         sd = pt.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
         if exact.size:
             pm.Normal("y", mu=pred[exact], sigma=sd[exact], observed=obs.values_ug_ml[exact])
+        # PyMC's Censored scores a value at ``lower`` as P(Y <= lower) and one at ``upper`` as
+        # P(Y >= upper): a trough below the LLOQ sits at its ``lower`` bound, one above the
+        # upper limit at its ``upper`` bound (tests/test_pk_estimation.py checks both against
+        # an exact grid posterior).
         if left.size:
-            pm.Censored("y_below_lloq", pm.Normal.dist(pred[left], sd[left]), lower=None,
-                        upper=obs.values_ug_ml[left], observed=obs.values_ug_ml[left])
+            pm.Censored("y_below_lloq", pm.Normal.dist(pred[left], sd[left]),
+                        lower=obs.values_ug_ml[left], upper=None,
+                        observed=obs.values_ug_ml[left])
         if right.size:
-            pm.Censored("y_above_uloq", pm.Normal.dist(pred[right], sd[right]),
-                        lower=obs.values_ug_ml[right], upper=None,
-                        observed=obs.values_ug_ml[right])
+            pm.Censored("y_above_uloq", pm.Normal.dist(pred[right], sd[right]), lower=None,
+                        upper=obs.values_ug_ml[right], observed=obs.values_ug_ml[right])
         if interval.size:
             dist = pm.Normal.dist(pred[interval], sd[interval])
             log_u = pm.logcdf(dist, obs.upper[interval])

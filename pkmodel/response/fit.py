@@ -128,11 +128,11 @@ class RemissionFit:
         The simplifications made for the cohort (a single centre: no centre term), and, for the
         between-centre SD ``sigma_group``, how much the data informed it: with few centres it
         is set mostly by its prior, and so is the spread of the population-level (new centre)
-        curve.
+        curve. Fits saved before the structure was recorded (pkmodel 0.1) have no notes.
         """
         out = list(self.structure.get("notes", ()))
         post = self.tree["posterior"]
-        if "sigma_group" in post.data_vars:
+        if "sigma_group" in post.data_vars and self.structure.get("group_effects"):
             n = len(self.meta["groups"])
             prior_text, prior_sd = group_sd_prior(self.spec.priors)
             draws = post["sigma_group"].values.ravel()
@@ -168,7 +168,6 @@ class RemissionFit:
         rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
         rename.update({c: "upper" for c in table.columns if c.endswith("_ub")})
         table = table.rename(columns=rename)
-        table.attrs["notes"] = self.notes()
         slope = post["beta"]
         if "b_slope_strategy" in post:
             slope = slope + post["b_slope_strategy"]
