@@ -83,6 +83,10 @@ def test_a_single_centre_is_a_recorded_simplification():
     structure = _structure(cohort)
     assert structure.group_effects == "none"
     assert "single center" in structure.notes[0] and "no center term" in structure.notes[0]
+    frame = cohort.data.copy()
+    frame["strategy"] = "dose_escalation"
+    (note,) = _structure(pkmodel.read_cohort(frame, min_tl_ug_ml=None)).notes[1:]
+    assert "every patient has strategy 'dose_escalation'" in note and "no strategy terms" in note
 
 
 def test_terms_the_data_cannot_identify_are_refused():

@@ -211,6 +211,9 @@ def choose_structure(design: Design, priors: Priors, *, group: str,
     else:
         w, se = _centring(design, priors)
         effects = GROUP_PARAMETRISATION
+    if len(design.strategies) < 2:
+        notes.append(f"every patient has strategy {design.strategies[0]!r}: the model has no "
+                     "strategy terms, and its curves describe that strategy only")
     has_offsets = len(design.strategies) > 1 or bool(design.diseases)
     offsets = "none" if not has_offsets else ("zero_sum" if pool_slopes else "contrasts")
     return Structure(n_groups=n_groups, group_effects=effects, group_centring=round(w, 6),
