@@ -39,7 +39,9 @@ def test_main_job_writes_the_report(analyzed, capsys):
     for section in ("data", "model", "diagnostics", "curves", "thresholds", "checks"):
         assert f'<section id="{section}">' in text
     assert re.search(r'id="diagnostics-status">(PASS|FAIL)<', text)
-    assert "HalfNormal(0.5)" in text and "Mann-Whitney" in text
+    assert "Gamma(2, 5)" in text and "ZeroSumNormal(0.5)" in text and "Mann-Whitney" in text
+    # what the data identify: 2 centres leave the between-centre SD to its prior
+    assert 'id="structure-notes"' in text and "informed mostly by its prior" in text
     # self-contained: every image is inline, nothing is fetched from anywhere
     sources = re.findall(r'<img src="([^"]+)"', text)
     assert len(sources) == 6 and all(s.startswith("data:image/png;base64,") for s in sources)

@@ -123,11 +123,15 @@ def prior_table(fit) -> pd.DataFrame:
         Columns ``parameter``, ``prior``, ``reason``; only parameters present in the fit.
     """
     from pkmodel.response.priors import PRIOR_REASONS
-    from pkmodel.response.structure import group_sd_prior
+    from pkmodel.response.structure import GROUP_PARAMETRISATION, group_sd_prior
 
     p = fit.spec.priors
+    alpha = f"Normal({p.intercept_mu:g}, {p.intercept_sd:g})"
+    if fit.structure.get("group_effects") == GROUP_PARAMETRISATION:  # mean of fitted centres
+        alpha = (f"Normal({p.intercept_mu:g}, sqrt({p.intercept_sd:g}^2 + sigma_group^2 / "
+                 f"{fit.structure['n_groups']}))")
     rows = [
-        ("alpha", f"Normal({p.intercept_mu:g}, {p.intercept_sd:g})"),
+        ("alpha", alpha),
         ("beta", f"Normal({p.slope_mu:g}, {p.slope_sd:g})"),
         ("b_slope_strategy", f"ZeroSumNormal({p.slope_group_sd:g})"),
         ("b_slope_disease", f"ZeroSumNormal({p.slope_group_sd:g})"),
