@@ -14,7 +14,7 @@ default caches, filled by one untimed run of each tool first, as a user's second
 The three tools fit the same data:
 
 * **pkmodel**: its default model (latent censored TL, patient effect integrated out by
-  Gauss-Hermite quadrature, partially pooled strategy slopes);
+  Gauss-Hermite quadrature, regularised strategy slope offsets, zero-sum centre effects);
 * **bambi**: ``remission ~ log_tl * strategy + month + (1|center) + (1|patient_id)``,
   Bernoulli, TL > 16 entered as 16 (Bambi has no censoring), Bambi's default priors;
 * **pymc**: the same formula as Bambi written by hand in PyMC (non-centred centre and patient

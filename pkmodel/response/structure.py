@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pkmodel.errors import SpecificationError
-from pkmodel.response.design import Design
+from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.priors import Priors
 
 __all__ = ["GROUP_PARAMETRISATION", "Structure", "choose_structure", "group_sd_prior",
@@ -112,7 +112,7 @@ def _pilot_fit(design: Design) -> tuple[np.ndarray, np.ndarray] | None:
     """
     n_groups = len(design.groups)
     p = design.row_patient
-    x_tl = design.log_tl[p] - np.log(5.0)
+    x_tl = design.log_tl[p] - np.log(REFERENCE_TL_UG_ML)
     cols = [np.eye(n_groups)[design.patient_group[p]]]
     n_strat = len(design.strategies)
     strat = np.eye(n_strat)[design.patient_strategy[p]]
@@ -126,17 +126,17 @@ def _pilot_fit(design: Design) -> tuple[np.ndarray, np.ndarray] | None:
     coef = np.zeros(x.shape[1])
     penalty = np.eye(x.shape[1]) / _PILOT_PRIOR_SD**2
     try:
-        for _ in range(50):
-            eta = x @ coef
-            prob = 1.0 / (1.0 + np.exp(-eta))
-            grad = x.T @ (y - prob) - penalty @ coef
-            hess = (x * (prob * (1.0 - prob))[:, None]).T @ x + penalty
-            step = np.linalg.solve(hess, grad)
-            coef = coef + step
-            if np.max(np.abs(step)) < 1e-8:
-                break
-        cov = np.linalg.inv(hess)
-    except (np.linalg.LinAlgError, FloatingPointError):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            for _ in range(50):
+                prob = 1.0 / (1.0 + np.exp(-(x @ coef)))
+                grad = x.T @ (y - prob) - penalty @ coef
+                hess = (x * (prob * (1.0 - prob))[:, None]).T @ x + penalty
+                step = np.linalg.solve(hess, grad)
+                coef = coef + step
+                if np.max(np.abs(step)) < 1e-8:
+                    break
+            cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
         return None
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(cov))):
         return None
@@ -182,10 +182,12 @@ def _centring(design: Design, priors: Priors) -> tuple[float, float | None]:
     log_post += GROUP_SD_SHAPE * np.log(_GRID) - rate * _GRID
     weight = np.exp(log_post - log_post.max())
     cdf = np.cumsum(weight) / weight.sum()
-    lo, hi = _GRID[np.searchsorted(cdf, _RANGE_TAIL)], _GRID[np.searchsorted(cdf, 1 - _RANGE_TAIL)]
+    ends = np.minimum(np.searchsorted(cdf, [_RANGE_TAIL, 1 - _RANGE_TAIL]), _GRID.size - 1)
+    lo, hi = _GRID[ends]
     log_spread = -0.5 * np.log(1.0 / se2 + 1.0 / np.array([lo, hi]) ** 2)
     slope = (log_spread[1] - log_spread[0]) / np.log(hi / lo) if hi > lo else 1.0
-    return float(np.clip(slope, 0.0, 1.0)), float(np.sqrt(se2))
+    # rounded: the structure is part of the compiled model's cache key
+    return round(float(np.clip(slope, 0.0, 1.0)), 6), float(f"{np.sqrt(se2):.6g}")
 
 
 def choose_structure(design: Design, priors: Priors, *, group: str,
@@ -216,7 +218,7 @@ def choose_structure(design: Design, priors: Priors, *, group: str,
                      "strategy terms, and its curves describe that strategy only")
     has_offsets = len(design.strategies) > 1 or bool(design.diseases)
     offsets = "none" if not has_offsets else ("zero_sum" if pool_slopes else "contrasts")
-    return Structure(n_groups=n_groups, group_effects=effects, group_centring=round(w, 6),
+    return Structure(n_groups=n_groups, group_effects=effects, group_centring=w,
                      group_se=se, slope_offsets=offsets, intercept_mu=priors.intercept_mu,
                      intercept_sd=priors.intercept_sd, notes=tuple(notes))
 
