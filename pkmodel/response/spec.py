@@ -45,8 +45,11 @@ class RemissionModel:
                                 + gamma . z_i + u_i
 
     where ``beta_i = beta + b_strategy[i]`` (+ ``b_disease[i]`` with ``slope_by="disease"``),
-    centre, patient and slope offsets are partially pooled (non-centred), and a TL censored at an
-    assay limit is latent. See ``docs/model.md`` for every prior and the reason for it.
+    centre effects are partially pooled, the patient effect is integrated out, slope offsets are
+    regularised towards the common slope, and a TL censored at an assay limit is latent. What
+    the data can identify, and the parametrisation, are decided per cohort
+    (:mod:`pkmodel.response.structure`; ``fit.structure``, ``fit.notes()``). See
+    ``docs/model.md`` for every prior and structural choice and the reason for it.
 
     Parameters
     ----------
@@ -56,8 +59,8 @@ class RemissionModel:
     group : str, default "center"
         Column of the partially pooled grouping (centres).
     slope_by : {None, "disease"}
-        ``None``: a common TL slope plus partially pooled strategy offsets. ``"disease"``: also
-        partially pooled disease (CD/UC) offsets.
+        ``None``: a common TL slope plus regularised strategy offsets. ``"disease"``: also
+        regularised disease (CD/UC) offsets (an error when the cohort has one disease).
     priors : Priors or dict, optional
         Overrides of the default prior scales (see :class:`pkmodel.response.priors.Priors`).
     patient_effect : bool or None
@@ -68,8 +71,9 @@ class RemissionModel:
     target_accept : float, default 0.9
         NUTS target acceptance rate.
     pool_slopes : bool, default True
-        Partially pool the strategy (and disease) offsets of the TL slope. ``False`` makes them
-        unpooled treatment contrasts (with a single centre and ``patient_effect=False`` the model
+        Regularise the strategy (and disease) offsets of the TL slope: zero-sum deviations from
+        the common slope with the fixed prior scale ``slope_group_sd``. ``False`` makes them
+        unregularised treatment contrasts (with a single centre and ``patient_effect=False`` the model
         is then an ordinary Bayesian logistic regression).
 
     Examples
