@@ -73,8 +73,8 @@ class RemissionModel:
     pool_slopes : bool, default True
         Regularise the strategy (and disease) offsets of the TL slope: zero-sum deviations from
         the common slope with the fixed prior scale ``slope_group_sd``. ``False`` makes them
-        unregularised treatment contrasts (with a single centre and ``patient_effect=False`` the model
-        is then an ordinary Bayesian logistic regression).
+        unregularised treatment contrasts (with a single centre and ``patient_effect=False``
+        the model is then an ordinary Bayesian logistic regression).
 
     Examples
     --------
