@@ -163,7 +163,7 @@ def prior_table(fit) -> pd.DataFrame:
 
 def _structure_notes(fit) -> str:
     """What the data could identify (:meth:`RemissionFit.notes`), as a list for the report."""
-    notes = fit.notes() if hasattr(fit, "notes") else []
+    notes = fit.notes()
     if not notes:
         return ""
     items = "".join(f"<li>{_esc(n)}</li>" for n in notes)
