@@ -147,14 +147,9 @@ def prior_table(fit) -> pd.DataFrame:
         ("sigma_tl", f"HalfNormal({p.log_tl_spread_sd:g})"),
     ]
     reasons = {key.split("~")[0].strip(): text for key, text in PRIOR_REASONS.items()}
+    # the disease offsets share the strategy offsets' prior and reason
     reasons["b_slope_disease"] = reasons["b_slope_strategy"]
-    reasons["b_slope_strategy_contrast"] = reasons["b_slope_disease_contrast"] = (
-        "pool_slopes=False: unregularised treatment contrasts against the first level, with the "
-        "prior of the slope itself")
-    reasons["a_group"] = (
-        "each fitted centre's deviation from the mean intercept of the fitted centres (zero-sum:"
-        " an exact rewriting of iid Normal(0, sigma_group) centre effects, without the ridge "
-        "between the intercept and the centre effects)")
+    reasons["b_slope_disease_contrast"] = reasons["b_slope_strategy_contrast"]
     present = set(fit.tree["posterior"].data_vars)
     return pd.DataFrame([{"parameter": name, "prior": prior, "reason": reasons.get(name, "")}
                          for name, prior in rows if name in present],

@@ -27,9 +27,9 @@ from pkmodel.response.marginal import marginal_bernoulli_logp
 from pkmodel.response.priors import Priors
 from pkmodel.response.structure import (
     GROUP_PARAMETRISATION,
-    GROUP_SD_RATE_FACTOR,
     GROUP_SD_SHAPE,
     Structure,
+    group_sd_rate,
 )
 
 __all__ = ["build_pymc_model", "patient_outcome_matrix"]
@@ -206,8 +206,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         # ridge between alpha and the centre effects.
         n_groups = len(design.groups)
         if structure.group_effects == GROUP_PARAMETRISATION:
-            sigma_group = pm.Gamma("sigma_group", alpha=GROUP_SD_SHAPE,
-                                   beta=GROUP_SD_RATE_FACTOR / p.group_sd)
+            sigma_group = pm.Gamma("sigma_group", alpha=GROUP_SD_SHAPE, beta=group_sd_rate(p))
             w = float(structure.group_centring)
             z_group = pm.ZeroSumNormal("z_group", sigma=sigma_group ** (1.0 - w), dims="group")
             a_group = pm.Deterministic("a_group", sigma_group**w * z_group, dims="group")

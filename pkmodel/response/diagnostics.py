@@ -118,17 +118,17 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
         return {name: float(np.nanmax(da.values)) if da.size else np.nan
                 for name, da in ds.data_vars.items()}
 
-    def flat_min(ds: xr.Dataset) -> float:
-        return float(min(np.nanmin(da.values) for da in ds.data_vars.values() if da.size))
+    def per_variable_min(ds: xr.Dataset) -> dict[str, float]:
+        return {name: float(np.nanmin(da.values)) for name, da in ds.data_vars.items()
+                if da.size}
 
     rhats = flat(rhat)
     worst = max(rhats, key=lambda k: rhats[k] if np.isfinite(rhats[k]) else np.inf)
     max_rhat = rhats[worst]
     divergences = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
-    bulk, tail = flat_min(ess_bulk), flat_min(ess_tail)
-    ess_low = {name: min(float(np.nanmin(ess_bulk[name].values)),
-                         float(np.nanmin(ess_tail[name].values)))
-               for name in ess_bulk.data_vars if ess_bulk[name].size}
+    bulk_by, tail_by = per_variable_min(ess_bulk), per_variable_min(ess_tail)
+    bulk, tail = min(bulk_by.values()), min(tail_by.values())
+    ess_low = {name: min(bulk_by[name], tail_by[name]) for name in bulk_by}
     worst_ess = min(ess_low, key=lambda k: ess_low[k] if np.isfinite(ess_low[k]) else -np.inf)
     min_bfmi = float("nan")
     if "energy" in sample_stats:

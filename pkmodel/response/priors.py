@@ -124,6 +124,15 @@ PRIOR_REASONS: dict[str, str] = {
         "(mean 0.4 and median 0.34 as a HalfNormal(0.5)), which keeps the hierarchy sampleable "
         "when many patients per centre pin the centre effects"
     ),
+    "a_group ~ ZeroSumNormal(sigma_group)": (
+        "each fitted centre's deviation from the mean intercept of the fitted centres (zero-sum:"
+        " an exact rewriting of iid Normal(0, sigma_group) centre effects, without the ridge "
+        "between the intercept and the centre effects)"
+    ),
+    "b_slope_strategy_contrast ~ Normal(0, 1.5)": (
+        "pool_slopes=False: unregularised treatment contrasts against the first level, with the "
+        "prior of the slope itself"
+    ),
     "sigma_patient ~ HalfNormal(1)": (
         "between-patient SD linking a patient's 6- and 12-month outcomes; allows strong "
         "within-patient correlation without forcing it"

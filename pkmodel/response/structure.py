@@ -36,7 +36,7 @@ from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.priors import Priors
 
 __all__ = ["GROUP_PARAMETRISATION", "Structure", "choose_structure", "group_sd_prior",
-           "new_group_intercept"]
+           "group_sd_rate", "new_group_intercept"]
 
 #: Name recorded in ``meta["structure"]["group_effects"]`` for the zero-sum centre effects.
 GROUP_PARAMETRISATION = "zero_sum"
@@ -177,7 +177,7 @@ def _centring(design: Design, priors: Priors) -> tuple[float, float | None]:
         var = sigma**2 * eye + v
         _, logdet = np.linalg.slogdet(var)
         log_post[k] = -0.5 * (e @ np.linalg.solve(var, e) + logdet)
-    rate = GROUP_SD_RATE_FACTOR / priors.group_sd
+    rate = group_sd_rate(priors)
     # Gamma(shape, rate) density in log sigma: sigma^shape exp(-rate sigma)
     log_post += GROUP_SD_SHAPE * np.log(_GRID) - rate * _GRID
     weight = np.exp(log_post - log_post.max())
@@ -223,9 +223,14 @@ def choose_structure(design: Design, priors: Priors, *, group: str,
                      intercept_sd=priors.intercept_sd, notes=tuple(notes))
 
 
+def group_sd_rate(priors: Priors) -> float:
+    """The rate of the ``Gamma(GROUP_SD_SHAPE, rate)`` prior of ``sigma_group``."""
+    return GROUP_SD_RATE_FACTOR / priors.group_sd
+
+
 def group_sd_prior(priors: Priors) -> tuple[str, float]:
     """The prior of ``sigma_group`` as text, e.g. ``"Gamma(2, 5)"``, and its SD."""
-    rate = GROUP_SD_RATE_FACTOR / priors.group_sd
+    rate = group_sd_rate(priors)
     return f"Gamma({GROUP_SD_SHAPE:g}, {rate:g})", float(np.sqrt(GROUP_SD_SHAPE) / rate)
 
 
