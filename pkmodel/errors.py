@@ -11,6 +11,7 @@ __all__ = [
     "CohortError",
     "ConvergenceWarning",
     "FitFileError",
+    "ImplausibleEstimateWarning",
     "OutputExistsError",
     "PKDataError",
     "PkmodelError",
@@ -91,6 +92,10 @@ class PkmodelWarning(UserWarning):
 
 class ConvergenceWarning(PkmodelWarning):
     """A fit whose diagnostics fail the thresholds: R-hat, effective sample size or divergences."""
+
+
+class ImplausibleEstimateWarning(PkmodelWarning):
+    """An individual PK estimate far outside its population model, often a unit slip in the data."""
 
 
 class SeparationWarning(PkmodelWarning):

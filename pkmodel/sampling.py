@@ -19,10 +19,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pkmodel.errors import SamplingError
+from pkmodel.errors import SamplingError, SpecificationError
 
-__all__ = ["InterruptState", "check_complete", "collector_paused", "exact_arithmetic",
-           "interrupt_guard"]
+__all__ = ["DEFAULT_RANDOM_SEED", "InterruptState", "check_complete", "collector_paused",
+           "exact_arithmetic", "interrupt_guard", "resolve_seed"]
+
+#: The seed used when none is given: the same input gives the same output by default. Pass
+#: another ``random_seed`` (``--seed`` on the command line) for an independent replicate.
+DEFAULT_RANDOM_SEED = 0
+
+
+def resolve_seed(random_seed: int | None) -> int:
+    """The one seed of every random number of a call: ``None`` gives :data:`DEFAULT_RANDOM_SEED`.
+
+    Raises
+    ------
+    SpecificationError
+        For anything but ``None`` or a non-negative integer.
+    """
+    if random_seed is None:
+        return DEFAULT_RANDOM_SEED
+    if isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer) \
+            or random_seed < 0:
+        raise SpecificationError(f"random_seed must be a non-negative integer, not "
+                                 f"{random_seed!r}")
+    return int(random_seed)
 
 
 @dataclass

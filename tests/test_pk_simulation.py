@@ -12,6 +12,7 @@ from pkmodel.errors import SpecificationError
 from pkmodel.pk import (
     FASANMADE_2009_UC,
     FASANMADE_2011_CD,
+    MODELS,
     NAMED_REGIMENS,
     DoseSchedule,
     PKParameters,
@@ -53,7 +54,7 @@ def ode_concentrations(params: PKParameters, schedule: DoseSchedule, times, weig
     return out
 
 
-@pytest.mark.parametrize("model", [FASANMADE_2009_UC, FASANMADE_2011_CD])
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=list(MODELS))
 def test_closed_form_matches_solve_ivp_over_doses_and_a_switch(model):
     rng = np.random.default_rng(4)
     weight = 72.0
@@ -63,7 +64,9 @@ def test_closed_form_matches_solve_ivp_over_doses_and_a_switch(model):
     times = np.concatenate([np.linspace(0.01, 54 * 7, 400), schedule.times_days[1:],
                             schedule.times_days + 1 / 24])
     for eta in (np.zeros(len(model.random_effects)), model.sample_eta((), rng)):
-        params = model.individual_parameters({"weight_kg": weight, "albumin_g_dl": 3.6}, eta)
+        params = model.individual_parameters(
+            {k: v for k, v in {"weight_kg": weight, "albumin_g_dl": 3.6, "female": 1.0}.items()
+             if k in model.covariates_used}, eta)
         closed = concentrations(params, schedule, times, weight)
         ode = ode_concentrations(params, schedule, times, weight)
         np.testing.assert_allclose(closed, ode, rtol=1e-3, atol=1e-9)

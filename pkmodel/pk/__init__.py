@@ -2,24 +2,31 @@
 
 The public API:
 
-* models: :class:`PopulationModel`, :data:`FASANMADE_2009_UC`, :data:`FASANMADE_2011_CD`,
-  :data:`MODELS`, :func:`get_model`, :class:`PKParameters`;
+* models: :class:`PopulationModel`, :data:`MODELS` (:data:`FASANMADE_2009_UC`,
+  :data:`FASANMADE_2011_CD`, :data:`FASANMADE_2011_PAEDIATRIC`, :data:`WOJCIECHOWSKI_2017`,
+  :data:`DUBINSKY_2017`, :data:`AUBOURG_2015`), :func:`get_model`, :class:`PKParameters`;
 * regimens and dosing histories: :class:`Regimen`, :data:`NAMED_REGIMENS`,
   :func:`parse_regimen`, :class:`DoseSchedule`;
 * closed-form simulation: :func:`concentrations`, :func:`troughs`, :func:`steady_state_trough`,
   :func:`simulate`, :func:`steady_state_troughs`;
 * individual Bayesian estimation and forecasts: :class:`Observations`,
   :func:`estimate_individual`, :class:`IndividualEstimate`, :func:`forecast_troughs`,
-  :class:`TroughForecast`;
+  :class:`TroughForecast`; model averaging over published models: :func:`estimate_averaged`,
+  :class:`AveragedEstimate`;
 * NONMEM-style input: :func:`read_nonmem`, :class:`PKDataset`, :class:`PKSubject`.
 """
 
+from pkmodel.pk.averaging import AveragedEstimate, estimate_averaged
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
 from pkmodel.pk.forecasting import TroughForecast, forecast_troughs
 from pkmodel.pk.models import (
+    AUBOURG_2015,
+    DUBINSKY_2017,
     FASANMADE_2009_UC,
     FASANMADE_2011_CD,
+    FASANMADE_2011_PAEDIATRIC,
     MODELS,
+    WOJCIECHOWSKI_2017,
     PKParameters,
     PopulationModel,
     get_model,
@@ -37,10 +44,15 @@ from pkmodel.pk.simulation import (
 )
 
 __all__ = [
+    "AUBOURG_2015",
+    "DUBINSKY_2017",
     "FASANMADE_2009_UC",
     "FASANMADE_2011_CD",
+    "FASANMADE_2011_PAEDIATRIC",
     "MODELS",
     "NAMED_REGIMENS",
+    "WOJCIECHOWSKI_2017",
+    "AveragedEstimate",
     "DoseSchedule",
     "IndividualEstimate",
     "Observations",
@@ -51,6 +63,7 @@ __all__ = [
     "Regimen",
     "TroughForecast",
     "concentrations",
+    "estimate_averaged",
     "estimate_individual",
     "forecast_troughs",
     "get_model",

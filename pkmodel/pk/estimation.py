@@ -26,12 +26,18 @@ import numpy as np
 import xarray as xr
 from scipy import optimize, special
 
-from pkmodel.errors import ConvergenceWarning, SpecificationError
+from pkmodel.errors import (
+    ConvergenceWarning,
+    ImplausibleEstimateWarning,
+    PKDataError,
+    SpecificationError,
+)
 from pkmodel.pk.models import PARAMETERS, PopulationModel, get_model
 from pkmodel.pk.observations import Observations
+from pkmodel.pk.plausibility import assess
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import concentrations, disposition, infusion_response
-from pkmodel.sampling import check_complete, exact_arithmetic, interrupt_guard
+from pkmodel.sampling import check_complete, exact_arithmetic, interrupt_guard, resolve_seed
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
 
@@ -143,65 +149,197 @@ class _Posterior:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
-        params = self.model.individual_parameters(self.covariates, z * self.sd)
-        pred = concentrations(params, self.schedule, self.obs.times_days, self.weight)
-        value = _log_likelihood(pred, self.obs, self.model) - 0.5 * np.sum(z * z, axis=-1)
+        with np.errstate(all="ignore"):  # far-out trial points overflow; they score -inf
+            pred = self.predict(z)
+            value = _log_likelihood(pred, self.obs, self.model) - 0.5 * np.sum(z * z, axis=-1)
         return np.where(np.isfinite(value), value, -np.inf)
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """Predicted concentrations (µg/mL) at the observation times, shape (..., n_obs)."""
+        params = self.model.individual_parameters(self.covariates, np.atleast_2d(z) * self.sd)
+        return concentrations(params, self.schedule, self.obs.times_days, self.weight)
+
+    def residuals(self, z: np.ndarray) -> np.ndarray:
+        """Standardised residuals ``(y - pred) / sd`` of the uncensored observations at ``z``."""
+        pred = self.predict(z)[0]
+        sd = np.sqrt(self.model.additive_sd_ug_ml**2 + (self.model.proportional_sd * pred) ** 2)
+        exact = self.obs.cens == 0
+        return (self.obs.values_ug_ml[exact] - pred[exact]) / sd[exact]
+
+
+def _offsets(k: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference stencils: +-step e_i (gradient) and the 4-point cross terms (Hessian)."""
+    eye = np.eye(k) * step
+    grad = np.concatenate([eye, -eye])
+    cross = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                cross.append(si * eye[i] + sj * eye[j])
+    return grad, np.asarray(cross).reshape(-1, k)
+
+
+def _gradient(f, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    """Central-difference gradient, all 2k points in one vectorised call of ``f``."""
+    grad, _ = _offsets(x.size, step)
+    values = f(x + grad)
+    with np.errstate(invalid="ignore"):  # -inf - -inf where the posterior vanishes
+        return (values[: x.size] - values[x.size:]) / (2.0 * step)
 
 
 def _hessian(f, x: np.ndarray, step: float = 1e-3) -> np.ndarray:
+    """Central-difference Hessian, every stencil point in one vectorised call of ``f``."""
     k = x.size
-    h = np.zeros((k, k))
-    f0 = f(x)[0]
+    grad, cross = _offsets(k, step)
+    values = f(np.concatenate([x[None, :], x + grad, x + cross]))
+    f0, plus, minus, mixed = values[0], values[1:k + 1], values[k + 1:2 * k + 1], values[2 * k + 1:]
+    with np.errstate(invalid="ignore"):
+        return _assemble_hessian(k, f0, plus, minus, mixed, step)
+
+
+def _assemble_hessian(k, f0, plus, minus, mixed, step) -> np.ndarray:
+    h = np.diag((plus - 2.0 * f0 + minus) / step**2)
+    n = 0
     for i in range(k):
-        for j in range(i, k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = step
-            ej[j] = step
-            if i == j:
-                h[i, i] = (f(x + ei)[0] - 2 * f0 + f(x - ei)[0]) / step**2
-            else:
-                h[i, j] = h[j, i] = (f(x + ei + ej)[0] - f(x + ei - ej)[0]
-                                     - f(x - ei + ej)[0] + f(x - ei - ej)[0]) / (4 * step**2)
+        for j in range(i + 1, k):
+            pp, pm, mp, mm = mixed[4 * n:4 * n + 4]
+            h[i, j] = h[j, i] = (pp - pm - mp + mm) / (4.0 * step**2)
+            n += 1
     return h
 
 
-def _map(post: _Posterior) -> tuple[np.ndarray, optimize.OptimizeResult]:
+#: The mode is accepted when a Newton step from it would raise the log posterior by less than
+#: this (nats): ``g' H^-1 g / 2``, invariant to the scale of the parameters.
+NEWTON_DECREMENT_TOL = 1e-6
+
+
+def _map(post: _Posterior) -> tuple[np.ndarray, dict]:
+    """Posterior mode: BFGS from three starts with central-difference gradients, Newton-polished.
+
+    BFGS with finite differences often stops with scipy's "precision loss" message at the mode
+    itself, so its flag says little. Convergence is judged instead by the Newton decrement at the
+    returned point (the log-density gain a Newton step would still bring) and by a negative
+    definite Hessian there.
+    """
     k = post.sd.size
+
+    def neg(z):
+        return -post(z)[0]
+
+    def neg_grad(z):
+        return -_gradient(post, z)
+
     best = None
     for start in (np.zeros(k), np.full(k, 1.0), np.full(k, -1.0)):
-        res = optimize.minimize(lambda z: -post(z)[0], start, method="BFGS",
-                                options={"gtol": 1e-6, "maxiter": 500})
+        res = optimize.minimize(neg, start, jac=neg_grad, method="BFGS",
+                                options={"gtol": 1e-7, "maxiter": 500})
         if best is None or res.fun < best.fun:
             best = res
-    return best.x, best
+    z = np.asarray(best.x, dtype=float)
+    decrement = np.inf
+    positive = False
+    for _ in range(5):  # Newton polish, with step halving so the posterior never decreases
+        g = _gradient(post, z)
+        h = -_hessian(post, z)
+        try:
+            np.linalg.cholesky(h)
+            positive = True
+        except np.linalg.LinAlgError:
+            positive = False
+            break
+        step = np.linalg.solve(h, g)
+        decrement = float(0.5 * g @ step)
+        if decrement < NEWTON_DECREMENT_TOL:
+            break
+        current = post(z)[0]
+        for _ in range(20):
+            if post(z + step)[0] >= current:
+                z = z + step
+                break
+            step = step / 2.0
+    converged = bool(positive and decrement < NEWTON_DECREMENT_TOL)
+    message = (f"mode found (Newton decrement {decrement:.1e} nats)" if converged else
+               "the log posterior is not concave at the optimum found" if not positive else
+               f"not converged (Newton decrement {decrement:.1e} nats)")
+    return z, {"optimizer_success": converged, "optimizer_message": message,
+               "newton_decrement": decrement, "log_posterior_at_mode": float(post(z)[0])}
+
+
+#: Pareto k-hat above which importance-sampling estimates are unreliable (Vehtari et al. 2024).
+PARETO_K_MAX = 0.7
+
+
+def _importance(post: _Posterior, centre: np.ndarray, chol: np.ndarray, n: int,
+                rng: np.random.Generator, df: float, defensive: float):
+    """Draws from ``(1 - defensive) t_df(centre, chol chol') + defensive N(0, I)`` and their
+    log importance ratios against the (normalised) posterior."""
+    k = centre.size
+    from_prior = rng.random(n) < defensive
+    normal = rng.standard_normal((n, k))
+    mix = np.sqrt(rng.chisquare(df, size=n) / df)
+    z = np.where(from_prior[:, None], normal, centre + (normal @ chol.T) / mix[:, None])
+    resid = np.linalg.solve(chol, (z - centre).T).T
+    log_t = (special.gammaln((df + k) / 2.0) - special.gammaln(df / 2.0)
+             - 0.5 * k * np.log(df * np.pi) - np.sum(np.log(np.diag(chol)))
+             - 0.5 * (df + k) * np.log1p(np.sum(resid * resid, axis=1) / df))
+    log_prior = -0.5 * np.sum(z * z, axis=1) - 0.5 * k * _LOG_2PI
+    log_q = np.logaddexp(np.log1p(-defensive) + log_t, np.log(defensive) + log_prior)
+    log_target = post(z) - 0.5 * k * _LOG_2PI  # post() leaves out the prior's constant
+    return z, log_target - log_q
+
+
+def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
+    """Normalised Pareto-smoothed importance weights and ArviZ's k-hat."""
+    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
+
+    # ArviZ's psislw takes log-likelihood values, as in PSIS-LOO, where the importance ratios are
+    # 1 / p(y_i | theta): it smooths the negated input. Pass the negated log ratios (a test
+    # checks that the smoothed weights rise with the raw ones).
+    raw = xr.DataArray(np.where(np.isfinite(log_w), -log_w, np.inf), dims=("draw",))
+    smoothed, pareto_k = raw.azstats.psislw(dim="draw")
+    return np.exp(smoothed.values - special.logsumexp(smoothed.values)), float(pareto_k)
 
 
 def _sir(post: _Posterior, z_map: np.ndarray, n_draws: int, rng: np.random.Generator,
-         df: float = 4.0, inflate: float = 1.5) -> tuple[np.ndarray, float]:
-    """Sampling importance resampling from a multivariate t around the mode."""
+         df: float = 4.0, inflate: float = 1.5, defensive: float = 0.1
+         ) -> tuple[np.ndarray, dict]:
+    """Adaptive, Pareto-smoothed importance resampling with a defensive prior component.
+
+    Each proposal is the mixture ``(1 - defensive) t_df(centre, scale) + defensive N(0, I)``: a
+    Student-t plus the prior itself (Hesterberg's defensive importance sampling). Because the
+    posterior is the prior times a bounded likelihood, the importance ratios are bounded by
+    ``max likelihood / defensive`` however far the posterior is from Gaussian (a random effect
+    the troughs do not inform, a censored-only record). The first proposal's t sits on the
+    Laplace approximation (mode, ``inflate`` times the inverse-Hessian scale); the second, which
+    gives the draws, on the importance-weighted mean and covariance of the first (one step of
+    adaptive importance sampling).
+
+    Returns the draws and ``importance_ess``, ``pareto_k`` (ArviZ's PSIS) and
+    ``log_evidence``: ``log p(y | model, covariates)``, the log marginal likelihood of the
+    observations, estimated as the log mean of the raw importance ratios (target and proposal
+    are normalised densities), which model averaging uses.
+    """
     k = z_map.size
-    hess = -_hessian(post, z_map)
-    try:
-        cov = np.linalg.inv(hess)
-        chol = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        cov = np.eye(k)
-        chol = np.eye(k)
     n_prop = max(4 * n_draws, 4000)
-    normal = rng.standard_normal((n_prop, k))
-    scale = np.sqrt(rng.chisquare(df, size=n_prop) / df)
-    z = z_map + inflate * (normal @ chol.T) / scale[:, None]
-    resid = np.linalg.solve(inflate * chol, (z - z_map).T).T
-    log_q = -0.5 * (df + k) * np.log1p(np.sum(resid * resid, axis=1) / df)
-    log_w = post(z) - log_q
-    log_w -= np.max(log_w)
-    w = np.exp(log_w)
-    w /= w.sum()
+    try:
+        chol = inflate * np.linalg.cholesky(np.linalg.inv(-_hessian(post, z_map)))
+    except np.linalg.LinAlgError:
+        chol = np.eye(k)
+    z, log_w = _importance(post, z_map, chol, n_prop, rng, df, defensive)
+    w, _ = _psis(log_w)
+    mean = w @ z
+    cov = (z - mean).T @ ((z - mean) * w[:, None])
+    try:
+        chol = np.linalg.cholesky(cov + 1e-9 * np.eye(k))
+    except np.linalg.LinAlgError:
+        mean = z_map
+    z, log_w = _importance(post, mean, chol, n_prop, rng, df, defensive)
+    finite = np.isfinite(log_w)
+    log_evidence = float(special.logsumexp(log_w[finite]) - np.log(n_prop))
+    w, pareto_k = _psis(log_w)
     ess = float(1.0 / np.sum(w * w))
     idx = rng.choice(n_prop, size=n_draws, replace=True, p=w)
-    return z[idx], ess
+    return z[idx], {"importance_ess": ess, "pareto_k": pareto_k, "log_evidence": log_evidence}
 
 
 def _check_inputs(model, covariates, schedule, observations, weight_kg):
@@ -242,6 +380,7 @@ def estimate_individual(
     chains: int = 4,
     sampler: str | None = None,
     random_seed: int | None = None,
+    strict: bool = False,
 ) -> IndividualEstimate:
     """The posterior of a patient's PK parameters given covariates, doses and observed troughs.
 
@@ -266,7 +405,14 @@ def estimate_individual(
         NUTS sampler passed to ``pymc.sample(nuts_sampler=...)``; default: PyMC's choice
         (nutpie when installed).
     random_seed : int, optional
-        The one seed of every random number used.
+        The one seed of every random number used (default
+        :data:`pkmodel.sampling.DEFAULT_RANDOM_SEED`: the same input gives the same output).
+    strict : bool, default False
+        Refuse an implausible estimate (random effects far outside the population, see
+        :mod:`pkmodel.pk.plausibility`) with a :class:`~pkmodel.errors.PKDataError` instead of an
+        :class:`~pkmodel.errors.ImplausibleEstimateWarning`. Either way the message names the
+        likely unit slip (AMT in mg/kg, DV in ng/mL, TIME in hours or weeks) when one explains
+        the data, and ``diagnostics["plausibility"]`` records the verdict.
 
     Returns
     -------
@@ -287,23 +433,40 @@ def estimate_individual(
         raise SpecificationError(f"method must be 'map' or 'nuts', not {method!r}")
     if draws < 1 or tune < 0 or chains < 1:
         raise SpecificationError("draws and chains must be >= 1 and tune >= 0")
+    random_seed = resolve_seed(random_seed)
     cov, weight = _check_inputs(model, covariates, schedule, observations, weight_kg)
     post = _Posterior(model, cov, weight, schedule, observations)
-    z_map, res = _map(post)
+    z_map, mode = _map(post)
     eta_map = z_map * post.sd
+
+    def refit(sched: DoseSchedule, obs: Observations) -> tuple[np.ndarray, float, np.ndarray]:
+        other = _Posterior(model, cov, weight, sched, obs)
+        z, info = _map(other)
+        return z, info["log_posterior_at_mode"], other.residuals(z)
+
+    verdict = assess(model, cov, weight, schedule, observations,
+                     (z_map, mode["log_posterior_at_mode"], post.residuals(z_map)), refit)
+    mode["plausibility"] = {"plausible": verdict.plausible, "tail_p": verdict.tail_p,
+                            "message": verdict.message, "likely_cause": verdict.likely_cause}
+    if not verdict.plausible:
+        if strict:
+            column = (verdict.likely_cause or "").split(" ")[0] or None
+            raise PKDataError(verdict.message, column=column,
+                              fix="correct the data, or drop --strict to see the estimate")
+        warnings.warn(verdict.message, ImplausibleEstimateWarning, stacklevel=2)
     if method == "map":
         rng = np.random.default_rng(random_seed)
-        z_draws, ess = _sir(post, z_map, draws, rng)
-        diagnostics = {"optimizer_success": bool(res.success),
-                       "optimizer_message": str(res.message), "importance_ess": ess,
-                       "log_posterior_at_mode": float(-res.fun)}
-        if ess < 200:
+        z_draws, importance = _sir(post, z_map, draws, rng)
+        diagnostics = {**mode, **importance}
+        if importance["pareto_k"] > PARETO_K_MAX:
             warnings.warn(
-                f"the importance-sampling approximation is poor (ESS {ess:.0f}); use "
-                "method='nuts' for this patient", ConvergenceWarning, stacklevel=2)
+                f"the importance-sampling approximation is unreliable (Pareto k-hat "
+                f"{importance['pareto_k']:.2f} > {PARETO_K_MAX}); use method='nuts' for this "
+                "patient", ConvergenceWarning, stacklevel=2)
         return IndividualEstimate(model, cov, weight, schedule, observations, "map", eta_map,
                                   z_draws * post.sd, diagnostics)
     eta_draws, tree, diagnostics = _nuts(post, z_map, draws, tune, chains, sampler, random_seed)
+    diagnostics["plausibility"] = mode["plausibility"]
     return IndividualEstimate(model, cov, weight, schedule, observations, "nuts", eta_map,
                               eta_draws, diagnostics, tree)
 

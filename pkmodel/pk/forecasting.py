@@ -5,7 +5,8 @@ computed in closed form: either at steady state (geometric series) or just befor
 after switching from the patient's dosing history to the new regimen at a given day (superposition
 of the real history and the new doses). The forecast reports the posterior median, an equal-tailed
 credible interval and the posterior probability that the trough reaches a target (5 µg/mL by
-default).
+default). A model-averaged estimate (:func:`pkmodel.pk.estimate_averaged`) is forecast from the
+mixture: each model gives its share of the draws, by its posterior weight.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from pkmodel.errors import SpecificationError
+from pkmodel.pk.averaging import AveragedEstimate
 from pkmodel.pk.estimation import IndividualEstimate
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
 from pkmodel.pk.simulation import concentrations, steady_state_trough
@@ -38,12 +40,15 @@ class TroughForecast:
         Mass of the credible interval.
     horizon : str
         ``"steady state"`` or ``"before dose N of the new regimen from day D"``.
+    model_weights : dict or None
+        For a model-averaged forecast, each model's posterior weight.
     """
 
     draws: xr.DataArray
     target_ug_ml: float
     credible: float
     horizon: str
+    model_weights: dict[str, float] | None = None
 
     def table(self) -> xr.Dataset:
         """Median, interval bounds and P(trough >= target) per regimen."""
@@ -61,7 +66,8 @@ class TroughForecast:
     def to_dict(self) -> dict:
         """Plain-JSON: one entry per regimen."""
         tab = self.table()
-        return {
+        out = {} if self.model_weights is None else {"model_weights": dict(self.model_weights)}
+        return out | {
             "target_ug_ml": self.target_ug_ml,
             "credible": self.credible,
             "horizon": self.horizon,
@@ -86,7 +92,7 @@ def _default_start(est: IndividualEstimate) -> float:
 
 
 def forecast_troughs(
-    estimate: IndividualEstimate,
+    estimate: IndividualEstimate | AveragedEstimate,
     regimens: Sequence[Regimen | str] | None = None,
     *,
     target_ug_ml: float = 5.0,
@@ -98,8 +104,9 @@ def forecast_troughs(
 
     Parameters
     ----------
-    estimate : IndividualEstimate
-        The patient's posterior (:func:`pkmodel.pk.estimate_individual`).
+    estimate : IndividualEstimate or AveragedEstimate
+        The patient's posterior (:func:`pkmodel.pk.estimate_individual`), or a model-averaged one
+        (:func:`pkmodel.pk.estimate_averaged`), forecast from the mixture.
     regimens : sequence of Regimen or str, optional
         Candidates; default the named regimens (standard, escalation, q6w, q4w, 10 mg/kg q4w).
     target_ug_ml : float, default 5
@@ -123,30 +130,46 @@ def forecast_troughs(
     if not np.isfinite(target_ug_ml) or target_ug_ml <= 0:
         raise SpecificationError("target_ug_ml must be a positive number of µg/mL")
     regs = [parse_regimen(r) for r in (regimens or list(NAMED_REGIMENS.values()))]
-    if estimate.weight_kg is None:
-        raise SpecificationError("the patient's weight_kg is needed for mg/kg regimens")
-    params = estimate.model.individual_parameters(estimate.covariates, estimate.eta_draws)
-    weight = estimate.weight_kg
-    out = np.empty((len(regs), estimate.eta_draws.shape[0]))
-    if n_doses is None:
-        horizon = "steady state"
-        for i, reg in enumerate(regs):
-            out[i] = steady_state_trough(params, reg.dose_mg_kg * weight, reg.interval_days,
-                                         reg.infusion_days)
+    if n_doses is not None and int(n_doses) < 1:
+        raise SpecificationError("n_doses must be >= 1")
+    if isinstance(estimate, AveragedEstimate):
+        parts, horizon = [], ""
+        for name, count in estimate.draw_counts().items():
+            if count:
+                part, horizon = _trough_draws(estimate.estimates[name], regs, n_doses,
+                                              start_day, count)
+                parts.append(part)
+        out, weights = np.concatenate(parts, axis=1), dict(estimate.weights)
     else:
-        if int(n_doses) < 1:
-            raise SpecificationError("n_doses must be >= 1")
-        start = _default_start(estimate) if start_day is None else float(start_day)
-        if start < float(estimate.schedule.times_days[0]):
-            raise SpecificationError("start_day is before the first dose of the history")
-        horizon = f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"
-        for i, reg in enumerate(regs):
-            sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
-                                               weight_kg=weight)
-            t = start + int(n_doses) * reg.interval_days
-            out[i] = concentrations(params, sched, [t], weight)[..., 0]
+        out, horizon = _trough_draws(estimate, regs, n_doses, start_day, None)
+        weights = None
     draws = xr.DataArray(out, dims=("regimen", "draw"),
                          coords={"regimen": [r.label for r in regs],
                                  "draw": np.arange(out.shape[1])},
                          name="trough", attrs={"units": "µg/mL"})
-    return TroughForecast(draws, float(target_ug_ml), float(credible), horizon)
+    return TroughForecast(draws, float(target_ug_ml), float(credible), horizon, weights)
+
+
+def _trough_draws(estimate: IndividualEstimate, regs: list[Regimen], n_doses: int | None,
+                  start_day: float | None, n: int | None) -> tuple[np.ndarray, str]:
+    """Troughs (regimen, draw) from the first ``n`` posterior draws (all when None)."""
+    if estimate.weight_kg is None:
+        raise SpecificationError("the patient's weight_kg is needed for mg/kg regimens")
+    eta = estimate.eta_draws if n is None else estimate.eta_draws[:n]
+    params = estimate.model.individual_parameters(estimate.covariates, eta)
+    weight = estimate.weight_kg
+    out = np.empty((len(regs), eta.shape[0]))
+    if n_doses is None:
+        for i, reg in enumerate(regs):
+            out[i] = steady_state_trough(params, reg.dose_mg_kg * weight, reg.interval_days,
+                                         reg.infusion_days)
+        return out, "steady state"
+    start = _default_start(estimate) if start_day is None else float(start_day)
+    if start < float(estimate.schedule.times_days[0]):
+        raise SpecificationError("start_day is before the first dose of the history")
+    for i, reg in enumerate(regs):
+        sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
+                                           weight_kg=weight)
+        t = start + int(n_doses) * reg.interval_days
+        out[i] = concentrations(params, sched, [t], weight)[..., 0]
+    return out, f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"

@@ -39,6 +39,7 @@ from pkmodel.pk.models import (
 )
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.sampling import resolve_seed
 
 __all__ = [
     "concentrations",
@@ -220,7 +221,8 @@ def _eta(
         raise SpecificationError("n_draws must be >= 0 (0 gives the typical patient)")
     if n_draws == 0:
         return np.zeros((n_patients, 1, k))
-    rng = np.random.default_rng(random_seed)
+    rng = (random_seed if isinstance(random_seed, np.random.Generator)
+           else np.random.default_rng(resolve_seed(random_seed)))
     return model.sample_eta((n_patients, n_draws), rng)
 
 

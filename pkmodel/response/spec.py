@@ -15,7 +15,7 @@ from pkmodel.data import Cohort, read_cohort
 from pkmodel.data.separation import separation_message, tl_separation
 from pkmodel.errors import SamplingError, SeparationWarning, SpecificationError
 from pkmodel.response.priors import Priors
-from pkmodel.sampling import check_complete, collector_paused, interrupt_guard
+from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, resolve_seed
 
 __all__ = ["RemissionModel"]
 
@@ -176,7 +176,7 @@ class RemissionModel:
         _, model, _ = self._design_and_model(as_cohort(cohort))
         with model, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*object mode.*")
-            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+            return pm.sample_prior_predictive(draws=draws, random_seed=resolve_seed(random_seed))
 
     def fit(self, cohort, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, progressbar: bool = True,
@@ -193,8 +193,9 @@ class RemissionModel:
         draws, tune, chains : int
             Posterior draws and tuning steps per chain, and the number of chains.
         random_seed : int, optional
-            The one seed of the fit; the same seed gives the same posterior. When omitted a seed
-            is drawn and recorded in the fit (``fit.random_seed``).
+            The one seed of the fit; the same seed gives the same posterior. When omitted,
+            :data:`pkmodel.sampling.DEFAULT_RANDOM_SEED`; recorded in the fit
+            (``fit.random_seed``).
         progressbar : bool, default True
             Show sampling progress.
         cores : int, optional
@@ -234,8 +235,7 @@ class RemissionModel:
         structure = options["structure"]
         for note in structure.notes:
             logger.info("%s", note)
-        if random_seed is None:
-            random_seed = int(np.random.SeedSequence().entropy % (2**31))
+        random_seed = resolve_seed(random_seed)
         cores = min(chains, cores or os.cpu_count() or 1)
         with collector_paused():
             import nutpie

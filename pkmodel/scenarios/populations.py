@@ -30,6 +30,7 @@ import xarray as xr
 from scipy.special import ndtri
 
 from pkmodel.errors import CohortError, SpecificationError
+from pkmodel.sampling import resolve_seed
 
 __all__ = [
     "IBD_MAINTENANCE",
@@ -293,17 +294,6 @@ def _chunks(n: int, chunk_size: int) -> tuple[int, ...]:
         raise SpecificationError(f"chunk_size must be a positive integer, not {chunk_size!r}")
     full, rest = divmod(n, int(chunk_size))
     return (int(chunk_size),) * full + ((rest,) if rest else ())
-
-
-def resolve_seed(random_seed: int | None) -> int:
-    """The seed as a non-negative int; ``None`` draws one from the operating system."""
-    if random_seed is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer) \
-            or random_seed < 0:
-        raise SpecificationError(f"random_seed must be a non-negative integer, not "
-                                 f"{random_seed!r}")
-    return int(random_seed)
 
 
 def _as_dataset(cols: Mapping[str, object], n: int) -> xr.Dataset:

@@ -42,12 +42,12 @@ from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response.curves import integrate_logistic, linear_predictor
 from pkmodel.response.design import CovariateEncoding
+from pkmodel.sampling import resolve_seed
 from pkmodel.scenarios.populations import (
     STREAM_PK,
     VirtualPopulation,
     block_normals,
     population_from_table,
-    resolve_seed,
 )
 from pkmodel.scenarios.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.summaries import band_labels, summarize
@@ -55,7 +55,10 @@ from pkmodel.scenarios.summaries import band_labels, summarize
 __all__ = ["simulate_scenarios"]
 
 _IN_MEMORY_LIMIT = 50_000_000  # patients x draws allowed without chunking (~0.4 GB per array)
-_MAX_ETA = 3  # largest number of PK random effects among the shipped models
+# Width of the block of PK random-effect normals per virtual patient: at least 3 (so that the
+# draws of the two Fasanmade models, and every figure made with them, stay as they were), wider
+# for a model with more random effects.
+_MIN_ETA_WIDTH = 3
 _PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female": "sex",
                "immunomodulator": "immunomodulator"}
 
@@ -92,7 +95,8 @@ class _Plan:
 def _pk_troughs(plan: _Plan, cols: Mapping[str, np.ndarray], start: int) -> tuple:
     """Baseline and post-intensification steady-state troughs, µg/mL: (n,), (R, n)."""
     n = len(cols["weight_kg"])
-    z = block_normals(plan.entropy, STREAM_PK, start, start + n, _MAX_ETA)
+    width = max(_MIN_ETA_WIDTH, *(len(m.random_effects) for m in plan.pk_models))
+    z = block_normals(plan.entropy, STREAM_PK, start, start + n, width)
     values = {"weight_kg": cols["weight_kg"], "ati": np.zeros(n)}
     if "albumin_g_l" in cols:
         values["albumin_g_dl"] = cols["albumin_g_l"] / 10.0
