@@ -92,3 +92,80 @@ def test_bad_input_exits_2_with_one_message(tmp_path, capsys):
     assert code == 2 and "row 5" in err and "'DV'" in err
     code, _, err = run(capsys, "pk", "forecast", str(tmp_path / "none.csv"))
     assert code == 2 and "no such file" in err
+
+
+def test_models_lists_every_model_with_population_covariates_and_reference(capsys):
+    from pkmodel.pk import MODELS
+
+    code, out, _ = run(capsys, "pk", "models", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
+    assert set(rows) == set(MODELS) and len(rows) >= 6
+    assert rows["fasanmade2011"]["covariates"]["albumin_g_dl"] == "g/dL"
+    assert all("doi:" in r["citation"] and r["population"] for r in rows.values())
+    code, out, _ = run(capsys, "pk", "models")
+    assert code == 0 and "aubourg2015" in out and "doi:10.1208/s12248-017-0082-8" in out
+
+
+def _slipped(text: str, column: str) -> str:
+    """The dataset with one unit slipped: AMT in mg/kg, DV in ng/mL or TIME (and RATE) in hours."""
+    scale = {"AMT": {"AMT": 1 / 70, "RATE": 1 / 70}, "DV": {"DV": 1000.0},
+             "TIME": {"TIME": 24.0, "RATE": 1 / 24}}[column]
+    lines = text.strip().splitlines()
+    head = lines[0].split(",")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        for name, factor in scale.items():
+            i = head.index(name)
+            if cells[i] != ".":
+                cells[i] = f"{float(cells[i]) * factor:g}"
+        out.append(",".join(cells))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(("column", "cause"), [("AMT", "AMT in mg/kg"), ("DV", "DV in ng/mL"),
+                                               ("TIME", "TIME in hours")])
+def test_a_unit_slip_is_flagged_with_its_fix_and_strict_refuses_it(tmp_path, capsys, column,
+                                                                    cause):
+    path = tmp_path / "slip.csv"
+    text = DATASET.replace("1,210,.,.,0.4,0,0,1", "1,210,.,.,2.0,0,0,0")  # no censoring
+    path.write_text(_slipped(text, column), encoding="utf-8")
+    code, out, err = run(capsys, "pk", "forecast", str(path), "--json")
+    assert code == 0 and cause in err and "Traceback" not in err
+    payload = json.loads(out)
+    assert payload["estimate"]["diagnostics"]["plausibility"]["likely_cause"] == cause
+    assert any(cause in w for w in payload["warnings"])
+    code, out, err = run(capsys, "pk", "forecast", str(path), "--strict")
+    assert code == 2 and cause in err and out == ""
+    good = tmp_path / "good.csv"
+    good.write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "pk", "forecast", str(good), "--strict", "--json")
+    assert code == 0 and json.loads(out)["warnings"] == []
+
+
+def test_forecast_is_the_same_on_every_run_by_default(tmp_path, capsys):
+    path = tmp_path / "patient.csv"
+    path.write_text(DATASET, encoding="utf-8")
+    first = run(capsys, "pk", "forecast", str(path), "--json")[1]
+    second = run(capsys, "pk", "forecast", str(path), "--json")[1]
+    assert first == second
+    other = run(capsys, "pk", "forecast", str(path), "--json", "--seed", "7")[1]
+    assert json.loads(other)["forecast"] != json.loads(first)["forecast"]
+
+
+def test_forecast_averages_models_and_reports_their_weights(tmp_path, capsys):
+    path = tmp_path / "patient.csv"
+    path.write_text(DATASET, encoding="utf-8")
+    code, out, _ = run(capsys, "pk", "forecast", str(path), "--model", "fasanmade2009",
+                       "--model", "wojciechowski2017", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    weights = payload["forecast"]["model_weights"]
+    assert set(weights) == {"fasanmade2009", "wojciechowski2017"}
+    assert sum(weights.values()) == pytest.approx(1.0)
+    code, out, _ = run(capsys, "pk", "forecast", str(path), "--model", "average")
+    assert code == 0 and "posterior model weights" in out and "aubourg2015" in out
+    code, _, err = run(capsys, "pk", "forecast", str(path), "--model", "uc", "--model", "cd",
+                       "--method", "nuts")
+    assert code == 2 and "method map" in err

@@ -1,8 +1,10 @@
-"""``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+"""``pkmodel pk models``, ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import warnings
 
 import numpy as np
 
@@ -77,11 +79,45 @@ def _simulate(args) -> int:
     return 0
 
 
+def _models(args) -> int:
+    from pkmodel.pk import MODELS
+    from pkmodel.pk.models import COVARIATES
+
+    rows = [{"name": m.name, "aliases": list(m.aliases), "title": m.title,
+             "population": m.population,
+             "covariates": {c: COVARIATES[c]["unit"] for c in m.covariates_used},
+             "random_effects": list(m.random_effects),
+             "residual_error": {"proportional": m.proportional_sd,
+                                "additive_ug_ml": m.additive_sd_ug_ml},
+             "citation": m.citation} for m in MODELS.values()]
+    if args.json:
+        emit_json({"models": rows})
+        return 0
+    for row in rows:
+        cov = ", ".join(f"{c} ({u})" for c, u in row["covariates"].items())
+        print(f"{row['name']}  [{', '.join(row['aliases'])}]")
+        print(f"  population: {row['population']}")
+        print(f"  covariates: {cov}")
+        doi = re.search(r"doi:\S+?(?=[ );]|\.?$)", row["citation"])
+        print(f"  reference:  {row['title'].rsplit(': ', 1)[-1]}"
+              + (f" ({doi.group(0).rstrip('.')})" if doi else ""))
+    return 0
+
+
 def _forecast(args) -> int:
     from pkmodel.errors import PKDataError
-    from pkmodel.pk import estimate_individual, forecast_troughs, get_model, read_nonmem
+    from pkmodel.pk import (
+        MODELS,
+        estimate_averaged,
+        estimate_individual,
+        forecast_troughs,
+        get_model,
+        read_nonmem,
+    )
 
-    model = get_model(args.model)
+    names = args.model or ["fasanmade2009"]
+    models = (list(MODELS.values()) if names == ["average"]
+              else [get_model(name) for name in names])
     data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit)
     if args.id is None and len(data) > 1:
         raise PKDataError(f"the dataset has {len(data)} patients", source=data.source,
@@ -96,26 +132,52 @@ def _forecast(args) -> int:
     if "weight_kg" not in cov:
         raise PKDataError("the patient's weight is unknown", source=data.source, column="WT",
                           fix="add a WT column (kg) or pass --weight")
-    est = estimate_individual(model, cov, subject.schedule, subject.observations,
-                              method=args.method, draws=args.draws, tune=args.tune,
-                              chains=args.chains, random_seed=args.random_seed)
-    fc = forecast_troughs(est, args.regimen or None, target_ug_ml=args.target,
-                          credible=args.credible, n_doses=args.n_doses)
-    payload = {"model": model.name, "id": subject.id, "covariates": cov,
-               "estimate": est.summary(), "forecast": fc.to_dict()}
+    if len(models) > 1 and args.method != "map":
+        raise PKDataError("model averaging uses method map", column=None,
+                          fix="drop --method nuts, or give one --model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if len(models) > 1:
+            est = estimate_averaged(cov, subject.schedule, subject.observations, models=models,
+                                    draws=args.draws, random_seed=args.random_seed)
+            for name, one in est.estimates.items():
+                verdict = one.diagnostics["plausibility"]
+                if args.strict and not verdict["plausible"] and est.weights[name] > 0.5:
+                    raise PKDataError(verdict["message"], fix="correct the data, or drop "
+                                      "--strict to see the estimate")
+        else:
+            est = estimate_individual(models[0], cov, subject.schedule, subject.observations,
+                                      method=args.method, draws=args.draws, tune=args.tune,
+                                      chains=args.chains, random_seed=args.random_seed,
+                                      strict=args.strict)
+        fc = forecast_troughs(est, args.regimen or None, target_ug_ml=args.target,
+                              credible=args.credible, n_doses=args.n_doses)
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    payload = {"model": "average" if len(models) > 1 else models[0].name, "id": subject.id,
+               "covariates": cov, "estimate": est.summary(), "forecast": fc.to_dict(),
+               "warnings": [str(w.message) for w in caught],
+               "disclaimer": "research software: not for bedside dosing decisions"}
     if args.json:
         emit_json(payload)
         return 0
-    print(f"model: {model.title}")
     print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} observation(s)")
-    for k, v in payload["estimate"]["parameters"].items():
-        print(f"  {k}: {v['median']:.3g} {v['unit']} (90% CrI {v['q05']:.3g}-{v['q95']:.3g})")
+    if len(models) > 1:
+        print("model averaging: posterior model weights (log evidence)")
+        for name, weight in est.weights.items():
+            print(f"  {name:<26} {weight:6.3f}  ({est.log_evidence[name]:.2f})")
+    else:
+        print(f"model: {models[0].title}")
+        for k, v in payload["estimate"]["parameters"].items():
+            print(f"  {k}: {v['median']:.3g} {v['unit']} "
+                  f"(90% CrI {v['q05']:.3g}-{v['q95']:.3g})")
     print(f"forecast trough ({fc.horizon}), {int(fc.credible * 100)}% credible interval, "
           f"P(trough >= {fc.target_ug_ml:g} µg/mL):")
     for row in payload["forecast"]["regimens"]:
         print(f"  {row['regimen']:<14} {row['median_ug_ml']:7.2f} "
               f"[{row['lower_ug_ml']:.2f}, {row['upper_ug_ml']:.2f}]  "
               f"P = {row['p_trough_ge_target']:.2f}")
+    print("Research software: not for bedside dosing decisions.")
     return 0
 
 
@@ -129,15 +191,29 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seed_option(p) -> None:
+    p.add_argument("--seed", "--random-seed", dest="random_seed", type=int, default=None,
+                   help="the one random seed (default 0: the same input gives the same output)")
+
+
 def register(subparsers) -> None:
-    """Add ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
-    pk = subparsers.add_parser("pk", help="infliximab population PK: simulate, forecast")
+    """Add ``pkmodel pk models``, ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+    from pkmodel.pk import MODELS
+
+    pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None)
+    names = ", ".join(MODELS)
+
+    p = sub.add_parser("models", help="the published population PK models: population, "
+                                      "covariates, reference")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_models)
 
     p = sub.add_parser("simulate", help="troughs under regimens for a patient or a population")
     p.add_argument("--model", default="fasanmade2009",
-                   help="fasanmade2009 (UC) or fasanmade2011 (CD) (default fasanmade2009)")
+                   help=f"population PK model: {names} (default fasanmade2009; "
+                        "`pkmodel pk models` describes them)")
     p.add_argument("--regimen", action="append",
                    help="e.g. '10mg/kg q8w' or a name (standard, escalation, shortening_q6w, "
                         "shortening_q4w, escalation_q4w); repeat for several (default standard)")
@@ -156,7 +232,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-patients", type=int, default=0,
                    help="also simulate this many virtual patients' steady-state troughs")
     p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
-    p.add_argument("--random-seed", type=int, default=None, help="seed of the virtual patients")
+    _seed_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_simulate)
 
@@ -164,7 +240,10 @@ def register(subparsers) -> None:
                        help="individual Bayesian estimation from troughs, forecast per regimen")
     p.add_argument("dataset", help="NONMEM-style CSV (ID, TIME, AMT, RATE, DV, EVID, MDV, ...)")
     p.add_argument("--id", default=None, help="patient ID (needed when the file has several)")
-    p.add_argument("--model", default="fasanmade2009", help="population model (prior)")
+    p.add_argument("--model", action="append",
+                   help=f"population model (prior): {names}; repeat it, or give 'average' for "
+                        "all, to average the models by how well each explains the troughs "
+                        "(default fasanmade2009)")
     p.add_argument("--regimen", action="append",
                    help="candidate regimen, repeatable (default: the five named regimens)")
     p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
@@ -180,6 +259,9 @@ def register(subparsers) -> None:
     p.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain)")
     p.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps")
     p.add_argument("--chains", type=int, default=4, help="NUTS chains")
-    p.add_argument("--random-seed", type=int, default=None, help="seed")
+    _seed_option(p)
+    p.add_argument("--strict", action="store_true",
+                   help="refuse an implausible individual estimate (likely a unit slip in AMT, "
+                        "DV or TIME) instead of warning")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_forecast)
