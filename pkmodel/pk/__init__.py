@@ -8,12 +8,15 @@ The public API:
   :func:`parse_regimen`, :class:`DoseSchedule`;
 * closed-form simulation: :func:`concentrations`, :func:`troughs`, :func:`steady_state_trough`,
   :func:`simulate`, :func:`steady_state_troughs`;
+* covariates that change during therapy: :class:`CovariateHistory` (last value carried forward)
+  and exact piecewise propagation, :func:`piecewise_concentrations`;
 * individual Bayesian estimation and forecasts: :class:`Observations`,
   :func:`estimate_individual`, :class:`IndividualEstimate`, :func:`forecast_troughs`,
   :class:`TroughForecast`;
 * NONMEM-style input: :func:`read_nonmem`, :class:`PKDataset`, :class:`PKSubject`.
 """
 
+from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
 from pkmodel.pk.forecasting import TroughForecast, forecast_troughs
 from pkmodel.pk.models import (
@@ -30,6 +33,7 @@ from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import (
     concentrations,
+    piecewise_concentrations,
     simulate,
     steady_state_trough,
     steady_state_troughs,
@@ -41,6 +45,7 @@ __all__ = [
     "FASANMADE_2011_CD",
     "MODELS",
     "NAMED_REGIMENS",
+    "CovariateHistory",
     "DoseSchedule",
     "IndividualEstimate",
     "Observations",
@@ -55,6 +60,7 @@ __all__ = [
     "forecast_troughs",
     "get_model",
     "parse_regimen",
+    "piecewise_concentrations",
     "read_nonmem",
     "simulate",
     "steady_state_trough",

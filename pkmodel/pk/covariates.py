@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.models import COVARIATES, PARAMETERS, PKParameters, PopulationModel, check_covariate
+from pkmodel.pk.models import (
+    COVARIATES,
+    PARAMETERS,
+    PKParameters,
+    PopulationModel,
+    check_covariate,
+    get_model,
+)
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import piecewise_concentrations
 
@@ -133,14 +140,14 @@ class CovariateHistory:
         return CovariateHistory(self.times_days, values)
 
     def individual_parameters(
-        self, model: PopulationModel, eta: np.ndarray | None = None
+        self, model: PopulationModel | str, eta: np.ndarray | None = None
     ) -> PKParameters:
         """Parameters per record: the covariate model at each record's covariates times exp(eta).
 
         Parameters
         ----------
-        model : PopulationModel
-            The population model.
+        model : PopulationModel or str
+            The population model or its name.
         eta : numpy.ndarray, optional
             Random effects, shape ``S + (n_eta,)``; constant over the history (no
             inter-occasion variability). ``None``: the covariate-typical patient.
@@ -152,7 +159,7 @@ class CovariateHistory:
         """
         if eta is not None:
             eta = np.asarray(eta, dtype=float)[..., None, :]
-        params = model.individual_parameters(dict(self.values), eta)
+        params = get_model(model).individual_parameters(dict(self.values), eta)
         shape = np.broadcast_shapes(params.shape, (len(self),))
         return PKParameters(*(np.broadcast_to(getattr(params, p), shape) for p in PARAMETERS))
 
@@ -166,7 +173,7 @@ class CovariateHistory:
 
     def concentrations(
         self,
-        model: PopulationModel,
+        model: PopulationModel | str,
         schedule: DoseSchedule,
         times_days: np.ndarray | Sequence[float] | float,
         eta: np.ndarray | None = None,
