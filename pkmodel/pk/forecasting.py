@@ -6,6 +6,11 @@ after switching from the patient's dosing history to the new regimen at a given 
 of the real history and the new doses). The forecast reports the posterior median, an equal-tailed
 credible interval and the posterior probability that the trough reaches a target (5 µg/mL by
 default).
+
+When the patient's covariates change (a covariate history), the steady-state forecast uses the
+covariates in force at the history's last record (the patient as last seen, for ever), and the
+switched-regimen forecast follows the history (last value carried forward beyond its last record)
+by exact piecewise propagation, mg/kg doses at the weight in force at each dose.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ import xarray as xr
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.estimation import IndividualEstimate
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
-from pkmodel.pk.simulation import concentrations, steady_state_trough
+from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.pk.simulation import (
+    concentrations,
+    piecewise_concentrations,
+    steady_state_trough,
+)
 
 __all__ = ["TroughForecast", "forecast_troughs"]
 
@@ -107,9 +117,11 @@ def forecast_troughs(
     credible : float, default 0.9
         Mass of the equal-tailed credible interval.
     n_doses : int, optional
-        ``None`` (default): steady-state trough. Otherwise the trough just before dose
-        ``n_doses + 1`` of the new regimen, switched to at ``start_day`` (the real history before
-        then is kept), e.g. ``n_doses=1`` for the first trough after intensification.
+        ``None`` (default): steady-state trough, at the covariates of the last record when they
+        change over time. Otherwise the trough just before dose ``n_doses + 1`` of the new
+        regimen, switched to at ``start_day`` (the real history before then is kept), e.g.
+        ``n_doses=1`` for the first trough after intensification; a covariate history is followed
+        (its last values carried forward).
     start_day : float, optional
         Day of the first dose of the new regimen (default: the last observation if it follows
         the last dose, otherwise the next dose due at the history's last interval).
@@ -127,6 +139,9 @@ def forecast_troughs(
         raise SpecificationError("the patient's weight_kg is needed for mg/kg regimens")
     params = estimate.model.individual_parameters(estimate.covariates, estimate.eta_draws)
     weight = estimate.weight_kg
+    history = estimate.covariate_history
+    if history is not None:
+        params_over_time = history.individual_parameters(estimate.model, estimate.eta_draws)
     out = np.empty((len(regs), estimate.eta_draws.shape[0]))
     if n_doses is None:
         horizon = "steady state"
@@ -141,10 +156,18 @@ def forecast_troughs(
             raise SpecificationError("start_day is before the first dose of the history")
         horizon = f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"
         for i, reg in enumerate(regs):
-            sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
-                                               weight_kg=weight)
             t = start + int(n_doses) * reg.interval_days
-            out[i] = concentrations(params, sched, [t], weight)[..., 0]
+            if history is None:
+                sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
+                                                   weight_kg=weight)
+                out[i] = concentrations(params, sched, [t], weight)[..., 0]
+                continue
+            new = DoseSchedule.maintenance(reg, start_day=start, n_doses=int(n_doses) + 1)
+            sched = estimate.schedule.switched(
+                reg, at_day=start, n_doses=int(n_doses) + 1,
+                weight_kg=history.at(new.times_days)["weight_kg"])
+            out[i] = piecewise_concentrations(params_over_time, history.times_days, sched, [t],
+                                              history.dose_amounts_mg(sched))[..., 0]
     draws = xr.DataArray(out, dims=("regimen", "draw"),
                          coords={"regimen": [r.label for r in regs],
                                  "draw": np.arange(out.shape[1])},
