@@ -91,23 +91,41 @@ def _forecast(args) -> int:
         raise PKDataError(f"ID {subject.id!r} has no observation (EVID 0, MDV 0)",
                           source=data.source, column="DV", fix="add the measured troughs")
     cov = dict(subject.covariates)
+    history = subject.covariate_history
     if args.weight is not None:
         cov["weight_kg"] = args.weight
+        if history is not None:  # one constant weight replaces the dataset's WT
+            history = history.with_values(weight_kg=args.weight)
     if "weight_kg" not in cov:
         raise PKDataError("the patient's weight is unknown", source=data.source, column="WT",
                           fix="add a WT column (kg) or pass --weight")
-    est = estimate_individual(model, cov, subject.schedule, subject.observations,
+    est = estimate_individual(model, cov if history is None else history, subject.schedule,
+                              subject.observations,
                               method=args.method, draws=args.draws, tune=args.tune,
                               chains=args.chains, random_seed=args.random_seed)
     fc = forecast_troughs(est, args.regimen or None, target_ug_ml=args.target,
                           credible=args.credible, n_doses=args.n_doses)
     payload = {"model": model.name, "id": subject.id, "covariates": cov,
+               "covariates_vary": history is not None,
+               "covariate_history": None if history is None else history.to_dict(),
                "estimate": est.summary(), "forecast": fc.to_dict()}
+    if history is not None:
+        payload["covariates_at_last_record"] = history.last()
     if args.json:
         emit_json(payload)
         return 0
     print(f"model: {model.title}")
-    print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} observation(s)")
+    if history is None:
+        print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} "
+              "observation(s)")
+    else:
+        print(f"patient {subject.id}, {len(subject.observations)} observation(s); covariates "
+              f"vary ({', '.join(history.varying())}), last value carried forward:")
+        names = list(history.names)
+        print("  " + f"{'day':>8}" + "".join(f" {n:>14}" for n in names))
+        for row in history.rows():
+            print("  " + f"{row['day']:>8g}" + "".join(f" {row[n]:>14g}" for n in names))
+        print("  parameters and steady-state forecasts at the last record's covariates")
     for k, v in payload["estimate"]["parameters"].items():
         print(f"  {k}: {v['median']:.3g} {v['unit']} (90% CrI {v['q05']:.3g}-{v['q95']:.3g})")
     print(f"forecast trough ({fc.horizon}), {int(fc.credible * 100)}% credible interval, "
