@@ -172,7 +172,7 @@ class _Posterior:
         typical = self.history.individual_parameters(self.model)
         return {p: np.asarray(getattr(typical, p), dtype=float) for p in PARAMETERS}
 
-    def predict(self, values: dict, xp=np):
+    def predict_values(self, values: dict, xp=np):
         """Predicted concentrations at the observation times from parameters ``values``.
 
         ``values`` maps cl, v1, q, v2 to arrays (numpy, or pytensor with ``xp=pytensor.tensor``)
@@ -196,7 +196,7 @@ class _Posterior:
             pred = concentrations(params, self.schedule, self.obs.times_days, self.weight)
         else:
             params = self.history.individual_parameters(self.model, z * self.sd)
-            pred = self.predict({p: getattr(params, p) for p in PARAMETERS})
+            pred = self.predict_values({p: getattr(params, p) for p in PARAMETERS})
         value = _log_likelihood(pred, self.obs, self.model) - 0.5 * np.sum(z * z, axis=-1)
         return np.where(np.isfinite(value), value, -np.inf)
 
@@ -404,7 +404,7 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
         for p in PARAMETERS:  # under a covariate history: at its last record
             value = pt.as_tensor_variable(values[p])
             pm.Deterministic(p, value if post.history is None else value[-1])
-        pred = post.predict(values, xp=pt)
+        pred = post.predict_values(values, xp=pt)
         sd = pt.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
         if exact.size:
             pm.Normal("y", mu=pred[exact], sigma=sd[exact], observed=obs.values_ug_ml[exact])
