@@ -127,26 +127,31 @@ def _forecast(args) -> int:
         raise PKDataError(f"ID {subject.id!r} has no observation (EVID 0, MDV 0)",
                           source=data.source, column="DV", fix="add the measured troughs")
     cov = dict(subject.covariates)
+    history = subject.covariate_history
     if args.weight is not None:
         cov["weight_kg"] = args.weight
+        if history is not None:  # one constant weight replaces the dataset's WT
+            history = history.with_values(weight_kg=args.weight)
     if "weight_kg" not in cov:
         raise PKDataError("the patient's weight is unknown", source=data.source, column="WT",
                           fix="add a WT column (kg) or pass --weight")
     if len(models) > 1 and args.method != "map":
         raise PKDataError("model averaging uses method map", column=None,
                           fix="drop --method nuts, or give one --model")
+    given = cov if history is None else history
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if len(models) > 1:
-            est = estimate_averaged(cov, subject.schedule, subject.observations, models=models,
-                                    draws=args.draws, random_seed=args.random_seed)
+            est = estimate_averaged(given, subject.schedule, subject.observations,
+                                    models=models, draws=args.draws,
+                                    random_seed=args.random_seed)
             for name, one in est.estimates.items():
                 verdict = one.diagnostics["plausibility"]
                 if args.strict and not verdict["plausible"] and est.weights[name] > 0.5:
                     raise PKDataError(verdict["message"], fix="correct the data, or drop "
                                       "--strict to see the estimate")
         else:
-            est = estimate_individual(models[0], cov, subject.schedule, subject.observations,
+            est = estimate_individual(models[0], given, subject.schedule, subject.observations,
                                       method=args.method, draws=args.draws, tune=args.tune,
                                       chains=args.chains, random_seed=args.random_seed,
                                       strict=args.strict)
@@ -155,13 +160,27 @@ def _forecast(args) -> int:
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     payload = {"model": "average" if len(models) > 1 else models[0].name, "id": subject.id,
-               "covariates": cov, "estimate": est.summary(), "forecast": fc.to_dict(),
+               "covariates": cov, "covariates_vary": history is not None,
+               "covariate_history": None if history is None else history.to_dict(),
+               "estimate": est.summary(), "forecast": fc.to_dict(),
                "warnings": [str(w.message) for w in caught],
                "disclaimer": "research software: not for bedside dosing decisions"}
+    if history is not None:
+        payload["covariates_at_last_record"] = history.last()
     if args.json:
         emit_json(payload)
         return 0
-    print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} observation(s)")
+    if history is None:
+        print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} "
+              "observation(s)")
+    else:
+        print(f"patient {subject.id}, {len(subject.observations)} observation(s); covariates "
+              f"vary ({', '.join(history.varying())}), last value carried forward:")
+        names = list(history.names)
+        print("  " + f"{'day':>8}" + "".join(f" {n:>14}" for n in names))
+        for row in history.rows():
+            print("  " + f"{row['day']:>8g}" + "".join(f" {row[n]:>14g}" for n in names))
+        print("  parameters and steady-state forecasts at the last record's covariates")
     if len(models) > 1:
         print("model averaging: posterior model weights (log evidence)")
         for name, weight in est.weights.items():

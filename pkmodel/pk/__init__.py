@@ -9,6 +9,8 @@ The public API:
   :func:`parse_regimen`, :class:`DoseSchedule`;
 * closed-form simulation: :func:`concentrations`, :func:`troughs`, :func:`steady_state_trough`,
   :func:`simulate`, :func:`steady_state_troughs`;
+* covariates that change during therapy: :class:`CovariateHistory` (last value carried forward)
+  and exact piecewise propagation, :func:`piecewise_concentrations`;
 * individual Bayesian estimation and forecasts: :class:`Observations`,
   :func:`estimate_individual`, :class:`IndividualEstimate`, :func:`forecast_troughs`,
   :class:`TroughForecast`; model averaging over published models: :func:`estimate_averaged`,
@@ -17,6 +19,7 @@ The public API:
 """
 
 from pkmodel.pk.averaging import AveragedEstimate, estimate_averaged
+from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
 from pkmodel.pk.forecasting import TroughForecast, forecast_troughs
 from pkmodel.pk.models import (
@@ -37,6 +40,7 @@ from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import (
     concentrations,
+    piecewise_concentrations,
     simulate,
     steady_state_trough,
     steady_state_troughs,
@@ -53,6 +57,7 @@ __all__ = [
     "NAMED_REGIMENS",
     "WOJCIECHOWSKI_2017",
     "AveragedEstimate",
+    "CovariateHistory",
     "DoseSchedule",
     "IndividualEstimate",
     "Observations",
@@ -68,6 +73,7 @@ __all__ = [
     "forecast_troughs",
     "get_model",
     "parse_regimen",
+    "piecewise_concentrations",
     "read_nonmem",
     "simulate",
     "steady_state_trough",

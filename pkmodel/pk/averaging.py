@@ -29,6 +29,7 @@ import numpy as np
 from scipy import special
 
 from pkmodel.errors import SpecificationError
+from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
 from pkmodel.pk.models import MODELS, PopulationModel, get_model
 from pkmodel.pk.observations import Observations
@@ -94,7 +95,7 @@ class AveragedEstimate:
 
 
 def estimate_averaged(
-    covariates: Mapping[str, float] | None,
+    covariates: Mapping[str, float] | CovariateHistory | None,
     schedule: DoseSchedule,
     observations: Observations,
     *,
@@ -108,8 +109,9 @@ def estimate_averaged(
 
     Parameters
     ----------
-    covariates : mapping
-        The patient's covariates (``weight_kg`` needed; others as each model uses them).
+    covariates : mapping or CovariateHistory
+        The patient's covariates (``weight_kg`` needed; others as each model uses them), or
+        their history when they change during therapy.
     schedule : DoseSchedule
         The dosing history.
     observations : Observations
@@ -151,15 +153,19 @@ def estimate_averaged(
             raise SpecificationError(
                 f"prior_weights must be {len(chosen)} non-negative numbers, one per model")
         prior = prior / prior.sum()
-    given = dict(covariates or {})
+    if isinstance(covariates, CovariateHistory):
+        known = set(covariates.names)
+    else:
+        covariates = dict(covariates or {})
+        known = {c for c, v in covariates.items() if v is not None}
     estimates, log_evidence, assumed = {}, {}, {}
     for model in chosen:
-        est = estimate_individual(model, given, schedule, observations, method="map",
+        est = estimate_individual(model, covariates, schedule, observations, method="map",
                                   weight_kg=weight_kg, draws=draws, random_seed=random_seed)
         estimates[model.name] = est
         log_evidence[model.name] = float(est.diagnostics["log_evidence"])
         assumed[model.name] = {c: float(model.reference_covariates[c])
-                               for c in model.covariates_used if given.get(c) is None}
+                               for c in model.covariates_used if c not in known}
     with np.errstate(divide="ignore"):
         log_post = np.log(prior) + np.array([log_evidence[n] for n in names])
     weights = np.exp(log_post - special.logsumexp(log_post))

@@ -7,6 +7,11 @@ predicted concentration at each sampling time, and the paper's residual error mo
 (``sd = sqrt(add^2 + (prop * prediction)^2)``, normal) gives the likelihood. Values below the LLOQ
 or above the ULOQ contribute ``P(Y < LLOQ)`` or ``P(Y > ULOQ)`` (M3 method).
 
+Covariates may change during therapy (a :class:`~pkmodel.pk.covariates.CovariateHistory`, last
+observation carried forward): the individual parameters are then the covariate model at each
+record's covariates times ``exp(eta)``, with ``eta`` constant within the patient (no inter-occasion
+variability), and the predictions come from exact piecewise propagation instead of superposition.
+
 Two methods:
 
 * ``"map"`` (fast, milliseconds): the posterior mode by BFGS in standardised eta, then posterior
@@ -32,11 +37,17 @@ from pkmodel.errors import (
     PKDataError,
     SpecificationError,
 )
-from pkmodel.pk.models import PARAMETERS, PopulationModel, get_model
+from pkmodel.pk.covariates import CovariateHistory
+from pkmodel.pk.models import PARAMETERS, PKParameters, PopulationModel, get_model
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.plausibility import assess
 from pkmodel.pk.schedules import DoseSchedule
-from pkmodel.pk.simulation import concentrations, disposition, infusion_response
+from pkmodel.pk.simulation import (
+    concentrations,
+    disposition,
+    infusion_response,
+    piecewise_concentrations,
+)
 from pkmodel.sampling import check_complete, exact_arithmetic, interrupt_guard, resolve_seed
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
@@ -53,9 +64,10 @@ class IndividualEstimate:
     model : PopulationModel
         The population model used as prior.
     covariates : dict
-        The patient's covariates (reference values filled in).
+        The patient's covariates (reference values filled in); with a covariate history, those
+        in force at its last record (used by :meth:`parameters` and steady-state forecasts).
     weight_kg : float
-        Body weight, kg (for mg/kg regimens).
+        Body weight, kg (for mg/kg regimens); with a covariate history, the last record's.
     schedule : DoseSchedule
         The dosing history.
     observations : Observations
@@ -70,6 +82,8 @@ class IndividualEstimate:
         Optimiser status and importance-sampling ESS (map), or R-hat, ESS and divergences (nuts).
     posterior : xarray.DataTree or None
         The PyMC result for ``"nuts"``.
+    covariate_history : CovariateHistory or None
+        The covariates over time when they change (weight included), else ``None``.
     """
 
     model: PopulationModel
@@ -82,9 +96,13 @@ class IndividualEstimate:
     eta_draws: np.ndarray
     diagnostics: dict = field(default_factory=dict)
     posterior: object | None = None
+    covariate_history: CovariateHistory | None = None
 
     def parameters(self) -> xr.Dataset:
-        """Posterior draws of CL, V1, Q, V2 (dim ``draw``) with ``units``."""
+        """Posterior draws of CL, V1, Q, V2 (dim ``draw``) with ``units``.
+
+        With a covariate history: at the covariates of its last record.
+        """
         p = self.model.individual_parameters(self.covariates, self.eta_draws)
         n = self.eta_draws.shape[0]
         return xr.Dataset(
@@ -139,13 +157,43 @@ def _log_likelihood(pred: np.ndarray, obs: Observations, model: PopulationModel)
 class _Posterior:
     """Unnormalised log posterior in standardised random effects z = eta / omega."""
 
-    def __init__(self, model, covariates, weight, schedule, obs) -> None:
+    def __init__(self, model, covariates, weight, schedule, obs, history=None) -> None:
         self.model = model
         self.covariates = covariates
         self.weight = weight
         self.schedule = schedule
         self.obs = obs
         self.sd = model.omega_sd
+        self.history = history
+        if history is None:
+            self.amounts = np.asarray(schedule.amounts_mg(weight), dtype=float).reshape(-1)
+        else:  # mg/kg doses at the weight in force at each dose
+            self.amounts = history.dose_amounts_mg(schedule)
+
+    def typical(self) -> dict:
+        """Covariate-typical parameters: floats, or one value per history record."""
+        if self.history is None:
+            typical = self.model.individual_parameters(self.covariates)
+            return {p: float(getattr(typical, p)) for p in PARAMETERS}
+        typical = self.history.individual_parameters(self.model)
+        return {p: np.asarray(getattr(typical, p), dtype=float) for p in PARAMETERS}
+
+    def predict_values(self, values: dict, xp=np):
+        """Predicted concentrations at the observation times from parameters ``values``.
+
+        ``values`` maps cl, v1, q, v2 to arrays (numpy, or pytensor with ``xp=pytensor.tensor``)
+        with, under a covariate history, the record axis last.
+        """
+        if self.history is not None:
+            return piecewise_concentrations(PKParameters(**values), self.history.times_days,
+                                            self.schedule, self.obs.times_days, self.amounts,
+                                            xp=xp)
+        alpha, beta, a, b = disposition(values["cl"], values["v1"], values["q"], values["v2"],
+                                        xp=xp)
+        elapsed = self.obs.times_days[:, None] - self.schedule.times_days[None, :]
+        rate = self.amounts / self.schedule.durations_days
+        return infusion_response(alpha, beta, a, b, rate[None, :], elapsed,
+                                 self.schedule.durations_days[None, :], xp=xp).sum(axis=1)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
@@ -156,8 +204,12 @@ class _Posterior:
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         """Predicted concentrations (µg/mL) at the observation times, shape (..., n_obs)."""
-        params = self.model.individual_parameters(self.covariates, np.atleast_2d(z) * self.sd)
-        return concentrations(params, self.schedule, self.obs.times_days, self.weight)
+        z = np.atleast_2d(z)
+        if self.history is None:
+            params = self.model.individual_parameters(self.covariates, z * self.sd)
+            return concentrations(params, self.schedule, self.obs.times_days, self.weight)
+        params = self.history.individual_parameters(self.model, z * self.sd)
+        return self.predict_values({p: getattr(params, p) for p in PARAMETERS})
 
     def residuals(self, z: np.ndarray) -> np.ndarray:
         """Standardised residuals ``(y - pred) / sd`` of the uncensored observations at ``z``."""
@@ -342,11 +394,32 @@ def _sir(post: _Posterior, z_map: np.ndarray, n_draws: int, rng: np.random.Gener
     return z[idx], {"importance_ess": ess, "pareto_k": pareto_k, "log_evidence": log_evidence}
 
 
+def _check_history(history: CovariateHistory, weight_kg) -> CovariateHistory:
+    """The history with a constant weight added when given apart; refuse two weights."""
+    if weight_kg is not None:
+        if "weight_kg" in history.values:
+            raise SpecificationError(
+                "the covariate history has weight_kg: do not also pass weight_kg (or drop it "
+                "from the history to use one constant weight)")
+        history = history.with_values(weight_kg=weight_kg)
+    if "weight_kg" not in history.values:
+        raise SpecificationError(
+            "give the patient's weight_kg (in the covariate history or as weight_kg=): it "
+            "scales mg/kg doses and the model's volumes")
+    return history
+
+
 def _check_inputs(model, covariates, schedule, observations, weight_kg):
     if not isinstance(schedule, DoseSchedule):
         raise SpecificationError("schedule must be a DoseSchedule (the dosing history)")
     if not isinstance(observations, Observations):
         raise SpecificationError("observations must be an Observations object")
+    history = None
+    if isinstance(covariates, CovariateHistory):
+        history = _check_history(covariates, weight_kg)
+        covariates, weight_kg = history.last(), None
+        if history.is_constant:  # the closed form: same numbers, faster
+            history = None
     values = model.covariate_values(covariates)
     for k, v in values.items():
         if np.ndim(v) != 0:
@@ -364,12 +437,12 @@ def _check_inputs(model, covariates, schedule, observations, weight_kg):
         raise SpecificationError(
             "an observation precedes the first dose; times are days since the first dose"
         )
-    return cov, (None if weight_kg is None else float(weight_kg))
+    return cov, (None if weight_kg is None else float(weight_kg)), history
 
 
 def estimate_individual(
     model: PopulationModel | str,
-    covariates: Mapping[str, float] | None,
+    covariates: Mapping[str, float] | CovariateHistory | None,
     schedule: DoseSchedule,
     observations: Observations,
     *,
@@ -388,9 +461,11 @@ def estimate_individual(
     ----------
     model : PopulationModel or str
         The population model used as prior.
-    covariates : mapping
+    covariates : mapping or CovariateHistory
         The patient's covariates (``weight_kg``, ``albumin_g_dl``, ``ati``...); missing ones take
-        the model's reference values.
+        the model's reference values. A :class:`~pkmodel.pk.covariates.CovariateHistory` for
+        covariates that change during therapy (last value carried forward; mg/kg doses use the
+        weight in force at each dose; random effects constant within the patient).
     schedule : DoseSchedule
         The dosing history (mg/kg or mg).
     observations : Observations
@@ -398,7 +473,8 @@ def estimate_individual(
     method : {"map", "nuts"}, default "map"
         ``map``: posterior mode plus importance-resampled draws (fast); ``nuts``: full MCMC.
     weight_kg : float, optional
-        Body weight for mg/kg doses; defaults to ``covariates["weight_kg"]``.
+        Body weight for mg/kg doses; defaults to ``covariates["weight_kg"]``. With a covariate
+        history, only when the history has no weight (it is then taken as constant).
     draws, tune, chains : int
         Posterior draws (per chain for NUTS), NUTS tuning steps and chains.
     sampler : str, optional
@@ -434,13 +510,16 @@ def estimate_individual(
     if draws < 1 or tune < 0 or chains < 1:
         raise SpecificationError("draws and chains must be >= 1 and tune >= 0")
     random_seed = resolve_seed(random_seed)
-    cov, weight = _check_inputs(model, covariates, schedule, observations, weight_kg)
-    post = _Posterior(model, cov, weight, schedule, observations)
+    cov, weight, history = _check_inputs(model, covariates, schedule, observations, weight_kg)
+    post = _Posterior(model, cov, weight, schedule, observations, history)
     z_map, mode = _map(post)
     eta_map = z_map * post.sd
 
-    def refit(sched: DoseSchedule, obs: Observations) -> tuple[np.ndarray, float, np.ndarray]:
-        other = _Posterior(model, cov, weight, sched, obs)
+    def refit(sched: DoseSchedule, obs: Observations,
+              time_factor: float) -> tuple[np.ndarray, float, np.ndarray]:
+        scaled = (None if history is None
+                  else CovariateHistory(history.times_days * time_factor, history.values))
+        other = _Posterior(model, cov, weight, sched, obs, scaled)
         z, info = _map(other)
         return z, info["log_posterior_at_mode"], other.residuals(z)
 
@@ -464,11 +543,11 @@ def estimate_individual(
                 f"{importance['pareto_k']:.2f} > {PARETO_K_MAX}); use method='nuts' for this "
                 "patient", ConvergenceWarning, stacklevel=2)
         return IndividualEstimate(model, cov, weight, schedule, observations, "map", eta_map,
-                                  z_draws * post.sd, diagnostics)
+                                  z_draws * post.sd, diagnostics, covariate_history=history)
     eta_draws, tree, diagnostics = _nuts(post, z_map, draws, tune, chains, sampler, random_seed)
     diagnostics["plausibility"] = mode["plausibility"]
     return IndividualEstimate(model, cov, weight, schedule, observations, "nuts", eta_map,
-                              eta_draws, diagnostics, tree)
+                              eta_draws, diagnostics, tree, covariate_history=history)
 
 
 def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
@@ -476,11 +555,7 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
     import pymc as pm
     import pytensor.tensor as pt
 
-    model, obs, schedule = post.model, post.obs, post.schedule
-    typical = model.individual_parameters(post.covariates)
-    amounts = np.asarray(schedule.amounts_mg(post.weight), dtype=float).reshape(-1)
-    rate = amounts / schedule.durations_days
-    elapsed = obs.times_days[:, None] - schedule.times_days[None, :]
+    model, obs = post.model, post.obs
     names = list(model.random_effects)
     exact = np.flatnonzero(obs.cens == 0)
     left = np.flatnonzero((obs.cens == 1) & np.isneginf(obs.lower))
@@ -489,15 +564,13 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
     with pm.Model(coords={"eta_dim": names}) as pm_model:
         z = pm.Normal("z", 0.0, 1.0, dims="eta_dim", initval=z_map)
         eta = pm.Deterministic("eta", z * post.sd, dims="eta_dim")
-        values = {p: float(getattr(typical, p)) for p in PARAMETERS}
+        values = post.typical()
         for i, p in enumerate(names):
             values[p] = values[p] * pt.exp(eta[i])
-        for p in PARAMETERS:
-            pm.Deterministic(p, pt.as_tensor_variable(values[p]))
-        alpha, beta, a, b = disposition(values["cl"], values["v1"], values["q"], values["v2"],
-                                        xp=pt)
-        pred = infusion_response(alpha, beta, a, b, rate[None, :], elapsed,
-                                 schedule.durations_days[None, :], xp=pt).sum(axis=1)
+        for p in PARAMETERS:  # under a covariate history: at its last record
+            value = pt.as_tensor_variable(values[p])
+            pm.Deterministic(p, value if post.history is None else value[-1])
+        pred = post.predict_values(values, xp=pt)
         sd = pt.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
         if exact.size:
             pm.Normal("y", mu=pred[exact], sigma=sd[exact], observed=obs.values_ug_ml[exact])

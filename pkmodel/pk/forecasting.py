@@ -7,6 +7,11 @@ of the real history and the new doses). The forecast reports the posterior media
 credible interval and the posterior probability that the trough reaches a target (5 µg/mL by
 default). A model-averaged estimate (:func:`pkmodel.pk.estimate_averaged`) is forecast from the
 mixture: each model gives its share of the draws, by its posterior weight.
+
+When the patient's covariates change (a covariate history), the steady-state forecast uses the
+covariates in force at the history's last record (the patient as last seen, for ever), and the
+switched-regimen forecast follows the history (last value carried forward beyond its last record)
+by exact piecewise propagation, mg/kg doses at the weight in force at each dose.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from pkmodel.errors import SpecificationError
 from pkmodel.pk.averaging import AveragedEstimate
 from pkmodel.pk.estimation import IndividualEstimate
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
-from pkmodel.pk.simulation import concentrations, steady_state_trough
+from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.pk.simulation import (
+    concentrations,
+    piecewise_concentrations,
+    steady_state_trough,
+)
 
 __all__ = ["TroughForecast", "forecast_troughs"]
 
@@ -114,9 +124,11 @@ def forecast_troughs(
     credible : float, default 0.9
         Mass of the equal-tailed credible interval.
     n_doses : int, optional
-        ``None`` (default): steady-state trough. Otherwise the trough just before dose
-        ``n_doses + 1`` of the new regimen, switched to at ``start_day`` (the real history before
-        then is kept), e.g. ``n_doses=1`` for the first trough after intensification.
+        ``None`` (default): steady-state trough, at the covariates of the last record when they
+        change over time. Otherwise the trough just before dose ``n_doses + 1`` of the new
+        regimen, switched to at ``start_day`` (the real history before then is kept), e.g.
+        ``n_doses=1`` for the first trough after intensification; a covariate history is followed
+        (its last values carried forward).
     start_day : float, optional
         Day of the first dose of the new regimen (default: the last observation if it follows
         the last dose, otherwise the next dose due at the history's last interval).
@@ -167,9 +179,20 @@ def _trough_draws(estimate: IndividualEstimate, regs: list[Regimen], n_doses: in
     start = _default_start(estimate) if start_day is None else float(start_day)
     if start < float(estimate.schedule.times_days[0]):
         raise SpecificationError("start_day is before the first dose of the history")
+    history = estimate.covariate_history
+    if history is not None:
+        params_over_time = history.individual_parameters(estimate.model, eta)
     for i, reg in enumerate(regs):
-        sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
-                                           weight_kg=weight)
         t = start + int(n_doses) * reg.interval_days
-        out[i] = concentrations(params, sched, [t], weight)[..., 0]
+        if history is None:
+            sched = estimate.schedule.switched(reg, at_day=start, n_doses=int(n_doses) + 1,
+                                               weight_kg=weight)
+            out[i] = concentrations(params, sched, [t], weight)[..., 0]
+            continue
+        new = DoseSchedule.maintenance(reg, start_day=start, n_doses=int(n_doses) + 1)
+        sched = estimate.schedule.switched(
+            reg, at_day=start, n_doses=int(n_doses) + 1,
+            weight_kg=history.at(new.times_days)["weight_kg"])
+        out[i] = piecewise_concentrations(params_over_time, history.times_days, sched, [t],
+                                          history.dose_amounts_mg(sched))[..., 0]
     return out, f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"

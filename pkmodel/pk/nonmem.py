@@ -12,8 +12,13 @@ One row per event, as NONMEM and Monolix expect:
   (``DV`` is an upper limit and the value is above it), 0 observed, with an optional ``LIMIT``
   column for the other end of the interval (Monolix); or ``BLQ`` 1 with ``DV`` (or an ``LLOQ``
   column) holding the limit.
-* Covariates (one value per patient): ``WT`` (kg), ``ALB`` (g/dL), ``ATI`` or ``ADA`` (0/1),
-  ``SEX`` (0 male, 1 female, or M/F) or ``FEMALE`` (0/1), ``IMM`` (0/1 immunomodulator).
+* Covariates: ``WT`` (kg), ``ALB`` (g/dL), ``ATI`` or ``ADA`` (0/1), ``SEX`` (0 male, 1 female,
+  or M/F) or ``FEMALE`` (0/1), ``IMM`` (0/1 immunomodulator), read on every row (NONMEM
+  convention: the covariate on each record). ``WT``, ``ALB``, ``ATI`` and ``IMM`` may change within
+  a patient: the value on a row applies from its ``TIME`` until the next row that gives one (last
+  observation carried forward; a blank cell carries the previous value on; before the first value,
+  the first value applies; of several rows at one ``TIME``, the last in the file wins). Such a
+  patient gets a :class:`~pkmodel.pk.covariates.CovariateHistory`. Sex must not change.
 
 Every problem raises :class:`pkmodel.errors.PKDataError` naming the file, the row (the header is
 row 1) and the column, and saying how to fix it.
@@ -31,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import PKDataError, SpecificationError
+from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.models import COVARIATES, check_covariate
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
@@ -55,22 +61,31 @@ class PKSubject:
         The ``ID``.
     covariates : dict
         Covariates found (``weight_kg``, ``albumin_g_dl``, ``ati``, ``female``,
-        ``immunomodulator``).
+        ``immunomodulator``): the baseline values, those in force at the first dose.
     schedule : DoseSchedule
         The infusions (mg, days).
     observations : Observations or None
         The observed concentrations (µg/mL, days), if any.
+    covariate_history : CovariateHistory or None
+        Every covariate over time (days since the first dose, last value carried forward) when
+        at least one changes within the patient; ``None`` when all are constant.
     """
 
     id: str
     covariates: dict[str, float]
     schedule: DoseSchedule
     observations: Observations | None
+    covariate_history: CovariateHistory | None = None
 
     @property
     def weight_kg(self) -> float | None:
-        """Body weight, kg, if the dataset has ``WT``."""
+        """Baseline body weight, kg, if the dataset has ``WT``."""
         return self.covariates.get("weight_kg")
+
+    @property
+    def covariates_for_estimation(self) -> dict[str, float] | CovariateHistory:
+        """What :func:`~pkmodel.pk.estimate_individual` takes: the history, or the constants."""
+        return self.covariates if self.covariate_history is None else self.covariate_history
 
 
 @dataclass(frozen=True)
@@ -284,7 +299,8 @@ def read_nonmem(
         i = int(np.argmax(is_obs & (cens != 0) & ~(dv > 0)))
         raise table.error("a censored DV must hold the (positive) assay limit", i, "DV",
                           "write the LLOQ (CENS 1) or ULOQ (CENS -1) in DV")
-    covariates = _covariates(table, ids)
+    cov_values = _covariates(table)
+    covariate_columns = {_COVARIATE_COLUMNS[c]: c for c in _COVARIATE_COLUMNS if c in frame.columns}
     subjects: dict[str, PKSubject] = {}
     for sid in dict.fromkeys(ids):
         rows = np.flatnonzero(ids == sid)
@@ -313,7 +329,9 @@ def read_nonmem(
                 raise table.error(str(exc), int(o[0]), "LIMIT",
                                   "LIMIT must be below DV when CENS = 1 and above it when "
                                   "CENS = -1") from None
-        subjects[sid] = PKSubject(sid, covariates[sid], schedule, observations)
+        baseline, history = _subject_covariates(table, sid, rows, (time[rows] - first) * to_days,
+                                                cov_values, covariate_columns)
+        subjects[sid] = PKSubject(sid, baseline, schedule, observations, history)
     return PKDataset(table.label, subjects)
 
 
@@ -384,7 +402,8 @@ def _censoring(table: _Table, is_obs, dv) -> tuple[np.ndarray, np.ndarray | None
     return cens, limit
 
 
-def _covariates(table: _Table, ids: np.ndarray) -> dict[str, dict[str, float]]:
+def _covariates(table: _Table) -> dict[str, np.ndarray]:
+    """Covariate columns as arrays (NaN where blank), each value checked where it is given."""
     frame = table.frame
     present = [c for c in _COVARIATE_COLUMNS if c in frame.columns]
     if "ATI" in present and "ADA" in present:
@@ -418,21 +437,44 @@ def _covariates(table: _Table, ids: np.ndarray) -> dict[str, dict[str, float]]:
             i = int(np.argmin(ok))
             raise table.error(f"{frame[column].iloc[i]!r} {message}", i, column, fix)
         values[name] = arr
-    out: dict[str, dict[str, float]] = {}
-    for sid in dict.fromkeys(ids):
-        rows = np.flatnonzero(ids == sid)
-        cov: dict[str, float] = {}
-        for name, arr in values.items():
-            v = arr[rows]
-            known = v[~np.isnan(v)]
-            if known.size == 0:
-                continue
-            if np.any(known != known[0]):
-                i = int(rows[~np.isnan(v)][int(np.argmax(known != known[0]))])
-                column = next(c for c in present if _COVARIATE_COLUMNS[c] == name)
-                raise table.error(
-                    f"{column} changes within ID {sid!r}; pkmodel uses one value per patient",
-                    i, column, "give the baseline value on every row of the patient")
-            cov[name] = float(check_covariate(name, known[0]))
-        out[sid] = cov
-    return out
+    return values
+
+
+def _subject_covariates(
+    table: _Table,
+    sid: str,
+    rows: np.ndarray,
+    days: np.ndarray,
+    values: dict[str, np.ndarray],
+    columns: dict[str, str],
+) -> tuple[dict[str, float], CovariateHistory | None]:
+    """One patient's baseline covariates and, when any changes, the history (LOCF over rows)."""
+    filled: dict[str, np.ndarray] = {}
+    for name, arr in values.items():
+        v = arr[rows]
+        known = ~np.isnan(v)
+        if not known.any():
+            continue
+        first = v[known][0]
+        if name == "female" and np.any(v[known] != first):
+            i = int(rows[known][int(np.argmax(v[known] != first))])
+            raise table.error(f"{columns[name]} changes within ID {sid!r}; sex is one value per "
+                              "patient", i, columns[name],
+                              f"give the same {columns[name]} on every row of the patient")
+        # the last value given on or before each row; the first value before it is given
+        last_given = np.maximum.accumulate(np.where(known, np.arange(v.size), -1))
+        filled[name] = v[np.where(last_given < 0, int(np.argmax(known)), last_given)]
+    if not filled:
+        return {}, None
+    # one record per TIME: the last row at that time, in file order (rows are sorted by TIME)
+    times, from_end = np.unique(days[::-1], return_index=True)
+    pick = days.size - 1 - from_end
+    records = {k: v[pick] for k, v in filled.items()}
+    at_first_dose = int(np.searchsorted(times, 0.0, side="right")) - 1
+    baseline = {k: float(check_covariate(k, v[max(at_first_dose, 0)]))
+                for k, v in records.items()}
+    if all(np.all(v == v[0]) for v in records.values()):
+        return baseline, None
+    changed = np.ones(times.size, dtype=bool)
+    changed[1:] = np.any([v[1:] != v[:-1] for v in records.values()], axis=0)
+    return baseline, CovariateHistory(times[changed], {k: v[changed] for k, v in records.items()})

@@ -43,8 +43,8 @@ BETTER_BY_NATS = 5.0
 
 #: A mode: (standardised random effects z, log posterior there, standardised residuals there).
 Mode = tuple[np.ndarray, float, np.ndarray]
-#: A refit: (schedule, observations) -> the mode for those data.
-Refit = Callable[[DoseSchedule, Observations], Mode]
+#: A refit: (schedule, observations, factor applied to every time) -> the mode for those data.
+Refit = Callable[[DoseSchedule, Observations, float], Mode]
 
 
 @dataclass(frozen=True)
@@ -86,27 +86,27 @@ def _tail_p(mode: Mode) -> float:
 
 
 def _corrections(schedule: DoseSchedule, obs: Observations, weight_kg: float):
-    """(name, fix, schedule, observations, log-Jacobian) for each unit slip worth testing."""
+    """(name, fix, schedule, observations, time factor, log-Jacobian) for each slip to test."""
     out = []
     if not schedule.per_kg:
         out.append(("AMT in mg/kg",
                     f"AMT must be the total dose in mg: multiply mg/kg by the weight "
                     f"({weight_kg:g} kg)",
                     DoseSchedule(schedule.times_days, schedule.amounts * weight_kg,
-                                 schedule.durations_days, per_kg=False), obs, 0.0))
+                                 schedule.durations_days, per_kg=False), obs, 1.0, 0.0))
     exact = int(np.sum(obs.cens == 0))
     limit = obs.limit_ug_ml
     scaled = Observations(obs.times_days, obs.values_ug_ml / 1000.0, obs.cens,
                           None if limit is None else np.asarray(limit, dtype=float) / 1000.0)
     out.append(("DV in ng/mL", "DV must be in µg/mL (= mg/L): divide ng/mL by 1000",
-                schedule, scaled, -exact * np.log(1000.0)))
+                schedule, scaled, 1.0, -exact * np.log(1000.0)))
     for name, factor, fix in (("TIME in hours", 1 / 24.0, "give --time-unit hour"),
                               ("TIME in weeks", 7.0, "give --time-unit week")):
         out.append((name, f"TIME was read as days; {fix} (or convert TIME to days)",
                     DoseSchedule(schedule.times_days * factor, schedule.amounts,
                                  schedule.durations_days * factor, per_kg=schedule.per_kg),
                     Observations(obs.times_days * factor, obs.values_ug_ml, obs.cens,
-                                 obs.limit_ug_ml), 0.0))
+                                 obs.limit_ug_ml), factor, 0.0))
     return out
 
 
@@ -158,7 +158,8 @@ def assess(
         :func:`pkmodel.pk.estimate_individual` computes it) and the standardised residuals of the
         uncensored observations.
     refit : callable
-        Finds the mode again for corrected data: ``refit(schedule, observations)`` returns the
+        Finds the mode again for corrected data: ``refit(schedule, observations, time_factor)``
+        (``time_factor`` multiplies every time, e.g. 1/24 for hours read as days) returns the
         same three things for them.
 
     Returns
@@ -177,8 +178,9 @@ def assess(
     what = (f"the individual estimate is implausible under model {model.name} "
             f"(P = {tail:.1e}): {'; '.join(findings)}")
     best = None
-    for name, fix, sched, obs, log_jacobian in _corrections(schedule, observations, weight_kg):
-        other = refit(sched, obs)
+    for name, fix, sched, obs, factor, log_jacobian in _corrections(schedule, observations,
+                                                                     weight_kg):
+        other = refit(sched, obs, factor)
         gain = other[1] + log_jacobian - log_posterior
         if gain > BETTER_BY_NATS and _tail_p(other) >= TAIL_P and (best is None or gain > best[0]):
             best = (gain, name, fix)

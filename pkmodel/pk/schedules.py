@@ -101,7 +101,12 @@ class DoseSchedule:
         return cls(times, regimen.dose_mg_kg, regimen.infusion_days, per_kg=True)
 
     def switched(
-        self, regimen: Regimen | str, *, at_day: float, n_doses: int, weight_kg: float | None = None
+        self,
+        regimen: Regimen | str,
+        *,
+        at_day: float,
+        n_doses: int,
+        weight_kg: float | np.ndarray | None = None,
     ) -> DoseSchedule:
         """This history up to ``at_day`` (doses starting before it), then ``regimen`` from then on.
 
@@ -117,8 +122,9 @@ class DoseSchedule:
             Day of the first dose of the new regimen.
         n_doses : int
             Number of doses of the new regimen.
-        weight_kg : float, optional
-            Needed when this history is in mg and the new regimen in mg/kg.
+        weight_kg : float or array-like, optional
+            Needed when this history is in mg and the new regimen in mg/kg: one weight, or one
+            per new dose (e.g. the weight in force at each dose under a covariate history).
         """
         new = DoseSchedule.maintenance(regimen, start_day=at_day, n_doses=n_doses)
         keep = self.times_days < float(at_day)
@@ -130,7 +136,11 @@ class DoseSchedule:
                 raise SpecificationError(
                     "this dosing history is in mg; give weight_kg to add a mg/kg regimen"
                 )
-            new_amounts = new_amounts * float(weight_kg)
+            weight = np.asarray(weight_kg, dtype=float)
+            if weight.ndim > 1 or weight.size not in (1, new_amounts.size):
+                raise SpecificationError(
+                    f"weight_kg must be one weight or one per new dose ({new_amounts.size})")
+            new_amounts = new_amounts * weight
         return DoseSchedule(
             np.concatenate([self.times_days[keep], new.times_days]),
             np.concatenate([old_amounts, new_amounts]),

@@ -19,6 +19,14 @@ geometric series ``R sum_i (c_i/lambda_i) exp(-lambda_i (tau - T)) (1 - exp(-lam
 Everything broadcasts: parameter arrays of any shape (patients x draws) give concentration arrays of
 that shape plus a time axis, with no Python loop over patients (only over doses). The xarray
 wrappers :func:`simulate` and :func:`steady_state_troughs` label the axes and carry ``units``.
+
+Superposition needs parameters that do not change with time. When they change (time-varying
+covariates, :class:`pkmodel.pk.covariates.CovariateHistory`), :func:`piecewise_concentrations`
+propagates the state ``A = (A1, A2)`` exactly instead: between consecutive breakpoints (dose starts,
+infusion ends, parameter change times, output times) the parameters and the infusion rate R are
+constant, so ``A(t + h) = Phi(h) A(t) + R Gamma(h)`` with ``Phi(h) = expm(K h)`` and
+``Gamma(h) = integral_0^h Phi(s) ds (1, 0)``, both in closed form from alpha and beta (Sylvester's
+formula, ``Phi = ((K + alpha I) e^(-beta h) - (K + beta I) e^(-alpha h)) / (alpha - beta)``).
 """
 
 from __future__ import annotations
@@ -45,9 +53,11 @@ __all__ = [
     "concentrations",
     "disposition",
     "infusion_response",
+    "piecewise_concentrations",
     "simulate",
     "steady_state_trough",
     "steady_state_troughs",
+    "transition",
     "troughs",
 ]
 
@@ -95,6 +105,141 @@ def infusion_response(alpha, beta, a, b, rate, elapsed, duration, xp: ModuleType
     fast = (a / alpha) * (xp.exp(-alpha * (t - s)) - xp.exp(-alpha * t))
     slow = (b / beta) * (xp.exp(-beta * (t - s)) - xp.exp(-beta * t))
     return rate * (fast + slow)
+
+
+def transition(cl, v1, q, v2, h, xp: ModuleType = np):
+    """The exact one-step propagator of the two-compartment state over ``h`` days.
+
+    With the state ``A = (A1, A2)`` (central and peripheral amounts, mg) and a constant infusion
+    rate R (mg/day) into the central compartment over the step,
+    ``A(t + h) = Phi @ A(t) + R * gamma``.
+
+    Parameters
+    ----------
+    cl, v1, q, v2 : array-like
+        CL (L/day), V1 (L), Q (L/day), V2 (L), constant over the step.
+    h : array-like
+        Step length, days (>= 0). Everything broadcasts.
+    xp : module, default numpy
+        The array namespace (``sqrt``, ``exp``, ``expm1``); ``pytensor.tensor`` works.
+
+    Returns
+    -------
+    phi11, phi12, phi21, phi22 : array
+        The entries of ``Phi = expm(K h)``.
+    gamma1, gamma2 : array
+        ``Gamma = integral_0^h expm(K s) ds @ (1, 0)``, days.
+    """
+    k12 = q / v1
+    k21 = q / v2
+    alpha, beta, _, _ = disposition(cl, v1, q, v2, xp=xp)
+    root = alpha - beta
+    e_beta = xp.exp(-beta * h)
+    e_alpha = xp.exp(-alpha * h)
+    gap = e_beta * -xp.expm1(-root * h)  # e^(-beta h) - e^(-alpha h), accurate for small h
+    fast = alpha - k21  # > 0
+    slow = k21 - beta  # > 0
+    phi11 = (slow * e_beta + fast * e_alpha) / root
+    phi22 = (fast * e_beta + slow * e_alpha) / root
+    phi12 = k21 * gap / root
+    phi21 = k12 * gap / root
+    int_beta = -xp.expm1(-beta * h) / beta
+    int_alpha = -xp.expm1(-alpha * h) / alpha
+    gamma1 = (slow * int_beta + fast * int_alpha) / root
+    gamma2 = k12 * (int_beta - int_alpha) / root
+    return phi11, phi12, phi21, phi22, gamma1, gamma2
+
+
+def piecewise_concentrations(
+    params: PKParameters,
+    change_times_days: np.ndarray | Sequence[float],
+    schedule: DoseSchedule,
+    times_days: np.ndarray | Sequence[float] | float,
+    amounts_mg: np.ndarray | Sequence[float],
+    xp: ModuleType = np,
+):
+    """Central concentrations with parameters that change at given times (exact propagation).
+
+    Parameter segment ``k`` is in force from ``change_times_days[k]`` until the next change time
+    (last observation carried forward); the first segment also applies before the first change
+    time. The state is propagated in closed form (:func:`transition`) between consecutive
+    breakpoints: dose starts, infusion ends, change times and output times. With one segment this
+    equals :func:`concentrations` (to rounding), which is faster and remains the path for
+    constant covariates.
+
+    Parameters
+    ----------
+    params : PKParameters
+        Individual parameters whose arrays have the segment axis last: shape ``S + (n_seg,)``
+        (or a last axis of length 1). numpy arrays, or ``pytensor`` tensors with
+        ``xp=pytensor.tensor``.
+    change_times_days : array-like
+        Start of each segment, days since the first dose, strictly increasing, shape (n_seg,).
+    schedule : DoseSchedule
+        Dose times and infusion durations (its amounts are not used: see ``amounts_mg``).
+    times_days : array-like
+        Output times, days, shape (n_times,); any order, repeats allowed.
+    amounts_mg : array-like
+        Amount of each infusion, mg, shape ``(..., n_doses)`` broadcasting against ``S``
+        (e.g. mg/kg doses times the weight in force at each dose); numbers (data), also when
+        ``xp`` is ``pytensor.tensor``.
+    xp : module, default numpy
+        The array namespace (``sqrt``, ``exp``, ``expm1``, ``stack``, ``zeros_like``).
+
+    Returns
+    -------
+    array
+        Concentrations, µg/mL, shape ``broadcast(S, amounts_mg.shape[:-1]) + (n_times,)``. At a
+        change time the concentration uses the new V1 (the amount is continuous, V1 is not).
+
+    Raises
+    ------
+    SpecificationError
+        If the change times are not finite and strictly increasing, or the amounts do not match
+        the schedule.
+    """
+    change = np.atleast_1d(np.asarray(change_times_days, dtype=float))
+    times = np.atleast_1d(np.asarray(times_days, dtype=float))
+    if change.ndim != 1 or change.size == 0 or not np.all(np.isfinite(change)):
+        raise SpecificationError("parameter change times must be a non-empty 1-D array of "
+                                 "finite days")
+    if np.any(np.diff(change) <= 0):
+        raise SpecificationError("parameter change times must be strictly increasing")
+    if times.ndim != 1 or not np.all(np.isfinite(times)):
+        raise SpecificationError("output times must be a 1-D array of finite days")
+    if xp is np:
+        params = PKParameters(*(np.atleast_1d(x) for x in _arrays(params)))
+    amounts_mg = np.asarray(amounts_mg, dtype=float)
+    if amounts_mg.shape[-1:] != (len(schedule),):
+        raise SpecificationError(
+            f"amounts_mg needs a last axis of one amount per dose ({len(schedule)})")
+    starts = schedule.times_days
+    ends = starts + schedule.durations_days
+    last = float(times.max())
+    breaks = np.unique(np.concatenate([starts, ends, change, times]))
+    breaks = breaks[breaks <= last]
+    breaks = np.append(breaks, last + 1.0)  # one step at least; its end is never reported
+    lo, h = breaks[:-1], np.diff(breaks)
+    n_seg = change.size
+    segment = np.clip(np.searchsorted(change, lo, side="right") - 1, 0, n_seg - 1)
+    active = ((starts[:, None] <= lo[None, :]) & (lo[None, :] < ends[:, None])).astype(float)
+    rates = amounts_mg / schedule.durations_days
+    rate = (rates[..., :, None] * active).sum(axis=-2)  # (..., n_steps)
+    cl, v1, q, v2 = (getattr(params, p)[..., segment] for p in PARAMETERS)
+    p11, p12, p21, p22, g1, g2 = transition(cl, v1, q, v2, h, xp=xp)
+    wanted, inverse = np.unique(times, return_inverse=True)
+    report = np.isin(breaks, wanted)
+    a1 = xp.zeros_like(p11[..., 0] * rate[..., 0])
+    a2 = a1
+    states = []
+    for i in range(h.size):
+        if report[i]:
+            states.append(a1)
+        a1, a2 = (p11[..., i] * a1 + p12[..., i] * a2 + rate[..., i] * g1[..., i],
+                  p21[..., i] * a1 + p22[..., i] * a2 + rate[..., i] * g2[..., i])
+    amounts = xp.stack(states, axis=-1)[..., inverse.reshape(-1)]
+    out_segment = np.clip(np.searchsorted(change, times, side="right") - 1, 0, n_seg - 1)
+    return amounts / params.v1[..., out_segment]
 
 
 def _arrays(params: PKParameters) -> tuple[np.ndarray, ...]:
