@@ -314,15 +314,3 @@ def test_cli_forecast_uses_and_reports_the_history(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "covariates vary" in text and "last value carried forward" in text
     assert re.search(r"120\s+55\s+4\.2\s+1", text)
-
-
-def test_the_time_varying_covariates_section_of_the_docs_runs():
-    """Every python block of docs/pk.md's "Time-varying covariates" section is executed."""
-    text = (ROOT / "docs" / "pk.md").read_text(encoding="utf-8")
-    section = text.split("\n## Time-varying covariates\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    assert blocks
-    for block in blocks:
-        namespace: dict = {}
-        exec(compile(block, "docs/pk.md (Time-varying covariates)", "exec"), namespace)
-    assert namespace["est"].covariate_history.last() == {"weight_kg": 55.0, "albumin_g_dl": 4.2}
