@@ -326,3 +326,19 @@ def test_progress_bar_and_in_memory_limit(capsys):
     assert "Completed" in capsys.readouterr().err
     with pytest.raises(SpecificationError, match="give a chunk_size"):
         simulate_scenarios(fit, 2_000_000, ["10mg/kg q8w"], random_seed=1, chunk_size=None)
+
+
+def test_every_published_pk_model_drives_the_scenarios():
+    # Models with four random effects (Wojciechowski 2017, Dubinsky 2017) widen the block of PK
+    # normals; the two Fasanmade models keep theirs, so their figures do not move.
+    from pkmodel.pk import MODELS
+
+    fit = fake_fit()
+    medians = {}
+    for name in MODELS:
+        ds = simulate_scenarios(fit, 2000, ["10mg/kg q8w"], pk_model=name, random_seed=1,
+                                chunk_size=None, progress=False)
+        p = ds.p_remission.values
+        assert np.isfinite(p[~np.isnan(p)]).all() and (~np.isnan(p)).any(), name
+        medians[name] = float(np.nanmedian(p))
+    assert len(set(np.round(list(medians.values()), 6))) > 1

@@ -41,7 +41,9 @@ def _add_fit_options(p) -> None:
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
-    p.add_argument("--seed", type=int, default=None, help="random seed (recorded in the fit)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed, recorded in the fit (default 0: the same input gives the "
+                        "same output)")
     p.add_argument("--cores", type=int, default=None,
                    help="run chains in parallel on this many cores (default: all, up to --chains);"
                    " the same seed gives the same draws whatever the number")

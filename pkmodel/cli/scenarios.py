@@ -99,10 +99,11 @@ def register(subparsers) -> None:
     p.add_argument("--population", metavar="CSV",
                    help="a table of patients instead (weight_kg, albumin_g_l, sex, disease, "
                         "immunomodulator, optional baseline_tl)")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default 0: the same input gives the same output)")
     p.add_argument("--pk-model", default="by_disease",
-                   help="'by_disease' (default: Fasanmade 2011 for CD, 2009 for UC), "
-                        "fasanmade2009 or fasanmade2011")
+                   help="'by_disease' (default: Fasanmade 2011 for CD, 2009 for UC), or one "
+                        "published model (`pkmodel pk models` lists them)")
     p.add_argument("--map", action="append", metavar="REGIMEN=STRATEGY",
                    help="predict a regimen the fitted cohort did not receive as this fitted "
                         "strategy (repeatable)")

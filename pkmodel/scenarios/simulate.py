@@ -313,7 +313,7 @@ def simulate_scenarios(
         strategy (see :mod:`pkmodel.scenarios.strategies`) or refused.
     pk_model : str or PopulationModel, default "by_disease"
         ``"by_disease"``: Fasanmade 2011 for Crohn's disease, Fasanmade 2009 for ulcerative
-        colitis; or one model (``"fasanmade2009"``, ``"fasanmade2011"`` or an object).
+        colitis; or one model of :data:`pkmodel.pk.MODELS` (a name or an object).
     random_seed : int, optional
         Seeds the population and the PK random effects. The same seed gives the same numbers
         whatever ``chunk_size``, ``scheduler`` or ``client``.
