@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pkmodel
 from pkmodel.cli.main import main
 
 FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3"]
@@ -36,24 +38,48 @@ def test_describe_text_and_bad_file(capsys, tmp_path):
     assert "row 1" in err and "delimited by ';'" in err and "Traceback" not in err
 
 
+SHIPPED_CSV = str(Path(pkmodel.__file__).parent / "data" / "ungar2019_reconstructed.csv")
+
+
+def _assert_status(payload: dict) -> None:
+    """Every JSON output of a fit carries the convergence verdict and the data's origin."""
+    conv = payload["convergence"]
+    assert isinstance(conv["passed"], bool) and isinstance(conv["failed_checks"], list)
+    assert conv["passed"] == conv["diagnostics"]["converged"]
+    assert conv["passed"] == (not conv["failed_checks"])
+    # the shipped CSV read by its path: reconstructed, said by its data_origin column
+    origin = payload["data_origin"]
+    assert origin["reconstructed"] and origin["data_origin"] == ["reconstructed_synthetic"]
+    assert "data_origin column" in origin["source"]
+    assert any("RECONSTRUCTED" in w for w in payload["warnings"])
+
+
 def test_fit_curve_threshold_roundtrip(capsys, tmp_path):
     fit_path = tmp_path / "fit.nc"
-    code, out, err = run(capsys, "fit", "-o", str(fit_path), "--json", *FAST)
+    code, out, err = run(capsys, "fit", SHIPPED_CSV, "-o", str(fit_path), "--json", *FAST)
     assert code == 0 and fit_path.exists()
     payload = json.loads(out)
     assert payload["random_seed"] == 3 and "max_rhat" in payload["diagnostics"]
+    _assert_status(payload)
     code, out, _ = run(capsys, "fit", "-o", str(fit_path), *FAST)
     assert code == 2  # refuses to overwrite without --force
     code, out, _ = run(capsys, "threshold", str(fit_path), "--json", "--p-min", "0.25")
-    rows = json.loads(out)["thresholds"]
+    payload = json.loads(out)
+    rows = payload["thresholds"]
     assert code == 0 and len(rows) == 4 and rows[0]["p_min"] == 0.25
+    _assert_status(payload)
     assert set(rows[0]) >= {"strategy", "month", "tl_futile", "tl_cross_median",
                             "tl_cross_lower", "tl_cross_upper", "credibility"}
     plot = tmp_path / "curve.png"
     code, out, _ = run(capsys, "curve", str(fit_path), "--json", "--month", "12",
                        "--strategy", "dose_escalation", "--plot", str(plot))
-    curve = json.loads(out)["curve"]
+    payload = json.loads(out)
+    curve = payload["curve"]
     assert code == 0 and plot.stat().st_size > 10_000
+    _assert_status(payload)
+    for command in ("curve", "threshold"):  # the text output warns first
+        code, out, _ = run(capsys, command, str(fit_path))
+        assert code == 0 and out.startswith("WARNING: RECONSTRUCTED cohort")
     assert {r["month"] for r in curve} == {12} and len(curve) == 200
     code, _, err = run(capsys, "curve", str(fit_path), "--level", "narnia")
     assert code == 2 and "narnia" in err

@@ -128,3 +128,58 @@ def test_pk_plots():
     png_bytes(fig)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 2 and all(t.startswith("P(>= 5)") for t in texts)
+
+
+def test_remission_curve_markers_each_mean_one_thing(fit):
+    table = fit.futility_threshold(p_min=0.3, credibility=0.6)
+    fig = plots.plot_remission_curves(fit, thresholds=table, observed="both")
+    triangles = {"v", "^", "<", ">", 4, 5, 6, 7, "1", "2", "3", "4"}
+    for ax in fig.axes:
+        markers = [ln.get_marker() for ln in ax.get_lines()]
+        # downward triangles are the futility markers and nothing else
+        assert not set(markers) & (triangles - {"v"})
+        month = int(ax.get_title().split()[0])
+        rows = table[table.month == month]
+        assert markers.count("v") == int(np.isfinite(rows.tl_futile).sum())
+        # crossing-TL bars and dots stand on the p_min line, not at arbitrary heights
+        bars = [ln for ln in ax.get_lines() if ln.get_linewidth() == 3]
+        assert len(bars) == int(np.isfinite(rows.tl_cross_median).sum())
+        assert all(abs(np.mean(ln.get_ydata()) - 0.3) < 0.1 for ln in bars)
+        # the p_min label sits at the left end, away from every marker on the line
+        (label,) = [t for t in ax.texts if t.get_text().startswith("p_min")]
+        x_label = label.get_position()[0]
+        marked = [x for ln in ax.get_lines() if ln.get_marker() in ("v", "o")
+                  for x, y in zip(ln.get_xdata(), ln.get_ydata(), strict=True)
+                  if abs(y - 0.3) < 0.1]
+        assert all(x > 1.5 * x_label for x in marked)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("above the assay limit" in t for t in labels)
+    assert any("futile from this TL" in t for t in labels)
+    assert any("observed rate in TL bins" in t for t in labels)
+    assert "RECONSTRUCTED" in fig.get_suptitle()
+
+
+def test_standalone_curve_png_shows_binned_rates(fit, tmp_path, monkeypatch):
+    from pkmodel.cli.response import _save_plot
+
+    seen = {}
+    original = plots.plot_remission_curves
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_remission_curves", spy)
+    _save_plot(fit, None, fit.futility_threshold(), tmp_path / "c.png", False, 0.9)
+    assert seen["observed"] == "both" and (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_rank_plot_says_its_test_is_not_the_gate(fit):
+    test = plots.rank_test(fit)
+    assert list(test.columns) == ["parameter", "p_value", "alpha", "flagged"]
+    assert "delta_strategy[interval_shortening]" in set(test.parameter)
+    assert test.p_value.between(0, 1).all() and np.allclose(test.alpha, 0.01)
+    title = plots.plot_rank(fit).get_suptitle()
+    assert "NOT part of the gate" in title
+    flagged = list(test.parameter[test.flagged])
+    assert ("Flagged (p < 0.01): " + (", ".join(flagged) if flagged else "none")) in title

@@ -122,3 +122,115 @@ def test_report_renders_in_headless_chromium(analyzed, tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+@pytest.fixture(scope="module")
+def analyzed_fit(analyzed):
+    import pkmodel
+
+    return pkmodel.load_fit(analyzed / "fit.nc", warn=False)
+
+
+def test_report_states_the_population_with_exclusion_counts(analyzed, analyzed_fit):
+    text = (analyzed / "report.html").read_text(encoding="utf-8")
+    assert 'id="population"' in text and 'id="remission-meaning"' in text
+    # the shipped cohort: 48 patients read, none ATI-positive or below 3 µg/mL, one 6-month
+    # assessment without a recorded remission
+    assert "Read: 48 patients, 96 assessment rows." in text
+    assert "Patients with antibodies to infliximab (ATI-positive): excluded, 0 patients." in text
+    assert "Patients with baseline TL below 3 µg/mL: excluded, 0 patients." in text
+    assert "Assessments without a recorded remission: dropped, 1 row" in text
+    assert "Fitted: 48 patients, 95 assessments (month 6: 23 of 47 in remission" in text
+    assert "clinical remission" in text and "neither defines nor checks" in text
+    # the saved fit records the rules and the counts
+    record = analyzed_fit.cohort_population
+    assert record["exclusions"] == {"exclude_ati_positive": True, "min_tl_ug_ml": 3.0,
+                                    "n_patients_read": 48, "n_rows_read": 96}
+    assert record["dropped"] == {"missing_remission_rows": 1, "ati_positive_patients": 0,
+                                 "tl_below_min_patients": 0}
+
+
+def test_population_of_a_fit_saved_without_the_record(analyzed_fit):
+    import dataclasses
+
+    from pkmodel.report.sections import population_section
+
+    old = dataclasses.replace(analyzed_fit, cohort_population={}, warn=False)
+    text = population_section(old)
+    assert "saved before pkmodel recorded the exclusions" in text
+    assert "Fitted: 48 patients" in text and "excluded, 0 patients" not in text
+
+
+def test_report_tables_use_readable_labels_and_whole_ess(analyzed):
+    text = (analyzed / "report.html").read_text(encoding="utf-8")
+    tables = "".join(re.findall(r"<table.*?</table>", text, flags=re.S))
+    for internal in ("tl_q1_ug_ml", "tl_median_ug_ml", "auc_nonremission", "n_above_limit",
+                     "ess_bulk", "p_cross_in_grid", "tl_cross_median"):
+        assert internal not in tables, internal
+    assert not re.search(r"\d\.\d+e[+-]\d\d", tables)  # no 2.84e+03
+    assert "TL 1st quartile (µg/mL)" in tables and "bulk ESS" in tables
+    assert "crossing TL, median (µg/mL)" in tables
+    # ESS and the gate's checks as whole numbers
+    assert re.search(r"<td>min bulk ESS</td><td>\d+</td>", tables)
+
+
+def test_rank_plot_flags_are_reconciled_with_the_verdict(analyzed, analyzed_fit):
+    from pkmodel.plots import rank_test
+
+    text = (analyzed / "report.html").read_text(encoding="utf-8")
+    paragraph = re.search(r'<p id="rank-test">(.*?)</p>', text, flags=re.S).group(1)
+    assert "not part of the gate" in paragraph
+    test = rank_test(analyzed_fit)
+    assert len(test) and test.p_value.between(0, 1).all()
+    flagged = list(test.parameter[test.flagged])
+    if flagged:
+        assert all(name in paragraph for name in flagged)
+        assert "treat it as a warning" in paragraph
+    else:
+        assert "flags no parameter" in paragraph
+    assert "All checks of the convergence gate pass" in text or "FAILS" in text
+
+
+def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
+    import dataclasses
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from pkmodel.report.provenance import data_origin, fit_status
+    from pkmodel.report.sections import disclaimer_section, is_reconstructed
+
+    # the shipped CSV read by its path: no notes, but every row says where it comes from
+    by_path = dataclasses.replace(analyzed_fit, cohort_notes=(), warn=False)
+    assert is_reconstructed(by_path)
+    origin = data_origin(by_path)
+    assert origin["data_origin"] == ["reconstructed_synthetic"]
+    assert origin["source"] == ["data_origin column"]
+    banner = disclaimer_section(by_path)
+    assert 'id="reconstructed"' in banner and "data_origin = reconstructed_synthetic" in banner
+    status = fit_status(by_path)
+    assert status["data_origin"]["reconstructed"] and "RECONSTRUCTED" in status["warnings"][0]
+    assert status["convergence"]["passed"] == analyzed_fit.diagnostics().converged
+    # patient data: no banner
+    real = SimpleNamespace(cohort_notes=(), cohort_data=pd.DataFrame(
+        {"patient_id": ["a"], "data_origin": ["hospital_records"]}))
+    assert not is_reconstructed(real) and "RECONSTRUCTED" not in disclaimer_section(real)
+
+
+def test_one_chain_says_rhat_needs_two_chains():
+    import numpy as np
+    import xarray as xr
+
+    from pkmodel.report.sections import _checks_table
+    from pkmodel.response.diagnostics import compute_diagnostics
+
+    rng = np.random.default_rng(0)
+    post = xr.Dataset({"alpha": (("chain", "draw"), rng.normal(size=(1, 800)))})
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((1, 800), bool))})
+    d = compute_diagnostics(post, stats, ["alpha"])
+    assert d.n_chains == 1 and not d.converged
+    problems = " ".join(d.problems())
+    assert "R-hat needs two or more chains" in problems and "chains >= 2" in problems
+    assert "R-hat nan" not in str(d) and "n/a (1 chain" in str(d)
+    row = _checks_table(d).iloc[0]
+    assert row["check"] == "max R-hat" and row["value"].startswith("n/a") and row["ok"] == "NO"

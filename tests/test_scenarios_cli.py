@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -71,3 +72,39 @@ def test_scenarios_refuses_an_unmapped_regimen_unless_mapped(capsys, fit_path):
     code, _, err = run(capsys, "scenarios", str(fit_path), "--regimens", "10mg/kg q8w",
                        "--map", "nonsense")
     assert code == 2 and "REGIMEN=STRATEGY" in err
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--n-patients", "1000000000"], "more than one command runs"),
+    (["--n-patients", "0"], "--n-patients must be at least 1"),
+    (["--min-tl", "-1"], "--min-tl must be 0"),
+    (["--draws", "100000"], "more than the fit has (300 posterior draws)"),
+    (["--draws", "0"], "--draws must be at least 1"),
+    (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+    (["--p-min", "1.5"], "--p-min must be strictly between 0 and 1"),
+])
+def test_scenarios_refuses_out_of_range_options(capsys, fit_path, options, message):
+    code, out, err = run(capsys, "scenarios", str(fit_path), "--regimens", "10mg/kg q8w",
+                         *options)
+    assert code == 2 and out == "" and message in err and "Traceback" not in err
+    if "1000000000" in options:
+        assert "dask.distributed" in err and "--seed" in err  # how to go beyond
+
+
+def test_scenarios_text_empty_bands_units_and_nnt_interval(capsys, fit_path):
+    argv = ["scenarios", str(fit_path), "--regimens", "10mg/kg q8w", "5mg/kg q4w",
+            "--n-patients", "300", "--seed", "2", "--bands", "5", "100", "200"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "nan" not in out
+    assert "WARNING: RECONSTRUCTED cohort" in out
+    assert "100-200 µg/mL (n=      0): no patients in this band" in out
+    assert "3-5 µg/mL" in out and "all bands" in out
+    nnt = [line for line in out.splitlines() if "NNT" in line and "5 mg/kg q4w" in line]
+    assert nnt and all(re.search(r"NNT -?\d+\.\d (\[-?\d+\.\d, -?\d+\.\d\]|\(interval "
+                                 r"includes no difference\))", line) for line in nnt)
+    code, out, _ = run(capsys, *argv, "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["data_origin"]["reconstructed"]
+    assert isinstance(payload["convergence"]["passed"], bool)
+    assert isinstance(payload["convergence"]["failed_checks"], list)
+    assert payload["tl_units"] == "µg/mL"

@@ -53,6 +53,27 @@ def _add_fit_options(p) -> None:
                    "is separated by TL (slope set by the prior)")
 
 
+def _status(fit) -> dict:
+    """Convergence (passed, failed checks) and data origin, for every JSON output of a fit."""
+    from pkmodel.report.provenance import fit_status
+
+    return fit_status(fit)
+
+
+def _print_warnings(fit) -> None:
+    """The reconstructed-cohort warning and a failed fit's verdict, first in the text output."""
+    for line in _status(fit)["warnings"]:
+        print(f"WARNING: {line}")
+
+
+def _summary_text(fit) -> str:
+    """The posterior summary as text: 3 significant digits, ESS as whole numbers."""
+    table = fit.summary()
+    formats = {c: (lambda v: f"{v:.0f}") for c in ("ess_bulk", "ess_tail")}
+    formats["r_hat"] = lambda v: f"{v:.3f}"
+    return table.to_string(index=False, formatters=formats, float_format=lambda v: f"{v:.3g}")
+
+
 def _print_notes(fit) -> None:
     """What the data could identify (``fit.notes()``), one line each."""
     for note in fit.notes():
@@ -78,11 +99,12 @@ def _fit(args) -> int:
     fit.save(args.output, force=args.force)
     if args.json:
         emit_json({"output": str(args.output), "diagnostics": fit.diagnostics().to_dict(),
-                   "random_seed": fit.random_seed, "structure": fit.structure,
+                   **_status(fit), "random_seed": fit.random_seed, "structure": fit.structure,
                    "notes": fit.notes(), "summary": fit.summary().to_dict(orient="records")})
     else:
+        _print_warnings(fit)
         print(f"wrote {args.output}")
-        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(_summary_text(fit))
         _print_notes(fit)
     return _diagnostics_exit(fit, args, cohort)
 
@@ -116,8 +138,9 @@ def _curve(args) -> int:
         _save_plot(fit, curve, None, args.plot, args.force, args.ci_prob)
     if args.json:
         emit_json({"level": args.level, "ci_prob": args.ci_prob, "tl_units": "µg/mL",
-                   "curve": summary.to_dict(orient="records")})
+                   **_status(fit), "curve": summary.to_dict(orient="records")})
     else:
+        _print_warnings(fit)
         step = max(1, len(curve["tl"]) // 12)
         grid = curve["tl"].values[::step]
         show = summary[summary.tl.isin(grid)]
@@ -132,8 +155,10 @@ def _threshold(args) -> int:
                                    strategy=args.strategy, month=_month_list(args),
                                    level=args.level)
     if args.json:
-        emit_json({"thresholds": table.to_dict(orient="records")})
+        emit_json({"tl_units": "µg/mL", **_status(fit),
+                   "thresholds": table.to_dict(orient="records")})
     else:
+        _print_warnings(fit)
         print(_threshold_text(table))
     return 0
 
@@ -158,7 +183,7 @@ def _save_plot(fit, curve, thresholds, path, force, ci_prob) -> None:
     from pkmodel.plots import plot_remission_curves
 
     check_writable(path, force=force)
-    fig = plot_remission_curves(fit, curve, thresholds, ci_prob=ci_prob)
+    fig = plot_remission_curves(fit, curve, thresholds, ci_prob=ci_prob, observed="both")
     suffix = Path(path).suffix.lstrip(".") or "png"
     with atomic_path(path, force=force) as tmp:
         fig.savefig(tmp, format=suffix, dpi=130)
@@ -187,7 +212,7 @@ def _analyze(args) -> int:
     diag = fit.diagnostics()
     if args.json:
         emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),
-                   **classical.to_dict(), "diagnostics": diag.to_dict(),
+                   **classical.to_dict(), "diagnostics": diag.to_dict(), **_status(fit),
                    "structure": fit.structure, "notes": fit.notes(),
                    "summary": fit.summary().to_dict(orient="records"),
                    "thresholds": thresholds.to_dict(orient="records"),
@@ -195,10 +220,11 @@ def _analyze(args) -> int:
                                "report": str(report_path)}})
     else:
         print(DISCLAIMER, "\n")
+        _print_warnings(fit)
         print(cohort.describe(), "\n")
         print(classical, "\n")
         print("Bayesian remission model:", diag, "\n", sep=" ")
-        print(fit.summary().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(_summary_text(fit))
         _print_notes(fit)
         print()
         s = summarize_curve(curve)

@@ -14,6 +14,63 @@ __all__ = ["register"]
 DISCLAIMER = ("pkmodel is research software: scenario simulations support research on "
               "therapeutic drug monitoring and are not a basis for bedside decisions.")
 
+# The most virtual patients one command runs (it runs in bounded memory, chunk by chunk, but
+# its run time grows with the number); more goes through the Python API (see _check_options).
+MAX_PATIENTS = 1_000_000
+
+
+def _check_options(args) -> None:
+    """Refuse out-of-range options before any work (exit 2), never clamp them silently."""
+    if args.population is None and not 1 <= args.n_patients <= MAX_PATIENTS:
+        if args.n_patients < 1:
+            raise SpecificationError(f"--n-patients must be at least 1, not {args.n_patients}")
+        raise SpecificationError(
+            f"--n-patients {args.n_patients:,} is more than one command runs "
+            f"({MAX_PATIENTS:,}); for more, run several --seed values and pool the results, or "
+            "call pkmodel.simulate_scenarios from Python with a dask.distributed client "
+            "(client=..., chunk_size patients per task), which runs any number in bounded "
+            "memory")
+    if args.min_tl < 0:
+        raise SpecificationError(f"--min-tl must be 0 (predict everyone) or a positive TL in "
+                                 f"µg/mL, not {args.min_tl:g}")
+    if args.chunk_size < 1:
+        raise SpecificationError(f"--chunk-size must be at least 1 patient, not "
+                                 f"{args.chunk_size}")
+    for name in ("p_min", "credibility", "ci_prob"):
+        value = getattr(args, name)
+        if not 0 < value < 1:
+            raise SpecificationError(f"--{name.replace('_', '-')} must be strictly between 0 "
+                                     f"and 1, not {value:g}")
+    if args.draws is not None and args.draws < 1:
+        raise SpecificationError(f"--draws must be at least 1, not {args.draws}")
+
+
+def _check_draws(args, fit) -> None:
+    post = fit.tree["posterior"]
+    total = int(post.sizes["chain"] * post.sizes["draw"])
+    if args.draws is not None and args.draws > total:
+        raise SpecificationError(f"--draws {args.draws:,} is more than the fit has ({total:,} "
+                                 "posterior draws); give at most that, or omit --draws to use "
+                                 "them all")
+
+
+def _band_text(band: str) -> str:
+    return "all bands" if band == "all" else f"{band} µg/mL"
+
+
+def _row_text(r) -> str:
+    """One regimen x band line of the text output."""
+    where = f"  {r.regimen:<14} {_band_text(r.band):>14} (n={r.n_patients:>7,}): "
+    if r.n_patients == 0:
+        return where + "no patients in this band"
+    nnt = ""
+    if r.nnt == r.nnt:
+        interval = (f" [{r.nnt_lower:.1f}, {r.nnt_upper:.1f}]" if r.nnt_lower == r.nnt_lower
+                    else " (interval includes no difference)")
+        nnt = f"  NNT {r.nnt:.1f}{interval}"
+    return (where + f"{r.remission_rate_mean:.2f} [{r.remission_rate_lower:.2f}, "
+            f"{r.remission_rate_upper:.2f}]  futile {r.fraction_futile:.1%}{nnt}")
+
 
 def _strategy_map(items: list[str] | None) -> dict[str, str] | None:
     if not items:
@@ -29,12 +86,16 @@ def _strategy_map(items: list[str] | None) -> dict[str, str] | None:
 
 
 def _scenarios(args) -> int:
+    from pkmodel.report.provenance import fit_status
     from pkmodel.response import load_fit
     from pkmodel.scenarios import VirtualPopulation, scenario_table, simulate_scenarios
 
+    _check_options(args)
     if args.plot:
         check_writable(args.plot, force=args.force)
     fit = load_fit(args.fit)
+    _check_draws(args, fit)
+    status = fit_status(fit)
     population = args.population if args.population else VirtualPopulation(args.n_patients)
     ds = simulate_scenarios(
         fit, population, args.regimens, pk_model=args.pk_model, random_seed=args.seed,
@@ -58,11 +119,14 @@ def _scenarios(args) -> int:
     settings = {k: ds.attrs[k] for k in keys}
     mapping = json.loads(ds.attrs["regimen_strategy"])
     if args.json:
-        emit_json({"disclaimer": DISCLAIMER, "settings": settings, "regimen_strategy": mapping,
+        emit_json({"disclaimer": DISCLAIMER, **status, "settings": settings,
+                   "regimen_strategy": mapping, "tl_units": "µg/mL",
                    "summary": table.to_dict(orient="records"),
                    **({"plot": str(args.plot)} if args.plot else {})})
         return 0
     print(DISCLAIMER, "\n")
+    for line in status["warnings"]:
+        print(f"WARNING: {line}")
     min_tl = settings["min_tl_ug_ml"]
     excluded = ("every patient predicted (no minimum TL: an extrapolation below the fitted "
                 "range)" if min_tl != min_tl else
@@ -75,12 +139,9 @@ def _scenarios(args) -> int:
     ci = round(100 * args.ci_prob)
     for month, part in table.groupby("month", sort=True):
         print(f"\nMonth {month}: expected remission rate [{ci}% CrI], fraction futile, "
-              f"NNT vs {settings['reference_regimen']}")
+              f"NNT vs {settings['reference_regimen']} [{ci}% CrI], by baseline-TL band")
         for r in part.itertuples():
-            nnt = "" if r.nnt != r.nnt else f"  NNT {r.nnt:.1f}"
-            print(f"  {r.regimen:<14} {r.band:>6} (n={r.n_patients:>7,}): "
-                  f"{r.remission_rate_mean:.2f} [{r.remission_rate_lower:.2f}, "
-                  f"{r.remission_rate_upper:.2f}]  futile {r.fraction_futile:.1%}{nnt}")
+            print(_row_text(r))
     if args.plot:
         print(f"\nwrote {args.plot}")
     return 0
@@ -95,7 +156,8 @@ def register(subparsers) -> None:
     p.add_argument("--regimens", nargs="+", required=True, metavar="REGIMEN",
                    help="intensified regimens, e.g. '10mg/kg q8w' '5mg/kg q4w'")
     p.add_argument("--n-patients", type=int, default=10_000,
-                   help="virtual patients (default population; default 10000)")
+                   help=f"virtual patients (default population; default 10000, at most "
+                        f"{MAX_PATIENTS:,}: beyond, see the Python API with dask)")
     p.add_argument("--population", metavar="CSV",
                    help="a table of patients instead (weight_kg, albumin_g_l, sex, disease, "
                         "immunomodulator, optional baseline_tl)")
@@ -116,7 +178,8 @@ def register(subparsers) -> None:
     p.add_argument("--p-min", type=float, default=0.2, help="futility: remission probability")
     p.add_argument("--credibility", type=float, default=0.9, help="futility: credibility")
     p.add_argument("--ci-prob", type=float, default=0.9, help="credible interval width")
-    p.add_argument("--draws", type=int, default=None, help="posterior draws to use (default all)")
+    p.add_argument("--draws", type=int, default=None,
+                   help="posterior draws to use, at most the fit's (default all)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="patients per dask chunk")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="also write a plot")

@@ -82,6 +82,10 @@ class Cohort:
         A short name for reports.
     dropped : dict
         Counts of rows/patients dropped on reading, by reason.
+    exclusions : dict
+        The exclusion rules applied on reading (``exclude_ati_positive``, ``min_tl_ug_ml``) and
+        how many patients and assessments were read before them (``n_patients_read``,
+        ``n_rows_read``); empty for a cohort not built by :func:`pkmodel.read_cohort`.
     """
 
     data: pd.DataFrame
@@ -89,15 +93,18 @@ class Cohort:
     name: str
     dropped: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    exclusions: dict = field(default_factory=dict)
 
     @classmethod
     def _from_validated(cls, tidy: pd.DataFrame, *, source: str, name: str,
-                        dropped: dict[str, int], notes: tuple[str, ...] = ()) -> Cohort:
+                        dropped: dict[str, int], notes: tuple[str, ...] = (),
+                        exclusions: dict | None = None) -> Cohort:
         known = [c for c in COLUMNS if c in tidy.columns]
         extra = [c for c in tidy.columns if c not in COLUMNS and c != "_position"]
         data = tidy[known + extra].sort_values(["patient_id", "month"], kind="stable")
         data = data.reset_index(drop=True)
-        return cls(data=data, source=source, name=name, dropped=dict(dropped), notes=notes)
+        return cls(data=data, source=source, name=name, dropped=dict(dropped), notes=notes,
+                   exclusions=dict(exclusions or {}))
 
     # ------------------------------------------------------------------ views
     @property

@@ -105,6 +105,10 @@ def read_cohort(
     tidy, n_missing = _parse(frame, where)
     _check_duplicates(tidy, where)
     _check_baseline_consistency(tidy, where)
+    exclusions = {"exclude_ati_positive": bool(exclude_ati_positive),
+                  "min_tl_ug_ml": None if min_tl_ug_ml is None else float(min_tl_ug_ml),
+                  "n_patients_read": int(frame["patient_id"].nunique()),
+                  "n_rows_read": len(frame)}
     tidy, dropped = _apply_exclusions(tidy, exclude_ati_positive, min_tl_ug_ml)
     dropped = {"missing_remission_rows": n_missing, **dropped}
     if tidy.shape[0] == 0:
@@ -114,7 +118,8 @@ def read_cohort(
             source=label,
             fix="check the ati and baseline_tl columns, or relax exclude_ati_positive/min_tl_ug_ml",
         )
-    return Cohort._from_validated(tidy, source=label, name=name, dropped=dropped)
+    return Cohort._from_validated(tidy, source=label, name=name, dropped=dropped,
+                                  exclusions=exclusions)
 
 
 def read_patients(

@@ -5,7 +5,8 @@
 * predictive checks and calibration: :func:`plot_prior_predictive`,
   :func:`plot_posterior_predictive`, :func:`plot_calibration` (with
   :func:`replicated_outcomes` and :func:`calibration_table`);
-* MCMC diagnostics (ArviZ 1): :func:`plot_trace`, :func:`plot_rank`;
+* MCMC diagnostics (ArviZ 1): :func:`plot_trace`, :func:`plot_rank` (with its test,
+  :func:`rank_test`);
 * population PK: :func:`plot_pk_profiles`, :func:`plot_individual_fit`,
   :func:`plot_trough_forecast`.
 
@@ -21,7 +22,7 @@ from pkmodel.plots.checks import (
     replicated_outcomes,
 )
 from pkmodel.plots.curves import plot_remission_curves
-from pkmodel.plots.diagnostics import plot_rank, plot_trace
+from pkmodel.plots.diagnostics import plot_rank, plot_trace, rank_test
 from pkmodel.plots.pk import plot_individual_fit, plot_pk_profiles, plot_trough_forecast
 from pkmodel.plots.thresholds import plot_crossing_tl
 
@@ -38,5 +39,6 @@ __all__ = [
     "plot_remission_curves",
     "plot_trace",
     "plot_trough_forecast",
+    "rank_test",
     "replicated_outcomes",
 ]

@@ -4,6 +4,13 @@ The plots are drawn by ``arviz_plots`` with its matplotlib backend. ArviZ create
 through pyplot; they are detached from pyplot's figure manager here, so that nothing piles up in
 a long session and no display is needed: the functions return a plain Figure, as every pkmodel
 plot does.
+
+The rank plot carries its own test, the multi-chain uniformity test of the ranks
+(:func:`rank_test`, ``arviz_stats``' ``mchain_uniformity_test``): a p-value per panel and, below
+the level, the draws that contribute most marked in black. It is not the convergence gate of
+:meth:`pkmodel.RemissionFit.diagnostics` (R-hat, ESS, divergences, E-BFMI, tree depth) and,
+with thousands of draws, it can flag differences between chains too small to show in R-hat or
+ESS; the figure's title says which panels it flags and that the gate is separate.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["plot_rank", "plot_trace"]
+__all__ = ["plot_rank", "plot_trace", "rank_test"]
 
 
 def _var_names(fit, var_names) -> list[str]:
@@ -48,12 +57,74 @@ def _detach(plot_collection) -> Figure:
     return fig
 
 
-def _title(fit, fig: Figure, what: str) -> None:
+def _gate_text(fit) -> str:
     diag = fit.diagnostics()
     status = "PASS" if diag.converged else "FAIL"
-    fig.suptitle(f"{what} ({diag.n_draws} draws); diagnostics {status}: max R-hat "
-                 f"{diag.max_rhat:.3f}, min ESS bulk {diag.min_ess_bulk:.0f} / tail "
-                 f"{diag.min_ess_tail:.0f}, divergences {diag.divergences}", fontsize=9)
+    return (f"diagnostics (convergence gate) {status}: max R-hat {diag.rhat_text()}, min ESS bulk "
+            f"{diag.min_ess_bulk:.0f} / tail {diag.min_ess_tail:.0f}, divergences "
+            f"{diag.divergences}")
+
+
+def _title(fit, fig: Figure, what: str, extra: str = "") -> None:
+    diag = fit.diagnostics()
+    lines = [f"{what} ({diag.n_draws} draws); {_gate_text(fit)}", *([extra] if extra else [])]
+    fig.suptitle("\n".join(lines), fontsize=9)
+
+
+def rank_test(fit, var_names: list[str] | str | None = None, *,
+              alpha: float | None = None) -> pd.DataFrame:
+    """The rank plot's multi-chain uniformity test, one row per parameter element.
+
+    Parameters
+    ----------
+    fit : RemissionFit
+        The fit.
+    var_names : list of str, optional
+        Parameters to test; default the population parameters.
+    alpha : float, optional
+        Level below which a parameter is flagged; default ``1 - envelope_prob`` of ArviZ's
+        settings (0.01), the level the rank plot shows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``parameter`` (e.g. ``tau_month[12]``), ``p_value``, ``alpha``, ``flagged``;
+        empty for a fit with one chain (the test compares chains).
+
+    Notes
+    -----
+    The test is not part of the convergence gate (:meth:`RemissionFit.diagnostics`). It asks
+    whether each chain's ranks are uniform among all draws; with thousands of draws it can
+    detect between-chain differences too small to show in R-hat or ESS.
+    """
+    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+    from arviz_base import rcParams
+
+    if alpha is None:
+        alpha = 1 - float(rcParams["stats.envelope_prob"])
+    names = _var_names(fit, var_names)
+    columns = ["parameter", "p_value", "alpha", "flagged"]
+    post = fit.tree["posterior"].to_dataset()[names]
+    if post.sizes["chain"] < 2:
+        return pd.DataFrame(columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ranks = post.azstats.compute_ranks(dim=["chain", "draw"], relative=True)
+        p_values = ranks.azstats.mchain_uniformity_test(dim=["chain", "draw"])[0]
+    rows = []
+    for name in names:
+        da = p_values[name]
+        if da.ndim == 0:
+            rows.append((name, float(da)))
+            continue
+        stacked = da.stack(element=da.dims)
+        for i in range(stacked.size):
+            label = ", ".join(str(stacked[d].values[i]) for d in da.dims)
+            rows.append((f"{name}[{label}]", float(stacked.values[i])))
+    out = pd.DataFrame(rows, columns=["parameter", "p_value"])
+    out["alpha"] = alpha
+    out["flagged"] = np.asarray(out["p_value"] < alpha, dtype=bool)
+    return out[columns]
 
 
 def plot_trace(fit, var_names: list[str] | str | None = None) -> Figure:
@@ -91,10 +162,13 @@ def plot_trace(fit, var_names: list[str] | str | None = None) -> Figure:
 
 
 def plot_rank(fit, var_names: list[str] | str | None = None, *, col_wrap: int = 4) -> Figure:
-    """Rank plots: per-chain fractional-rank Δ-ECDF with a simultaneous envelope test.
+    """Rank plots: per-chain fractional-rank Δ-ECDF with the multi-chain uniformity test.
 
     If every chain explores the same posterior, each chain's ranks are uniform and its Δ-ECDF
-    stays near zero; a chain that sits apart from the others bends away.
+    stays near zero; a chain that sits apart from the others bends away. Each panel shows the
+    test's p-value; below the level (0.01) the draws that contribute most are marked in black.
+    The title gives the convergence gate's verdict and says which panels the test flags: the
+    two are different checks (see :func:`rank_test`), and the title says so.
 
     Parameters
     ----------
@@ -120,6 +194,11 @@ def plot_rank(fit, var_names: list[str] | str | None = None, *, col_wrap: int = 
                            figure_kwargs={"figsize": (3.0 * min(col_wrap, panels),
                                                       0.6 + 2.3 * rows)})
     fig = _detach(pc)
-    _title(fit, fig, "Rank plots")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    test = rank_test(fit, names)
+    flagged = list(test.parameter[test.flagged])
+    level = f"{float(test.alpha.iloc[0]):g}" if len(test) else "0.01"
+    extra = (f"p: multi-chain rank uniformity test, NOT part of the gate; very sensitive with "
+             f"many draws. Flagged (p < {level}): {', '.join(flagged) if flagged else 'none'}")
+    _title(fit, fig, "Rank plots", extra)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig

@@ -126,7 +126,7 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
            '<a href="#thresholds">Thresholds</a><a href="#checks">Checks</a></nav>')
     body = [
         f"<h1>{html.escape(title)}</h1>", header, disclaimer_section(fit), nav,
-        data_section(cohort),
+        data_section(cohort, fit),
         model_section(fit),
         diagnostics_section(fit),
         curves_section(fit, curve, thresholds, ci_prob),

@@ -22,6 +22,7 @@ __all__ = [
     "disclaimer_section",
     "is_reconstructed",
     "model_section",
+    "population_section",
     "prior_table",
     "threshold_section",
 ]
@@ -36,30 +37,47 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _cell(value: object, digits: int) -> str:
-    if isinstance(value, float | np.floating):
-        return "–" if not np.isfinite(value) else f"{value:.{digits}g}"
+def _cell(value: object, digits: int, fmt: str | None = None) -> str:
+    if isinstance(value, float | np.floating | int | np.integer) and not isinstance(value, bool):
+        if not np.isfinite(value):
+            return "–"
+        if fmt is not None:
+            return f"{value:{fmt}}"
+        if isinstance(value, int | np.integer) or abs(value) >= 10 ** digits:
+            return f"{value:.0f}"  # never 2.84e+03
+        return f"{value:.{digits}g}"
     return _esc(value)
 
 
-def _table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as an escaped HTML table; numeric columns right-aligned, ``digits`` digits."""
+def _table(frame: pd.DataFrame, digits: int = 3, formats: dict[str, str] | None = None) -> str:
+    """A DataFrame as an escaped HTML table; numeric columns right-aligned.
+
+    Numbers get ``digits`` significant digits (whole numbers from ``10**digits`` up), or the
+    format spec ``formats[column]`` (e.g. ``".0f"`` for an effective sample size).
+    """
+    formats = formats or {}
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
     head = "".join(f'<th{" class=num" if n else ""}>{_esc(c)}</th>'
                    for c, n in zip(frame.columns, numeric, strict=True))
     rows = []
     for values in frame.itertuples(index=False):
-        cells = "".join(f'<td{" class=num" if n else ""}>{_cell(v, digits)}</td>'
-                        for v, n in zip(values, numeric, strict=True))
+        cells = "".join(f'<td{" class=num" if n else ""}>{_cell(v, digits, formats.get(c))}</td>'
+                        for v, n, c in zip(values, numeric, frame.columns, strict=True))
         rows.append(f"<tr>{cells}</tr>")
     return (f'<div class="scroll"><table class="data"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def is_reconstructed(fit) -> bool:
-    """Whether the fit's cohort notes say that the cohort is reconstructed (not patient data)."""
-    return any("reconstructed" in str(n).lower() for n in fit.cohort_notes)
+    """Whether the fit's cohort is reconstructed (not patient data).
+
+    Said by the cohort's ``data_origin`` column (kept in a saved fit) or by its notes; see
+    :func:`pkmodel.report.provenance.data_origin`.
+    """
+    from pkmodel.report.provenance import data_origin
+
+    return data_origin(fit)["reconstructed"]
 
 
 def cohort_of(fit):
@@ -75,8 +93,15 @@ def disclaimer_section(fit) -> str:
     """The research-use disclaimer, and the reconstructed-cohort warning when it applies."""
     parts = [f'<div class="notice" id="disclaimer"><strong>Research use only.</strong> '
              f"{_esc(RESEARCH_DISCLAIMER)}</div>"]
-    if is_reconstructed(fit):
-        notes = "".join(f"<li>{_esc(n)}</li>" for n in fit.cohort_notes)
+    from pkmodel.report.provenance import data_origin
+
+    origin = data_origin(fit)
+    if origin["reconstructed"]:
+        said = [f"data_origin = {o}" for o in origin["data_origin"]]
+        if said:
+            said = [f"every fitted row carries {', '.join(said)}"
+                    if len(said) == 1 else f"the fitted rows carry {', '.join(said)}"]
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in (*fit.cohort_notes, *said))
         parts.append('<div class="notice warn" id="reconstructed"><strong>The cohort is '
                      "RECONSTRUCTED: synthetic patients generated to match published summary "
                      "statistics, not patient data.</strong> Use these results to learn and "
@@ -87,25 +112,115 @@ def disclaimer_section(fit) -> str:
     return "\n".join(parts)
 
 
-def data_section(cohort) -> str:
-    """Counts, remission by month, TL by outcome and the source study's classical analysis."""
+# Readable column labels (with units) of the tables the report shows.
+_DATA_LABELS = {
+    "center": "centre", "strategy": "strategy", "month": "month", "patients": "patients",
+    "assessed": "assessed", "remitters": "remitters", "remission_rate": "remission rate",
+    "outcome": "outcome", "n": "n", "tl_median_ug_ml": "median TL (µg/mL)",
+    "tl_q1_ug_ml": "TL 1st quartile (µg/mL)", "tl_q3_ug_ml": "TL 3rd quartile (µg/mL)",
+    "n_above_limit": "n above the assay limit", "n_below_limit": "n below the assay limit",
+}
+_CLASSICAL_LABELS = {
+    "n_remission": "patients in remission", "n_active": "patients not in remission (active)",
+    "tl_median_remission": "median TL, remission (µg/mL)",
+    "tl_median_active": "median TL, active (µg/mL)", "mannwhitney_u": "Mann-Whitney U",
+    "p_value": "Mann-Whitney p-value (two-sided)",
+    "auc_nonremission": "ROC AUC for non-remission from a higher TL",
+    "auc_ci_lower": "AUC 95% interval, lower", "auc_ci_upper": "AUC 95% interval, upper",
+    "youden_cutoff_ug_ml": "Youden-optimal cut-off (µg/mL)",
+    "sensitivity": "sensitivity at the cut-off", "specificity": "specificity at the cut-off",
+}
+_SUMMARY_LABELS = {"parameter": "parameter", "mean": "mean", "sd": "SD", "lower": "lower",
+                   "upper": "upper", "ess_bulk": "bulk ESS", "ess_tail": "tail ESS",
+                   "r_hat": "R-hat"}
+
+
+def _readable(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    out = frame.rename(columns=labels)
+    for col in ("strategy", "outcome"):
+        if col in out and not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(lambda v: str(v).replace("_", " "))
+    return out
+
+
+def _count(value: int | None, one: str, many: str) -> str:
+    if value is None:
+        return "not recorded"
+    return f"{value} {one if value == 1 else many}"
+
+
+def population_section(fit) -> str:
+    """Which patients the curves describe: exclusions with counts, what remission means."""
+    from pkmodel.report.provenance import data_origin, population_facts
+
+    f = population_facts(fit)
+    items = []
+    if f["recorded"]:
+        items.append(f"Read: {f['n_patients_read']} patients, {f['n_rows_read']} assessment "
+                     "rows.")
+        items.append("Patients with antibodies to infliximab (ATI-positive): "
+                     + (f"excluded, {_count(f['ati_positive_excluded'], 'patient', 'patients')}"
+                        if f["exclude_ati_positive"] else
+                        f"kept ({f['n_ati_positive_fitted']} in the fit)") + ".")
+        min_tl = f["min_tl_ug_ml"]
+        items.append(f"Patients with baseline TL below {min_tl:g} µg/mL: excluded, "
+                     + _count(f["tl_below_min_excluded"], "patient", "patients") + "."
+                     if min_tl is not None else
+                     "No minimum baseline TL: patients at every TL were kept.")
+    else:
+        items.append("This fit was saved before pkmodel recorded the exclusions applied on "
+                     "reading: which patients were excluded (ATI-positive, low TL) is not known "
+                     "from the fit; the fitted rows are described below.")
+    items.append("Assessments without a recorded remission: "
+                 + ("dropped, " + _count(f["missing_remission_rows"], "row", "rows")
+                    if f["missing_remission_rows"] is not None else "dropped (count not "
+                    "recorded)") + "; nothing is imputed.")
+    rem = "; ".join(f"month {r['month']}: {r['remitters']} of {r['assessed']} in remission"
+                    for r in f["remission_by_month"])
+    censored = []
+    if f["n_tl_above_limit"]:
+        censored.append(f"{f['n_tl_above_limit']} above the assay's upper limit, counted at "
+                        "the limit here and modelled as censored")
+    if f["n_tl_below_limit"]:
+        censored.append(f"{f['n_tl_below_limit']} below a lower limit")
+    items.append(f"Fitted: {f['n_patients']} patients, {f['n_rows']} assessments ({rem}); "
+                 f"centres {', '.join(f['centres'])}; strategies "
+                 f"{', '.join(x.replace('_', ' ') for x in f['strategies'])}; baseline TL "
+                 f"{f['tl_min_ug_ml']:.3g}-{f['tl_max_ug_ml']:.3g} µg/mL"
+                 + (f" ({'; '.join(censored)})" if censored else "") + ".")
+    meaning = f["remission_meaning"]
+    if data_origin(fit)["reconstructed"]:
+        meaning += (" In this RECONSTRUCTED cohort the outcomes are synthetic: they reproduce "
+                    "published counts, not any patient's remission, and the clinical criterion "
+                    "is that of the publication.")
+    lis = "".join(f"<li>{_esc(i)}</li>" for i in items)
+    return "\n".join([
+        '<div id="population"><h3>The population the curves describe</h3>',
+        "<p>The curves and thresholds apply to patients like the fitted ones: the exclusions "
+        "below define who they are, and predictions outside the fitted TL range are "
+        "extrapolations.</p>",
+        f"<ul>{lis}</ul>", f'<p id="remission-meaning">{_esc(meaning)}</p>', "</div>",
+    ])
+
+
+def data_section(cohort, fit=None) -> str:
+    """The population, counts, remission by month, TL by outcome, the classical analysis."""
     from pkmodel.data import classical_analysis
 
     summary = cohort.describe()
     table = classical_analysis(cohort).table
-    classical = table.drop(columns="month").T.reset_index()
+    classical = table.drop(columns="month").rename(columns=_CLASSICAL_LABELS).T.reset_index()
     classical.columns = ["statistic", *(f"month {m}" for m in table["month"])]
     return "\n".join([
         '<section id="data"><h2>1. Data</h2>',
-        f"<p>Cohort <strong>{_esc(summary.name)}</strong>: {summary.n_patients} patients, "
-        f"{len(cohort.data)} assessments (months {', '.join(map(str, cohort.months))}), "
-        f"centres {_esc(', '.join(cohort.centers))}, strategies "
-        f"{_esc(', '.join(cohort.strategies))}: the rows the model was fitted on.</p>",
-        "<h3>Remission by month</h3>", _table(summary.remission),
+        population_section(fit) if fit is not None else "",
+        "<h3>Remission by month</h3>", _table(_readable(summary.remission, _DATA_LABELS)),
         "<h3>Baseline trough level (µg/mL) by month and outcome</h3>",
         "<p>Values reported above the assay limit are counted at the limit here; the Bayesian "
-        "model treats them as censored.</p>", _table(summary.tl_by_outcome),
-        "<h3>Patients per centre, strategy and month</h3>", _table(summary.counts),
+        "model treats them as censored.</p>",
+        _table(_readable(summary.tl_by_outcome, _DATA_LABELS)),
+        "<h3>Patients per centre, strategy and month</h3>",
+        _table(_readable(summary.counts, _DATA_LABELS)),
         "<h3>The source study's classical analysis</h3>",
         "<p>Mann-Whitney U test of TL between remitters and active patients, ROC AUC for "
         "predicting non-remission from a higher TL (Hanley-McNeil 95% interval) and the "
@@ -197,42 +312,89 @@ def model_section(fit) -> str:
         "<h3>Posterior summary of the population parameters</h3>",
         "<p>Mean, SD and 90% equal-tailed interval; <code>or_per_doubling</code> is the odds "
         "ratio of remission for a doubling of baseline TL.</p>",
-        _table(fit.summary()),
+        _table(fit.summary().rename(columns=_SUMMARY_LABELS),
+               formats={"bulk ESS": ".0f", "tail ESS": ".0f", "R-hat": ".3f"}),
         "</section>",
     ])
 
 
+def _checks_table(d) -> pd.DataFrame:
+    """The convergence gate, one row per check, values formatted for reading."""
+    from pkmodel.response.diagnostics import (
+        BFMI_MIN,
+        ESS_MIN,
+        RHAT_MAX,
+        TREEDEPTH_MAX_FRACTION,
+    )
+
+    def ok(passed: bool) -> str:
+        return "yes" if passed else "NO"
+
+    def whole(v: float) -> str:
+        return "–" if not np.isfinite(v) else f"{v:.0f}"
+
+    return pd.DataFrame([
+        {"check": "max R-hat", "value": d.rhat_text(), "required": f"<= {RHAT_MAX}",
+         "ok": ok(d.max_rhat <= RHAT_MAX)},
+        {"check": "min bulk ESS", "value": whole(d.min_ess_bulk), "required": f">= {ESS_MIN}",
+         "ok": ok(d.min_ess_bulk >= ESS_MIN)},
+        {"check": "min tail ESS", "value": whole(d.min_ess_tail), "required": f">= {ESS_MIN}",
+         "ok": ok(d.min_ess_tail >= ESS_MIN)},
+        {"check": "divergent transitions", "value": str(d.divergences), "required": "0",
+         "ok": ok(d.divergences == 0)},
+        {"check": "min E-BFMI", "value": "–" if not np.isfinite(d.min_bfmi)
+         else f"{d.min_bfmi:.2f}", "required": f">= {BFMI_MIN}",
+         "ok": ok(not d.min_bfmi < BFMI_MIN)},
+        {"check": "draws at the maximum tree depth", "value": f"{d.treedepth_fraction:.1%}",
+         "required": f"<= {TREEDEPTH_MAX_FRACTION:.0%}",
+         "ok": ok(d.treedepth_fraction <= TREEDEPTH_MAX_FRACTION)},
+    ])
+
+
 def diagnostics_section(fit) -> str:
-    """Convergence diagnostics with a clear pass or fail, and rank and trace plots."""
-    from pkmodel.plots import plot_rank, plot_trace
-    from pkmodel.response.diagnostics import ESS_MIN, RHAT_MAX
+    """Convergence diagnostics with a clear pass or fail, and rank and trace plots.
+
+    The pass or fail is the convergence gate (R-hat, ESS, divergences, E-BFMI, tree depth). The
+    rank plots carry a separate multi-chain uniformity test of the ranks; what it flags is
+    listed beside the verdict, so that a flagged panel never contradicts the text.
+    """
+    from pkmodel.plots import plot_rank, plot_trace, rank_test
 
     d = fit.diagnostics()
     status = "PASS" if d.converged else "FAIL"
     problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
-    checks = pd.DataFrame([
-        {"check": "max R-hat", "value": d.max_rhat, "required": f"<= {RHAT_MAX}",
-         "ok": "yes" if d.max_rhat <= RHAT_MAX else "NO"},
-        {"check": "min bulk ESS", "value": d.min_ess_bulk, "required": f">= {ESS_MIN}",
-         "ok": "yes" if d.min_ess_bulk >= ESS_MIN else "NO"},
-        {"check": "min tail ESS", "value": d.min_ess_tail, "required": f">= {ESS_MIN}",
-         "ok": "yes" if d.min_ess_tail >= ESS_MIN else "NO"},
-        {"check": "divergences", "value": d.divergences, "required": "0",
-         "ok": "yes" if d.divergences == 0 else "NO"},
-    ])
-    verdict = ("All convergence checks pass." if d.converged else
+    verdict = ("All checks of the convergence gate pass (R-hat, ESS, divergences, E-BFMI, tree "
+               "depth)." if d.converged else
                "The fit FAILS its convergence checks: do not use its curves or thresholds "
                "before fixing this.")
+    ranks = rank_test(fit)
+    flagged = ranks[ranks.flagged]
+    alpha = f"{float(ranks.alpha.iloc[0]):g}" if len(ranks) else "0.01"
+    if len(flagged):
+        names = ", ".join(f"{r.parameter} (p = {r.p_value:.2g})" for r in flagged.itertuples())
+        rank_text = (
+            f"The rank plots' multi-chain test, which is not part of the gate, flags {names}: "
+            f"for {'this parameter' if len(flagged) == 1 else 'these parameters'} the chains' "
+            f"ranks are not uniform at level {alpha} (black points: the draws that contribute "
+            "most). With thousands of draws this test can detect differences between chains "
+            "too small to show in R-hat or ESS; treat it as a warning, not a failure: "
+            "check that the flagged parameter's summary is stable with more draws or another "
+            "seed before relying on fine details of its tails.")
+    else:
+        rank_text = ("The rank plots' multi-chain test (not part of the gate) flags no "
+                     f"parameter at level {alpha}.")
     return "\n".join([
         '<section id="diagnostics"><h2>3. Diagnostics</h2>',
         f'<p><span class="badge {status.lower()}" id="diagnostics-status">{status}</span> '
         f"{_esc(verdict)} {d.n_draws} posterior draws; worst R-hat in "
         f"<code>{_esc(d.worst_parameter)}</code>.</p>",
         f"<ul>{problems}</ul>" if problems else "",
-        _table(checks, digits=4),
+        _table(_checks_table(d)),
+        f'<p id="rank-test">{_esc(rank_text)}</p>',
         figure_html(plot_rank(fit), "rank plots of the population parameters",
                     "Rank plots: each chain's fractional-rank Δ-ECDF stays near zero when the "
-                    "chains agree."),
+                    f"chains agree; p: the multi-chain uniformity test (flagged below {alpha}), "
+                    "a check separate from the convergence gate."),
         figure_html(plot_trace(fit), "trace plots of the population parameters",
                     "Trace plots: per-chain densities and draws."),
         "</section>",
@@ -250,7 +412,10 @@ def curves_section(fit, curve, thresholds, ci_prob: float) -> str:
         "and assessment month, for a new patient at a new centre (population level: "
         "integrating over the between-centre and between-patient spread). Band: "
         f"{round(ci_prob * 100)}% credible interval. Rug: observed outcomes (remitters at the "
-        "top); squares: observed remission rate in TL bins with Jeffreys intervals.</p>",
+        "top; open circles: TL above the assay limit, drawn at the limit); squares: observed "
+        "remission rate in TL bins with Jeffreys intervals. On the p_min line: the TL where "
+        "the curve crosses p_min (dot: median; bar: interval) and, as a downward triangle, the "
+        "TL from which intensification is futile with the required credibility.</p>",
         figure_html(fig, "posterior remission curves per strategy and month"),
         "</section>",
     ])
@@ -264,10 +429,13 @@ def threshold_section(fit, curve, thresholds, p_min: float, credibility: float,
     shown = thresholds[["strategy", "month", "tl_futile", "tl_cross_median", "tl_cross_lower",
                         "tl_cross_upper", "p_cross_in_grid"]].rename(columns={
                             "tl_futile": "futile from TL (µg/mL)",
-                            "tl_cross_median": "crossing TL median",
-                            "tl_cross_lower": "crossing TL lower",
-                            "tl_cross_upper": "crossing TL upper",
-                            "p_cross_in_grid": "share of draws crossing in grid"})
+                            "tl_cross_median": "crossing TL, median (µg/mL)",
+                            "tl_cross_lower": f"crossing TL, {round(ci_prob * 100)}% lower "
+                                              "(µg/mL)",
+                            "tl_cross_upper": f"crossing TL, {round(ci_prob * 100)}% upper "
+                                              "(µg/mL)",
+                            "p_cross_in_grid": "share of draws crossing in the grid"})
+    shown = _readable(shown, {})
     lo, hi = float(thresholds["grid_min"].iloc[0]), float(thresholds["grid_max"].iloc[0])
     grid = f"{lo:.3g}-{hi:.3g}"
     fig = plot_crossing_tl(fit, curve, p_min=p_min, credibility=credibility, ci_prob=ci_prob)

@@ -8,6 +8,7 @@ in PyMC's own NUTS).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import arviz as az
@@ -55,6 +56,9 @@ class Diagnostics:
         Fraction of draws whose trajectory stopped at the maximum tree depth.
     worst_ess_parameter : str
         The parameter with the smallest bulk or tail ESS.
+    n_chains : int or None
+        Number of chains. R-hat compares chains: with one chain it is undefined (NaN) and the
+        check fails with that reason.
     """
 
     max_rhat: float
@@ -68,6 +72,7 @@ class Diagnostics:
     min_bfmi: float = float("nan")
     treedepth_fraction: float = 0.0
     worst_ess_parameter: str = ""
+    n_chains: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +86,10 @@ class Diagnostics:
         if self.divergences:
             out.append(f"{self.divergences} divergent transitions: raise target_accept (e.g. 0.95 "
                        "or 0.99) or tighten the hierarchical priors (group_sd, patient_sd)")
-        if not self.max_rhat <= RHAT_MAX:
+        if self.single_chain:
+            out.append(f"R-hat needs two or more chains to compare and this fit has "
+                       f"{self.n_chains}: fit again with chains >= 2 (default 4)")
+        elif not self.max_rhat <= RHAT_MAX:
             out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} (worst: {self.worst_parameter}): "
                        "run longer (more tune and draws) or more chains")
         if not min(self.min_ess_bulk, self.min_ess_tail) >= ESS_MIN:
@@ -97,9 +105,20 @@ class Diagnostics:
                        "posterior is badly scaled for NUTS; run longer tuning")
         return out
 
+    @property
+    def single_chain(self) -> bool:
+        """Whether the fit has fewer than two chains, so that R-hat cannot be computed."""
+        return self.n_chains is not None and self.n_chains < 2
+
+    def rhat_text(self) -> str:
+        """The largest R-hat to three decimals, or why there is none (one chain)."""
+        if self.single_chain:
+            return f"n/a ({self.n_chains} chain; R-hat needs two or more)"
+        return f"{self.max_rhat:.3f}"
+
     def __str__(self) -> str:
         status = "PASS" if self.converged else "FAIL"
-        text = (f"diagnostics {status}: max R-hat {self.max_rhat:.3f}, min ESS bulk "
+        text = (f"diagnostics {status}: max R-hat {self.rhat_text()}, min ESS bulk "
                 f"{self.min_ess_bulk:.0f} / tail {self.min_ess_tail:.0f}, divergences "
                 f"{self.divergences}, min E-BFMI {self.min_bfmi:.2f}, max tree depth reached "
                 f"in {self.treedepth_fraction:.1%} of draws")
@@ -115,8 +134,10 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     ess_tail = az.ess(post, method="tail")
 
     def flat(ds: xr.Dataset) -> dict[str, float]:
-        return {name: float(np.nanmax(da.values)) if da.size else np.nan
-                for name, da in ds.data_vars.items()}
+        with warnings.catch_warnings():  # all NaN with one chain: said by Diagnostics.problems
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {name: float(np.nanmax(da.values)) if da.size else np.nan
+                    for name, da in ds.data_vars.items()}
 
     def per_variable_min(ds: xr.Dataset) -> dict[str, float]:
         return {name: float(np.nanmin(da.values)) for name, da in ds.data_vars.items()
@@ -143,4 +164,4 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     tuning = posterior.attrs.get("tuning_steps")
     tuning = int(tuning) if tuning is not None and np.isfinite(float(tuning)) else None
     return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged, tuning,
-                       min_bfmi, depth, worst_ess)
+                       min_bfmi, depth, worst_ess, int(posterior.sizes["chain"]))

@@ -70,6 +70,10 @@ class RemissionFit:
         SHA-256 of that table.
     random_seed : int
         The seed of the fit.
+    cohort_population : dict
+        How the fitted rows were selected from the table read: ``exclusions`` (the rules and
+        the counts read, :attr:`pkmodel.Cohort.exclusions`) and ``dropped`` (patients and rows
+        removed, by reason); empty for fits saved before pkmodel recorded it.
     """
 
     spec: RemissionModel
@@ -80,6 +84,7 @@ class RemissionFit:
     random_seed: int
     cohort_name: str = ""
     cohort_notes: tuple[str, ...] = ()
+    cohort_population: dict = field(default_factory=dict)
     warn: bool = True
     _diagnostics: Diagnostics | None = field(default=None, repr=False)
 

@@ -117,6 +117,7 @@ def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
         "pkmodel_random_seed": int(fit.random_seed),
         "pkmodel_cohort_name": fit.cohort_name,
         "pkmodel_cohort_notes": json.dumps(list(fit.cohort_notes)),
+        "pkmodel_cohort_population": json.dumps(fit.cohort_population, sort_keys=True),
         "pkmodel_versions": json.dumps(_versions(), sort_keys=True),
     })
     tree.attrs[_CHECKSUM] = _checksum(tree)
@@ -179,6 +180,9 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
             raise ValueError(f"design lacks {', '.join(missing)}")
         cohort = _cohort_frame(tree["pkmodel_cohort"].to_dataset())
         notes = tuple(json.loads(attrs.get("pkmodel_cohort_notes", "[]")))
+        population = json.loads(attrs.get("pkmodel_cohort_population", "{}"))
+        if not isinstance(population, dict):
+            raise ValueError("the cohort's population record is not a mapping")
         data_hash = str(attrs["pkmodel_data_hash"])
         random_seed = int(attrs["pkmodel_random_seed"])
     except KeyError as exc:
@@ -191,7 +195,7 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
         fit = RemissionFit(spec=spec, tree=core, meta=meta, cohort_data=cohort,
                            data_hash=data_hash, random_seed=random_seed,
                            cohort_name=str(attrs.get("pkmodel_cohort_name", "")),
-                           cohort_notes=notes, warn=False)
+                           cohort_notes=notes, cohort_population=population, warn=False)
         # A curve at two TLs touches every posterior variable and design level prediction uses.
         low, high = meta["tl_range_ug_ml"]
         fit.remission_curve(tl=[float(low), float(high)])

@@ -267,4 +267,6 @@ class RemissionModel:
                 "structure": structure.to_dict()}
         return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
                             data_hash=cohort.content_hash, random_seed=int(random_seed),
-                            cohort_name=cohort.name, cohort_notes=tuple(cohort.notes))
+                            cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
+                            cohort_population={"exclusions": dict(cohort.exclusions),
+                                               "dropped": dict(cohort.dropped)})
