@@ -13,6 +13,7 @@ __all__ = [
     "FitFileError",
     "ImplausibleEstimateWarning",
     "OutputExistsError",
+    "OutputPathError",
     "PKDataError",
     "PkmodelError",
     "PkmodelWarning",
@@ -80,6 +81,11 @@ class FitFileError(PkmodelError, OSError):
 
 class OutputExistsError(PkmodelError, FileExistsError):
     """An output file already exists and overwriting was not asked for (``force=True``)."""
+
+
+class OutputPathError(PkmodelError, OSError):
+    """An output path that cannot be written: no such folder, not writable, not a regular file,
+    or an input of the same command."""
 
 
 class SamplingError(PkmodelError, RuntimeError):

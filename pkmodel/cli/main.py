@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
-        parser.print_help()
+        # `pkmodel` or `pkmodel pk` alone: the help of the command group asked for
+        group = getattr(args, "help_parser", None) or parser
+        group.print_help()
         return 2
     try:
         return int(args.handler(args) or 0)
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pkmodel: interrupted; no output was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pkmodel describe --json | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["add_cohort_argument", "emit_json", "load_cohort_arg", "to_jsonable"]
+__all__ = ["add_cohort_argument", "check_plot_path", "emit_json", "load_cohort_arg",
+           "separator", "to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -31,12 +33,45 @@ def emit_json(payload: dict) -> None:
     sys.stdout.write("\n")
 
 
+def separator(text: str) -> str:
+    """An ``argparse`` type for ``--sep``: one character; ``\\t`` or ``tab`` mean a tab."""
+    import argparse
+
+    if text in ("\\t", "tab", "TAB"):
+        return "\t"
+    if len(text) != 1 or text in ('"', "\n", "\r"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a delimiter: give one character, e.g. ',' or ';', or tab as "
+            "--sep tab")
+    return text
+
+
+def check_plot_path(path, *, force: bool, inputs=()) -> str:
+    """Check a figure's output path before the work: writable, and a format matplotlib writes.
+
+    Returns the format (the file's suffix, ``png`` when it has none).
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from pkmodel.errors import SpecificationError
+    from pkmodel.files import check_writable
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise SpecificationError(f"cannot write a figure as .{fmt}; use one of "
+                                 f"{', '.join('.' + k for k in sorted(supported))}")
+    check_writable(path, force=force, inputs=inputs)
+    return fmt
+
+
 def add_cohort_argument(parser) -> None:
     """Add the optional COHORT argument and the reader options to a sub-command."""
     parser.add_argument("cohort", nargs="?", default=None,
                         help="cohort CSV/Parquet file (default: the shipped RECONSTRUCTED Ungar "
                              "2019 cohort)")
-    parser.add_argument("--sep", default=",", help="CSV delimiter (default ',')")
+    parser.add_argument("--sep", default=",", type=separator,
+                        help="CSV delimiter, one character (default ','; 'tab' for a tab)")
     parser.add_argument("--keep-ati-positive", action="store_true",
                         help="keep patients with antibodies to infliximab (excluded by default)")
     parser.add_argument("--min-tl", type=float, default=3.0, metavar="UG_ML",

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from pkmodel.cli.output import emit_json
+from pkmodel.cli.output import emit_json, separator
 
 __all__ = ["register"]
 
@@ -42,9 +42,13 @@ def _simulate(args) -> int:
                                "at_week": args.switch_week}
         else:
             ds = simulate(model, reg, cov, until_week=args.weeks)
-        tr = ds["trough"].isel(patient=0, draw=0)
-        entry["troughs"] = [{"week": float(t) / 7.0, "trough_ug_ml": float(v)}
-                            for t, v in zip(ds["dose_time_days"].values, tr.values, strict=True)]
+        if "trough" in ds:
+            tr = ds["trough"].isel(patient=0, draw=0)
+            entry["troughs"] = [{"week": float(t) / 7.0, "trough_ug_ml": float(v)}
+                                for t, v in zip(ds["dose_time_days"].values, tr.values,
+                                                strict=True)]
+        else:  # one dose within --weeks: no trough before a second dose yet
+            entry["troughs"] = []
         ss = steady_state_troughs(model, [reg], cov).values.ravel()[0]
         entry["steady_state_trough_ug_ml"] = float(ss)
         if args.n_patients > 0:
@@ -221,7 +225,7 @@ def register(subparsers) -> None:
 
     pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
-    pk.set_defaults(handler=None)
+    pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
 
     p = sub.add_parser("models", help="the published population PK models: population, "
@@ -274,7 +278,8 @@ def register(subparsers) -> None:
                         "state)")
     p.add_argument("--weight", type=_positive, default=None, help="weight, kg, if not in WT")
     p.add_argument("--time-unit", default="day", help="unit of TIME: day, hour or week")
-    p.add_argument("--sep", default=",", help="CSV delimiter")
+    p.add_argument("--sep", default=",", type=separator,
+                   help="CSV delimiter, one character (default ','; 'tab' for a tab)")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain)")
     p.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps")
     p.add_argument("--chains", type=int, default=4, help="NUTS chains")

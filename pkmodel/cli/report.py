@@ -16,7 +16,7 @@ def _report(args) -> int:
     from pkmodel.report import write_report
     from pkmodel.response import load_fit
 
-    check_writable(args.output, force=args.force)
+    check_writable(args.output, force=args.force, inputs=[args.fit])
     with warnings.catch_warnings():
         # the report itself shows a failed fit's diagnostics as FAIL, with what to do
         warnings.simplefilter("ignore", ConvergenceWarning)

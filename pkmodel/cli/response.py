@@ -6,9 +6,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from pkmodel.cli.output import add_cohort_argument, emit_json, load_cohort_arg
+from pkmodel.cli.output import add_cohort_argument, check_plot_path, emit_json, load_cohort_arg
 from pkmodel.errors import ConvergenceWarning
-from pkmodel.files import atomic_path, check_writable
+from pkmodel.files import atomic_path, check_writable, staged_outputs
 
 __all__ = ["register"]
 
@@ -94,7 +94,7 @@ def _diagnostics_exit(fit, args, cohort) -> int:
 
 
 def _fit(args) -> int:
-    check_writable(args.output, force=args.force)
+    check_writable(args.output, force=args.force, inputs=[args.cohort])
     cohort, fit = _fit_from_args(args)
     fit.save(args.output, force=args.force)
     if args.json:
@@ -130,6 +130,8 @@ def _month_list(args):
 def _curve(args) -> int:
     from pkmodel.response import summarize_curve
 
+    if args.plot:
+        check_plot_path(args.plot, force=args.force, inputs=[args.fit])
     fit = _load(args)
     curve = fit.remission_curve(strategy=args.strategy, month=_month_list(args),
                                 level=args.level)
@@ -182,11 +184,10 @@ def _fmt(v: float) -> str:
 def _save_plot(fit, curve, thresholds, path, force, ci_prob) -> None:
     from pkmodel.plots import plot_remission_curves
 
-    check_writable(path, force=force)
+    fmt = check_plot_path(path, force=force)
     fig = plot_remission_curves(fit, curve, thresholds, ci_prob=ci_prob, observed="both")
-    suffix = Path(path).suffix.lstrip(".") or "png"
     with atomic_path(path, force=force) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=130)
+        fig.savefig(tmp, format=fmt, dpi=130)
 
 
 def _analyze(args) -> int:
@@ -196,19 +197,20 @@ def _analyze(args) -> int:
     from pkmodel.response import summarize_curve
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     fit_path, plot_path = out / "fit.nc", out / "remission_curves.png"
     report_path = out / "report.html"
-    for path in (fit_path, plot_path, report_path):
-        check_writable(path, force=args.force)
-    cohort, fit = _fit_from_args(args)
-    classical = classical_analysis(cohort)
-    curve = fit.remission_curve()
-    thresholds = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility)
-    fit.save(fit_path, force=args.force)
-    _save_plot(fit, curve, thresholds, plot_path, args.force, 0.9)
-    write_report(fit, report_path, force=args.force, p_min=args.p_min,
-                 credibility=args.credibility, random_seed=fit.random_seed, source=fit_path.name)
+    # all three outputs or none: staged beside --out, moved in only when all are written
+    with staged_outputs(out, [p.name for p in (fit_path, plot_path, report_path)],
+                        force=args.force, inputs=[args.cohort]) as staged:
+        cohort, fit = _fit_from_args(args)
+        classical = classical_analysis(cohort)
+        curve = fit.remission_curve()
+        thresholds = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility)
+        fit.save(staged[fit_path.name])
+        _save_plot(fit, curve, thresholds, staged[plot_path.name], False, 0.9)
+        write_report(fit, staged[report_path.name], p_min=args.p_min,
+                     credibility=args.credibility, random_seed=fit.random_seed,
+                     source=fit_path.name)
     diag = fit.diagnostics()
     if args.json:
         emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from pkmodel.cli.output import emit_json
+from pkmodel.cli.output import check_plot_path, emit_json
 from pkmodel.errors import SpecificationError
-from pkmodel.files import atomic_path, check_writable
+from pkmodel.files import atomic_path
 
 __all__ = ["register"]
 
@@ -91,8 +90,7 @@ def _scenarios(args) -> int:
     from pkmodel.scenarios import VirtualPopulation, scenario_table, simulate_scenarios
 
     _check_options(args)
-    if args.plot:
-        check_writable(args.plot, force=args.force)
+    fmt = check_plot_path(args.plot, force=args.force, inputs=[args.fit]) if args.plot else None
     fit = load_fit(args.fit)
     _check_draws(args, fit)
     status = fit_status(fit)
@@ -109,9 +107,8 @@ def _scenarios(args) -> int:
         from pkmodel.plots.scenarios import plot_scenarios
 
         fig = plot_scenarios(ds)
-        suffix = Path(args.plot).suffix.lstrip(".") or "png"
         with atomic_path(args.plot, force=args.force) as tmp:
-            fig.savefig(tmp, format=suffix, dpi=130)
+            fig.savefig(tmp, format=fmt, dpi=130)
     keys = ("pk_model", "random_seed", "baseline_regimen", "min_tl_ug_ml", "p_min",
             "credibility", "ci_prob", "target_tl_ug_ml", "reference_regimen", "level",
             "n_simulated", "n_excluded_below_min_tl", "n_above_fitted_range",
