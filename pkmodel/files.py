@@ -74,7 +74,7 @@ def check_writable(
                               "regular files: choose another path")
     if target.exists() and not force:
         raise OutputExistsError(
-            f"{target} already exists; pass force=True (--force on the command line) to replace it"
+            f"{target} already exists; use --force (force=True in Python) to replace it"
         )
     parent = target.parent if str(target.parent) else Path(".")
     for folder in (parent, *parent.parents):
@@ -111,16 +111,18 @@ def staged_outputs(
     """
     folder = Path(folder)
     names = list(names)
-    if folder.exists() and (folder.is_symlink() or not folder.is_dir()):
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise OutputPathError(f"{folder} exists and is not a folder; choose another --out")
     targets = {name: folder / name for name in names}
+    parent = folder.parent if str(folder.parent) else Path(".")
+    base = next(f for f in (parent, *parent.parents) if f.exists() or f == Path(f.anchor))
     if folder.is_dir():
         for target in targets.values():
             check_writable(target, force=force, inputs=inputs)
-    else:  # the folder will be created: its nearest existing ancestor must be writable
-        check_writable(folder / ".pkmodel-probe", inputs=inputs)
-    parent = folder.parent if str(folder.parent) else Path(".")
-    base = next(f for f in (parent, *parent.parents) if f.exists())
+    elif not base.is_dir():
+        raise OutputPathError(f"{base} is a file, so the folder {folder} cannot be created "
+                              "under it; choose another --out")
+    _probe(base)
     stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.pkmodel-", dir=base))
     try:
         yield {name: stage / name for name in names}

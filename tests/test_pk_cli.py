@@ -42,7 +42,7 @@ def test_simulate_json_gives_steady_state_and_troughs(capsys):
 def test_simulate_population_and_switch(capsys):
     code, out, _ = run(capsys, "pk", "simulate", "--model", "cd", "--regimen", "5mg/kg q4w",
                        "--switch-week", "30", "--n-patients", "500", "--random-seed", "3",
-                       "--albumin", "3.5", "--immunomodulator", "--json")
+                       "--albumin-g-l", "35", "--immunomodulator", "--json")
     assert code == 0
     entry = json.loads(out)["results"][0]
     assert entry["switch"] == {"from": "5 mg/kg q8w", "at_week": 30.0}
@@ -52,7 +52,7 @@ def test_simulate_population_and_switch(capsys):
     assert pop["n"] == 500 and pop["quantiles_ug_ml"]["q05"] < pop["quantiles_ug_ml"]["q95"]
     again = json.loads(run(capsys, "pk", "simulate", "--model", "cd", "--regimen", "5mg/kg q4w",
                            "--switch-week", "30", "--n-patients", "500", "--random-seed", "3",
-                           "--albumin", "3.5", "--immunomodulator", "--json")[1])
+                           "--albumin-g-l", "35", "--immunomodulator", "--json")[1])
     assert again["results"][0]["population"] == pop
 
 
@@ -84,8 +84,8 @@ def test_forecast_json_from_a_nonmem_file(tmp_path, capsys):
 def test_bad_input_exits_2_with_one_message(tmp_path, capsys):
     code, _, err = run(capsys, "pk", "simulate", "--regimen", "ten mg q8w")
     assert code == 2 and "cannot read the regimen" in err and "Traceback" not in err
-    code, _, err = run(capsys, "pk", "simulate", "--albumin", "38")
-    assert code == 2 and "g/L" in err
+    code, _, err = run(capsys, "pk", "simulate", "--albumin-g-l", "3.8")
+    assert code == 2 and "looks like g/dL" in err and "give 38" in err
     bad = tmp_path / "bad.csv"
     bad.write_text(DATASET.replace("1,98,.,.,3.1", "1,98,.,.,abc"), encoding="utf-8")
     code, _, err = run(capsys, "pk", "forecast", str(bad))

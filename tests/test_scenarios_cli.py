@@ -79,7 +79,7 @@ def test_scenarios_refuses_an_unmapped_regimen_unless_mapped(capsys, fit_path):
     (["--n-patients", "0"], "--n-patients must be at least 1"),
     (["--min-tl", "-1"], "--min-tl must be 0"),
     (["--draws", "100000"], "more than the fit has (300 posterior draws)"),
-    (["--draws", "0"], "--draws must be at least 1"),
+    (["--posterior-draws", "0"], "--posterior-draws must be at least 1"),
     (["--chunk-size", "0"], "--chunk-size must be at least 1"),
     (["--p-min", "1.5"], "--p-min must be strictly between 0 and 1"),
 ])
@@ -108,3 +108,23 @@ def test_scenarios_text_empty_bands_units_and_nnt_interval(capsys, fit_path):
     assert isinstance(payload["convergence"]["passed"], bool)
     assert isinstance(payload["convergence"]["failed_checks"], list)
     assert payload["tl_units"] == "µg/mL"
+
+
+def test_scenarios_run_on_a_dask_distributed_scheduler(capsys, fit_path):
+    distributed = pytest.importorskip("distributed")
+    argv = ["scenarios", str(fit_path), "--regimen", "10mg/kg q8w", "--regimen", "5mg/kg q4w",
+            "--n-patients", "2000", "--seed", "3", "--chunk-size", "500", "--json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    local = json.loads(out)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        code, out, _ = run(capsys, *argv, "--dask-scheduler", cluster.scheduler_address)
+    assert code == 0
+    remote = json.loads(out)
+    for a, b in zip(local["summary"], remote["summary"], strict=True):
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert b[key] == pytest.approx(value, rel=1e-10, abs=1e-12), key
+    code, _, err = run(capsys, *argv, "--dask-scheduler", "tcp://127.0.0.1:9")
+    assert code == 2 and "cannot reach the dask scheduler" in err and "Traceback" not in err

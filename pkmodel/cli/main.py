@@ -21,11 +21,34 @@ _COMMAND_MODULES = ("pkmodel.cli.cohort", "pkmodel.cli.response", "pkmodel.cli.p
                     "pkmodel.cli.report", "pkmodel.cli.scenarios")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that states each option's default, unless the help already says it or there is
+    none worth stating (``None``, a switch that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower()
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        default = action.default
+        if isinstance(default, list | tuple):
+            default = " ".join(str(v) for v in default)
+        return f"{text} (default: {default})".replace("%", "%%")
+
+
+class _Parser(argparse.ArgumentParser):
+    """pkmodel's parsers, the sub-commands' too (argparse builds them with this class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from pkmodel import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pkmodel",
         description="Bayesian exposure-response and PK modelling of infliximab intensification. "
         "Research software: not for bedside decisions.",
@@ -52,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     warnings.showwarning = _show_warning
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if getattr(args, "handler", None) is None:
         # `pkmodel` or `pkmodel pk` alone: the help of the command group asked for
         group = getattr(args, "help_parser", None) or parser

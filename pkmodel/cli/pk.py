@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -15,12 +16,22 @@ __all__ = ["register"]
 
 def _covariates(args) -> dict:
     cov = {"weight_kg": args.weight}
-    if args.albumin is not None:
-        cov["albumin_g_dl"] = args.albumin
+    if args.albumin_g_l is not None:
+        cov["albumin_g_dl"] = _albumin_g_dl(args.albumin_g_l)
     for name in ("ati", "female", "immunomodulator"):
         if getattr(args, name):
             cov[name] = 1.0
     return cov
+
+
+def _albumin_g_dl(g_l: float) -> float:
+    """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL."""
+    from pkmodel.errors import SpecificationError
+
+    if g_l < 10:
+        raise SpecificationError(f"--albumin-g-l {g_l:g} looks like g/dL; the command line takes "
+                                 f"g/L (as cohort tables do): give {10 * g_l:g}")
+    return g_l / 10.0
 
 
 def _simulate(args) -> int:
@@ -114,6 +125,7 @@ def _forecast(args) -> int:
         MODELS,
         estimate_averaged,
         estimate_individual,
+        example_dataset,
         forecast_troughs,
         get_model,
         read_nonmem,
@@ -122,10 +134,15 @@ def _forecast(args) -> int:
     names = args.model or ["fasanmade2009"]
     models = (list(MODELS.values()) if names == ["average"]
               else [get_model(name) for name in names])
-    data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit)
+    if args.dataset is None:
+        data = example_dataset()
+        print("pkmodel: using the shipped SIMULATED example dataset (not patient data); give "
+              "a DATASET to use yours", file=sys.stderr)
+    else:
+        data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit)
     if args.id is None and len(data) > 1:
         raise PKDataError(f"the dataset has {len(data)} patients", source=data.source,
-                          column="ID", fix="choose one with --id")
+                          column="ID", fix=f"choose one with --id ({', '.join(data.ids)})")
     subject = data[args.id if args.id is not None else data.ids[0]]
     if subject.observations is None:
         raise PKDataError(f"ID {subject.id!r} has no observation (EVID 0, MDV 0)",
@@ -234,15 +251,19 @@ def register(subparsers) -> None:
     p.set_defaults(handler=_models)
 
     p = sub.add_parser("simulate", help="troughs under regimens for a patient or a population")
-    p.add_argument("--model", default="fasanmade2009",
+    p.add_argument("--pk-model", "--model", dest="model", default="fasanmade2009",
                    help=f"population PK model: {names} (default fasanmade2009; "
                         "`pkmodel pk models` describes them)")
-    p.add_argument("--regimen", action="append",
+    p.add_argument("--regimen", "--regimens", dest="regimen", action="extend", nargs="+",
+                   metavar="REGIMEN",
                    help="e.g. '10mg/kg q8w' or a name (standard, escalation, shortening_q6w, "
-                        "shortening_q4w, escalation_q4w); repeat for several (default standard)")
+                        "shortening_q4w, escalation_q4w); several may follow, or repeat it "
+                        "(default standard)")
     p.add_argument("--weight", type=_positive, default=70.0, help="body weight, kg (default 70)")
-    p.add_argument("--albumin", type=_positive, default=None,
-                   help="serum albumin, g/dL (default: the model's reference)")
+    p.add_argument("--albumin-g-l", "--albumin", dest="albumin_g_l", type=_positive,
+                   default=None, metavar="G_L",
+                   help="serum albumin, g/L as in cohort tables (default: the model's "
+                        "reference)")
     p.add_argument("--ati", action="store_true", help="antibodies to infliximab present")
     p.add_argument("--female", action="store_true", help="female (models with a sex effect)")
     p.add_argument("--immunomodulator", action="store_true",
@@ -261,16 +282,21 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("forecast",
                        help="individual Bayesian estimation from troughs, forecast per regimen")
-    p.add_argument("dataset", help="NONMEM-style CSV (ID, TIME, AMT, RATE, DV, EVID, MDV, ...)")
+    p.add_argument("dataset", nargs="?", default=None,
+                   help="NONMEM-style CSV (ID, TIME, AMT, RATE, DV, EVID, MDV, ...); default: "
+                        "the shipped SIMULATED example (patients 101, 102, 103)")
     p.add_argument("--id", default=None, help="patient ID (needed when the file has several)")
-    p.add_argument("--model", action="append",
+    p.add_argument("--pk-model", "--model", dest="model", action="append",
                    help=f"population model (prior): {names}; repeat it, or give 'average' for "
                         "all, to average the models by how well each explains the troughs "
                         "(default fasanmade2009)")
-    p.add_argument("--regimen", action="append",
-                   help="candidate regimen, repeatable (default: the five named regimens)")
+    p.add_argument("--regimen", "--regimens", dest="regimen", action="extend", nargs="+",
+                   metavar="REGIMEN",
+                   help="candidate regimens; several may follow, or repeat it (default: the five "
+                        "named regimens)")
     p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
-    p.add_argument("--credible", type=float, default=0.9, help="credible interval mass")
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+                   help="credible interval width")
     p.add_argument("--method", choices=("map", "nuts"), default="map",
                    help="map (fast, default) or nuts (full MCMC)")
     p.add_argument("--n-doses", type=int, default=None,

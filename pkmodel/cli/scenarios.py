@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from pkmodel.cli.output import check_plot_path, emit_json
@@ -41,16 +42,39 @@ def _check_options(args) -> None:
             raise SpecificationError(f"--{name.replace('_', '-')} must be strictly between 0 "
                                      f"and 1, not {value:g}")
     if args.draws is not None and args.draws < 1:
-        raise SpecificationError(f"--draws must be at least 1, not {args.draws}")
+        raise SpecificationError(f"--posterior-draws must be at least 1, not {args.draws}")
+
+
+@contextlib.contextmanager
+def _client(address: str | None):
+    """A dask.distributed client of the scheduler at ``address``, or None for local threads."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SpecificationError("--dask-scheduler needs the 'distributed' package: pip install "
+                                 "distributed") from None
+    try:
+        client = Client(address, timeout=20)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SpecificationError(f"cannot reach the dask scheduler at {address!r} ({exc}); "
+                                 "check the address and that the scheduler runs") from None
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _check_draws(args, fit) -> None:
     post = fit.tree["posterior"]
     total = int(post.sizes["chain"] * post.sizes["draw"])
     if args.draws is not None and args.draws > total:
-        raise SpecificationError(f"--draws {args.draws:,} is more than the fit has ({total:,} "
-                                 "posterior draws); give at most that, or omit --draws to use "
-                                 "them all")
+        raise SpecificationError(f"--posterior-draws {args.draws:,} is more than the fit has "
+                                 f"({total:,} "
+                                 "posterior draws); give at most that, or omit "
+                                 "--posterior-draws to use them all")
 
 
 def _band_text(band: str) -> str:
@@ -95,13 +119,14 @@ def _scenarios(args) -> int:
     _check_draws(args, fit)
     status = fit_status(fit)
     population = args.population if args.population else VirtualPopulation(args.n_patients)
-    ds = simulate_scenarios(
-        fit, population, args.regimens, pk_model=args.pk_model, random_seed=args.seed,
-        strategy_map=_strategy_map(args.map), tl_bands_ug_ml=args.bands,
-        min_tl_ug_ml=args.min_tl if args.min_tl > 0 else None, p_min=args.p_min,
-        credibility=args.credibility, ci_prob=args.ci_prob, reference=args.reference,
-        n_draws=args.draws, chunk_size=args.chunk_size, per_patient=False,
-        progress=None if not args.json else False)
+    with _client(args.dask_scheduler) as client:
+        ds = simulate_scenarios(
+            fit, population, args.regimens, pk_model=args.pk_model, random_seed=args.seed,
+            strategy_map=_strategy_map(args.map), tl_bands_ug_ml=args.bands,
+            min_tl_ug_ml=args.min_tl if args.min_tl > 0 else None, p_min=args.p_min,
+            credibility=args.credibility, ci_prob=args.ci_prob, reference=args.reference,
+            n_draws=args.draws, chunk_size=args.chunk_size, per_patient=False,
+            client=client, progress=None if not args.json else False)
     table = scenario_table(ds)
     if args.plot:
         from pkmodel.plots.scenarios import plot_scenarios
@@ -150,8 +175,10 @@ def register(subparsers) -> None:
         "scenarios", help="expected remission and futility of intensification regimens over a "
                           "virtual population")
     p.add_argument("fit", help="a fit saved by `pkmodel fit`")
-    p.add_argument("--regimens", nargs="+", required=True, metavar="REGIMEN",
-                   help="intensified regimens, e.g. '10mg/kg q8w' '5mg/kg q4w'")
+    p.add_argument("--regimen", "--regimens", dest="regimens", action="extend", nargs="+",
+                   required=True, metavar="REGIMEN",
+                   help="intensified regimens, e.g. '10mg/kg q8w' '5mg/kg q4w'; several may "
+                        "follow, or repeat it")
     p.add_argument("--n-patients", type=int, default=10_000,
                    help=f"virtual patients (default population; default 10000, at most "
                         f"{MAX_PATIENTS:,}: beyond, see the Python API with dask)")
@@ -175,9 +202,12 @@ def register(subparsers) -> None:
     p.add_argument("--p-min", type=float, default=0.2, help="futility: remission probability")
     p.add_argument("--credibility", type=float, default=0.9, help="futility: credibility")
     p.add_argument("--ci-prob", type=float, default=0.9, help="credible interval width")
-    p.add_argument("--draws", type=int, default=None,
-                   help="posterior draws to use, at most the fit's (default all)")
+    p.add_argument("--posterior-draws", "--draws", dest="draws", type=int, default=None,
+                   help="how many of the fit's posterior draws to use (default all)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="patients per dask chunk")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run the chunks on this dask.distributed scheduler (e.g. "
+                        "tcp://10.0.0.5:8786) instead of this machine's threads")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="also write a plot")
     p.add_argument("--force", action="store_true", help="replace an existing plot")

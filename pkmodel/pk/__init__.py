@@ -15,7 +15,8 @@ The public API:
   :func:`estimate_individual`, :class:`IndividualEstimate`, :func:`forecast_troughs`,
   :class:`TroughForecast`; model averaging over published models: :func:`estimate_averaged`,
   :class:`AveragedEstimate`;
-* NONMEM-style input: :func:`read_nonmem`, :class:`PKDataset`, :class:`PKSubject`.
+* NONMEM-style input: :func:`read_nonmem`, :class:`PKDataset`, :class:`PKSubject`, and a
+  shipped simulated example, :func:`example_dataset`.
 """
 
 from pkmodel.pk.averaging import AveragedEstimate, estimate_averaged
@@ -34,7 +35,7 @@ from pkmodel.pk.models import (
     PopulationModel,
     get_model,
 )
-from pkmodel.pk.nonmem import PKDataset, PKSubject, read_nonmem
+from pkmodel.pk.nonmem import PKDataset, PKSubject, example_dataset, read_nonmem
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
@@ -70,6 +71,7 @@ __all__ = [
     "concentrations",
     "estimate_averaged",
     "estimate_individual",
+    "example_dataset",
     "forecast_troughs",
     "get_model",
     "parse_regimen",

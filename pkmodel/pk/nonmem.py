@@ -41,7 +41,10 @@ from pkmodel.pk.models import COVARIATES, check_covariate
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 
-__all__ = ["PKDataset", "PKSubject", "read_nonmem"]
+__all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read_nonmem"]
+
+#: The file name of the SIMULATED example dataset shipped in ``pkmodel.data``.
+EXAMPLE_DATASET = "example_pk_nonmem.csv"
 
 _REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
 _BLANK = {"", ".", "na", "nan", "n/a", "none", "null"}
@@ -478,3 +481,24 @@ def _subject_covariates(
     changed = np.ones(times.size, dtype=bool)
     changed[1:] = np.any([v[1:] != v[:-1] for v in records.values()], axis=0)
     return baseline, CovariateHistory(times[changed], {k: v[changed] for k, v in records.items()})
+
+
+def example_dataset() -> PKDataset:
+    """The SIMULATED example NONMEM-style dataset shipped with pkmodel: three invented patients.
+
+    Made by ``data/make_example_pk.py`` from the Fasanmade 2009 model with known random effects:
+    ``101`` (72 kg, fast clearance, low troughs), ``102`` (an adolescent whose weight and albumin
+    rise during therapy; the first trough below the LLOQ) and ``103`` (80 kg, typical clearance).
+    Doses in mg, times in days, concentrations in µg/mL. Not patient data.
+
+    Examples
+    --------
+    >>> from pkmodel.pk import example_dataset
+    >>> example_dataset().ids
+    ['101', '102', '103']
+    """
+    from importlib import resources
+
+    path = resources.files("pkmodel.data") / EXAMPLE_DATASET
+    with resources.as_file(path) as file:
+        return read_nonmem(file)

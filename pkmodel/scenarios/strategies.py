@@ -135,9 +135,9 @@ def map_regimens(regimens: Sequence[str | Regimen], strategies: Sequence[str], *
         if reg.label in explicit:
             out.append(RegimenStrategy(reg, explicit[reg.label], "explicit"))
             continue
-        how = (f"; to predict it as a fitted strategy anyway, say so: strategy_map="
-               f"{{{reg.label!r}: <one of {fitted}>}} (the model has no term for the dose or "
-               "interval within a strategy)")
+        how = (f"; to predict it as a fitted strategy anyway, say so: --map "
+               f"'{reg.label}=<one of {fitted}>' (strategy_map= in Python; the model has no "
+               "term for the dose or interval within a strategy)")
         same_dose = np.isclose(reg.dose_mg_kg, baseline.dose_mg_kg)
         same_interval = np.isclose(reg.interval_weeks, baseline.interval_weeks)
         if same_dose and same_interval:
@@ -152,7 +152,8 @@ def map_regimens(regimens: Sequence[str | Regimen], strategies: Sequence[str], *
             if len(found) > 1:
                 raise PredictionError(
                     f"regimen {reg.label} was given under several strategies in the fitted "
-                    f"cohort ({found}); choose one with strategy_map={{{reg.label!r}: ...}}")
+                    f"cohort ({found}); choose one with --map '{reg.label}=STRATEGY' "
+                    "(strategy_map= in Python)")
             raise PredictionError(
                 f"regimen {reg.label} was not given to any patient of the fitted cohort, whose "
                 f"regimens were: {_describe(observed)}. The remission model cannot say how it "
