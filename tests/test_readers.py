@@ -228,3 +228,54 @@ def test_describe_counts(tidy_frame):
     assert tl.loc[(12, "active"), "n_above_limit"] == 1
     assert "Cohort" in str(s) and s.to_dict()["n_patients"] == 4
 
+
+# ------------------------------------------------------- implausible values and silent slips
+def test_trough_beyond_the_plausible_maximum_names_the_ng_ml_slip(tmp_path, tidy_frame):
+    from pkmodel.data.plausibility import TL_MAX_UG_ML
+
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "baseline_tl"] = "1000000"
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "1000000 µg/mL", f"{TL_MAX_UG_ML:g} µg/mL",
+          "ng/mL", "divide ng/mL by 1000")
+    f.loc[[2, 3], "baseline_tl"] = ">5000"  # an assay limit is a value too
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "5000", "ng/mL")
+    f.loc[[2, 3], "baseline_tl"] = f"{TL_MAX_UG_ML:g}"  # the maximum itself is accepted
+    assert pkmodel.read_cohort(f).data["baseline_tl"].max() == TL_MAX_UG_ML
+    # read_patients validates exactly as read_cohort does
+    with pytest.raises(CohortError, match=r"index 0, column 'baseline_tl'.*ng/mL"):
+        pkmodel.data.readers.read_patients(
+            pd.DataFrame({"baseline_tl": ["5000"], "strategy": ["dose_escalation"]}))
+
+
+@pytest.mark.parametrize("value, slip, fix", [
+    ("500", "looks like pounds", "500 lb is 227 kg"),
+    ("70000", "looks like grams", "70000 g is 70 kg"),
+    ("0.5", "below the plausible minimum of 10 kg", "write body weight in kg"),
+])
+def test_weight_outside_the_pk_layers_range_names_the_unit_slip(tmp_path, tidy_frame, value, slip,
+                                                                 fix):
+    from pkmodel.pk.models import COVARIATES
+
+    f = tidy_frame.copy()
+    f.loc[[4, 5], "weight_kg"] = value
+    message = check(tmp_path, f, "row 6", "column 'weight_kg'", f"{value} kg", slip, fix)
+    bound = COVARIATES["weight_kg"]["high" if float(value) > 1 else "low"]
+    assert f"{bound:g} kg" in message  # one definition: the PK layer's range
+
+
+def test_albumin_in_g_dl_is_refused_like_the_population_tables_do(tmp_path, tidy_frame):
+    from pkmodel.scenarios.populations import population_from_table
+
+    f = tidy_frame.copy()
+    f["albumin_g_l"] = "40"
+    f.loc[[6, 7], "albumin_g_l"] = "3.9"
+    message = check(tmp_path, f, "row 8", "column 'albumin_g_l'", "3.9 g/L", "looks like g/dL",
+                    "multiply g/dL by 10", "39 g/L")
+    # the same check, and so the same words, for a population table of the scenarios
+    with pytest.raises(CohortError) as info:
+        population_from_table(pd.DataFrame({"weight_kg": [70, 70], "albumin_g_l": [40, 3.9]}))
+    assert str(info.value).split(": ", 1)[1] == message.split(": ", 1)[1]
+    f.loc[[6, 7], "albumin_g_l"] = "600"  # µmol/L
+    check(tmp_path, f, "row 8", "column 'albumin_g_l'", "above the plausible maximum of 70 g/L",
+          "µmol/L")
+

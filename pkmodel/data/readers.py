@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.data.cohort import Cohort
+from pkmodel.data.plausibility import CHECKED_COLUMNS, implausible_value
 from pkmodel.data.schema import BASELINE_COLUMNS, COLUMNS, REQUIRED_COLUMNS
 from pkmodel.errors import CohortError
 
@@ -78,8 +79,10 @@ def read_cohort(
     Raises
     ------
     CohortError
-        When the table cannot be read or breaks the schema; the message names the file, the row
-        (counting the header as row 1) and the column, and says how to fix it.
+        When the table cannot be read or breaks the schema, or holds a value outside its
+        plausible range (:mod:`pkmodel.data.plausibility`: a trough in ng/mL, a weight in pounds,
+        an albumin in g/dL); the message names the file, the row (counting the header as row 1)
+        and the column, and says how to fix it.
 
     Examples
     --------
@@ -365,7 +368,18 @@ def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos)
         sign = "positive" if col.kind == "positive" else "zero or positive"
         raise where.error(f"{values.iloc[i]!r} must be {sign}", pos[i], col.name,
                           f"write the {col.description}{' in ' + col.unit if col.unit else ''}")
+    _check_plausible(col.name, np.where(blank, np.nan, arr), where, pos)
     return pd.Series(arr, index=values.index)
+
+
+def _check_plausible(name: str, values: np.ndarray, where: _Where, pos) -> None:
+    """Refuse the first value outside the column's plausible range (a unit slip)."""
+    if name not in CHECKED_COLUMNS:
+        return
+    found = implausible_value(name, values)
+    if found is not None:
+        i, message, fix = found
+        raise where.error(message, pos[i], name, fix)
 
 
 def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Series]:
@@ -394,6 +408,7 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
                 "write the measured trough in µg/mL (TL must be > 0; use '<LIMIT' below the "
                 "assay's lower limit)",
             )
+    _check_plausible("baseline_tl", value, where, pos)
     if "tl_cens" not in frame.columns:
         return pd.Series(value), pd.Series(cens_from_text)
     cens_text = frame["tl_cens"].astype("string").str.strip()
