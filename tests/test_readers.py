@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -229,6 +231,7 @@ def test_describe_counts(tidy_frame):
     assert "Cohort" in str(s) and s.to_dict()["n_patients"] == 4
 
 
+
 # ------------------------------------------------------- implausible values and silent slips
 def test_trough_beyond_the_plausible_maximum_names_the_ng_ml_slip(tmp_path, tidy_frame):
     from pkmodel.data.plausibility import TL_MAX_UG_ML
@@ -279,3 +282,59 @@ def test_albumin_in_g_dl_is_refused_like_the_population_tables_do(tmp_path, tidy
     check(tmp_path, f, "row 8", "column 'albumin_g_l'", "above the plausible maximum of 70 g/L",
           "µmol/L")
 
+
+def test_strategy_one_letter_off_another_is_a_warning_naming_both(tidy_frame):
+    from pkmodel.errors import CohortWarning
+
+    f = pd.concat([tidy_frame] * 3, ignore_index=True)
+    f["patient_id"] = [f"{p}-{i // 8}" for i, p in enumerate(f["patient_id"])]
+    f.loc[[20, 21], "strategy"] = "dose_escalaton"  # both rows of patient P3-2
+    with pytest.warns(CohortWarning) as record:
+        cohort = pkmodel.read_cohort(f)
+    assert len(record) == 1
+    message = str(record[0].message)
+    for part in ("row index 20", "column 'strategy'", "'dose_escalaton' (1 patient)",
+                 "very like 'dose_escalation' (5 patients)", "dose_escalation 5",
+                 "dose_escalaton 1", "interval_shortening 6", "write 'dose_escalation'"):
+        assert part in message, message
+    assert "dose_escalaton" in cohort.strategies  # read as written: a warning, not a change
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pkmodel.CohortWarning)
+        pkmodel.read_cohort(tidy_frame)  # distinct strategies: no warning
+        pkmodel.load_ungar2019()
+
+
+def test_a_repeated_column_name_is_refused_naming_both_columns(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.insert(3, "weight_kg ", f.pop("weight_kg"))
+    f["weight_kg"] = "80"  # pandas would silently rename this one 'weight_kg.1'
+    message = check(tmp_path, f, "row 1", "column 'weight_kg'", "names this column twice",
+                    "'weight_kg ' (column 4, D)", "'weight_kg' (column 9, I)")
+    assert "weight_kg.1" not in message
+    # a trailing delimiter (one blank name) is still harmless
+    path = write(tmp_path, tidy_frame)
+    path.write_text("\n".join(line + "," for line in path.read_text().splitlines()) + "\n")
+    assert pkmodel.read_cohort(path).n_patients == 4
+
+
+def test_decimal_commas_are_named_with_the_fix(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "baseline_tl"] = "4,5"
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "'4,5' has a decimal comma", "write 4.5",
+          "export the table with '.' as the decimal separator")
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "weight_kg"] = "70,5"
+    path = write(tmp_path, f, name="semicolon.csv", sep=";")
+    with pytest.raises(CohortError, match=r"row 4, column 'weight_kg': '70,5' has a decimal comma"
+                       r".*write 70.5"):
+        pkmodel.read_cohort(path, sep=";")
+    f.loc[[2, 3], "weight_kg"] = "1,500"
+    check(tmp_path, f, "row 4", "thousands separator", "1.500", "1500")
+    # unquoted in a comma-separated file, every row gets one field more than the header: pandas
+    # made the first column an index, and a ValueError escaped
+    path = tmp_path / "split.csv"
+    path.write_text("patient_id,center,month,remission,baseline_tl,ati,strategy\n"
+                    "P1,a,6,1,4,5,0,dose_escalation\nP2,a,6,0,9,5,0,dose_escalation\n")
+    with pytest.raises(CohortError, match=r"row 2: this row has 8 fields but the header only 7 "
+                       r"names.*decimal comma \(4,5\)"):
+        pkmodel.read_cohort(path)
