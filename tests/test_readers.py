@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -338,3 +339,19 @@ def test_decimal_commas_are_named_with_the_fix(tmp_path, tidy_frame):
     with pytest.raises(CohortError, match=r"row 2: this row has 8 fields but the header only 7 "
                        r"names.*decimal comma \(4,5\)"):
         pkmodel.read_cohort(path)
+
+
+def test_data_readme_states_the_plausible_ranges_of_the_code():
+    from pathlib import Path
+
+    from pkmodel.data.plausibility import plausible_ranges
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text("utf-8")
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `(\w+)` \| [^|]*\| [^|]*\| ([^|]*) \|", text, flags=re.MULTILINE)}
+    for name, r in plausible_ranges().items():
+        allowed = rows[name]
+        if r.low > 0:
+            assert f"{r.low:g} to {r.high:g}" in allowed, (name, allowed)
+        else:
+            assert f"<= {r.high:g}" in allowed, (name, allowed)
