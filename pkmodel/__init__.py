@@ -21,6 +21,8 @@ from pkmodel.data import (
 )
 from pkmodel.errors import (
     CohortError,
+    CohortWarning,
+    ConstantOutcomeWarning,
     ConvergenceWarning,
     FitFileError,
     PKDataError,
@@ -51,6 +53,8 @@ __all__ = [
     "Cohort",
     "CohortError",
     "CohortSummary",
+    "CohortWarning",
+    "ConstantOutcomeWarning",
     "ConvergenceWarning",
     "FitFileError",
     "PKDataError",

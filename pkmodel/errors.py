@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "CohortError",
+    "CohortWarning",
+    "ConstantOutcomeWarning",
     "ConvergenceWarning",
     "FitFileError",
     "ImplausibleEstimateWarning",
@@ -40,7 +42,7 @@ class CohortError(PkmodelError, ValueError):
         message: str,
         *,
         source: str | None = None,
-        row: int | None = None,
+        row: int | str | None = None,
         column: str | None = None,
         fix: str | None = None,
     ) -> None:
@@ -48,19 +50,25 @@ class CohortError(PkmodelError, ValueError):
         self.row = row
         self.column = column
         self.fix = fix
-        where = []
-        if source is not None:
-            where.append(source if source.startswith("<") else f"file {source}")
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column '{column}'")
-        text = message
-        if where:
-            text = f"{', '.join(where)}: {message}"
-        if fix:
-            text = f"{text}. Fix: {fix}"
-        super().__init__(text)
+        super().__init__(_located(message, source, row, column, fix))
+
+
+def _located(message: str, source: str | None, row: int | str | None, column: str | None,
+             fix: str | None) -> str:
+    """``file F, row R, column 'C': message. Fix: fix``, leaving out the parts not given."""
+    where = []
+    if source is not None:
+        where.append(source if source.startswith("<") else f"file {source}")
+    if row is not None:
+        where.append(f"row {row}")
+    if column is not None:
+        where.append(f"column '{column}'")
+    text = message
+    if where:
+        text = f"{', '.join(where)}: {message}"
+    if fix:
+        text = f"{text}. Fix: {fix}"
+    return text
 
 
 class PKDataError(CohortError):
@@ -110,4 +118,36 @@ class SeparationWarning(PkmodelWarning):
     With complete separation every patient below some TL remits and every patient above it does not
     (or the reverse); the likelihood then keeps rising as the slope grows, so the data alone put no
     bound on it and the posterior of the slope (and of thresholds) reflects the prior.
+    """
+
+
+class CohortWarning(PkmodelWarning):
+    """A cohort value that is possible but suspicious, such as a strategy one letter off another.
+
+    Like :class:`CohortError`, the message names the file, the row (header = row 1) and the
+    column, and says what to do. The table is read as written.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        row: int | str | None = None,
+        column: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.source = source
+        self.row = row
+        self.column = column
+        self.fix = fix
+        super().__init__(_located(message, source, row, column, fix))
+
+
+class ConstantOutcomeWarning(PkmodelWarning):
+    """Remission does not vary (all 1 or all 0) overall or at some month.
+
+    With no contrast between remitters and non-remitters, the likelihood keeps rising as the
+    remission probability goes to 1 (or 0): the data alone put no bound on that month's
+    log-odds, which (and, for the whole cohort, the TL slope as well) is then set by its prior.
     """

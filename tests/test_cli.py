@@ -106,3 +106,52 @@ def test_main_job_writes_fit_and_plot(capsys, tmp_path):
     assert (out_dir / "fit.nc").exists() and (out_dir / "remission_curves.png").exists()
     code, _, err = run(capsys, "analyze", "--out", str(out_dir), *FAST)
     assert code == 2 and "--force" in err
+
+
+def _cohort_csv(tmp_path, **cells):
+    """A small valid cohort file; ``cells`` maps a column to its value on rows 4 and 5."""
+    rows = ["patient_id,center,month,remission,baseline_tl,ati,strategy,weight_kg"]
+    for i, tl in enumerate(["4.1", "9.5", "5.0", "7.2", "12", "3.6"]):
+        strategy = "dose_escalation" if i < 3 else "interval_shortening"
+        for month in (6, 12):
+            row = {"patient_id": f"P{i}", "center": "a", "month": month,
+                   "remission": (i + month) % 2, "baseline_tl": tl, "ati": 0,
+                   "strategy": strategy, "weight_kg": 70}
+            if i == 1:
+                row.update(cells)
+            rows.append(",".join(f'"{v}"' for v in row.values()))
+    path = tmp_path / "cohort.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_implausible_values_exit_2_naming_row_column_and_value(capsys, tmp_path):
+    cases = [({"baseline_tl": "1000000"}, "column 'baseline_tl'", "1000000 µg/mL", "ng/mL"),
+             ({"weight_kg": "500"}, "column 'weight_kg'", "500 kg", "pounds"),
+             ({"baseline_tl": "4,5"}, "column 'baseline_tl'", "'4,5' has a decimal comma",
+              "write 4.5")]
+    for cells, *parts in cases:
+        path = _cohort_csv(tmp_path, **cells)
+        before = sorted(p.name for p in tmp_path.iterdir())
+        for command in ("describe", "classical"):
+            code, out, err = run(capsys, command, str(path))
+            assert code == 2 and out == "", err
+            assert err.startswith(f"pkmodel: error: file {path}, row 4, "), err
+            assert "Traceback" not in err
+            for part in parts:
+                assert part in err, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_repeated_column_exits_2_and_strategy_typo_warns(capsys, tmp_path):
+    path = _cohort_csv(tmp_path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",ati"] + [line + ',"0"' for line in lines[1:]]) + "\n")
+    code, out, err = run(capsys, "describe", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "row 1, column 'ati'" in err and "'ati' (column 6, F) and 'ati' (column 9, I)" in err
+    path = _cohort_csv(tmp_path, strategy="dose_escalaton")
+    code, out, err = run(capsys, "describe", str(path))
+    assert code == 0 and "Cohort cohort.csv: 6 patients" in out
+    assert err.startswith(f"pkmodel: warning: file {path}, row 4, column 'strategy': strategy "
+                          "'dose_escalaton' (1 patient) is very like 'dose_escalation'"), err

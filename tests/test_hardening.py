@@ -417,6 +417,75 @@ def test_separation_is_detected_per_month_and_direction(tmp_path, tidy_frame):
     assert tl_separation(read_cohort(mixed)) == []
 
 
+def _constant_month_csv(path: Path, *, everyone: bool = False) -> Path:
+    """Every patient remits at month 6; at month 12 a third do not (or, everyone: none fails)."""
+    rows = ["patient_id,center,month,remission,baseline_tl,ati,strategy"]
+    for i in range(30):
+        strategy = ("dose_escalation", "interval_shortening")[i % 2]
+        for month in (6, 12):
+            remits = 1 if (month == 6 or everyone) else int(i % 3 != 0)
+            rows.append(f"P{i},{'ab'[i % 2]},{month},{remits},{3.5 + 0.5 * i},0,{strategy}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_no_outcome_variation_is_said_plainly_by_classical_and_by_the_fit(tmp_path, capsys,
+                                                                         monkeypatch):
+    from pkmodel.data import constant_outcomes, read_cohort
+    from pkmodel.response.spec import RemissionModel
+
+    month6 = read_cohort(_constant_month_csv(tmp_path / "m6.csv"))
+    overall = read_cohort(_constant_month_csv(tmp_path / "all.csv", everyone=True))
+    assert [(c.month, c.remission, c.n_assessments) for c in constant_outcomes(month6)] == [
+        (6, 1, 30)]
+    assert [(c.month, c.n_assessments) for c in constant_outcomes(overall)] == [(None, 60)]
+    assert constant_outcomes(pkmodel.load_ungar2019()) == []
+
+    result = pkmodel.classical_analysis(month6)
+    assert list(result.not_computed) == [6]
+    text = str(result)
+    assert "month 6: cannot be computed: all 30 assessed patients remitted" in text
+    assert "there are no non-remitters" in text and "nan" not in text
+    assert "month 12: remission n=20" in text  # the month with both outcomes is computed
+    assert result.to_dict()["classical_not_computed"]["6"].startswith("all 30 assessed")
+    code, out, err = run(capsys, "classical", str(tmp_path / "all.csv"))
+    assert code == 0 and err == "" and "nan" not in out
+    assert out.count("cannot be computed: all 30 assessed patients remitted") == 2
+    code, out, _ = run(capsys, "classical", str(tmp_path / "all.csv"), "--json")
+    assert set(json.loads(out)["classical_not_computed"]) == {"6", "12"}
+
+    # the fit warns before it samples (the sampling itself is stopped here)
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(RemissionModel, "_design", stop)
+    for cohort, words in ((month6, "at month 6, every one of the 30 assessments is a remission"),
+                          (overall, "the TL slope (priors.slope_sd) are identified only")):
+        with pytest.warns(pkmodel.ConstantOutcomeWarning, match="identified only by") as record, \
+                pytest.raises(Stop):
+            RemissionModel().fit(cohort)
+        assert words in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pkmodel.ConstantOutcomeWarning)
+        with pytest.raises(Stop):
+            RemissionModel().fit(pkmodel.load_ungar2019())
+
+
+@pytest.mark.slow
+def test_a_month_without_variation_still_fits_and_strict_refuses_it(tmp_path, capsys):
+    cohort = _constant_month_csv(tmp_path / "constant.csv")
+    code, out, err = run(capsys, "fit", str(cohort), "-o", str(tmp_path / "fit.nc"), *FAST)
+    assert code == 0 and "wrote" in out, err
+    assert ("pkmodel: warning: remission does not vary at some months (at month 6, every one of "
+            "the 30 assessments is a remission)") in err
+    code, _, err = run(capsys, "fit", str(cohort), "-o", str(tmp_path / "fit.nc"), "--force",
+                       "--strict", *FAST)
+    assert code == 3 and "strict: remission does not vary at some month" in err
+
+
 @pytest.mark.slow
 def test_separated_data_still_fit_under_the_priors_and_say_so(tmp_path, capsys):
     cohort = _separated_cohort_csv(tmp_path / "separated.csv")

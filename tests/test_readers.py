@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,3 +231,127 @@ def test_describe_counts(tidy_frame):
     assert tl.loc[(12, "active"), "n_above_limit"] == 1
     assert "Cohort" in str(s) and s.to_dict()["n_patients"] == 4
 
+
+
+# ------------------------------------------------------- implausible values and silent slips
+def test_trough_beyond_the_plausible_maximum_names_the_ng_ml_slip(tmp_path, tidy_frame):
+    from pkmodel.data.plausibility import TL_MAX_UG_ML
+
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "baseline_tl"] = "1000000"
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "1000000 µg/mL", f"{TL_MAX_UG_ML:g} µg/mL",
+          "ng/mL", "divide ng/mL by 1000")
+    f.loc[[2, 3], "baseline_tl"] = ">5000"  # an assay limit is a value too
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "5000", "ng/mL")
+    f.loc[[2, 3], "baseline_tl"] = f"{TL_MAX_UG_ML:g}"  # the maximum itself is accepted
+    assert pkmodel.read_cohort(f).data["baseline_tl"].max() == TL_MAX_UG_ML
+    # read_patients validates exactly as read_cohort does
+    with pytest.raises(CohortError, match=r"index 0, column 'baseline_tl'.*ng/mL"):
+        pkmodel.data.readers.read_patients(
+            pd.DataFrame({"baseline_tl": ["5000"], "strategy": ["dose_escalation"]}))
+
+
+@pytest.mark.parametrize("value, slip, fix", [
+    ("500", "looks like pounds", "500 lb is 227 kg"),
+    ("70000", "looks like grams", "70000 g is 70 kg"),
+    ("0.5", "below the plausible minimum of 10 kg", "write body weight in kg"),
+])
+def test_weight_outside_the_pk_layers_range_names_the_unit_slip(tmp_path, tidy_frame, value, slip,
+                                                                 fix):
+    from pkmodel.pk.models import COVARIATES
+
+    f = tidy_frame.copy()
+    f.loc[[4, 5], "weight_kg"] = value
+    message = check(tmp_path, f, "row 6", "column 'weight_kg'", f"{value} kg", slip, fix)
+    bound = COVARIATES["weight_kg"]["high" if float(value) > 1 else "low"]
+    assert f"{bound:g} kg" in message  # one definition: the PK layer's range
+
+
+def test_albumin_in_g_dl_is_refused_like_the_population_tables_do(tmp_path, tidy_frame):
+    from pkmodel.scenarios.populations import population_from_table
+
+    f = tidy_frame.copy()
+    f["albumin_g_l"] = "40"
+    f.loc[[6, 7], "albumin_g_l"] = "3.9"
+    message = check(tmp_path, f, "row 8", "column 'albumin_g_l'", "3.9 g/L", "looks like g/dL",
+                    "multiply g/dL by 10", "39 g/L")
+    # the same check, and so the same words, for a population table of the scenarios
+    with pytest.raises(CohortError) as info:
+        population_from_table(pd.DataFrame({"weight_kg": [70, 70], "albumin_g_l": [40, 3.9]}))
+    assert str(info.value).split(": ", 1)[1] == message.split(": ", 1)[1]
+    f.loc[[6, 7], "albumin_g_l"] = "600"  # µmol/L
+    check(tmp_path, f, "row 8", "column 'albumin_g_l'", "above the plausible maximum of 70 g/L",
+          "µmol/L")
+
+
+def test_strategy_one_letter_off_another_is_a_warning_naming_both(tidy_frame):
+    from pkmodel.errors import CohortWarning
+
+    f = pd.concat([tidy_frame] * 3, ignore_index=True)
+    f["patient_id"] = [f"{p}-{i // 8}" for i, p in enumerate(f["patient_id"])]
+    f.loc[[20, 21], "strategy"] = "dose_escalaton"  # both rows of patient P3-2
+    with pytest.warns(CohortWarning) as record:
+        cohort = pkmodel.read_cohort(f)
+    assert len(record) == 1
+    message = str(record[0].message)
+    for part in ("row index 20", "column 'strategy'", "'dose_escalaton' (1 patient)",
+                 "very like 'dose_escalation' (5 patients)", "dose_escalation 5",
+                 "dose_escalaton 1", "interval_shortening 6", "write 'dose_escalation'"):
+        assert part in message, message
+    assert "dose_escalaton" in cohort.strategies  # read as written: a warning, not a change
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pkmodel.CohortWarning)
+        pkmodel.read_cohort(tidy_frame)  # distinct strategies: no warning
+        pkmodel.load_ungar2019()
+
+
+def test_a_repeated_column_name_is_refused_naming_both_columns(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.insert(3, "weight_kg ", f.pop("weight_kg"))
+    f["weight_kg"] = "80"  # pandas would silently rename this one 'weight_kg.1'
+    message = check(tmp_path, f, "row 1", "column 'weight_kg'", "names this column twice",
+                    "'weight_kg ' (column 4, D)", "'weight_kg' (column 9, I)")
+    assert "weight_kg.1" not in message
+    # a trailing delimiter (one blank name) is still harmless
+    path = write(tmp_path, tidy_frame)
+    path.write_text("\n".join(line + "," for line in path.read_text().splitlines()) + "\n")
+    assert pkmodel.read_cohort(path).n_patients == 4
+
+
+def test_decimal_commas_are_named_with_the_fix(tmp_path, tidy_frame):
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "baseline_tl"] = "4,5"
+    check(tmp_path, f, "row 4", "column 'baseline_tl'", "'4,5' has a decimal comma", "write 4.5",
+          "export the table with '.' as the decimal separator")
+    f = tidy_frame.copy()
+    f.loc[[2, 3], "weight_kg"] = "70,5"
+    path = write(tmp_path, f, name="semicolon.csv", sep=";")
+    with pytest.raises(CohortError, match=r"row 4, column 'weight_kg': '70,5' has a decimal comma"
+                       r".*write 70.5"):
+        pkmodel.read_cohort(path, sep=";")
+    f.loc[[2, 3], "weight_kg"] = "1,500"
+    check(tmp_path, f, "row 4", "thousands separator", "1.500", "1500")
+    # unquoted in a comma-separated file, every row gets one field more than the header: pandas
+    # made the first column an index, and a ValueError escaped
+    path = tmp_path / "split.csv"
+    path.write_text("patient_id,center,month,remission,baseline_tl,ati,strategy\n"
+                    "P1,a,6,1,4,5,0,dose_escalation\nP2,a,6,0,9,5,0,dose_escalation\n")
+    with pytest.raises(CohortError, match=r"row 2: this row has 8 fields but the header only 7 "
+                       r"names.*decimal comma \(4,5\)"):
+        pkmodel.read_cohort(path)
+
+
+def test_data_readme_states_the_plausible_ranges_of_the_code():
+    from pathlib import Path
+
+    from pkmodel.data.plausibility import plausible_ranges
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text("utf-8")
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `(\w+)` \| [^|]*\| [^|]*\| ([^|]*) \|", text, flags=re.MULTILINE)}
+    for name, r in plausible_ranges().items():
+        allowed = rows[name]
+        if r.low > 0:
+            assert f"{r.low:g} to {r.high:g}" in allowed, (name, allowed)
+        else:
+            assert f"<= {r.high:g}" in allowed, (name, allowed)

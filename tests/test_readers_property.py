@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import pkmodel
 from pkmodel import CohortError
+from pkmodel.data.plausibility import plausible_ranges
 
 BASE = pd.DataFrame({
     "patient_id": ["A", "A", "B", "B", "C"],
@@ -62,6 +63,10 @@ def check_valid(cohort) -> None:
     assert np.isfinite(d["baseline_tl"]).all() and (d["baseline_tl"] > 0).all()
     assert set(d["tl_cens"].unique()) <= {-1, 0, 1}
     assert not d.duplicated(["patient_id", "month"]).any()
+    for name, r in plausible_ranges().items():  # no unit slip gets through
+        if name in d.columns:
+            values = d[name].dropna()
+            assert ((values >= r.low) & (values <= r.high)).all(), name
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -49,8 +49,9 @@ def _add_fit_options(p) -> None:
                    " the same seed gives the same draws whatever the number")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 3 if the fit fails its convergence checks or remission "
-                   "is separated by TL (slope set by the prior)")
+                   help="exit with status 3 if the fit fails its convergence checks, remission "
+                   "is separated by TL (slope set by the prior) or does not vary at some month "
+                   "(remission probability set by the prior)")
 
 
 def _status(fit) -> dict:
@@ -81,16 +82,22 @@ def _print_notes(fit) -> None:
 
 
 def _diagnostics_exit(fit, args, cohort) -> int:
-    """Print the diagnostics; with ``--strict``, 3 for a failed fit or TL-separated data."""
+    """Print the diagnostics; with ``--strict``, 3 for a failed fit, TL-separated data or
+    remission that does not vary at some month."""
     from pkmodel.data import tl_separation
+    from pkmodel.data.separation import constant_outcomes
 
     diag = fit.diagnostics()
     print(str(diag), file=sys.stderr)
     separated = bool(tl_separation(cohort))
+    constant = bool(constant_outcomes(cohort))
     if args.strict and separated:
         print("strict: remission is separated by TL, so the slope is set by its prior (see the "
               "warning above)", file=sys.stderr)
-    return 3 if (args.strict and (not diag.converged or separated)) else 0
+    if args.strict and constant:
+        print("strict: remission does not vary at some month, so its probability there is set "
+              "by the prior (see the warning above)", file=sys.stderr)
+    return 3 if (args.strict and (not diag.converged or separated or constant)) else 0
 
 
 def _fit(args) -> int:

@@ -5,7 +5,12 @@ from pkmodel.data.cohort import Cohort, CohortSummary
 from pkmodel.data.datasets import UNGAR2019_NOTE, load_ungar2019
 from pkmodel.data.readers import read_cohort
 from pkmodel.data.schema import COLUMNS, Column
-from pkmodel.data.separation import Separation, tl_separation
+from pkmodel.data.separation import (
+    ConstantOutcome,
+    Separation,
+    constant_outcomes,
+    tl_separation,
+)
 
 __all__ = [
     "COLUMNS",
@@ -14,8 +19,10 @@ __all__ = [
     "Cohort",
     "CohortSummary",
     "Column",
+    "ConstantOutcome",
     "Separation",
     "classical_analysis",
+    "constant_outcomes",
     "load_ungar2019",
     "read_cohort",
     "tl_separation",

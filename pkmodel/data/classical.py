@@ -7,7 +7,8 @@ a rank test on the reported values does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,18 +32,27 @@ class ClassicalResult:
         a higher TL (0.5 = no discrimination); its 95% interval is the Hanley-McNeil one.
         The cut-off classifies TL >= cut-off as "intensification will fail"; sensitivity and
         specificity are for that rule.
+    not_computed : dict
+        Month -> why its statistics could not be computed (they are NaN in ``table``): at a
+        month where every patient remits, or none does, there is no contrast to test.
     """
 
     table: pd.DataFrame
+    not_computed: Mapping[int, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
-        return {"classical": self.table.to_dict(orient="records")}
+        return {"classical": self.table.to_dict(orient="records"),
+                "classical_not_computed": {str(m): why for m, why in self.not_computed.items()}}
 
     def __str__(self) -> str:
         t = self.table
         lines = ["Classical analysis (as in the source study; TL in µg/mL)"]
         for r in t.itertuples():
+            if r.month in self.not_computed:
+                lines.append(f"  month {r.month}: cannot be computed: "
+                             f"{self.not_computed[r.month]}")
+                continue
             lines.append(
                 f"  month {r.month}: remission n={r.n_remission} median {r.tl_median_remission:.1f}"
                 f" vs active n={r.n_active} median {r.tl_median_active:.1f}; Mann-Whitney "
@@ -115,7 +125,9 @@ def classical_analysis(cohort: Cohort) -> ClassicalResult:
     -------
     ClassicalResult
         Mann-Whitney U test (two-sided) of baseline TL between remitters and non-remitters, the
-        ROC AUC of TL for non-remission, and the Youden-optimal TL cut-off, per month.
+        ROC AUC of TL for non-remission, and the Youden-optimal TL cut-off, per month. A month
+        at which every patient remits, or none does, has NaN statistics and its reason in
+        ``not_computed``.
 
     Examples
     --------
@@ -125,6 +137,7 @@ def classical_analysis(cohort: Cohort) -> ClassicalResult:
     True
     """
     rows = []
+    not_computed: dict[int, str] = {}
     for month, g in cohort.data.groupby("month"):
         tl = g["baseline_tl"].to_numpy(dtype=float)
         active = (g["remission"].to_numpy() == 0).astype(int)
@@ -133,6 +146,12 @@ def classical_analysis(cohort: Cohort) -> ClassicalResult:
                "tl_median_remission": float(np.median(tl_r)) if len(tl_r) else np.nan,
                "tl_median_active": float(np.median(tl_a)) if len(tl_a) else np.nan}
         if len(tl_r) == 0 or len(tl_a) == 0:
+            everyone, none = (("remitted", "non-remitters") if len(tl_a) == 0
+                              else ("did not remit", "remitters"))
+            not_computed[int(month)] = (
+                f"all {len(tl)} assessed patients {everyone}, and the Mann-Whitney test, the ROC "
+                "AUC and the Youden cut-off compare the TL of remitters with that of "
+                f"non-remitters: there are no {none}")
             row.update(mannwhitney_u=np.nan, p_value=np.nan, auc_nonremission=np.nan,
                        auc_ci_lower=np.nan, auc_ci_upper=np.nan, youden_cutoff_ug_ml=np.nan,
                        sensitivity=np.nan, specificity=np.nan)
@@ -146,4 +165,4 @@ def classical_analysis(cohort: Cohort) -> ClassicalResult:
                    auc_nonremission=auc, auc_ci_lower=lo, auc_ci_upper=hi,
                    youden_cutoff_ug_ml=cut, sensitivity=sens, specificity=spec)
         rows.append(row)
-    return ClassicalResult(pd.DataFrame(rows))
+    return ClassicalResult(pd.DataFrame(rows), not_computed)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pkmodel.data.cohort import Cohort
+from pkmodel.data.plausibility import CHECKED_COLUMNS, implausible_value
 from pkmodel.data.schema import BASELINE_COLUMNS, COLUMNS, REQUIRED_COLUMNS
-from pkmodel.errors import CohortError
+from pkmodel.errors import CohortError, CohortWarning
 
 __all__ = ["read_cohort", "read_patients"]
 
 _WIDE_REMISSION = re.compile(r"^remission_(\d+)m$")
 _CENSORED = re.compile(r"^\s*(>=|<=|>|<|≥|≤)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$")
+_DECIMAL_COMMA = re.compile(r"^\s*(>=|<=|>|<|≥|≤)?\s*[+-]?\d*,\d+\s*$")
+_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+\s*$")
 _TRUE = {"1", "1.0", "yes", "y", "true", "t"}
 _FALSE = {"0", "0.0", "no", "n", "false", "f"}
 
@@ -40,6 +45,10 @@ class _Where:
               fix: str | None = None) -> CohortError:
         row = None if position is None else self.row(position)
         return CohortError(message, source=self.source, row=row, column=column, fix=fix)
+
+    def warn(self, message: str, position: int, column: str, fix: str) -> None:
+        warnings.warn(CohortWarning(message, source=self.source, row=self.row(position),
+                                    column=column, fix=fix), stacklevel=4)
 
 
 def read_cohort(
@@ -78,8 +87,16 @@ def read_cohort(
     Raises
     ------
     CohortError
-        When the table cannot be read or breaks the schema; the message names the file, the row
-        (counting the header as row 1) and the column, and says how to fix it.
+        When the table cannot be read or breaks the schema, or holds a value outside its
+        plausible range (:mod:`pkmodel.data.plausibility`: a trough in ng/mL, a weight in pounds,
+        an albumin in g/dL); the message names the file, the row (counting the header as row 1)
+        and the column, and says how to fix it.
+
+    Warns
+    -----
+    CohortWarning
+        For a strategy label given to few patients that is very like another one (a typo such
+        as ``dose_escalaton`` beside ``dose_escalation`` would be fitted as its own strategy).
 
     Examples
     --------
@@ -116,8 +133,10 @@ def read_cohort(
             "no rows are left after the exclusions "
             f"({', '.join(f'{k}: {v}' for k, v in dropped.items())})",
             source=label,
-            fix="check the ati and baseline_tl columns, or relax exclude_ati_positive/min_tl_ug_ml",
+            fix="check the ati and baseline_tl columns, or relax the exclusions (--keep-ati-positive"
+                ", --min-tl 0; exclude_ati_positive=False, min_tl_ug_ml=None in Python)",
         )
+    _warn_near_misses(tidy, where, "strategy")
     return Cohort._from_validated(tidy, source=label, name=name, dropped=dropped,
                                   exclusions=exclusions)
 
@@ -206,7 +225,8 @@ def _load_table(source, sep: str) -> tuple[pd.DataFrame, str, bool]:
         raise CohortError(
             "rows have different numbers of fields", source=label,
             row=int(line.group(1)) if line else None,
-            fix=f"check the delimiter (expected {sep!r}) and quoting on that row",
+            fix=f"check the delimiter (expected {sep!r}) and quoting on that row; a decimal "
+            f"comma (4,5) in a {sep!r}-separated file splits a number in two: write 4.5",
         ) from None
     except pd.errors.EmptyDataError:
         raise CohortError(
@@ -223,19 +243,68 @@ def _load_table(source, sep: str) -> tuple[pd.DataFrame, str, bool]:
                     fix=f"save it comma-separated, or pass sep={other!r} (--sep on the "
                     "command line)",
                 )
+    if not isinstance(frame.index, pd.RangeIndex):
+        # every data row has more fields than the header: pandas made the extra ones an index
+        n_extra = frame.index.nlevels
+        raise CohortError(
+            f"this row has {frame.shape[1] + n_extra} fields but the header only "
+            f"{frame.shape[1]} names", source=label, row=2,
+            fix=f"a decimal comma (4,5) in a {sep!r}-separated file splits a number in two: write "
+            "4.5 or export the table with a decimal point; otherwise name every column in the "
+            "header",
+        )
+    frame.columns = _header_as_written(path, sep, frame.columns)
     return frame, label, True
 
 
+def _header_as_written(path: Path, sep: str, parsed: pd.Index) -> list[str]:
+    """The header's names as written: pandas renames a repeated ``x`` to ``x.1``, hiding it.
+
+    Blank names keep pandas' ``Unnamed: N``, so that a trailing delimiter stays harmless.
+    """
+    try:
+        first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig", skipinitialspace=True)
+    except (ValueError, csv.Error, UnicodeDecodeError):  # not expected: the full read worked
+        return list(parsed)
+    raw = [str(v) for v in first.iloc[0].tolist()] if first.shape[0] else []
+    if len(raw) != len(parsed):
+        return list(parsed)
+    return [name if name.strip() else auto for name, auto in zip(raw, parsed, strict=True)]
+
+
+def _spreadsheet_column(position: int) -> str:
+    """Column letters as a spreadsheet shows them: 0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    n = position + 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _column_at(position: int, label: str) -> str:
+    """``column 3, C`` for a file (as a spreadsheet labels it), ``column 3`` for a DataFrame."""
+    if label.startswith("<"):
+        return f"column {position + 1}"
+    return f"column {position + 1}, {_spreadsheet_column(position)}"
+
+
 def _normalise_headers(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    names = [str(c).strip().lower() for c in frame.columns]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
+    written = [str(c) for c in frame.columns]
+    names = [c.strip().lower() for c in written]
+    first: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in first:
+            i = first[name]
             raise CohortError(
-                "this column appears twice in the header", source=label, row=1, column=name,
-                fix="rename or delete one of them",
+                f"the header names this column twice: {written[i]!r} "
+                f"({_column_at(i, label)}) and {written[j]!r} ({_column_at(j, label)}); names "
+                "are compared ignoring case and surrounding spaces",
+                source=label, row=1, column=name,
+                fix="keep one of them: delete the other or give it a different name",
             )
-        seen.add(name)
+        first[name] = j
     frame = frame.copy()
     frame.columns = names
     return frame.reset_index(drop=True)
@@ -348,6 +417,9 @@ def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos)
     bad = ~blank & numbers.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
+        comma = _decimal_comma(values.iloc[i])
+        if comma:
+            raise where.error(comma[0], pos[i], col.name, comma[1])
         raise where.error(f"{values.iloc[i]!r} is not a number", pos[i], col.name,
                           f"write a plain number{' in ' + col.unit if col.unit else ''}")
     arr = numbers.to_numpy(dtype=float)
@@ -370,7 +442,36 @@ def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos)
         sign = "positive" if col.kind == "positive" else "zero or positive"
         raise where.error(f"{values.iloc[i]!r} must be {sign}", pos[i], col.name,
                           f"write the {col.description}{' in ' + col.unit if col.unit else ''}")
+    _check_plausible(col.name, np.where(blank, np.nan, arr), where, pos)
     return pd.Series(arr, index=values.index)
+
+
+def _decimal_comma(raw: object) -> tuple[str, str] | None:
+    """The message and fix for a number written with a decimal comma, or ``None``."""
+    text = str(raw).strip()
+    if not _DECIMAL_COMMA.match(text):
+        return None
+    point = text.replace(",", ".")
+    message = f"{text!r} has a decimal comma; pkmodel reads numbers with a decimal point"
+    fix = (f"write {point}, or export the table with '.' as the decimal separator (for example "
+           "from a spreadsheet set to an English locale)")
+    if _THOUSANDS.match(text):
+        message = (f"{text!r} has a comma: a decimal comma or a thousands separator; pkmodel reads "
+                   "plain numbers with a decimal point")
+        fix = (f"write {point} if the comma is a decimal comma or {text.replace(',', '')} if it "
+               "separates thousands; or export the table with '.' as the decimal separator and "
+               "no thousands separator")
+    return message, fix
+
+
+def _check_plausible(name: str, values: np.ndarray, where: _Where, pos) -> None:
+    """Refuse the first value outside the column's plausible range (a unit slip)."""
+    if name not in CHECKED_COLUMNS:
+        return
+    found = implausible_value(name, values)
+    if found is not None:
+        i, message, fix = found
+        raise where.error(message, pos[i], name, fix)
 
 
 def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Series]:
@@ -388,6 +489,9 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
         try:
             value[i] = float(raw)
         except (TypeError, ValueError):
+            comma = _decimal_comma(raw)
+            if comma:
+                raise where.error(comma[0], pos[i], "baseline_tl", comma[1]) from None
             raise where.error(
                 f"{raw!r} is not a trough level", pos[i], "baseline_tl",
                 "write a number in µg/mL, or '>16' / '<0.4' for a value beyond an assay limit",
@@ -399,6 +503,7 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
                 "write the measured trough in µg/mL (TL must be > 0; use '<LIMIT' below the "
                 "assay's lower limit)",
             )
+    _check_plausible("baseline_tl", value, where, pos)
     if "tl_cens" not in frame.columns:
         return pd.Series(value), pd.Series(cens_from_text)
     cens_text = frame["tl_cens"].astype("string").str.strip()
@@ -456,6 +561,34 @@ def _check_baseline_consistency(tidy: pd.DataFrame, where: _Where) -> None:
                     int(rows["_position"].iloc[j]), col,
                     f"{col} is a baseline value: give it the same value on every row of a patient",
                 )
+
+
+def _warn_near_misses(tidy: pd.DataFrame, where: _Where, column: str) -> None:
+    """Warn of a label given to few patients that is very like a more common one (a typo).
+
+    A label is flagged when a label with more patients is a close match (``difflib`` similarity
+    of at least 0.8) and the flagged one has at most two patients or a tenth as many.
+    """
+    patients = tidy.drop_duplicates("patient_id")
+    counts = patients[column].value_counts()
+    if len(counts) < 2:
+        return
+    listing = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+    for label, n in counts.items():
+        bigger = [str(other) for other, m in counts.items() if m > n]
+        close = difflib.get_close_matches(str(label), bigger, n=1, cutoff=0.8)
+        if not close or not (n <= 2 or 10 * n <= counts[close[0]]):
+            continue
+        m = int(counts[close[0]])
+        first = int(patients.loc[patients[column] == label, "_position"].iloc[0])
+        who = "1 patient" if n == 1 else f"{n} patients"
+        where.warn(
+            f"{column} {label!r} ({who}) is very like {close[0]!r} ({m} patients), and will be "
+            f"fitted as a {column} of its own (patients per {column}: {listing})",
+            first, column,
+            f"if it is a typo, write {close[0]!r}; if it is a different {column}, ignore this "
+            "warning",
+        )
 
 
 def _apply_exclusions(

@@ -1,4 +1,4 @@
-"""Separation of remission by baseline TL: when the data alone cannot bound the TL slope.
+"""What the data alone cannot bound: remission separated by baseline TL, or not varying at all.
 
 If, at some month, every patient who remits has a lower baseline TL than every patient who does not
 (or the reverse), a logistic regression on TL has no finite maximum-likelihood slope: the steeper
@@ -6,6 +6,10 @@ the slope, the better the fit. A Bayesian fit still works, but the slope (and wi
 futility threshold is) is then set by the prior, not by the data. That must be said, not hidden.
 
 Censored TL count by what is known: ``>16`` is at least 16, ``<0.4`` at most 0.4.
+
+A month at which everyone remits (or no one does) is the extreme case: there is no contrast at
+all, and the remission probability of that month is itself unbounded by the data
+(:func:`constant_outcomes`); when it is so for the whole cohort, the TL slope is too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import numpy as np
 
 from pkmodel.data.cohort import Cohort
 
-__all__ = ["Separation", "separation_message", "tl_separation"]
+__all__ = [
+    "ConstantOutcome",
+    "Separation",
+    "constant_outcome_message",
+    "constant_outcomes",
+    "separation_message",
+    "tl_separation",
+]
 
 
 @dataclass(frozen=True)
@@ -117,3 +128,76 @@ def separation_message(found: list[Separation]) -> str:
             "futility threshold is, are set by the slope prior (priors.slope_sd), not by the data. "
             "Report the slope as prior-driven, check how the thresholds move with slope_sd, or add "
             "patients with TL near the boundary")
+
+
+@dataclass(frozen=True)
+class ConstantOutcome:
+    """Remission that does not vary: every assessment is a remission, or none is.
+
+    Attributes
+    ----------
+    month : int or None
+        The assessment month, or ``None`` for the whole cohort (all months).
+    remission : {0, 1}
+        The one outcome observed.
+    n_assessments : int
+        Assessments (patient-months) with that outcome.
+    """
+
+    month: int | None
+    remission: int
+    n_assessments: int
+
+    def __str__(self) -> str:
+        where = "in the whole cohort" if self.month is None else f"at month {self.month}"
+        outcome = "a remission" if self.remission == 1 else "not a remission"
+        return f"{where}, every one of the {self.n_assessments} assessments is {outcome}"
+
+
+def constant_outcomes(cohort: Cohort) -> list[ConstantOutcome]:
+    """Months (or the whole cohort) at which remission is all 1 or all 0.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A validated cohort.
+
+    Returns
+    -------
+    list of ConstantOutcome
+        One entry with ``month=None`` when remission does not vary in the whole cohort (the months
+        are then not listed one by one); otherwise one per month without variation; empty when
+        every month has both outcomes.
+
+    Examples
+    --------
+    >>> from pkmodel.data import load_ungar2019
+    >>> constant_outcomes(load_ungar2019())
+    []
+    """
+    data = cohort.data
+    remission = data["remission"].to_numpy(dtype=int)
+    if remission.min() == remission.max():
+        return [ConstantOutcome(None, int(remission[0]), int(remission.size))]
+    out = []
+    for month, rows in data.groupby("month", sort=True):
+        values = rows["remission"].to_numpy(dtype=int)
+        if values.min() == values.max():
+            out.append(ConstantOutcome(int(month), int(values[0]), int(values.size)))
+    return out
+
+
+def constant_outcome_message(found: list[ConstantOutcome]) -> str:
+    """The warning text for outcomes that do not vary: what it means and what to do."""
+    facts = "; ".join(str(c) for c in found)
+    if found and found[0].month is None:
+        return (f"remission does not vary ({facts}). With no patient of the other outcome the "
+                "data cannot say how likely remission is, nor how it depends on TL: the remission "
+                "probability (priors.intercept_sd) and the TL slope (priors.slope_sd) are "
+                "identified only by their priors, and so is any futility threshold. Add patients "
+                "with the other outcome, or report every estimate as prior-driven")
+    return (f"remission does not vary at some months ({facts}). The data then put no bound on "
+            "the remission probability at those months: it is identified only by the prior "
+            "(priors.month_sd and priors.intercept_sd), pushed towards 1 (or 0) as far as the "
+            "prior allows. Report those months' probabilities as prior-driven, or leave the "
+            "months out")

@@ -12,8 +12,18 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.data import Cohort, read_cohort
-from pkmodel.data.separation import separation_message, tl_separation
-from pkmodel.errors import SamplingError, SeparationWarning, SpecificationError
+from pkmodel.data.separation import (
+    constant_outcome_message,
+    constant_outcomes,
+    separation_message,
+    tl_separation,
+)
+from pkmodel.errors import (
+    ConstantOutcomeWarning,
+    SamplingError,
+    SeparationWarning,
+    SpecificationError,
+)
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, resolve_seed
 
@@ -208,7 +218,9 @@ class RemissionModel:
             :class:`pkmodel.ConvergenceWarning` that says what to do. Data where remission is
             separated by TL at some month still fit, under the priors, with a
             :class:`pkmodel.errors.SeparationWarning` that the slope is identified by its prior
-            only.
+            only. Data where remission does not vary (all 1 or all 0, overall or at some month)
+            fit too, with a :class:`pkmodel.errors.ConstantOutcomeWarning` that the remission
+            probability there is identified by the prior only.
 
         Raises
         ------
@@ -231,6 +243,10 @@ class RemissionModel:
         separated = tl_separation(cohort)
         if separated:
             warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
+        constant = constant_outcomes(cohort)
+        if constant:
+            warnings.warn(constant_outcome_message(constant), ConstantOutcomeWarning,
+                          stacklevel=2)
         design, options = self._design(cohort)
         structure = options["structure"]
         for note in structure.notes:

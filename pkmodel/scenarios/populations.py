@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import ndtri
 
+from pkmodel.data.plausibility import implausible_value
 from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.sampling import resolve_seed
 
@@ -321,7 +322,9 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
     Raises
     ------
     CohortError
-        Naming the file, row and column of a missing, non-numeric or unknown value.
+        Naming the file, row and column of a missing, non-numeric or unknown value, or of a
+        value outside the cohort's plausible range (weight in pounds, albumin in g/dL, a trough
+        in ng/mL; :mod:`pkmodel.data.plausibility`).
     """
     source = "<DataFrame>"
     if isinstance(table, str | os.PathLike):
@@ -359,11 +362,10 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
                    else f"write a positive number in {_UNITS[name]}")
             raise CohortError(f"{name} is {frame[name].iloc[i]!r}", source=source,
                               row=int(file_rows[i]), column=name, fix=fix)
-        if name == "albumin_g_l" and np.any(x < 10):
-            i = int(np.argmax(x < 10))
-            raise CohortError(f"albumin_g_l is {x[i]:g}, which looks like g/dL", source=source,
-                              row=int(file_rows[i]), column=name,
-                              fix="write serum albumin in g/L (multiply g/dL by 10)")
+        found = implausible_value(name, x)  # the cohort reader's ranges and unit slips
+        if found is not None:
+            i, message, fix = found
+            raise CohortError(message, source=source, row=int(file_rows[i]), column=name, fix=fix)
         cols[name] = x
     for name, levels in _LEVELS.items():
         if name not in frame:
