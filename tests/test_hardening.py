@@ -554,3 +554,15 @@ except pkmodel.SamplingError as err:
                          timeout=600)
     assert "SamplingError: the sampler failed (All initialization points failed" in out.stdout
     assert "nothing was saved" in out.stdout
+
+
+def test_a_cohort_of_one_patient_is_refused_with_one_message(tmp_path, capsys):
+    one = pkmodel.load_ungar2019().data
+    one = one[one.patient_id == one.patient_id.iloc[0]]
+    path = tmp_path / "one.csv"
+    one.to_csv(path, index=False)
+    code = main(["fit", str(path), "-o", str(tmp_path / "f.nc")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "1 patient(s)" in err and "at least 2" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert not (tmp_path / "f.nc").exists()

@@ -133,8 +133,9 @@ def read_cohort(
             "no rows are left after the exclusions "
             f"({', '.join(f'{k}: {v}' for k, v in dropped.items())})",
             source=label,
-            fix="check the ati and baseline_tl columns, or relax the exclusions (--keep-ati-positive"
-                ", --min-tl 0; exclude_ati_positive=False, min_tl_ug_ml=None in Python)",
+            fix="check the ati and baseline_tl columns, or relax the exclusions "
+                "(--keep-ati-positive, --min-tl 0; exclude_ati_positive=False, "
+                "min_tl_ug_ml=None in Python)",
         )
     _warn_near_misses(tidy, where, "strategy")
     return Cohort._from_validated(tidy, source=label, name=name, dropped=dropped,

@@ -19,6 +19,7 @@ from pkmodel.data.separation import (
     tl_separation,
 )
 from pkmodel.errors import (
+    CohortError,
     ConstantOutcomeWarning,
     SamplingError,
     SeparationWarning,
@@ -30,6 +31,11 @@ from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, 
 __all__ = ["RemissionModel"]
 
 logger = logging.getLogger("pkmodel")
+
+#: Fewest patients a fit accepts: with one, every patient-level term (the patient effect, the
+#: TL slope) is confounded with the intercept and the sampler's model has arrays of the wrong
+#: shape; from two the model is defined, and the fit's notes say what the data cannot inform.
+MIN_PATIENTS = 2
 
 _SLOPE_BY = (None, "disease")
 
@@ -240,6 +246,13 @@ class RemissionModel:
             if not isinstance(v, int | np.integer) or v < low:
                 raise SpecificationError(f"{name} must be an integer >= {low}, not {v!r}")
         cohort = as_cohort(cohort)
+        n_patients = int(cohort.data["patient_id"].nunique())
+        if n_patients < MIN_PATIENTS:
+            raise CohortError(
+                f"the cohort has {n_patients} patient(s) after the exclusions; the remission "
+                f"model needs at least {MIN_PATIENTS}", source=cohort.source,
+                fix="fit a larger cohort, or relax the exclusions (--keep-ati-positive, "
+                    "--min-tl 0)")
         separated = tl_separation(cohort)
         if separated:
             warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
