@@ -61,6 +61,9 @@ def test_fit_curve_threshold_roundtrip(capsys, tmp_path):
     payload = json.loads(out)
     assert payload["random_seed"] == 3 and "max_rhat" in payload["diagnostics"]
     _assert_status(payload)
+    # stderr is not a terminal here: one line per phase instead of a progress bar
+    assert "pkmodel: fitting the remission model to 48 patients" in err
+    assert "pkmodel: fitted in" in err
     code, out, _ = run(capsys, "fit", "-o", str(fit_path), *FAST)
     assert code == 2  # refuses to overwrite without --force
     code, out, _ = run(capsys, "threshold", str(fit_path), "--json", "--p-min", "0.25")

@@ -1,7 +1,7 @@
 """Hardening, tried on purpose: interrupted runs, corrupt fit files, failed fits, reproducibility.
 
-Design section 5 and issue 8. Each test breaks something on purpose and checks that pkmodel says
-what went wrong, exits with the documented status and leaves files on disk as they were.
+Each test breaks something on purpose and checks that pkmodel says what went wrong, exits with the
+documented status and leaves files on disk as they were.
 """
 
 from __future__ import annotations
@@ -566,3 +566,15 @@ def test_a_cohort_of_one_patient_is_refused_with_one_message(tmp_path, capsys):
     assert code == 2 and "1 patient(s)" in err and "at least 2" in err
     assert "Traceback" not in err and "Exception ignored" not in err
     assert not (tmp_path / "f.nc").exists()
+
+
+def test_ctrl_c_during_a_nuts_forecast_exits_130_without_a_traceback():
+    exe = Path(sys.executable).with_name("pkmodel")
+    proc = subprocess.Popen([str(exe), "pk", "forecast", "--id", "103", "--method", "nuts",
+                             "--draws", "20000", "--tune", "20000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and out == ""

@@ -168,8 +168,8 @@ def test_fasanmade_2011_paediatric_typical_child_matches_the_paper_s_abstract():
 
 
 def test_fasanmade_2009_typical_trough_and_population_spread_are_plausible():
-    # Typical values alone at 70 kg: about 2.3 µg/mL under 5 mg/kg q8w (design.md section 6,
-    # an ODE integration with the paper's typical values). With the full covariate model at the
+    # Typical values alone at 70 kg: about 2.3 µg/mL under 5 mg/kg q8w (an independent ODE
+    # integration with the paper's typical values). With the full covariate model at the
     # paper's reference patient (77 kg, albumin 4.1 g/dL, male, ATI-negative):
     typical = steady_state_troughs(FASANMADE_2009_UC, ["5mg/kg q8w"], {"weight_kg": 77})
     assert float(typical.squeeze()) == pytest.approx(2.6, abs=0.3)

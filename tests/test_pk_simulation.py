@@ -84,7 +84,8 @@ def test_steady_state_geometric_series_equals_a_long_course():
 
 
 def test_typical_values_reproduce_the_design_sanity_troughs():
-    # design.md section 6: Fasanmade 2009 typical values alone, 70 kg, 2 h infusions
+    # Fasanmade 2009 typical values alone, 70 kg, 2 h infusions, against troughs from an
+    # independent ODE integration of the same typical values
     params = PKParameters(np.array(0.407), np.array(3.29), np.array(7.14), np.array(4.13))
     expected = {"5 mg/kg q8w": 2.3, "10 mg/kg q8w": 4.7, "5 mg/kg q6w": 5.3,
                 "5 mg/kg q4w": 13.0, "10 mg/kg q4w": 26.0}

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_cohort_argument", "check_plot_path", "emit_json", "load_cohort_arg",
+__all__ = ["add_cohort_argument", "check_plot_path", "emit_json", "load_cohort_arg", "phase",
            "separator", "to_jsonable"]
 
 
@@ -31,6 +31,13 @@ def emit_json(payload: dict) -> None:
     """Print ``payload`` as deterministic JSON (sorted keys) on standard output."""
     json.dump(to_jsonable(payload), sys.stdout, indent=2, sort_keys=True, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def phase(text: str) -> None:
+    """One line of progress on stderr, when stderr is not a terminal (a terminal gets the
+    sampler's progress bar instead): a piped or logged run shows where it is."""
+    if not sys.stderr.isatty():
+        print(f"pkmodel: {text}", file=sys.stderr, flush=True)
 
 
 def separator(text: str) -> str:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 
-from pkmodel.cli.output import add_cohort_argument, check_plot_path, emit_json, load_cohort_arg
+from pkmodel.cli.output import (
+    add_cohort_argument,
+    check_plot_path,
+    emit_json,
+    load_cohort_arg,
+    phase,
+)
 from pkmodel.errors import ConvergenceWarning
 from pkmodel.files import atomic_path, check_writable, staged_outputs
 
@@ -19,7 +26,12 @@ DISCLAIMER = ("pkmodel is research software: its estimates support research on t
 def _fit_from_args(args):
     from pkmodel.response import RemissionModel
 
+    phase("reading the cohort")
     cohort = load_cohort_arg(args)
+    phase(f"fitting the remission model to {cohort.data['patient_id'].nunique()} patients "
+          f"({args.chains} chains x {args.tune} tuning + {args.draws} draws; the first fit of a "
+          "model structure also compiles it)")
+    started = time.perf_counter()
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
                           target_accept=args.target_accept)
     with warnings.catch_warnings(record=True) as caught:
@@ -30,6 +42,7 @@ def _fit_from_args(args):
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    phase(f"fitted in {time.perf_counter() - started:.0f} s")
     return cohort, fit
 
 
@@ -211,8 +224,10 @@ def _analyze(args) -> int:
                         force=args.force, inputs=[args.cohort]) as staged:
         cohort, fit = _fit_from_args(args)
         classical = classical_analysis(cohort)
+        phase("computing curves and thresholds")
         curve = fit.remission_curve()
         thresholds = fit.futility_threshold(p_min=args.p_min, credibility=args.credibility)
+        phase(f"writing {fit_path.name}, {plot_path.name} and {report_path.name} to {out}")
         fit.save(staged[fit_path.name])
         _save_plot(fit, curve, thresholds, staged[plot_path.name], False, 0.9)
         write_report(fit, staged[report_path.name], p_min=args.p_min,
