@@ -55,6 +55,16 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def _wait_for_sampling(proc: subprocess.Popen) -> None:
+    """Read stderr up to the wrapper's marker (pkmodel's progress lines come before it)."""
+    for _ in range(20):
+        line = proc.stderr.readline().strip()
+        if line == "pkmodel-test: sampling":
+            return
+        assert line.startswith("pkmodel: "), line
+    raise AssertionError("the sampler never started")
+
+
 def _fit_subprocess(tmp_path: Path, output: Path) -> subprocess.Popen:
     script = tmp_path / "run_pkmodel.py"
     script.write_text(_WRAPPER)
@@ -73,7 +83,7 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path, existing)
         output.write_bytes(previous)
     proc = _fit_subprocess(tmp_path, output)
     try:
-        assert proc.stderr.readline().strip() == "pkmodel-test: sampling"
+        _wait_for_sampling(proc)
         time.sleep(3.0 if existing else 0.2)  # nutpie is under way (or still compiling)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -98,7 +108,7 @@ def test_killed_during_sampling_leaves_the_previous_file(tmp_path):
     output.write_bytes(b"previous")
     proc = _fit_subprocess(tmp_path, output)
     try:
-        assert proc.stderr.readline().strip() == "pkmodel-test: sampling"
+        _wait_for_sampling(proc)
         time.sleep(3.0)
         proc.kill()  # SIGKILL: no handler runs at all
         proc.communicate(timeout=60)
