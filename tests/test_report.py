@@ -197,7 +197,7 @@ def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
 
     import pandas as pd
 
-    from pkmodel.report.provenance import data_origin, fit_status
+    from pkmodel.response.provenance import data_origin, fit_status
     from pkmodel.report.sections import disclaimer_section, is_reconstructed
 
     # the shipped CSV read by its path: no notes, but every row says where it comes from
