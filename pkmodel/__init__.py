@@ -77,3 +77,9 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pkmodel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The eager names, the lazy ones and the sub-packages, so that editors and ``dir()`` see
+    what ``pkmodel.X`` gives."""
+    return sorted({*globals(), *_LAZY, "pk", "response", "plots"})

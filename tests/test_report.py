@@ -197,8 +197,8 @@ def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
 
     import pandas as pd
 
-    from pkmodel.report.provenance import data_origin, fit_status
     from pkmodel.report.sections import disclaimer_section, is_reconstructed
+    from pkmodel.response.provenance import data_origin, fit_status
 
     # the shipped CSV read by its path: no notes, but every row says where it comes from
     by_path = dataclasses.replace(analyzed_fit, cohort_notes=(), warn=False)

@@ -284,3 +284,22 @@ def test_sampler_form_has_the_same_log_density(assay_cv):
     for _ in range(5):
         jittered = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in point.items()}
         np.testing.assert_allclose(logp_sampler(jittered), logp_default(jittered), rtol=1e-10)
+
+
+def test_the_public_predictor_gives_what_predict_and_the_curves_give(small_fit):
+    # one predictor for every use: P(remission) from RemissionPredictor equals the curve's
+    # population-level value at the same TL, strategy and month, draw by draw
+    fit = small_fit
+    pred = fit.predictor()
+    design = fit.design
+    assert design.strategies == tuple(fit.meta["strategies"])
+    assert pred.n_samples == fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    curve = fit.remission_curve(tl=[4.0, 9.0], strategy=design.strategies[0],
+                                month=design.months[-1])
+    z = pred.covariate_matrix({}, rows=["a", "b"]) if not design.encodings else None
+    p = pred.p_remission(np.log([4.0, 9.0]), design.strategies[0], design.months[-1],
+                         covariates=z)
+    expected = curve["p_remission"].squeeze().transpose("chain", "draw", "tl").values
+    np.testing.assert_allclose(p, expected.reshape(-1, 2), rtol=1e-10)
+    thin = fit.predictor(n_draws=100)
+    assert thin.n_samples == 100

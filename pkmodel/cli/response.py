@@ -69,7 +69,7 @@ def _add_fit_options(p) -> None:
 
 def _status(fit) -> dict:
     """Convergence (passed, failed checks) and data origin, for every JSON output of a fit."""
-    from pkmodel.report.provenance import fit_status
+    from pkmodel.response.provenance import fit_status
 
     return fit_status(fit)
 

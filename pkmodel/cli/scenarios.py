@@ -109,8 +109,8 @@ def _strategy_map(items: list[str] | None) -> dict[str, str] | None:
 
 
 def _scenarios(args) -> int:
-    from pkmodel.report.provenance import fit_status
     from pkmodel.response import load_fit
+    from pkmodel.response.provenance import fit_status
     from pkmodel.scenarios import VirtualPopulation, scenario_table, simulate_scenarios
 
     _check_options(args)

@@ -6,10 +6,9 @@ slip and its fix, by the cohort reader (:func:`pkmodel.read_cohort`) and by the 
 the scenarios (:func:`pkmodel.scenarios.populations.population_from_table`), through
 :func:`implausible_value`.
 
-There is one definition of each range. Body weight and albumin are the ranges of the PK layer
-(:data:`pkmodel.pk.models.COVARIATES`; albumin there is in g/dL and here in g/L, times 10); the
-largest credible infliximab trough is :data:`TL_MAX_UG_ML`. ``data/README.md`` states the same
-numbers and a test checks that it does.
+There is one definition of each range, in :mod:`pkmodel.ranges`, which the PK layer uses too
+(albumin there is in g/dL and here in g/L, times 10). ``data/README.md`` states the same numbers
+and a test checks that it does.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from pkmodel.ranges import ALBUMIN_G_DL, TL_MAX_UG_ML, WEIGHT_KG
 
 __all__ = [
     "CHECKED_COLUMNS",
@@ -30,10 +31,6 @@ __all__ = [
 #: The columns with a plausible range.
 CHECKED_COLUMNS = ("baseline_tl", "weight_kg", "albumin_g_l")
 
-#: The largest credible infliximab trough, µg/mL. Maintenance troughs are a few µg/mL, intensified
-#: ones rarely above 30-50; assays report the top of their range as ``>16`` or so. A trough in
-#: ng/mL is 1000 times its value in µg/mL (5 µg/mL = 5000 ng/mL).
-TL_MAX_UG_ML = 100.0
 
 _LB_PER_KG = 2.20462
 
@@ -62,20 +59,16 @@ class PlausibleRange:
 def plausible_range(column: str) -> PlausibleRange | None:
     """The plausible range of ``column``, or ``None`` for a column that has none.
 
-    Weight and albumin come from :data:`pkmodel.pk.models.COVARIATES` (albumin converted from g/dL
-    to g/L), so that the cohort, the population tables and the PK models agree.
+    The ranges are those of :mod:`pkmodel.ranges` (albumin converted from g/dL to g/L), so that
+    the cohort, the population tables and the PK models agree.
     """
     if column == "baseline_tl":
         return PlausibleRange("baseline_tl", 0.0, TL_MAX_UG_ML, "µg/mL")
-    if column not in ("weight_kg", "albumin_g_l"):
-        return None
-    from pkmodel.pk.models import COVARIATES  # imported on use: it brings the PK layer with it
-
     if column == "weight_kg":
-        weight = COVARIATES["weight_kg"]
-        return PlausibleRange("weight_kg", weight["low"], weight["high"], "kg")
-    albumin = COVARIATES["albumin_g_dl"]
-    return PlausibleRange("albumin_g_l", 10.0 * albumin["low"], 10.0 * albumin["high"], "g/L")
+        return PlausibleRange("weight_kg", *WEIGHT_KG, "kg")
+    if column == "albumin_g_l":
+        return PlausibleRange("albumin_g_l", 10.0 * ALBUMIN_G_DL[0], 10.0 * ALBUMIN_G_DL[1], "g/L")
+    return None
 
 
 def plausible_ranges() -> dict[str, PlausibleRange]:

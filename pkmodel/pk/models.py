@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from pkmodel.errors import SpecificationError
+from pkmodel.ranges import ALBUMIN_G_DL, WEIGHT_KG
 
 __all__ = [
     "AUBOURG_2015",
@@ -43,8 +44,9 @@ PARAMETERS: dict[str, str] = {"cl": "L/day", "v1": "L", "q": "L/day", "v2": "L"}
 
 #: Patient covariates that the models may use, with units and plausible ranges (checked on input).
 COVARIATES: dict[str, dict] = {
-    "weight_kg": {"unit": "kg", "low": 10.0, "high": 300.0, "binary": False},
-    "albumin_g_dl": {"unit": "g/dL", "low": 1.0, "high": 7.0, "binary": False},
+    "weight_kg": {"unit": "kg", "low": WEIGHT_KG[0], "high": WEIGHT_KG[1], "binary": False},
+    "albumin_g_dl": {"unit": "g/dL", "low": ALBUMIN_G_DL[0], "high": ALBUMIN_G_DL[1],
+                     "binary": False},
     "ati": {"unit": "0/1", "binary": True},
     "female": {"unit": "0/1", "binary": True},
     "immunomodulator": {"unit": "0/1", "binary": True},

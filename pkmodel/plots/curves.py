@@ -15,7 +15,7 @@ __all__ = ["plot_remission_curves"]
 
 def _origin_note(fit) -> list[str]:
     """The reconstructed-cohort warning for the figure's title, when it applies."""
-    from pkmodel.report.provenance import data_origin
+    from pkmodel.response.provenance import data_origin
 
     if data_origin(fit)["reconstructed"]:
         return ["RECONSTRUCTED cohort (synthetic data, not patients): not for clinical "

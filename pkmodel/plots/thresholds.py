@@ -15,7 +15,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-from pkmodel.response.thresholds import crossing_tl, futility_table
+from pkmodel.response import crossing_tl, futility_table
 
 __all__ = ["plot_crossing_tl"]
 

@@ -73,9 +73,9 @@ def is_reconstructed(fit) -> bool:
     """Whether the fit's cohort is reconstructed (not patient data).
 
     Said by the cohort's ``data_origin`` column (kept in a saved fit) or by its notes; see
-    :func:`pkmodel.report.provenance.data_origin`.
+    :func:`pkmodel.response.provenance.data_origin`.
     """
-    from pkmodel.report.provenance import data_origin
+    from pkmodel.response.provenance import data_origin
 
     return data_origin(fit)["reconstructed"]
 
@@ -93,7 +93,7 @@ def disclaimer_section(fit) -> str:
     """The research-use disclaimer, and the reconstructed-cohort warning when it applies."""
     parts = [f'<div class="notice" id="disclaimer"><strong>Research use only.</strong> '
              f"{_esc(RESEARCH_DISCLAIMER)}</div>"]
-    from pkmodel.report.provenance import data_origin
+    from pkmodel.response.provenance import data_origin
 
     origin = data_origin(fit)
     if origin["reconstructed"]:
@@ -151,7 +151,7 @@ def _count(value: int | None, one: str, many: str) -> str:
 
 def population_section(fit) -> str:
     """Which patients the curves describe: exclusions with counts, what remission means."""
-    from pkmodel.report.provenance import data_origin, population_facts
+    from pkmodel.response.provenance import data_origin, population_facts
 
     f = population_facts(fit)
     items = []

@@ -12,12 +12,14 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import ConvergenceWarning, PredictionError
-from pkmodel.response.curves import compute_curve, integrate_logistic, linear_predictor
+from pkmodel.response.curves import compute_curve
 from pkmodel.response.design import CovariateEncoding
 from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
+from pkmodel.response.predictor import DesignInfo, RemissionPredictor
 from pkmodel.response.spec import RemissionModel
 from pkmodel.response.structure import group_sd_prior
 from pkmodel.response.thresholds import futility_table
+from pkmodel.sampling import resolve_seed
 
 __all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters"]
 
@@ -257,6 +259,17 @@ class RemissionFit:
                                      covariates=covariates, level=level)
         return futility_table(curve, p_min, credibility, ci_prob)
 
+    @property
+    def design(self) -> DesignInfo:
+        """What the model was fitted to: strategies, months, centres, covariates, TL range."""
+        return DesignInfo.from_meta(self.meta)
+
+    def predictor(self, n_draws: int | None = None) -> RemissionPredictor:
+        """The fit's predictor of P(remission) for new patients (see
+        :class:`~pkmodel.response.RemissionPredictor`), over all posterior draws or
+        ``n_draws`` evenly spaced ones."""
+        return RemissionPredictor.from_posterior(self.posterior, self.meta, n_draws)
+
     def predict(self, patients, *, level: str = "population", ci_prob: float = 0.9,
                 random_seed: int | None = None) -> pd.DataFrame:
         """Posterior probability of remission for each row of a cohort-like table.
@@ -306,8 +319,7 @@ class RemissionFit:
         if not has_month:
             table = table.drop(columns="month", errors="ignore").merge(
                 pd.DataFrame({"month": meta["months"]}), how="cross")
-        group = (None if level == "population"
-                 else xr.DataArray(table[group_col].astype(str).to_numpy(), dims="row"))
+        group = None if level == "population" else table[group_col].astype(str).to_numpy()
         encodings = [CovariateEncoding.from_dict(e) for e in meta["encodings"]]
         rows = table.get("patient_id", pd.Series(np.arange(len(table)))).astype(str).to_numpy()
         z = (np.concatenate([e.encode(table[e.name] if e.name in table else
@@ -315,20 +327,17 @@ class RemissionFit:
                              for e in encodings], axis=1)
              if encodings else np.zeros((len(table), 0)))
         post = self.posterior
-        log_tl = self._latent_log_tl(table, post, random_seed)
+        log_tl = self._latent_log_tl(table, post, random_seed).values
         disease = None
         if meta["diseases"]:
             if "disease" not in table or table["disease"].isna().any():
                 raise PredictionError("this model's slope depends on disease: give every row a "
                                       "disease (CD or UC)")
-            disease = xr.DataArray(table["disease"].to_numpy(), dims="row")
-        eta, scale = linear_predictor(
-            post, meta, log_tl, xr.DataArray(table["strategy"].to_numpy(), dims="row"),
-            xr.DataArray(table["month"].to_numpy(), dims="row"),
-            xr.DataArray(z, dims=("row", "covariate")), group, disease)
-        eta = eta.transpose("chain", "draw", "row")
-        p = integrate_logistic(eta.values, scale.values[..., None])
-        p = p.reshape(-1, p.shape[-1])
+            disease = table["disease"].to_numpy()
+        p = self.predictor().p_remission(
+            log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
+            table["month"].to_numpy(), covariates=z, disease=disease,
+            centre=group)
         out = table.copy()
         out["p_remission"] = p.mean(axis=0)
         out["p_lower"], out["p_upper"] = np.quantile(p, [(1 - ci_prob) / 2, (1 + ci_prob) / 2],
@@ -345,7 +354,7 @@ class RemissionFit:
         shape = (post.sizes["chain"], post.sizes["draw"], len(table))
         out = np.broadcast_to(value, shape).copy()
         if np.any(cens != 0):
-            rng = np.random.default_rng(random_seed)
+            rng = np.random.default_rng(resolve_seed(random_seed))
             mu = post["mu_tl"].values[..., None]
             sd = post["sigma_tl"].values[..., None]
             for code in (-1, 1):

@@ -19,6 +19,7 @@ import xarray as xr
 
 from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.files import atomic_path
+from pkmodel.response.predictor import MODEL_KIND
 
 __all__ = ["FORMAT_VERSION", "load_fit", "save_fit"]
 
@@ -111,6 +112,7 @@ def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
     tree = xr.DataTree.from_dict({f"/{k}": v.to_dataset() for k, v in children.items()})
     tree.attrs.update({
         "pkmodel_format": FORMAT_VERSION,
+        "pkmodel_model_kind": MODEL_KIND,
         "pkmodel_spec": json.dumps(fit.spec.to_dict(), sort_keys=True),
         "pkmodel_design": json.dumps(fit.meta, sort_keys=True),
         "pkmodel_data_hash": fit.data_hash,
@@ -166,6 +168,11 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
     if file_format > FORMAT_VERSION:
         raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
                            "upgrade pkmodel to read it")
+    # Fits saved before the model kind was recorded are remission fits, the only kind then.
+    kind = str(attrs.get("pkmodel_model_kind", MODEL_KIND))
+    if kind != MODEL_KIND:
+        raise FitFileError(f"{path}: a fit of another kind of model ({kind!r}); this pkmodel "
+                           f"reads {MODEL_KIND!r} fits with load_fit")
     # Fits saved before the checksum existed have none; every later one is verified.
     if _CHECKSUM in attrs and str(attrs[_CHECKSUM]) != _checksum(tree):
         raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "

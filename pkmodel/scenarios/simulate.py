@@ -40,8 +40,7 @@ from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.pk.models import PopulationModel, check_covariate, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.simulation import steady_state_trough
-from pkmodel.response.curves import integrate_logistic, linear_predictor
-from pkmodel.response.design import CovariateEncoding
+from pkmodel.response import RemissionPredictor
 from pkmodel.sampling import resolve_seed
 from pkmodel.scenarios.populations import (
     STREAM_PK,
@@ -67,8 +66,7 @@ _PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female"
 class _Plan:
     """Everything a chunk needs besides its own columns; built and checked once."""
 
-    post: xr.Dataset
-    meta: dict
+    predictor: RemissionPredictor
     strategies: tuple[str, ...]
     months: tuple[int, ...]
     regimens: tuple[Regimen, ...]
@@ -82,7 +80,6 @@ class _Plan:
     p_min: float
     credibility: float
     target: float
-    encodings: tuple[CovariateEncoding, ...]
     levels: Mapping[str, tuple]
     columns: tuple[str, ...]
     per_patient: bool
@@ -134,14 +131,14 @@ def _design(plan: _Plan, cols: Mapping[str, np.ndarray], idx: np.ndarray, start:
     """Covariate matrix (patient, covariate) and disease labels of the patients ``idx``."""
     rows = (start + idx).astype(str)
     parts = []
-    for enc in plan.encodings:
+    for enc in plan.predictor.design.encodings:
         values = _decoded(plan, enc.name, cols[enc.name][idx])
         if enc.kind == "categorical" and pd.api.types.is_numeric_dtype(values):
             values = values.astype(np.int64)
         parts.append(enc.encode(values, "<population>", rows))
     z = np.concatenate(parts, axis=1) if parts else np.zeros((idx.size, 0))
     disease = None
-    if plan.meta["diseases"]:
+    if plan.predictor.design.diseases:
         disease = xr.DataArray(_decoded(plan, "disease", cols["disease"][idx]).to_numpy(),
                                dims="patient")
     return xr.DataArray(z, dims=("patient", "covariate")), disease
@@ -157,7 +154,7 @@ def _simulate_chunk(plan: _Plan, start: int, *arrays: np.ndarray) -> dict[str, n
     band = np.searchsorted(plan.edges, base[idx], side="right") - 1
     onehot = np.zeros((idx.size, plan.n_bands))
     onehot[np.arange(idx.size), band] = 1.0
-    n_s = plan.post.sizes["sample"]
+    n_s = plan.predictor.n_samples
     shape = (len(plan.strategies), len(plan.months))
     out = {
         "n_simulated": np.array(n), "n_excluded": np.array(n - idx.size),
@@ -178,10 +175,8 @@ def _simulate_chunk(plan: _Plan, start: int, *arrays: np.ndarray) -> dict[str, n
     log_tl = xr.DataArray(np.log(base[idx]), dims="patient")
     for k, strategy in enumerate(plan.strategies):
         for m, month in enumerate(plan.months):
-            eta, scale = linear_predictor(plan.post, plan.meta, log_tl, xr.DataArray(strategy),
-                                          xr.DataArray(month), z, None, disease)
-            eta = eta.transpose("sample", "patient").values
-            p = integrate_logistic(eta, scale.transpose("sample").values[:, None])
+            p = plan.predictor.p_remission(log_tl, strategy, month, covariates=z,
+                                           disease=disease)
             out["rate_sum"][:, k, m] = p @ onehot
             below = (p < plan.p_min).mean(axis=0)
             out["futile_count"][k, m] = (below >= plan.credibility).astype(float) @ onehot
@@ -204,25 +199,6 @@ def _tree_sum(items: list, fan_in: int = 8):
     while len(items) > 1:
         items = [dask.delayed(_add)(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
     return items[0]
-
-
-def _thin_posterior(post: xr.Dataset, n_draws: int | None) -> xr.Dataset:
-    # every population-level variable (the predictor decides what it uses); per-patient latent
-    # variables (e.g. censored TL) are not needed and would be shipped to every chunk
-    keep = [v for v in post.data_vars if not any("patient" in str(d) for d in post[v].dims)]
-    post = post[keep]
-    total = post.sizes["chain"] * post.sizes["draw"]
-    stacked = post.stack(sample=("chain", "draw"), create_index=False)
-    if n_draws is not None:
-        if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) \
-                or n_draws < 1:
-            raise SpecificationError(f"n_draws must be a positive integer, not {n_draws!r}")
-        if n_draws < total:
-            pick = np.unique(np.linspace(0, total - 1, int(n_draws)).round().astype(int))
-            stacked = stacked.isel(sample=pick)
-    stacked = stacked.drop_vars([c for c in ("chain", "draw") if c in stacked.coords])
-    stacked = stacked.assign_coords(sample=np.arange(stacked.sizes["sample"]))
-    return stacked.transpose("sample", ...).load()
 
 
 def _pk_models(pk_model) -> tuple[tuple[PopulationModel, ...], bool]:
@@ -394,8 +370,8 @@ def simulate_scenarios(
     edges, names = band_labels(tl_bands_ug_ml, min_tl_ug_ml)
     strategies = tuple(dict.fromkeys(m.strategy for m in mapping))
     pk_models, by_disease = _pk_models(pk_model)
-    post = _thin_posterior(fit.posterior, n_draws)
-    encodings = tuple(CovariateEncoding.from_dict(e) for e in meta["encodings"])
+    predictor = RemissionPredictor.from_posterior(fit.posterior, meta, n_draws)
+    encodings = predictor.design.encodings
 
     pop = _population(population, entropy, chunk_size)
     _check_columns(pop, pk_models, by_disease, encodings, meta)
@@ -407,19 +383,19 @@ def simulate_scenarios(
                     if v in pop.data_vars)
     columns = tuple(dict.fromkeys(columns))
     levels = {v: tuple(pop[v].attrs["levels"]) for v in columns if "levels" in pop[v].attrs}
-    plan = _Plan(post=post, meta=meta, strategies=strategies,
+    plan = _Plan(predictor=predictor, strategies=strategies,
                  months=tuple(int(m) for m in meta["months"]),
                  regimens=tuple(m.regimen for m in mapping), baseline=baseline,
                  pk_models=pk_models, by_disease=by_disease, entropy=entropy, edges=edges,
                  min_tl=min_tl_ug_ml, tl_max_fitted=float(meta["tl_range_ug_ml"][1]),
                  p_min=float(p_min), credibility=float(credibility),
-                 target=float(target_tl_ug_ml), encodings=encodings, levels=levels,
+                 target=float(target_tl_ug_ml), levels=levels,
                  columns=columns, per_patient=bool(per_patient))
 
     if chunk_size is None:
-        if n * post.sizes["sample"] > _IN_MEMORY_LIMIT:
+        if n * predictor.n_samples > _IN_MEMORY_LIMIT:
             raise SpecificationError(
-                f"chunk_size=None holds patients x draws ({n:,} x {post.sizes['sample']:,}) in "
+                f"chunk_size=None holds patients x draws ({n:,} x {predictor.n_samples:,}) in "
                 "memory at once; give a chunk_size (e.g. 10000) to run it in bounded memory")
         arrays = [np.asarray(pop[c].values) for c in columns]
         result = _simulate_chunk(plan, 0, *arrays)

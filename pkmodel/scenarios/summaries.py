@@ -149,7 +149,7 @@ def summarize(sums: Mapping[str, np.ndarray], patients: Mapping[str, np.ndarray]
         n_simulated=int(sums["n_simulated"]),
         n_excluded_below_min_tl=int(sums["n_excluded"]),
         n_above_fitted_range=int(sums["n_above_fitted"]),
-        fitted_tl_range_ug_ml=list(map(float, plan.meta["tl_range_ug_ml"])),
+        fitted_tl_range_ug_ml=list(plan.predictor.design.tl_range_ug_ml),
         n_posterior_draws=int(rate.shape[0]),
         population=str(population.attrs.get("source", "")),
         population_distribution=str(population.attrs.get("distribution", "")),

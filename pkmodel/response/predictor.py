@@ -1,0 +1,195 @@
+"""The one public way to predict P(remission) from a fitted model's posterior draws.
+
+:class:`RemissionPredictor` holds the posterior draws and a typed description of the design
+(:class:`DesignInfo`); it is small and picklable, so a Dask worker can hold it. Everything that
+predicts remission uses it: :meth:`pkmodel.RemissionFit.predict` for a table of patients, the
+dosing scenarios for virtual populations, chunk by chunk. A prediction is the logistic of the
+linear predictor integrated over the random effects still unknown for a new patient (the
+patient's own and, at the population level, a new centre's), per posterior draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from pkmodel.errors import PredictionError
+from pkmodel.response.curves import integrate_logistic, linear_predictor
+from pkmodel.response.design import CovariateEncoding
+
+__all__ = ["MODEL_KIND", "DesignInfo", "RemissionPredictor"]
+
+#: The kind of model a fit holds, saved with it (``pkmodel_model_kind``): remission at each
+#: assessment month from the baseline TL, the strategy and patient covariates.
+MODEL_KIND = "remission_by_baseline_tl"
+
+
+@dataclass(frozen=True)
+class DesignInfo:
+    """What a fitted remission model was fitted to: its levels, covariates and TL range.
+
+    Attributes
+    ----------
+    strategies : tuple of str
+        Intensification strategies, in the fit's order.
+    months : tuple of int
+        Assessment months.
+    groups : tuple of str
+        Centres (the grouping column's levels).
+    diseases : tuple of str
+        Disease levels of a slope by disease (empty when the slope does not depend on it).
+    encodings : tuple of CovariateEncoding
+        How each patient covariate enters the model (centring, scaling, levels).
+    tl_range_ug_ml : tuple of float
+        Lowest and highest baseline TL of the fitted cohort, µg/mL.
+    """
+
+    strategies: tuple[str, ...]
+    months: tuple[int, ...]
+    groups: tuple[str, ...]
+    diseases: tuple[str, ...]
+    encodings: tuple[CovariateEncoding, ...]
+    tl_range_ug_ml: tuple[float, float]
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> DesignInfo:
+        """From a fit's metadata (``RemissionFit.meta``)."""
+        return cls(strategies=tuple(str(s) for s in meta["strategies"]),
+                   months=tuple(int(m) for m in meta["months"]),
+                   groups=tuple(str(g) for g in meta.get("groups", ())),
+                   diseases=tuple(str(d) for d in meta.get("diseases", ()) or ()),
+                   encodings=tuple(CovariateEncoding.from_dict(e)
+                                   for e in meta.get("encodings", ())),
+                   tl_range_ug_ml=tuple(float(v) for v in meta["tl_range_ug_ml"]))
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        """Names of the patient covariates the model uses."""
+        return tuple(e.name for e in self.encodings)
+
+
+@dataclass(frozen=True)
+class RemissionPredictor:
+    """P(remission) for patients, per posterior draw, from a fitted remission model.
+
+    Get one with :meth:`pkmodel.RemissionFit.predictor`.
+
+    Attributes
+    ----------
+    posterior : xarray.Dataset
+        Posterior draws over ``sample`` (chains and draws stacked, possibly thinned).
+    design : DesignInfo
+        What the model was fitted to.
+    meta : dict
+        The fit's metadata (the structure the predictor needs, e.g. for a new centre).
+    """
+
+    posterior: xr.Dataset
+    design: DesignInfo
+    meta: dict
+
+    @classmethod
+    def from_posterior(cls, posterior: xr.Dataset, meta: dict,
+                       n_draws: int | None = None) -> RemissionPredictor:
+        """From a posterior over (chain, draw) and the fit's metadata.
+
+        Chains and draws are stacked into ``sample`` (chain-major, as ``reshape(-1)`` of
+        (chain, draw) orders them). ``n_draws`` keeps that many, evenly spaced; per-patient
+        latent variables (a censored TL) are dropped, since predictions for new patients do not
+        use them and a Dask worker need not receive them.
+        """
+        from pkmodel.errors import SpecificationError
+
+        keep = [v for v in posterior.data_vars
+                if not any("patient" in str(d) for d in posterior[v].dims)]
+        post = posterior[keep]
+        total = post.sizes["chain"] * post.sizes["draw"]
+        stacked = post.stack(sample=("chain", "draw"), create_index=False)
+        if n_draws is not None:
+            if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) \
+                    or n_draws < 1:
+                raise SpecificationError(f"n_draws must be a positive integer, not {n_draws!r}")
+            if n_draws < total:
+                pick = np.unique(np.linspace(0, total - 1, int(n_draws)).round().astype(int))
+                stacked = stacked.isel(sample=pick)
+        stacked = stacked.drop_vars([c for c in ("chain", "draw") if c in stacked.coords])
+        stacked = stacked.assign_coords(sample=np.arange(stacked.sizes["sample"]))
+        return cls(stacked.transpose("sample", ...).load(), DesignInfo.from_meta(meta), meta)
+
+    @property
+    def n_samples(self) -> int:
+        """Posterior draws the predictions are made over."""
+        return int(self.posterior.sizes["sample"])
+
+    def covariate_matrix(self, columns: dict, rows: Sequence[str] | None = None,
+                         source: str = "<patients>") -> np.ndarray:
+        """The covariate matrix (patient, covariate) of patients given as columns.
+
+        ``columns`` maps each covariate of :attr:`DesignInfo.covariates` to one value per
+        patient (missing ones raise, naming the covariate).
+        """
+        import pandas as pd
+
+        n = len(next(iter(columns.values()))) if columns else 0
+        rows = np.arange(n).astype(str) if rows is None else np.asarray(rows)
+        parts = []
+        for enc in self.design.encodings:
+            if enc.name not in columns:
+                raise PredictionError(f"the model uses the covariate {enc.name!r}: give it for "
+                                      "every patient")
+            parts.append(enc.encode(pd.Series(columns[enc.name]), source, rows))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
+
+    def p_remission(
+        self,
+        log_tl: np.ndarray | xr.DataArray,
+        strategy: str | np.ndarray,
+        month: int | np.ndarray,
+        *,
+        covariates: np.ndarray | None = None,
+        disease: np.ndarray | None = None,
+        centre: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """P(remission) per posterior draw and patient, shape ``(sample, patient)``.
+
+        Parameters
+        ----------
+        log_tl : array, shape (patient,) or (sample, patient)
+            Natural log of the baseline TL (µg/mL); per draw for TLs drawn beyond an assay limit.
+        strategy, month : label or array of shape (patient,)
+            The strategy and assessment month of each patient (one value for all, or one each).
+        covariates : array, shape (patient, covariate), optional
+            From :meth:`covariate_matrix`; needed when the model has covariates.
+        disease : array of str, shape (patient,), optional
+            Needed when the slope depends on disease.
+        centre : array of str, shape (patient,), optional
+            The fitted centre of each patient; ``None`` predicts for new centres (the population
+            level).
+        """
+        log_tl = np.asarray(log_tl, dtype=float)
+        n = log_tl.shape[-1]
+        dims = ("sample", "patient") if log_tl.ndim == 2 else ("patient",)
+        tl = xr.DataArray(log_tl, dims=dims)
+
+        def labels(value):
+            arr = np.asarray(value)
+            return xr.DataArray(arr, dims="patient") if arr.ndim else xr.DataArray(arr.item())
+
+        if covariates is None and self.design.encodings:
+            raise PredictionError(f"the model uses covariates ({', '.join(self.design.covariates)})"
+                                  ": give covariates=covariate_matrix(...)")
+        z = np.zeros((n, 0)) if covariates is None else np.asarray(covariates, dtype=float)
+        if self.design.diseases and disease is None:
+            raise PredictionError("this model's slope depends on disease: give every patient a "
+                                  "disease (CD or UC)")
+        eta, scale = linear_predictor(
+            self.posterior, self.meta, tl, labels(strategy), labels(month),
+            xr.DataArray(z, dims=("patient", "covariate")),
+            None if centre is None else xr.DataArray(np.asarray(centre), dims="patient"),
+            None if disease is None else xr.DataArray(np.asarray(disease), dims="patient"))
+        eta = eta.broadcast_like(xr.DataArray(np.zeros(n), dims="patient"))
+        eta = eta.transpose("sample", "patient").values
+        return integrate_logistic(eta, scale.transpose("sample").values[:, None])
