@@ -70,7 +70,7 @@ from pkmodel.response.priors import Priors
 from pkmodel.response.structure import Structure
 
 __all__ = ["CACHE_VERSIONS", "DEFAULT_MAX_ENTRIES", "LOGLIK_NAME", "SamplerModel", "c_logp",
-           "cache_dir", "max_entries", "model_key", "sampler_model"]
+           "cache_dir", "max_entries", "model_key", "sampler_model", "unsupported_versions"]
 
 logger = logging.getLogger("pkmodel")
 
