@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
+import tomllib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pkmodel
-from pkmodel.response import compiled
+from pkmodel.response import compiled, marginal
 from pkmodel.response.simulation import simulate_cohort
 
 QUICK = {"draws": 150, "tune": 150, "chains": 2, "random_seed": 3, "progressbar": False}
@@ -23,7 +27,7 @@ CHILD = """
 import json, sys, warnings
 import numpy as np
 import pkmodel
-from pkmodel.response import compiled
+from pkmodel.response import compiled, marginal
 from pkmodel.response.simulation import simulate_cohort
 warnings.simplefilter("ignore")
 cohort = simulate_cohort(60, 2, random_seed=5)
@@ -36,8 +40,8 @@ print(json.dumps({"pymc": "pymc" in sys.modules, "from_cache": model.from_cache,
 """
 
 
-def _child(cache: str | os.PathLike) -> dict:
-    env = {**os.environ, "PKMODEL_CACHE_DIR": str(cache)}
+def _child(cache: str | os.PathLike, **env_vars: str) -> dict:
+    env = {**os.environ, "PKMODEL_CACHE_DIR": str(cache), **env_vars}
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -60,21 +64,107 @@ def test_second_process_loads_the_model_without_pymc_and_gets_the_same_posterior
     (entry,) = [p for p in path.iterdir() if not p.name.startswith(".")]
     assert sorted(p.name for p in entry.iterdir()) == [
         "expand.bc", "expand.o", "logp.bc", "logp.o", "manifest.json"]
-    json.loads((entry / "manifest.json").read_text())  # plain JSON, no pickle
+    manifest = json.loads((entry / "manifest.json").read_text())  # plain JSON, no pickle
+    assert manifest["versions"]["nutpie"] == first_version("nutpie")
+    assert manifest["kernel_version"] == marginal.KERNEL_VERSION
+    long_ago = time.time() - 30 * 86400
+    os.utime(entry / "manifest.json", (long_ago, long_ago))
     second = _child(path)
     assert second["from_cache"] and not second["pymc"], second["stderr"]
     assert second["beta"] == first["beta"] and second["loglik"] == first["loglik"]
+    assert "compiled-model cache" not in second["stderr"]  # no notice
+    assert (entry / "manifest.json").stat().st_mtime > long_ago + 86400  # last use recorded
 
 
-def test_in_process_fit_matches_the_cached_one(cache, monkeypatch):
-    """Compiled here (cache off) or loaded from disk elsewhere: the same seed, the same draws."""
-    _, first = cache
-    monkeypatch.setenv("PKMODEL_CACHE_DIR", "off")
-    monkeypatch.setattr(compiled, "_MEMO", {})
+# The private APIs of the cache: with the cache off none may be called.
+PRIVATE = ("_load", "_read_entry", "_serialise", "_save", "_prune", "_touch", "_machine_tag",
+           "_private_nutpie_model", "_environments", "_rebuild_environment", "_loads_elsewhere")
+
+
+def _forbid_private(monkeypatch, keep: tuple[str, ...] = ()) -> list[str]:
+    called: list[str] = []
+    for name in set(PRIVATE) - set(keep):
+        def boom(*args, _name=name, **kwargs):
+            called.append(_name)
+            raise AttributeError(f"{_name} is not to be called")
+        monkeypatch.setattr(compiled, name, boom)
+    return called
+
+
+def _fit_beta() -> list[float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pkmodel.RemissionModel().fit(simulate_cohort(60, 2, random_seed=5), **QUICK)
-    assert fit.posterior["beta"].values.ravel().tolist() == first["beta"]
+    return fit.posterior["beta"].values.ravel().tolist()
+
+
+def test_cache_off_calls_no_private_api_and_matches_the_cached_fit(cache, monkeypatch, caplog):
+    """Compiled here with the cache off, or loaded from disk elsewhere: the same draws.
+
+    With ``PKMODEL_CACHE_DIR=off`` no private Numba or nutpie API is touched (each raises
+    here) and nothing is logged.
+    """
+    _, first = cache
+    monkeypatch.setenv("PKMODEL_CACHE_DIR", "off")
+    monkeypatch.setattr(compiled, "_MEMO", {})
+    monkeypatch.setattr(compiled, "_NOTICED", set())
+    called = _forbid_private(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="pkmodel"):
+        assert _fit_beta() == first["beta"]
+    assert called == [] and not caplog.records
+    (model,) = compiled._MEMO.values()
+    assert not model.from_cache and model._compiled is not None
+
+
+def test_failing_private_path_falls_back_with_one_line(cache, tmp_path, monkeypatch, caplog):
+    """Internals that moved (every private function raises): the supported path, same draws."""
+    path, first = cache
+    monkeypatch.setenv("PKMODEL_CACHE_DIR", str(path))  # holds the entry of this model
+    monkeypatch.setattr(compiled, "_MEMO", {})
+    monkeypatch.setattr(compiled, "_NOTICED", set())
+    before = sorted(p.name for p in path.iterdir())
+    called = _forbid_private(monkeypatch, keep=("_machine_tag", "_prune", "_touch"))
+    with caplog.at_level(logging.WARNING, logger="pkmodel"):
+        assert _fit_beta() == first["beta"]
+    assert called == ["_load", "_serialise"]
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 2 and all("\n" not in m and "Traceback" not in m for m in notices)
+    assert "could not be loaded (AttributeError: _load is not to be called)" in notices[0]
+    assert "could not be written (AttributeError: _serialise" in notices[1]
+    assert sorted(p.name for p in path.iterdir()) == before
+
+
+def test_versions_outside_those_tested_bypass_the_cache(tmp_path, monkeypatch, caplog):
+    """A nutpie the cache was not written for: no private call, one line, the model compiles."""
+    spec = pkmodel.RemissionModel(patient_effect=False)
+    design, options = spec._design(simulate_cohort(30, 2, random_seed=9))
+    monkeypatch.setattr(compiled, "_MEMO", {})
+    monkeypatch.setattr(compiled, "_NOTICED", set())
+    monkeypatch.setenv("PKMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(compiled.CACHE_VERSIONS, "nutpie", ("0.17", "0.18"))
+    called = _forbid_private(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="pkmodel"):
+        model = compiled.sampler_model(design, spec.priors, **options)
+        compiled.sampler_model(design, spec.priors, **options)  # memo: no second line
+    assert not model.from_cache and model.n_dim > 0 and called == []
+    (notice,) = [r.getMessage() for r in caplog.records]
+    assert "nutpie 0.16" in notice and "(>=0.17,<0.18)" in notice
+    assert not (tmp_path / "cache").exists()
+
+
+def test_bounds_in_pyproject_are_the_versions_of_the_cache():
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = deps["project"]["dependencies"]
+    for pkg in ("nutpie", "numba", "pytensor"):
+        low, high = compiled.CACHE_VERSIONS[pkg]
+        assert f"{pkg}>={low},<{high}" in declared
+    assert compiled.unsupported_versions() is None  # the installed ones are in range
+
+
+def first_version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)
 
 
 def test_damaged_entry_is_rebuilt(cache, tmp_path):
@@ -88,8 +178,15 @@ def test_damaged_entry_is_rebuilt(cache, tmp_path):
     blob = bytearray(code.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     code.write_bytes(bytes(blob))
-    rebuilt = _child(damaged)
+    old = damaged / ("0" * 64)  # another model's entry, used long ago
+    old.mkdir()
+    (old / "manifest.json").write_text("{}")
+    os.utime(old / "manifest.json", (1e9, 1e9))
+    rebuilt = _child(damaged, PKMODEL_CACHE_ENTRIES="1")
     assert not rebuilt["from_cache"] and rebuilt["beta"] == first["beta"]
+    (notice,) = [line for line in rebuilt["stderr"].splitlines() if "compiled-model cache" in line]
+    assert "could not be loaded" in notice and "checksum of logp.o" in notice
+    assert sorted(p.name for p in damaged.iterdir()) == [entry.name]  # the old one pruned
     reloaded = _child(damaged)  # the entry was written again, whole
     assert reloaded["from_cache"] and reloaded["beta"] == first["beta"]
 
@@ -141,3 +238,65 @@ def test_entry_is_checked_in_another_process_before_it_is_kept(cache):
     assert compiled._loads_elsewhere(entry, manifest["key"], value)
     assert not compiled._loads_elsewhere(entry, manifest["key"], value + 1e-6)
     assert not compiled._loads_elsewhere(entry, "another key", value)
+
+
+def _fake_entry(directory, name: str, used: float) -> Path:
+    entry = directory / name
+    entry.mkdir()
+    (entry / "manifest.json").write_text("{}")
+    os.utime(entry / "manifest.json", (used, used))
+    return entry
+
+
+def test_prune_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
+    now = time.time()
+    entries = [_fake_entry(tmp_path, f"{i:064x}", now - 1000 * i) for i in range(6)]
+    stale = tmp_path / ".0123456789abcdef-tmp1"  # left by a writer that died
+    stale.mkdir()
+    os.utime(stale, (now - 2 * 86400, now - 2 * 86400))
+    fresh = tmp_path / ".fedcba9876543210-tmp2"  # being written
+    fresh.mkdir()
+    other = tmp_path / "notes"  # not the cache's: left alone
+    other.mkdir()
+    (tmp_path / ("f" * 64)).write_text("a file, not an entry")
+    removed = compiled._prune(tmp_path, 3)
+    assert sorted(removed) == sorted([*entries[3:], stale])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [e.name for e in entries[:3]] + [fresh.name, other.name, "f" * 64])
+    compiled._touch(entries[2])  # used now: the newest
+    compiled._prune(tmp_path, 1)
+    assert entries[2].exists() and not entries[0].exists()
+    monkeypatch.delenv("PKMODEL_CACHE_ENTRIES", raising=False)
+    assert compiled.max_entries() == compiled.DEFAULT_MAX_ENTRIES == 16
+    monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "4")
+    assert compiled.max_entries() == 4
+    monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "0")
+    assert compiled.max_entries() == 1
+    monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "many")
+    assert compiled.max_entries() == 16
+
+
+def test_kernel_version_invalidates_the_entry_and_the_numba_cache_key(cache, monkeypatch):
+    """A bumped KERNEL_VERSION: another model key, the old entry refused, another Op key."""
+    import pytensor.tensor as pt
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    path, _ = cache
+    (entry,) = [p for p in path.iterdir() if not p.name.startswith(".")]
+    key = json.loads((entry / "manifest.json").read_text())["key"]
+    assert compiled._kernel_version() == marginal.KERNEL_VERSION  # read from the source
+    spec = pkmodel.RemissionModel()
+    design, options = spec._design(simulate_cohort(60, 2, random_seed=5))
+    assert compiled.model_key(design, spec.priors, **options) == key
+    assert compiled._read_entry(entry, key) is not None
+    node = marginal._marginal_op.make_node(pt.lmatrix(), pt.dmatrix(), pt.dvector(),
+                                           pt.dmatrix())
+    op_key = numba_funcify_and_cache_key(marginal._marginal_op, node)[1]
+
+    bumped = marginal.KERNEL_VERSION + 1
+    monkeypatch.setattr(marginal, "KERNEL_VERSION", bumped)
+    monkeypatch.setattr(compiled, "_kernel_version", lambda: bumped)
+    assert compiled.model_key(design, spec.priors, **options) != key
+    with pytest.raises(compiled.CacheEntryError, match="kernel version 1"):
+        compiled._read_entry(entry, key)
+    assert numba_funcify_and_cache_key(marginal._marginal_op, node)[1] != op_key

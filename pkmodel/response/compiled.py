@@ -7,34 +7,59 @@ every new process: PyTensor's graph rewrites and Numba dispatch, then nutpie's `
 wrappers, which Numba cannot cache because they close over generated code. That was most of
 the time of a default fit.
 
-:func:`sampler_model` keeps the compiled machine code instead. The two callbacks are compiled
-once per model (a specification and a design, i.e. data), then their object code is written
-to the cache directory, once a separate process has loaded it and reproduced the log density
-at the initial point, with a manifest (JSON: names, shapes, dims, coordinates and the initial
-point of the parameters, with a SHA-256 checksum of each code file); no Python object is
-pickled. A later fit of the same model in any process loads it through Numba's own loader
-(the mechanism behind ``numba.njit(cache=True)``) without importing PyMC, and samples with
-the same code, so the same seed gives the same posterior whether the model came from the
-cache or not.
+:func:`sampler_model` compiles a model with nutpie's supported entry point,
+``nutpie.compile_pymc_model``, and keeps the compiled machine code on disk. The two callbacks
+are compiled once per model (a specification and a design, i.e. data), then their object code
+is written to the cache directory, once a separate process has loaded it and reproduced the log
+density at the initial point, with a manifest (JSON: names, shapes, dims, coordinates and the
+initial point of the parameters, the library versions, with a SHA-256 checksum of each code
+file); no Python object is pickled. A later fit of the same model in any process loads it
+through Numba's own loader (the mechanism behind ``numba.njit(cache=True)``) without importing
+PyMC, and samples with the same code, so the same seed gives the same posterior whether the
+model came from the cache or not.
+
+The cache stands on private APIs: Numba's ``CFunc._library``, ``serialize_using_object_code``,
+``unserialize_library`` and ``Environment``, and nutpie's ``CompiledPyMCModel`` constructor.
+It is therefore contained:
+
+* it is used only with the versions of nutpie, Numba, llvmlite and PyTensor it was written and
+  tested for (:data:`CACHE_VERSIONS`, the bounds of ``pyproject.toml``); with any other the fit
+  compiles through the supported path;
+* any failure of the private path (an import or attribute error, internals that moved, a
+  damaged entry) is logged as one warning line on the ``pkmodel`` logger and the fit compiles
+  through the supported path, which samples the same code with the same initial point;
+* ``PKMODEL_CACHE_DIR=off`` calls no private API at all;
+* the most recently used :func:`max_entries` entries are kept (16, or
+  ``$PKMODEL_CACHE_ENTRIES``), the others deleted after each write, as nutpie's Stan cache does.
 
 The cache key covers everything the code depends on: the design arrays, the priors and
-options, the source of the modules that build the model, and the versions of PyMC, PyTensor,
-Numba, llvmlite and nutpie plus the CPU model and features (Numba's own cache key). A damaged
-or unreadable entry is rebuilt. The directory is ``$PKMODEL_CACHE_DIR``, else
-``$XDG_CACHE_HOME/pkmodel/models``, else ``~/.cache/pkmodel/models``; set
-``PKMODEL_CACHE_DIR=off`` to compile every time. Deleting the directory is always safe.
+options, the source of the modules that build the model, the version of the marginal
+likelihood kernel (:data:`pkmodel.response.marginal.KERNEL_VERSION`), and the versions of PyMC,
+PyTensor, Numba, llvmlite and nutpie plus the CPU model and features (Numba's own cache key).
+The directory is ``$PKMODEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/pkmodel/models``, else
+``~/.cache/pkmodel/models``. Deleting the directory is always safe.
+
+The key covers the data because the model is compiled with its data as constants. nutpie can
+compile a model with its data as shared inputs and swap it (``with_data``), but the number of
+parameters (one latent TL per censored patient, one effect per centre) and of stored values
+(one log-likelihood per patient) are compiled in, so only a cohort of exactly the same shape
+could reuse such a model (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +69,40 @@ from pkmodel.response.design import Design
 from pkmodel.response.priors import Priors
 from pkmodel.response.structure import Structure
 
-__all__ = ["LOGLIK_NAME", "SamplerModel", "c_logp", "cache_dir", "model_key", "sampler_model"]
+__all__ = ["CACHE_VERSIONS", "DEFAULT_MAX_ENTRIES", "LOGLIK_NAME", "SamplerModel", "c_logp",
+           "cache_dir", "max_entries", "model_key", "sampler_model", "unsupported_versions"]
+
+logger = logging.getLogger("pkmodel")
 
 #: The deterministic that carries the pointwise log-likelihood of the outcome in the posterior.
 LOGLIK_NAME = "remission_loglik"
 
-_FORMAT = 1
+#: The versions the cache was written and tested for, ``(lowest, first excluded)``; keep them
+#: equal to the bounds in ``pyproject.toml``. Outside them the cache is not used.
+CACHE_VERSIONS: dict[str, tuple[str, str]] = {
+    "nutpie": ("0.16.11", "0.17"),
+    "numba": ("0.68", "0.69"),
+    "llvmlite": ("0.50", "0.51"),
+    "pytensor": ("3.3.8", "3.4"),
+}
+
+#: How many entries the cache keeps (the most recently used) unless ``$PKMODEL_CACHE_ENTRIES``.
+DEFAULT_MAX_ENTRIES = 16
+
+_FORMAT = 2
 _SOURCES = ("build.py", "compiled.py", "design.py", "marginal.py", "priors.py", "structure.py")
 _VERSIONED = ("pymc", "pytensor", "numba", "llvmlite", "nutpie", "numpy")
 _ENV_PREFIX = "_ZN08NumbaEnv"
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}")
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{16}-.+")
+_STALE_TEMP_S = 24 * 3600.0  # a temporary entry this old was left by a writer that died
+_UNCACHED = "uncached"  # the machine part of the key when the cache is not used
 _MEMO: dict[str, SamplerModel] = {}  # loaded code stays loaded: never load a library twice
+_NOTICED: set[str] = set()
+
+
+class CacheEntryError(ValueError):
+    """A cache entry that is damaged or was written for other versions."""
 
 
 def cache_dir() -> Path | None:
@@ -65,6 +114,72 @@ def cache_dir() -> Path | None:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "pkmodel" / "models"
+
+
+def max_entries() -> int:
+    """How many entries the cache keeps: ``$PKMODEL_CACHE_ENTRIES`` (>= 1), else 16."""
+    raw = os.environ.get("PKMODEL_CACHE_ENTRIES", "").strip()
+    try:
+        return max(int(raw), 1) if raw else DEFAULT_MAX_ENTRIES
+    except ValueError:
+        _notice(f"PKMODEL_CACHE_ENTRIES={raw!r} is not an integer; keeping "
+                f"{DEFAULT_MAX_ENTRIES} entries", prefix="compiled-model cache")
+        return DEFAULT_MAX_ENTRIES
+
+
+def _notice(message: str, prefix: str = "compiled-model cache not used") -> None:
+    """Log ``message`` once per process, as one line (no traceback)."""
+    line = " ".join(f"{prefix}: {message}".split())
+    if len(line) > 300:
+        line = line[:297] + "..."
+    if line not in _NOTICED:
+        _NOTICED.add(line)
+        logger.warning("%s", line)
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    match = re.match(r"\d+(\.\d+)*", text)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else ()
+
+
+def unsupported_versions() -> str | None:
+    """Why the installed libraries rule out the cache (None: they do not).
+
+    Every package of :data:`CACHE_VERSIONS` must be installed at a version in its range.
+    """
+    for pkg, (low, high) in CACHE_VERSIONS.items():
+        try:
+            installed = version(pkg)
+        except PackageNotFoundError:
+            return f"{pkg} is not installed"
+        if not _version_tuple(low) <= _version_tuple(installed) < _version_tuple(high):
+            return (f"{pkg} {installed} is not a version it was written for "
+                    f"(>={low},<{high})")
+    return None
+
+
+def _kernel_version() -> int:
+    """``KERNEL_VERSION`` of :mod:`pkmodel.response.marginal`, read from its source.
+
+    Read rather than imported, so that a fit from the cache imports neither PyTensor nor the
+    kernel.
+    """
+    tree = ast.parse((Path(__file__).parent / "marginal.py").read_text())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign | ast.AnnAssign)
+                and any(getattr(t, "id", None) == "KERNEL_VERSION"
+                        for t in (node.targets if isinstance(node, ast.Assign)
+                                  else [node.target]))):
+            return int(ast.literal_eval(node.value))
+    raise CacheEntryError("marginal.py defines no KERNEL_VERSION")
+
+
+def _versions() -> dict[str, str]:
+    return {pkg: version(pkg) for pkg in _VERSIONED}
 
 
 def _digest_value(h, value) -> None:
@@ -84,23 +199,39 @@ def _digest_value(h, value) -> None:
 
 
 def _machine_tag() -> str:
+    """Numba's own cache key of this CPU (a private Numba API: only when the cache is used)."""
     from numba.core.registry import cpu_target
 
     return repr(cpu_target.target_context.codegen().magic_tuple())
 
 
 def model_key(design: Design, priors: Priors, *, patient_effect: bool,
-              assay_cv: float | None, structure: Structure) -> str:
-    """SHA-256 of everything the compiled sampler model depends on."""
+              assay_cv: float | None, structure: Structure, machine: str | None = None) -> str:
+    """SHA-256 of everything the compiled sampler model depends on.
+
+    Parameters
+    ----------
+    design, priors, patient_effect, assay_cv, structure
+        The model, as for :func:`sampler_model`.
+    machine : str, optional
+        The CPU part of the key; by default Numba's cache key of this CPU, which calls a
+        private Numba API (:func:`sampler_model` passes a constant when the cache is off).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     h = hashlib.sha256()
     h.update(f"format {_FORMAT}\n".encode())
     here = Path(__file__).parent
     for name in _SOURCES:
         h.update(name.encode())
         h.update((here / name).read_bytes())
-    for pkg in _VERSIONED:
-        h.update(f"{pkg} {version(pkg)}\n".encode())
-    h.update(_machine_tag().encode())
+    h.update(f"kernel {_kernel_version()}\n".encode())
+    for pkg, v in _versions().items():
+        h.update(f"{pkg} {v}\n".encode())
+    h.update((_machine_tag() if machine is None else machine).encode())
     _digest_value(h, design)
     _digest_value(h, priors)
     _digest_value(h, (bool(patient_effect), assay_cv, structure))
@@ -123,6 +254,8 @@ class SamplerModel:
     expand_address: int
     from_cache: bool
     _keep_alive: tuple = field(default=(), repr=False)
+    #: nutpie's own compiled model, when compiled in this process (the supported path)
+    _compiled: Any = field(default=None, repr=False)
 
     def initial_point(self, seed) -> np.ndarray:
         """The initial point plus Uniform(-1, 1) jitter, as PyMC and nutpie do."""
@@ -130,27 +263,44 @@ class SamplerModel:
         return self.x0 + rng.uniform(-1.0, 1.0, self.n_dim)
 
     def nutpie_model(self):
-        """The object ``nutpie.sample`` takes."""
-        import pandas as pd
-        from nutpie.compile_pymc import CompiledPyMCModel
+        """The object ``nutpie.sample`` takes.
 
-        shape_info = (list(self.var_names), None, [list(s) for s in self.var_shapes])
-        return CompiledPyMCModel(
-            _n_dim=self.n_dim,
-            dims={k: tuple(v) for k, v in self.dims.items()},
-            _coords={k: pd.Index(v) for k, v in self.coords.items()},
-            _shapes=dict(zip(self.var_names, self.var_shapes, strict=True)),
-            compiled_logp_func=_Address(self.logp_address),
-            compiled_expand_func=_Address(self.expand_address),
-            initial_point_func=self.initial_point,
-            shared_data={},
-            shared_var_keys={},
-            user_data=np.zeros(()),
-            n_expanded=self.n_expanded,
-            shape_info=shape_info,
-            logp_func=None,
-            expand_func=None,
-        )
+        A model compiled in this process is nutpie's own, with :meth:`initial_point` as its
+        initial point function (``dataclasses.replace``, as nutpie's ``with_data`` does); one
+        loaded from the cache is built with nutpie's private constructor.
+        """
+        if self._compiled is not None:
+            try:
+                return dataclasses.replace(self._compiled, initial_point_func=self.initial_point)
+            except (TypeError, ValueError) as err:
+                _notice(f"nutpie's model has no initial_point_func ({_describe(err)}); "
+                        "sampling from nutpie's own initial point", prefix="pkmodel")
+                return self._compiled
+        return _private_nutpie_model(self)
+
+
+def _private_nutpie_model(model: SamplerModel):
+    """nutpie's model object for code loaded from the cache (nutpie's private constructor)."""
+    import pandas as pd
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    shape_info = (list(model.var_names), None, [list(s) for s in model.var_shapes])
+    return CompiledPyMCModel(
+        _n_dim=model.n_dim,
+        dims={k: tuple(v) for k, v in model.dims.items()},
+        _coords={k: pd.Index(v) for k, v in model.coords.items()},
+        _shapes=dict(zip(model.var_names, model.var_shapes, strict=True)),
+        compiled_logp_func=_Address(model.logp_address),
+        compiled_expand_func=_Address(model.expand_address),
+        initial_point_func=model.initial_point,
+        shared_data={},
+        shared_var_keys={},
+        user_data=np.zeros(()),
+        n_expanded=model.n_expanded,
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,28 +313,102 @@ def sampler_model(design: Design, priors: Priors, *, patient_effect: bool,
     """The compiled sampler model for this design and these options, from the cache if there.
 
     The PyMC model (its sampler form, with the deterministic :data:`LOGLIK_NAME`) is built
-    and compiled only when no usable cache entry exists; the result is then written to the
-    cache when the directory is writable (a read-only or full disk only costs the compile
-    next time).
+    and compiled with ``nutpie.compile_pymc_model`` only when no usable cache entry exists;
+    the result is then written to the cache when the directory is writable (a read-only or
+    full disk only costs the compile next time), and the cache pruned to :func:`max_entries`.
+    With the cache off, or versions it was not written for, or any failure of its private
+    path, the model is compiled (with one logged line saying why, except when off).
     """
     options = {"patient_effect": patient_effect, "assay_cv": assay_cv,
                "structure": structure}
-    key = model_key(design, priors, **options)
+    directory = cache_dir()
+    machine = _UNCACHED
+    if directory is not None:
+        reason = unsupported_versions()
+        if reason is None:
+            try:
+                machine = _machine_tag()
+            except Exception as err:  # a private API: any failure
+                reason = f"Numba's CPU key is unavailable ({_describe(err)})"
+        if reason is not None:
+            _notice(reason)
+            directory = None
+    key = model_key(design, priors, **options, machine=machine)
     if key in _MEMO:
         return _MEMO[key]
-    directory = cache_dir()
     model = None
     if directory is not None:
-        model = _load(directory / key, key)
+        entry = directory / key
+        try:
+            model = _load(entry, key)
+            if model is not None:
+                model.nutpie_model()  # nutpie's private constructor: fail here, not in the fit
+        except Exception as err:  # damaged entry or moved internals
+            _notice(f"the entry {key[:12]} could not be loaded ({_describe(err)}); compiling")
+            model = None
+        if model is not None:
+            _touch(entry)
     if model is None:
-        model, payload = _compile(design, priors, key, **options)
-        if directory is not None and payload is not None:
-            _save(directory, key, payload, _logp_at(model.logp_address, model.n_dim, model.x0))
+        model = _from_nutpie(_compile(design, priors, **options), key)
+        if directory is not None:
+            _store(directory, model)
     _MEMO[key] = model
     return model
 
 
 # ----------------------------------------------------------------------------- compile
+def _compile(design, priors, **options):
+    """nutpie's compiled model (the supported path: ``nutpie.compile_pymc_model``)."""
+    import warnings
+
+    import nutpie
+    import pytensor
+
+    from pkmodel.response.build import build_pymc_model
+
+    model = build_pymc_model(design, priors, for_sampler=True, **options)
+    # No fast-math: with PyTensor's default flags (reassociation, approximate functions) LLVM
+    # may vectorise a sum differently with the alignment of its input, so the process that
+    # compiled a model and a process that loads it from the cache computed the log density
+    # differently in the last bit at some points, and their draws of the same seed parted.
+    with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
+        warnings.filterwarnings("ignore", message=".*default_transform.*")
+        return nutpie.compile_pymc_model(model, jitter_rvs=set())
+
+
+def _from_nutpie(compiled, key: str) -> SamplerModel:
+    """Our description of nutpie's compiled model, from its public attributes."""
+    x0 = np.asarray(compiled.initial_point_func(0), dtype=float)
+    names, _, shapes = compiled.shape_info
+    coords = {k: [v.item() if isinstance(v, np.generic) else v for v in idx]
+              for k, idx in (compiled.coords or {}).items()}
+    return SamplerModel(
+        key=key, n_dim=int(compiled.n_dim), n_expanded=int(compiled.n_expanded),
+        var_names=tuple(names), var_shapes=tuple(tuple(int(d) for d in s) for s in shapes),
+        dims={k: tuple(v) for k, v in (compiled.dims or {}).items()}, coords=coords, x0=x0,
+        logp_address=compiled.compiled_logp_func.address,
+        expand_address=compiled.compiled_expand_func.address, from_cache=False,
+        _compiled=compiled,
+    )
+
+
+def _store(directory: Path, model: SamplerModel) -> None:
+    """Write ``model`` to the cache and prune it; any failure is one logged line."""
+    try:
+        payload = _serialise(model)
+        if payload is not None:
+            _save(directory, model.key, payload,
+                  _logp_at(model.logp_address, model.n_dim, model.x0))
+    except Exception as err:  # a private API: any failure
+        _notice(f"the compiled model could not be written ({_describe(err)})")
+    try:
+        _prune(directory, max_entries())
+    except OSError:  # an unwritable or vanished directory: nothing to prune
+        pass
+    except Exception as err:  # never fail a fit for it
+        _notice(f"the cache could not be pruned ({_describe(err)})", prefix="compiled-model cache")
+
+
 def _environments(library) -> list[dict] | None:
     """The Numba environments the code refers to, as JSON; None if one cannot be rebuilt.
 
@@ -220,45 +444,25 @@ def _rebuild_environment(info: dict):
     return env
 
 
-def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]:
-    import warnings
+def _serialise(model: SamplerModel) -> dict | None:
+    """The manifest and code files of a compiled model (Numba's private serialisation).
 
-    import nutpie
-    import pytensor
-
-    from pkmodel.response.build import build_pymc_model
-
-    model = build_pymc_model(design, priors, for_sampler=True, **options)
-    # No fast-math: with PyTensor's default flags (reassociation, approximate functions) LLVM
-    # may vectorise a sum differently with the alignment of its input, so the process that
-    # compiled a model and a process that loads it from the cache computed the log density
-    # differently in the last bit at some points, and their draws of the same seed parted.
-    with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
-        warnings.filterwarnings("ignore", message=".*default_transform.*")
-        compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
-    x0 = np.asarray(compiled.initial_point_func(0), dtype=float)
-    names, _, shapes = compiled.shape_info
-    coords = {k: [v.item() if isinstance(v, np.generic) else v for v in idx]
-              for k, idx in compiled.coords.items()}
-    sm = SamplerModel(
-        key=key, n_dim=int(compiled.n_dim), n_expanded=int(compiled.n_expanded),
-        var_names=tuple(names), var_shapes=tuple(tuple(int(d) for d in s) for s in shapes),
-        dims={k: tuple(v) for k, v in (compiled.dims or {}).items()}, coords=coords, x0=x0,
-        logp_address=compiled.compiled_logp_func.address,
-        expand_address=compiled.compiled_expand_func.address, from_cache=False,
-        _keep_alive=(compiled,),
-    )
+    None when the code refers to a run-time object that cannot be rebuilt from JSON.
+    """
+    compiled = model._compiled
     payload: dict[str, Any] = {"manifest": {
-        "format": _FORMAT, "key": key, "n_dim": sm.n_dim, "n_expanded": sm.n_expanded,
-        "var_names": list(sm.var_names), "var_shapes": [list(s) for s in sm.var_shapes],
-        "dims": {k: list(v) for k, v in sm.dims.items()}, "coords": coords,
-        "x0": x0.tolist(), "functions": {}}, "blobs": {}}
+        "format": _FORMAT, "key": model.key, "versions": _versions(),
+        "kernel_version": _kernel_version(), "n_dim": model.n_dim,
+        "n_expanded": model.n_expanded, "var_names": list(model.var_names),
+        "var_shapes": [list(s) for s in model.var_shapes],
+        "dims": {k: list(v) for k, v in model.dims.items()}, "coords": model.coords,
+        "x0": model.x0.tolist(), "functions": {}}, "blobs": {}}
     for role, cfunc in (("logp", compiled.compiled_logp_func),
                         ("expand", compiled.compiled_expand_func)):
         library = cfunc._library
         envs = _environments(library)
         if envs is None:
-            return sm, None
+            return None
         name, kind, (object_code, bitcode) = library.serialize_using_object_code()
         payload["manifest"]["functions"][role] = {
             "library": name, "kind": kind, "symbol": cfunc._wrapper_name, "environments": envs,
@@ -266,7 +470,7 @@ def _compile(design, priors, key, **options) -> tuple[SamplerModel, dict | None]
             "bitcode_sha256": hashlib.sha256(bitcode).hexdigest()}
         payload["blobs"][f"{role}.o"] = object_code
         payload["blobs"][f"{role}.bc"] = bitcode
-    return sm, payload
+    return payload
 
 
 def c_logp(address: int):
@@ -343,23 +547,93 @@ def _save(directory: Path, key: str, payload: dict, logp_x0: float) -> None:
         return
 
 
-# ----------------------------------------------------------------------------- load
-def _load(entry: Path, key: str) -> SamplerModel | None:
-    """Load a cache entry; None when missing, damaged or written by another format."""
+def _touch(entry: Path) -> None:
+    """Record that ``entry`` was used now (the mtime of its manifest); pruning keeps recent ones."""
     try:
-        manifest = json.loads((entry / "manifest.json").read_text())
+        os.utime(entry / "manifest.json")
+    except OSError:  # a read-only cache: it is only pruned by age of writing then
+        pass
+
+
+def _prune(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` most recently used entries; return those deleted.
+
+    Only directories named like an entry (64 hexadecimal digits, with a manifest) count and
+    are deleted, and temporary ones left by a writer that died more than a day ago; anything
+    else in the directory is left alone.
+    """
+    entries = []
+    removed = []
+    now = time.time()
+    for path in directory.iterdir():
+        try:
+            if _ENTRY_NAME.fullmatch(path.name) and path.is_dir():
+                entries.append(((path / "manifest.json").stat().st_mtime, path.name, path))
+            elif (_TEMP_NAME.fullmatch(path.name) and path.is_dir()
+                  and now - path.stat().st_mtime > _STALE_TEMP_S):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        except OSError:  # no manifest (being replaced) or gone meanwhile: not an entry now
+            continue
+    entries.sort(reverse=True)
+    for _, _, path in entries[keep:]:
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+# ----------------------------------------------------------------------------- load
+def _read_entry(entry: Path, key: str) -> tuple[dict, dict] | None:
+    """The manifest and code files of an entry; None when there is none.
+
+    Raises
+    ------
+    CacheEntryError
+        When the entry is damaged (unreadable, a checksum differs) or was written by another
+        format, for another key, other library versions or another kernel version.
+    """
+    try:
+        text = (entry / "manifest.json").read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        manifest = json.loads(text)
         if manifest.get("format") != _FORMAT or manifest.get("key") != key:
-            return None
+            raise CacheEntryError("it was written by another format or for another key")
+        if manifest.get("versions") != _versions():
+            raise CacheEntryError(f"it was written with {manifest.get('versions')}")
+        if manifest.get("kernel_version") != _kernel_version():
+            raise CacheEntryError(
+                f"it was written for kernel version {manifest.get('kernel_version')}")
         blobs = {}
         for role, info in manifest["functions"].items():
             obj = (entry / f"{role}.o").read_bytes()
             bc = (entry / f"{role}.bc").read_bytes()
             if (hashlib.sha256(obj).hexdigest() != info["object_sha256"]
                     or hashlib.sha256(bc).hexdigest() != info["bitcode_sha256"]):
-                return None
+                raise CacheEntryError(f"the checksum of {role}.o or {role}.bc differs")
             blobs[role] = (obj, bc)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        if isinstance(err, CacheEntryError):
+            raise
+        raise CacheEntryError(f"it is damaged ({_describe(err)})") from err
+    return manifest, blobs
+
+
+def _load(entry: Path, key: str) -> SamplerModel | None:
+    """Load a cache entry (Numba's private loader); None when there is none.
+
+    Raises
+    ------
+    CacheEntryError
+        For a damaged entry or one written for other versions (:func:`_read_entry`).
+    Exception
+        Whatever Numba raises when its internals differ from those this was written for.
+    """
+    read = _read_entry(entry, key)
+    if read is None:
         return None
+    manifest, blobs = read
 
     from numba.core.registry import cpu_target
 

@@ -35,7 +35,15 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-__all__ = ["GH_NODES", "GH_WEIGHTS", "marginal_bernoulli_logp"]
+__all__ = ["GH_NODES", "GH_WEIGHTS", "KERNEL_VERSION", "marginal_bernoulli_logp"]
+
+#: The version of :func:`marginal_bernoulli_kernel` and its Numba dispatch. Bump it whenever
+#: either changes what they compute or how they are compiled: it is part of PyTensor's Numba
+#: cache key of the Op (``register_funcify_default_op_cache_key``, which otherwise keys on the
+#: Op's type and props only, and would serve the old kernel's code from PyTensor's cache) and
+#: of the compiled-model cache key (:mod:`pkmodel.response.compiled`, which reads it from this
+#: file's source). A plain integer literal.
+KERNEL_VERSION = 1
 
 GH_NODES, _raw_weights = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)
 GH_WEIGHTS = _raw_weights / _raw_weights.sum()
@@ -229,11 +237,13 @@ _marginal_op = MarginalBernoulliLogp()
 
 @register_funcify_default_op_cache_key(MarginalBernoulliLogp)
 def _numba_marginal(op, node=None, **kwargs):
+    """The Op's Numba function, with :data:`KERNEL_VERSION` as the salt of its cache key."""
+
     @numba.njit
     def marginal(y, eta, sigma, mask):
         return marginal_bernoulli_kernel(y, eta, sigma, mask)
 
-    return marginal
+    return marginal, KERNEL_VERSION
 
 
 def marginal_bernoulli_logp(value, eta, sigma, mask):
