@@ -39,6 +39,7 @@ __all__ = [
     "Table",
     "blank_mask",
     "decimal_comma",
+    "numeric_if_numbers",
     "read_table",
 ]
 
@@ -318,6 +319,34 @@ def blank_mask(values: pd.Series) -> np.ndarray:
     """
     text = values.astype("string").str.strip().str.lower()
     return (values.isna() | text.isin(BLANK_VALUES)).to_numpy(dtype=bool)
+
+
+def numeric_if_numbers(values: pd.Series) -> pd.Series:
+    """The column as numbers if every non-blank cell is a finite number; otherwise unchanged.
+
+    A column of text (``"6"``, ``"12.5"``, ``""``) read from a CSV becomes float (``NaN`` where
+    blank), or int64 when every cell is a whole number; a column with any other text (``"CD"``,
+    ``"4,5"``), with no value at all, or that is not text to begin with, is returned as it is.
+
+    Examples
+    --------
+    >>> numeric_if_numbers(pd.Series(["6", "", "12.5"])).tolist()
+    [6.0, nan, 12.5]
+    >>> numeric_if_numbers(pd.Series(["6", "x"])).tolist()
+    ['6', 'x']
+    """
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    blank = blank_mask(values)
+    if blank.all():
+        return values
+    text = values.astype("string").str.strip().astype(object).where(~blank, None)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if not pd.api.types.is_numeric_dtype(numbers) or pd.api.types.is_bool_dtype(numbers):
+        return values
+    if not np.isfinite(numbers.to_numpy(dtype=float)[~blank]).all():
+        return values
+    return numbers
 
 
 def decimal_comma(raw: object) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from pkmodel.tables import (
     RowLocator,
     blank_mask,
     decimal_comma,
+    numeric_if_numbers,
     read_table,
 )
 
@@ -45,7 +46,9 @@ def read_cohort(
         A CSV file (``.csv``, ``.txt``, ``.tsv``), a Parquet file (``.parquet``, ``.pq``) or a
         DataFrame. Either the tidy format (one row per patient per assessment, with a ``month``
         column) or the wide format (one row per patient, one ``remission_<N>m`` column per
-        assessment month N). See ``data/README.md`` for every column.
+        assessment month N). See ``data/README.md`` for every column. Columns outside the
+        schema are kept: as numbers when every non-blank value is a finite number (so that a
+        numeric covariate is fitted as one), as text otherwise.
     sep : str, default ","
         Field delimiter of a CSV file (``.tsv`` files default to a tab).
     exclude_ati_positive : bool, default True
@@ -204,8 +207,8 @@ def _parse(frame: pd.DataFrame, where: RowLocator) -> tuple[pd.DataFrame, int]:
             continue
         out[name] = _parse_column(col, values, blank, where, pos)
     extra = [c for c in frame.columns if c not in COLUMNS and c != "_position"]
-    for name in extra:
-        out[name] = frame[name]
+    for name in extra:  # outside the schema: numbers if every value is one, text otherwise
+        out[name] = numeric_if_numbers(frame[name])
     out["_position"] = pos
     n_missing = int(rem_missing.sum())
     out = out.loc[~rem_missing].reset_index(drop=True)
