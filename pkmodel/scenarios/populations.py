@@ -33,6 +33,7 @@ from pkmodel.data.plausibility import implausible_value
 from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.sampling import resolve_seed
 from pkmodel.tables import decimal_comma, read_table
+from pkmodel.validation import check_probability
 
 __all__ = [
     "IBD_MAINTENANCE",
@@ -126,9 +127,7 @@ class CovariateDistribution:
             if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
                 raise SpecificationError(f"{name} must be a positive number, not {value!r}")
         for name in ("p_female", "p_uc", "p_immunomodulator"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0 <= value <= 1):
-                raise SpecificationError(f"{name} must be a proportion in [0, 1], not {value!r}")
+            check_probability(name, getattr(self, name), open_interval=False)
         self.correlation_matrix()  # validates
 
     def correlation_matrix(self) -> np.ndarray:
