@@ -6,14 +6,12 @@ import contextlib
 import json
 
 from pkmodel.cli.output import check_plot_path, emit_json
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import SpecificationError
 from pkmodel.files import atomic_path
 from pkmodel.validation import check_probability
 
 __all__ = ["register"]
-
-DISCLAIMER = ("pkmodel is research software: scenario simulations support research on "
-              "therapeutic drug monitoring and are not a basis for bedside decisions.")
 
 # The most virtual patients one command runs (it runs in bounded memory, chunk by chunk, but
 # its run time grows with the number); more goes through the Python API (see _check_options).
