@@ -87,7 +87,10 @@ class RowLocator:
         """The row of data row ``position`` (0-based): ``position + 2``, or ``index LABEL``."""
         if self.labels is None:
             return int(position) + 2  # header is row 1
-        return f"index {self.labels[int(position)]!r}"
+        label = self.labels[int(position)]
+        if isinstance(label, np.generic):  # 10, not np.int64(10)
+            label = label.item()
+        return f"index {label!r}"
 
     def error(self, message: str, position: int | None = None, column: str | None = None,
               fix: str | None = None) -> CohortError:
