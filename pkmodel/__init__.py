@@ -19,6 +19,7 @@ from pkmodel.data import (
     load_ungar2019,
     read_cohort,
 )
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import (
     CohortError,
     CohortWarning,
@@ -49,6 +50,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DISCLAIMER",
     "ClassicalResult",
     "Cohort",
     "CohortError",

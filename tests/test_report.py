@@ -4,6 +4,7 @@ refusing to overwrite, and rendered by headless Chromium with every image loaded
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pkmodel.cli.main import main
+from pkmodel.disclaimer import DISCLAIMER
 
 FAST = ["--draws", "200", "--tune", "300", "--chains", "2", "--seed", "4"]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium"
@@ -34,7 +36,7 @@ def test_main_job_writes_the_report(analyzed, capsys):
     assert report.exists() and (analyzed / "fit.nc").exists()
     text = report.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
-    assert "research software, not for bedside decisions" in text
+    assert html.escape(DISCLAIMER) in text  # the one disclaimer, in the notice and the footer
     assert "RECONSTRUCTED" in text and 'id="reconstructed"' in text
     for section in ("data", "model", "diagnostics", "curves", "thresholds", "checks"):
         assert f'<section id="{section}">' in text
@@ -74,7 +76,7 @@ def test_disclaimer_without_reconstructed_notes():
     from pkmodel.report.sections import disclaimer_section
 
     real = disclaimer_section(SimpleNamespace(cohort_notes=("from centre A, 2021",)))
-    assert "not for bedside decisions" in real and "RECONSTRUCTED" not in real
+    assert html.escape(DISCLAIMER) in real and "RECONSTRUCTED" not in real
     assert "from centre A, 2021" in real
     shipped = disclaimer_section(SimpleNamespace(cohort_notes=("RECONSTRUCTED cohort <x>",)))
     assert "RECONSTRUCTED" in shipped and "&lt;x&gt;" in shipped  # notes are escaped

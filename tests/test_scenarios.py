@@ -249,7 +249,7 @@ def test_population_errors_name_the_column_and_fix():
     with pytest.raises(CohortError, match=r"no column 'albumin_g_l'.*fasanmade2009"):
         simulate_scenarios(fit, pd.DataFrame({"weight_kg": [70], "sex": ["F"]}),
                            ["10mg/kg q8w"], pk_model="uc", random_seed=1)
-    with pytest.raises(CohortError, match=r"row 2, column 'sex'.*F, M"):
+    with pytest.raises(CohortError, match=r"<DataFrame>, row index 0, column 'sex'.*F, M"):
         simulate_scenarios(fit, pd.DataFrame({**good, "sex": ["X"]}), ["10mg/kg q8w"],
                            random_seed=1)
     with pytest.raises(CohortError, match="antibodies"):
@@ -258,7 +258,7 @@ def test_population_errors_name_the_column_and_fix():
     with pytest.raises(CohortError, match=r"baseline_tl.*'>16'"):
         simulate_scenarios(fit, pd.DataFrame({**good, "baseline_tl": [">16"]}),
                            ["10mg/kg q8w"], random_seed=1)
-    with pytest.raises(CohortError, match=r"row 2, column 'albumin_g_l'.*g/dL.*multiply"):
+    with pytest.raises(CohortError, match=r"row index 0, column 'albumin_g_l'.*g/dL.*multiply"):
         simulate_scenarios(fit, pd.DataFrame({**good, "albumin_g_l": [4.0]}), ["10mg/kg q8w"],
                            random_seed=1)
     with pytest.raises(SpecificationError, match="reference"):

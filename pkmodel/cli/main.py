@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import PkmodelError, PkmodelWarning
 
 __all__ = ["build_parser", "main"]
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pkmodel",
         description="Bayesian exposure-response and PK modelling of infliximab intensification. "
-        "Research software: not for bedside decisions.",
+        + DISCLAIMER,
     )
     parser.add_argument("--version", action="version", version=f"pkmodel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from pkmodel.cli.output import emit_json, separator
+from pkmodel.disclaimer import DISCLAIMER
 
 __all__ = ["register"]
 
@@ -185,7 +186,7 @@ def _forecast(args) -> int:
                "covariate_history": None if history is None else history.to_dict(),
                "estimate": est.summary(), "forecast": fc.to_dict(),
                "warnings": [str(w.message) for w in caught],
-               "disclaimer": "research software: not for bedside dosing decisions"}
+               "disclaimer": DISCLAIMER}
     if history is not None:
         payload["covariates_at_last_record"] = history.last()
     if args.json:
@@ -217,7 +218,7 @@ def _forecast(args) -> int:
         print(f"  {row['regimen']:<14} {row['median_ug_ml']:7.2f} "
               f"[{row['lower_ug_ml']:.2f}, {row['upper_ug_ml']:.2f}]  "
               f"P = {row['p_trough_ge_target']:.2f}")
-    print("Research software: not for bedside dosing decisions.")
+    print(DISCLAIMER)
     return 0
 
 

@@ -14,13 +14,11 @@ from pkmodel.cli.output import (
     load_cohort_arg,
     phase,
 )
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import ConvergenceWarning
 from pkmodel.files import atomic_path, check_writable, staged_outputs
 
 __all__ = ["register"]
-
-DISCLAIMER = ("pkmodel is research software: its estimates support research on therapeutic drug "
-              "monitoring and are not a basis for bedside decisions.")
 
 
 def _fit_from_args(args):

@@ -6,13 +6,12 @@ import contextlib
 import json
 
 from pkmodel.cli.output import check_plot_path, emit_json
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import SpecificationError
 from pkmodel.files import atomic_path
+from pkmodel.validation import check_probability
 
 __all__ = ["register"]
-
-DISCLAIMER = ("pkmodel is research software: scenario simulations support research on "
-              "therapeutic drug monitoring and are not a basis for bedside decisions.")
 
 # The most virtual patients one command runs (it runs in bounded memory, chunk by chunk, but
 # its run time grows with the number); more goes through the Python API (see _check_options).
@@ -37,10 +36,7 @@ def _check_options(args) -> None:
         raise SpecificationError(f"--chunk-size must be at least 1 patient, not "
                                  f"{args.chunk_size}")
     for name in ("p_min", "credibility", "ci_prob"):
-        value = getattr(args, name)
-        if not 0 < value < 1:
-            raise SpecificationError(f"--{name.replace('_', '-')} must be strictly between 0 "
-                                     f"and 1, not {value:g}")
+        check_probability(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.draws is not None and args.draws < 1:
         raise SpecificationError(f"--posterior-draws must be at least 1, not {args.draws}")
 

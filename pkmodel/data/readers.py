@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,40 +13,21 @@ import pandas as pd
 from pkmodel.data.cohort import Cohort
 from pkmodel.data.plausibility import CHECKED_COLUMNS, implausible_value
 from pkmodel.data.schema import BASELINE_COLUMNS, COLUMNS, REQUIRED_COLUMNS
-from pkmodel.errors import CohortError, CohortWarning
+from pkmodel.errors import CohortError
+from pkmodel.tables import (
+    RowLocator,
+    blank_mask,
+    decimal_comma,
+    numeric_if_numbers,
+    read_table,
+)
 
 __all__ = ["read_cohort", "read_patients"]
 
 _WIDE_REMISSION = re.compile(r"^remission_(\d+)m$")
 _CENSORED = re.compile(r"^\s*(>=|<=|>|<|≥|≤)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$")
-_DECIMAL_COMMA = re.compile(r"^\s*(>=|<=|>|<|≥|≤)?\s*[+-]?\d*,\d+\s*$")
-_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+\s*$")
 _TRUE = {"1", "1.0", "yes", "y", "true", "t"}
 _FALSE = {"0", "0.0", "no", "n", "false", "f"}
-
-
-class _Where:
-    """Turns a position in the table into the row a person would look for."""
-
-    def __init__(self, source: str, is_file: bool, labels: pd.Index, wide: bool) -> None:
-        self.source = source
-        self.is_file = is_file
-        self.labels = labels
-        self.wide = wide
-
-    def row(self, position: int) -> int | str:
-        if self.is_file:
-            return int(self.labels[position]) + 2  # header is row 1
-        return f"index {self.labels[position]!r}"
-
-    def error(self, message: str, position: int | None = None, column: str | None = None,
-              fix: str | None = None) -> CohortError:
-        row = None if position is None else self.row(position)
-        return CohortError(message, source=self.source, row=row, column=column, fix=fix)
-
-    def warn(self, message: str, position: int, column: str, fix: str) -> None:
-        warnings.warn(CohortWarning(message, source=self.source, row=self.row(position),
-                                    column=column, fix=fix), stacklevel=4)
 
 
 def read_cohort(
@@ -67,7 +46,9 @@ def read_cohort(
         A CSV file (``.csv``, ``.txt``, ``.tsv``), a Parquet file (``.parquet``, ``.pq``) or a
         DataFrame. Either the tidy format (one row per patient per assessment, with a ``month``
         column) or the wide format (one row per patient, one ``remission_<N>m`` column per
-        assessment month N). See ``data/README.md`` for every column.
+        assessment month N). See ``data/README.md`` for every column. Columns outside the
+        schema are kept: as numbers when every non-blank value is a finite number (so that a
+        numeric covariate is fitted as one), as text otherwise.
     sep : str, default ","
         Field delimiter of a CSV file (``.tsv`` files default to a tab).
     exclude_ati_positive : bool, default True
@@ -104,18 +85,16 @@ def read_cohort(
     >>> cohort = pkmodel.read_cohort("my_cohort.csv")  # doctest: +SKIP
     >>> print(cohort.describe())  # doctest: +SKIP
     """
-    frame, label, is_file = _load_table(source, sep)
+    table = read_table(source, sep=sep, what="cohort")
+    frame, where, label = table.frame, table.where, table.source
     if name is None:
-        name = Path(label).name if is_file else "DataFrame"
-    labels = frame.index
-    frame = _normalise_headers(frame, label)
+        name = Path(label).name if table.is_file else "DataFrame"
     if frame.shape[0] == 0:
         raise CohortError(
             "the table has a header but no data rows", source=label,
             fix="add one row per patient per assessment",
         )
     wide_cols = [c for c in frame.columns if _WIDE_REMISSION.match(c)]
-    where = _Where(label, is_file, labels, bool(wide_cols))
     if wide_cols:
         frame = _wide_to_long(frame, wide_cols, where)
     _check_required(frame, where, REQUIRED_COLUMNS)
@@ -158,13 +137,11 @@ def read_patients(
     """
     if isinstance(source, Cohort):
         return source.data.copy()
-    frame, label, is_file = _load_table(source, sep)
-    labels = frame.index
-    frame = _normalise_headers(frame, label)
+    table = read_table(source, sep=sep, what="cohort")
+    frame, where = table.frame, table.where
     if frame.shape[0] == 0:
-        raise CohortError("the table has a header but no data rows", source=label,
+        raise CohortError("the table has a header but no data rows", source=where.source,
                           fix="add one row per patient")
-    where = _Where(label, is_file, labels, False)
     _check_required(frame, where, ("baseline_tl", "strategy"))
     if "patient_id" not in frame.columns:
         frame["patient_id"] = [str(i + 1) for i in range(len(frame))]
@@ -174,149 +151,11 @@ def read_patients(
     return tidy.drop(columns="_position")
 
 
-def _load_table(source, sep: str) -> tuple[pd.DataFrame, str, bool]:
-    if isinstance(source, pd.DataFrame):
-        return source.copy(), "<DataFrame>", False
-    if not isinstance(source, str | os.PathLike):
-        raise CohortError(
-            f"cannot read a cohort from a {type(source).__name__}",
-            fix="pass a CSV or Parquet path or a pandas DataFrame",
-        )
-    path = Path(source)
-    label = str(path)
-    if not path.exists():
-        raise CohortError("no such file", source=label, fix="check the path")
-    if path.is_dir():
-        raise CohortError("this is a folder, not a file", source=label, fix="name the cohort file")
-    suffix = path.suffix.lower()
-    if suffix in {".parquet", ".pq"}:
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types for a bad file
-            raise CohortError(
-                f"not a readable Parquet file ({type(exc).__name__})", source=label,
-                fix="re-export the table as Parquet or CSV",
-            ) from None
-        return frame, label, True
-    if path.stat().st_size == 0:
-        raise CohortError("the file is empty", source=label, fix="export the cohort table again")
-    if suffix == ".tsv" and sep == ",":
-        sep = "\t"
-    try:
-        text_head = path.read_bytes()[:4096].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CohortError(
-            "the file is not UTF-8 text", source=label,
-            fix="save the table as CSV UTF-8 (or as Parquet)",
-        ) from None
-    if not text_head.strip():
-        raise CohortError("the file is empty", source=label, fix="export the cohort table again")
-    try:
-        frame = pd.read_csv(
-            path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-            skipinitialspace=True,
-        )
-    except UnicodeDecodeError:
-        raise CohortError(
-            "the file is not UTF-8 text", source=label,
-            fix="save the table as CSV UTF-8 (or as Parquet)",
-        ) from None
-    except (pd.errors.ParserError, csv.Error) as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise CohortError(
-            "rows have different numbers of fields", source=label,
-            row=int(line.group(1)) if line else None,
-            fix=f"check the delimiter (expected {sep!r}) and quoting on that row; a decimal "
-            f"comma (4,5) in a {sep!r}-separated file splits a number in two: write 4.5",
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise CohortError(
-            "the file is empty", source=label, fix="export the cohort table again"
-        ) from None
-    if frame.shape[1] == 1:
-        header = str(frame.columns[0])
-        for other in (";", "\t", "|", ","):
-            if other != sep and other in header:
-                raise CohortError(
-                    f"the header is one field; the file seems to be delimited by {other!r}, "
-                    f"not {sep!r}",
-                    source=label, row=1,
-                    fix=f"save it comma-separated, or pass sep={other!r} (--sep on the "
-                    "command line)",
-                )
-    if not isinstance(frame.index, pd.RangeIndex):
-        # every data row has more fields than the header: pandas made the extra ones an index
-        n_extra = frame.index.nlevels
-        raise CohortError(
-            f"this row has {frame.shape[1] + n_extra} fields but the header only "
-            f"{frame.shape[1]} names", source=label, row=2,
-            fix=f"a decimal comma (4,5) in a {sep!r}-separated file splits a number in two: write "
-            "4.5 or export the table with a decimal point; otherwise name every column in the "
-            "header",
-        )
-    frame.columns = _header_as_written(path, sep, frame.columns)
-    return frame, label, True
-
-
-def _header_as_written(path: Path, sep: str, parsed: pd.Index) -> list[str]:
-    """The header's names as written: pandas renames a repeated ``x`` to ``x.1``, hiding it.
-
-    Blank names keep pandas' ``Unnamed: N``, so that a trailing delimiter stays harmless.
-    """
-    try:
-        first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", skipinitialspace=True)
-    except (ValueError, csv.Error, UnicodeDecodeError):  # not expected: the full read worked
-        return list(parsed)
-    raw = [str(v) for v in first.iloc[0].tolist()] if first.shape[0] else []
-    if len(raw) != len(parsed):
-        return list(parsed)
-    return [name if name.strip() else auto for name, auto in zip(raw, parsed, strict=True)]
-
-
-def _spreadsheet_column(position: int) -> str:
-    """Column letters as a spreadsheet shows them: 0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    n = position + 1
-    while n:
-        n, rest = divmod(n - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
-
-
-def _column_at(position: int, label: str) -> str:
-    """``column 3, C`` for a file (as a spreadsheet labels it), ``column 3`` for a DataFrame."""
-    if label.startswith("<"):
-        return f"column {position + 1}"
-    return f"column {position + 1}, {_spreadsheet_column(position)}"
-
-
-def _normalise_headers(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    written = [str(c) for c in frame.columns]
-    names = [c.strip().lower() for c in written]
-    first: dict[str, int] = {}
-    for j, name in enumerate(names):
-        if name in first:
-            i = first[name]
-            raise CohortError(
-                f"the header names this column twice: {written[i]!r} "
-                f"({_column_at(i, label)}) and {written[j]!r} ({_column_at(j, label)}); names "
-                "are compared ignoring case and surrounding spaces",
-                source=label, row=1, column=name,
-                fix="keep one of them: delete the other or give it a different name",
-            )
-        first[name] = j
-    frame = frame.copy()
-    frame.columns = names
-    return frame.reset_index(drop=True)
-
-
-def _wide_to_long(frame: pd.DataFrame, wide_cols: list[str], where: _Where) -> pd.DataFrame:
+def _wide_to_long(frame: pd.DataFrame, wide_cols: list[str], where: RowLocator) -> pd.DataFrame:
     if "month" in frame.columns or "remission" in frame.columns:
-        raise CohortError(
+        raise where.header_error(
             "the table has both remission_<N>m columns (wide format) and a month/remission "
             "column (tidy format)",
-            source=where.source, row=1,
             fix="use one format: either one remission_<N>m column per month, or month + remission",
         )
     frame = frame.copy()
@@ -327,7 +166,7 @@ def _wide_to_long(frame: pd.DataFrame, wide_cols: list[str], where: _Where) -> p
     return long.sort_values(["_position", "month"], kind="stable").reset_index(drop=True)
 
 
-def _check_required(frame: pd.DataFrame, where: _Where, required: tuple[str, ...]) -> None:
+def _check_required(frame: pd.DataFrame, where: RowLocator, required: tuple[str, ...]) -> None:
     for name in required:
         if name not in frame.columns:
             hint = COLUMNS[name].description
@@ -337,33 +176,25 @@ def _check_required(frame: pd.DataFrame, where: _Where, required: tuple[str, ...
             if name in {"month", "remission"}:
                 fix = ("add 'month' and 'remission' columns (tidy format), or one "
                        "'remission_<N>m' column per assessment month N (wide format)")
-            raise CohortError("a required column is missing", source=where.source, row=1,
-                              column=name, fix=fix)
+            raise where.header_error("a required column is missing", column=name, fix=fix)
 
 
 def _positions(frame: pd.DataFrame) -> np.ndarray:
     return frame["_position"].to_numpy() if "_position" in frame.columns else np.arange(len(frame))
 
 
-def _blank(values: pd.Series) -> np.ndarray:
-    text = values.astype("string").str.strip().str.lower()
-    return (values.isna() | text.isin(["", "na", "nan", "n/a", "none", "null", "."])).to_numpy(
-        dtype=bool
-    )
-
-
-def _parse(frame: pd.DataFrame, where: _Where) -> tuple[pd.DataFrame, int]:
+def _parse(frame: pd.DataFrame, where: RowLocator) -> tuple[pd.DataFrame, int]:
     """Parse and check every known column; return the tidy frame and the missing-remission count."""
     pos = _positions(frame)
     out = pd.DataFrame(index=frame.index)
     # remission: missing values are dropped and counted, never guessed
-    rem_missing = (_blank(frame["remission"]) if "remission" in frame.columns
+    rem_missing = (blank_mask(frame["remission"]) if "remission" in frame.columns
                    else np.zeros(len(frame), dtype=bool))
     for name, col in COLUMNS.items():
         if name == "tl_cens" or name not in frame.columns:
             continue
         values = frame[name]
-        blank = _blank(values)
+        blank = blank_mask(values)
         if name == "remission":
             blank = np.zeros(len(values), dtype=bool)
             values = values.where(~rem_missing, "0")
@@ -376,15 +207,15 @@ def _parse(frame: pd.DataFrame, where: _Where) -> tuple[pd.DataFrame, int]:
             continue
         out[name] = _parse_column(col, values, blank, where, pos)
     extra = [c for c in frame.columns if c not in COLUMNS and c != "_position"]
-    for name in extra:
-        out[name] = frame[name]
+    for name in extra:  # outside the schema: numbers if every value is one, text otherwise
+        out[name] = numeric_if_numbers(frame[name])
     out["_position"] = pos
     n_missing = int(rem_missing.sum())
     out = out.loc[~rem_missing].reset_index(drop=True)
     return out, n_missing
 
 
-def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos) -> pd.Series:
+def _parse_column(col, values: pd.Series, blank: np.ndarray, where: RowLocator, pos) -> pd.Series:
     text = values.astype("string").str.strip()
     if col.kind == "id":
         return text.astype(str)
@@ -418,7 +249,7 @@ def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos)
     bad = ~blank & numbers.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        comma = _decimal_comma(values.iloc[i])
+        comma = decimal_comma(values.iloc[i])
         if comma:
             raise where.error(comma[0], pos[i], col.name, comma[1])
         raise where.error(f"{values.iloc[i]!r} is not a number", pos[i], col.name,
@@ -447,25 +278,7 @@ def _parse_column(col, values: pd.Series, blank: np.ndarray, where: _Where, pos)
     return pd.Series(arr, index=values.index)
 
 
-def _decimal_comma(raw: object) -> tuple[str, str] | None:
-    """The message and fix for a number written with a decimal comma, or ``None``."""
-    text = str(raw).strip()
-    if not _DECIMAL_COMMA.match(text):
-        return None
-    point = text.replace(",", ".")
-    message = f"{text!r} has a decimal comma; pkmodel reads numbers with a decimal point"
-    fix = (f"write {point}, or export the table with '.' as the decimal separator (for example "
-           "from a spreadsheet set to an English locale)")
-    if _THOUSANDS.match(text):
-        message = (f"{text!r} has a comma: a decimal comma or a thousands separator; pkmodel reads "
-                   "plain numbers with a decimal point")
-        fix = (f"write {point} if the comma is a decimal comma or {text.replace(',', '')} if it "
-               "separates thousands; or export the table with '.' as the decimal separator and "
-               "no thousands separator")
-    return message, fix
-
-
-def _check_plausible(name: str, values: np.ndarray, where: _Where, pos) -> None:
+def _check_plausible(name: str, values: np.ndarray, where: RowLocator, pos) -> None:
     """Refuse the first value outside the column's plausible range (a unit slip)."""
     if name not in CHECKED_COLUMNS:
         return
@@ -475,7 +288,7 @@ def _check_plausible(name: str, values: np.ndarray, where: _Where, pos) -> None:
         raise where.error(message, pos[i], name, fix)
 
 
-def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Series]:
+def _parse_tl(frame: pd.DataFrame, where: RowLocator, pos) -> tuple[pd.Series, pd.Series]:
     text = frame["baseline_tl"].astype("string").str.strip()
     n = len(text)
     value = np.full(n, np.nan)
@@ -490,7 +303,7 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
         try:
             value[i] = float(raw)
         except (TypeError, ValueError):
-            comma = _decimal_comma(raw)
+            comma = decimal_comma(raw)
             if comma:
                 raise where.error(comma[0], pos[i], "baseline_tl", comma[1]) from None
             raise where.error(
@@ -508,7 +321,7 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
     if "tl_cens" not in frame.columns:
         return pd.Series(value), pd.Series(cens_from_text)
     cens_text = frame["tl_cens"].astype("string").str.strip()
-    blank = _blank(frame["tl_cens"])
+    blank = blank_mask(frame["tl_cens"])
     cens = cens_from_text.copy()
     for i, raw in enumerate(cens_text.to_list()):
         if blank[i]:
@@ -533,7 +346,7 @@ def _parse_tl(frame: pd.DataFrame, where: _Where, pos) -> tuple[pd.Series, pd.Se
     return pd.Series(value), pd.Series(cens)
 
 
-def _check_duplicates(tidy: pd.DataFrame, where: _Where) -> None:
+def _check_duplicates(tidy: pd.DataFrame, where: RowLocator) -> None:
     dup = tidy.duplicated(["patient_id", "month"], keep="first").to_numpy()
     if dup.any():
         i = int(np.argmax(dup))
@@ -545,7 +358,7 @@ def _check_duplicates(tidy: pd.DataFrame, where: _Where) -> None:
         )
 
 
-def _check_baseline_consistency(tidy: pd.DataFrame, where: _Where) -> None:
+def _check_baseline_consistency(tidy: pd.DataFrame, where: RowLocator) -> None:
     cols = [c for c in BASELINE_COLUMNS if c in tidy.columns and c != "patient_id"]
     for _, rows in tidy.groupby("patient_id", sort=False):
         if len(rows) < 2:
@@ -564,7 +377,7 @@ def _check_baseline_consistency(tidy: pd.DataFrame, where: _Where) -> None:
                 )
 
 
-def _warn_near_misses(tidy: pd.DataFrame, where: _Where, column: str) -> None:
+def _warn_near_misses(tidy: pd.DataFrame, where: RowLocator, column: str) -> None:
     """Warn of a label given to few patients that is very like a more common one (a typo).
 
     A label is flagged when a label with more patients is a close match (``difflib`` similarity

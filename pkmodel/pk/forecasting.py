@@ -32,6 +32,7 @@ from pkmodel.pk.simulation import (
     piecewise_concentrations,
     steady_state_trough,
 )
+from pkmodel.validation import check_probability
 
 __all__ = ["TroughForecast", "forecast_troughs"]
 
@@ -137,8 +138,7 @@ def forecast_troughs(
     -------
     TroughForecast
     """
-    if not 0 < credible < 1:
-        raise SpecificationError("credible must be between 0 and 1, e.g. 0.9")
+    check_probability("credible", credible)
     if not np.isfinite(target_ug_ml) or target_ug_ml <= 0:
         raise SpecificationError("target_ug_ml must be a positive number of µg/mL")
     regs = [parse_regimen(r) for r in (regimens or list(NAMED_REGIMENS.values()))]

@@ -26,11 +26,8 @@ row 1) and the column, and saying how to fix it.
 
 from __future__ import annotations
 
-import csv
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +37,7 @@ from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.models import COVARIATES, check_covariate
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.tables import RowLocator, blank_mask, decimal_comma, read_table
 
 __all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read_nonmem"]
 
@@ -47,7 +45,6 @@ __all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read
 EXAMPLE_DATASET = "example_pk_nonmem.csv"
 
 _REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
-_BLANK = {"", ".", "na", "nan", "n/a", "none", "null"}
 _TIME_UNITS = {"day": 1.0, "days": 1.0, "d": 1.0, "hour": 1 / 24, "hours": 1 / 24, "h": 1 / 24,
                "week": 7.0, "weeks": 7.0, "w": 7.0}
 _COVARIATE_COLUMNS = {"WT": "weight_kg", "ALB": "albumin_g_dl", "ATI": "ati", "ADA": "ati",
@@ -115,23 +112,22 @@ class PKDataset:
 
 
 class _Table:
-    def __init__(self, frame: pd.DataFrame, label: str, is_file: bool) -> None:
-        self.frame = frame
-        self.label = label
-        self.is_file = is_file
+    """The cells of a PK dataset, as text, with the locator of their rows."""
 
-    def row(self, position: int) -> int | str:
-        return position + 2 if self.is_file else f"index {self.frame.index[position]!r}"
+    def __init__(self, frame: pd.DataFrame, where: RowLocator) -> None:
+        self.frame = frame
+        self.where = where
+
+    @property
+    def label(self) -> str:
+        return self.where.source
 
     def error(self, message: str, position: int | None = None, column: str | None = None,
               fix: str | None = None) -> PKDataError:
-        return PKDataError(message, source=self.label,
-                           row=None if position is None else self.row(position),
-                           column=column, fix=fix)
+        return self.where.error(message, position, column, fix)
 
     def blank(self, column: str) -> np.ndarray:
-        text = self.frame[column].astype(str).str.strip().str.lower()
-        return (self.frame[column].isna() | text.isin(_BLANK)).to_numpy(dtype=bool)
+        return blank_mask(self.frame[column])
 
     def numbers(self, column: str, *, required_rows: np.ndarray | None = None,
                 what: str = "a number") -> np.ndarray:
@@ -143,6 +139,9 @@ class _Table:
         bad = ~blank & ~np.isfinite(values)
         if bad.any():
             i = int(np.argmax(bad))
+            comma = decimal_comma(raw.iloc[i])
+            if comma:
+                raise self.error(comma[0], i, column, comma[1])
             raise self.error(f"{raw.iloc[i]!r} is not {what}", i, column,
                              "write a plain finite number")
         if required_rows is not None:
@@ -155,43 +154,11 @@ class _Table:
 
 
 def _load(source, sep: str) -> _Table:
-    if isinstance(source, pd.DataFrame):
-        frame = source.astype(object).where(source.notna(), "").astype(str)
-        return _Table(frame, "<DataFrame>", False)
-    if not isinstance(source, str | os.PathLike):
-        raise PKDataError(f"cannot read a PK dataset from a {type(source).__name__}",
-                          fix="pass a CSV path or a pandas DataFrame")
-    path = Path(source)
-    label = str(path)
-    if not path.exists():
-        raise PKDataError("no such file", source=label, fix="check the path")
-    if path.is_dir():
-        raise PKDataError("this is a folder, not a file", source=label,
-                          fix="name the dataset file")
-    if path.stat().st_size == 0:
-        raise PKDataError("the file is empty", source=label, fix="export the dataset again")
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", skipinitialspace=True, comment=None)
-    except UnicodeDecodeError:
-        raise PKDataError("the file is not UTF-8 text", source=label,
-                          fix="save the dataset as CSV UTF-8") from None
-    except (pd.errors.ParserError, csv.Error) as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise PKDataError("rows have different numbers of fields", source=label,
-                          row=int(line.group(1)) if line else None,
-                          fix=f"check the delimiter (expected {sep!r}) and quoting") from None
-    except pd.errors.EmptyDataError:
-        raise PKDataError("the file is empty", source=label,
-                          fix="export the dataset again") from None
-    if frame.shape[1] == 1:
-        header = str(frame.columns[0])
-        for other in (";", "\t", "|", ",", " "):
-            if other != sep and other in header.strip():
-                raise PKDataError(
-                    f"the header is one field; the file seems delimited by {other!r}",
-                    source=label, row=1, fix=f"save it comma-separated, or pass sep={other!r}")
-    return _Table(frame, label, True)
+    """The dataset's cells as strings (blank ``""``), header names in upper case, ``#`` dropped."""
+    table = read_table(source, sep=sep, what="PK dataset", error=PKDataError, case="upper",
+                       strip_prefix="#")
+    frame = table.frame
+    return _Table(frame.astype(object).where(frame.notna(), "").astype(str), table.where)
 
 
 def read_nonmem(
@@ -206,7 +173,8 @@ def read_nonmem(
     Parameters
     ----------
     source : str, path or pandas.DataFrame
-        A CSV file or a DataFrame with columns ``ID, TIME, AMT, DV, EVID`` and optionally
+        A CSV file (``.tsv``: tab-separated), a Parquet file (``.parquet``, ``.pq``) or a
+        DataFrame, with columns ``ID, TIME, AMT, DV, EVID`` and optionally
         ``RATE, MDV, DUR, CENS, LIMIT, BLQ, LLOQ`` and covariates ``WT, ALB, ATI/ADA, SEX/FEMALE,
         IMM`` (header names are case-insensitive; a leading ``#`` or ``C`` comment column is
         ignored).
@@ -238,22 +206,14 @@ def read_nonmem(
     to_days = _TIME_UNITS[unit]
     table = _load(source, sep)
     frame = table.frame
-    names = [str(c).strip().upper().lstrip("#") for c in frame.columns]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise table.error("this column appears twice in the header", None, name,
-                              "rename or delete one of them")
-        seen.add(name)
-    frame.columns = names
     if frame.shape[0] == 0:
         raise table.error("the dataset has a header but no rows", fix="add the dose and "
                           "observation rows")
     for name in _REQUIRED:
         if name not in frame.columns:
-            raise PKDataError("a required column is missing", source=table.label, row=1,
-                              column=name, fix=f"add a {name} column (NONMEM conventions: "
-                              "ID, TIME, AMT, DV, EVID, optionally RATE and MDV)")
+            raise table.where.header_error(
+                "a required column is missing", column=name, fix=f"add a {name} column (NONMEM "
+                "conventions: ID, TIME, AMT, DV, EVID, optionally RATE and MDV)")
     n = frame.shape[0]
     if table.blank("ID").any():
         i = int(np.argmax(table.blank("ID")))

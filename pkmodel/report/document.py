@@ -8,6 +8,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.files import atomic_path, check_writable
 from pkmodel.report.figures import figure_html
 from pkmodel.report.sections import (
@@ -133,7 +134,7 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
         threshold_section(fit, curve, thresholds, p_min, credibility, ci_prob),
         _checks_section(fit, random_seed),
         f"<footer>Made by pkmodel ({html.escape(_versions())}). "
-        "Research software, not for bedside decisions.</footer>",
+        f"{html.escape(DISCLAIMER)}</footer>",
     ]
     return "\n".join([
         "<!DOCTYPE html>",

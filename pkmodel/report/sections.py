@@ -11,6 +11,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.report.figures import figure_html
 
 __all__ = [
@@ -27,10 +28,8 @@ __all__ = [
     "threshold_section",
 ]
 
-RESEARCH_DISCLAIMER = (
-    "pkmodel is research software, not for bedside decisions: it supports research on "
-    "infliximab therapeutic drug monitoring; it is not a medical device, and its curves and "
-    "thresholds are not a basis for treating a patient.")
+#: The disclaimer of the report: :data:`pkmodel.disclaimer.DISCLAIMER`, under its older name.
+RESEARCH_DISCLAIMER = DISCLAIMER
 
 
 def _esc(value: object) -> str:

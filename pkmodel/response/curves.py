@@ -19,6 +19,7 @@ from scipy.special import expit
 from pkmodel.errors import PredictionError
 from pkmodel.response.design import REFERENCE_TL_UG_ML, CovariateEncoding
 from pkmodel.response.structure import new_group_intercept
+from pkmodel.validation import check_probability
 
 __all__ = ["compute_curve", "default_tl_grid", "linear_predictor", "summarize_curve"]
 
@@ -252,8 +253,7 @@ def summarize_curve(curve: xr.Dataset, ci_prob: float = 0.9) -> pd.DataFrame:
         Columns ``tl``, ``strategy``, ``month`` (and ``disease`` when present), ``median``,
         ``lower``, ``upper``.
     """
-    if not 0 < ci_prob < 1:
-        raise PredictionError("ci_prob must be between 0 and 1")
+    check_probability("ci_prob", ci_prob, error=PredictionError)
     q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
     da = curve["p_remission"]
     quant = da.quantile(q, dim=("chain", "draw"))

@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import PredictionError
+from pkmodel.validation import check_probability
 
 __all__ = ["crossing_tl", "futility_table"]
 
@@ -57,9 +58,7 @@ def futility_table(curve: xr.Dataset, p_min: float, credibility: float,
                    ci_prob: float) -> pd.DataFrame:
     """The futility table of a curve; see :meth:`pkmodel.RemissionFit.futility_threshold`."""
     for name, v in (("p_min", p_min), ("credibility", credibility), ("ci_prob", ci_prob)):
-        if not (isinstance(v, int | float) and 0 < v < 1):
-            raise PredictionError(f"{name} must be a probability strictly between 0 and 1, "
-                                  f"not {v!r}")
+        check_probability(name, v, error=PredictionError)
     da = curve["p_remission"]
     extra = [d for d in da.dims if d not in ("chain", "draw", "tl")]
     da = da.transpose(*extra, "chain", "draw", "tl")

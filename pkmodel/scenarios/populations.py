@@ -32,6 +32,8 @@ from scipy.special import ndtri
 from pkmodel.data.plausibility import implausible_value
 from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.sampling import resolve_seed
+from pkmodel.tables import decimal_comma, read_table
+from pkmodel.validation import check_probability
 
 __all__ = [
     "IBD_MAINTENANCE",
@@ -125,9 +127,7 @@ class CovariateDistribution:
             if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
                 raise SpecificationError(f"{name} must be a positive number, not {value!r}")
         for name in ("p_female", "p_uc", "p_immunomodulator"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0 <= value <= 1):
-                raise SpecificationError(f"{name} must be a proportion in [0, 1], not {value!r}")
+            check_probability(name, getattr(self, name), open_interval=False)
         self.correlation_matrix()  # validates
 
     def correlation_matrix(self) -> np.ndarray:
@@ -319,36 +319,26 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
     needed depends on the PK model and on the remission model's covariates; that is checked when
     simulating.
 
+    The table is read as the cohort reader reads one (:func:`pkmodel.tables.read_table`: UTF-8
+    CSV, ``.tsv``, Parquet; header names ignoring case and surrounding spaces, none twice).
+
     Raises
     ------
     CohortError
-        Naming the file, row and column of a missing, non-numeric or unknown value, or of a
-        value outside the cohort's plausible range (weight in pounds, albumin in g/dL, a trough
-        in ng/mL; :mod:`pkmodel.data.plausibility`).
+        Naming the file, row (header = row 1; a DataFrame's row by its index label) and column
+        of a missing, non-numeric or unknown value, or of a value outside the cohort's
+        plausible range (weight in pounds, albumin in g/dL, a trough in ng/mL;
+        :mod:`pkmodel.data.plausibility`); or a file that cannot be read.
     """
-    source = "<DataFrame>"
-    if isinstance(table, str | os.PathLike):
-        source = str(table)
-        try:
-            frame = (pd.read_parquet(table) if source.lower().endswith((".parquet", ".pq"))
-                     else pd.read_csv(table))
-        except FileNotFoundError:
-            raise CohortError("the population file does not exist", source=source,
-                              fix="check the path") from None
-        except (ValueError, OSError) as exc:
-            raise CohortError(f"cannot read the population table ({exc})", source=source,
-                              fix="give a CSV or Parquet file with a header row") from None
-    elif isinstance(table, pd.DataFrame):
-        frame = table.reset_index(drop=True)
-    else:
+    if not isinstance(table, pd.DataFrame | str | os.PathLike):
         raise SpecificationError(
             f"population must be a VirtualPopulation, an int (number of virtual patients), a "
             f"DataFrame or a CSV/Parquet path, not {type(table).__name__}")
+    read = read_table(table, what="population table")
+    frame, where, source = read.frame, read.where, read.source
     if len(frame) == 0:
         raise CohortError("the population table has no rows", source=source,
                           fix="give one row per patient")
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    file_rows = np.arange(len(frame)) + 2  # as a spreadsheet shows them, header = row 1
     cols: dict[str, np.ndarray] = {}
     for name in ("weight_kg", "albumin_g_l", "crp_mg_l", "baseline_tl"):
         if name not in frame:
@@ -357,15 +347,17 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
         bad = ~np.isfinite(x) | (x <= 0)
         if bad.any():
             i = int(np.argmax(bad))
+            comma = decimal_comma(frame[name].iloc[i])
+            if comma:
+                raise where.error(comma[0], i, name, comma[1])
             fix = ("write a plain positive number; a censored trough such as '>16' cannot be "
                    "used as a baseline here" if name == "baseline_tl"
                    else f"write a positive number in {_UNITS[name]}")
-            raise CohortError(f"{name} is {frame[name].iloc[i]!r}", source=source,
-                              row=int(file_rows[i]), column=name, fix=fix)
+            raise where.error(f"{name} is {frame[name].iloc[i]!r}", i, name, fix)
         found = implausible_value(name, x)  # the cohort reader's ranges and unit slips
         if found is not None:
             i, message, fix = found
-            raise CohortError(message, source=source, row=int(file_rows[i]), column=name, fix=fix)
+            raise where.error(message, i, name, fix)
         cols[name] = x
     for name, levels in _LEVELS.items():
         if name not in frame:
@@ -382,20 +374,18 @@ def population_from_table(table: pd.DataFrame | str | os.PathLike) -> xr.Dataset
                                       for v in text.fillna("")]).astype(np.int8)
         if bad.any():
             i = int(np.argmax(bad))
-            raise CohortError(f"{name} is {raw.iloc[i]!r}", source=source,
-                              row=int(file_rows[i]), column=name,
-                              fix=f"write one of {', '.join(map(str, levels))}")
+            raise where.error(f"{name} is {raw.iloc[i]!r}", i, name,
+                              f"write one of {', '.join(map(str, levels))}")
         cols[name] = codes
     if "ati" in frame:
         ati = pd.to_numeric(frame["ati"], errors="coerce").to_numpy(dtype=float)
         bad = ati != 0
         if bad.any():
             i = int(np.argmax(bad))
-            raise CohortError(
+            raise where.error(
                 f"ati is {frame['ati'].iloc[i]!r}: scenarios are for patients without "
-                "antibodies to infliximab", source=source, row=int(file_rows[i]), column="ati",
-                fix="remove patients with antibodies (the remission model was fitted without "
-                    "them)")
+                "antibodies to infliximab", i, "ati",
+                "remove patients with antibodies (the remission model was fitted without them)")
     ds = _as_dataset(cols, len(frame))
     if "patient_id" in frame:
         ds = ds.assign_coords(patient_id=("patient", frame["patient_id"].astype(str).to_numpy()))

@@ -50,6 +50,7 @@ from pkmodel.scenarios.populations import (
 )
 from pkmodel.scenarios.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.summaries import band_labels, summarize
+from pkmodel.validation import check_probability
 
 __all__ = ["simulate_scenarios"]
 
@@ -350,8 +351,7 @@ def simulate_scenarios(
     >>> ds.remission_rate_mean.sel(month=12, band="all")  # doctest: +SKIP
     """
     for name, value in (("p_min", p_min), ("credibility", credibility), ("ci_prob", ci_prob)):
-        if not (isinstance(value, int | float) and 0 < value < 1):
-            raise SpecificationError(f"{name} must be strictly between 0 and 1, not {value!r}")
+        check_probability(name, value)
     if not hasattr(fit, "posterior") or not hasattr(fit, "meta"):
         raise SpecificationError("fit must be a RemissionFit (pkmodel.load_fit) or an object "
                                  "with posterior and meta")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import SpecificationError
 
 __all__ = ["band_labels", "scenario_table", "summarize"]
@@ -153,7 +154,7 @@ def summarize(sums: Mapping[str, np.ndarray], patients: Mapping[str, np.ndarray]
         n_posterior_draws=int(rate.shape[0]),
         population=str(population.attrs.get("source", "")),
         population_distribution=str(population.attrs.get("distribution", "")),
-        disclaimer="research software: not a basis for bedside decisions",
+        disclaimer=DISCLAIMER,
     )
     return ds
 
