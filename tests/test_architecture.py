@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
-FOUNDATIONS = {"errors", "ranges", "files", "sampling"}
+FOUNDATIONS = {"errors", "ranges", "files", "sampling", "tables", "validation", "disclaimer"}
 ALLOWED = {
     "foundations": FOUNDATIONS,
     "data": FOUNDATIONS | {"data"},
