@@ -30,12 +30,9 @@ class PkmodelError(Exception):
     """Base class of every error pkmodel raises on purpose."""
 
 
-class CohortError(PkmodelError, ValueError):
-    """A cohort table that cannot be read or does not satisfy the schema.
-
-    The message names the file, the row (1-based, as a spreadsheet shows it, counting the header as
-    row 1) and the column, and says how to fix it.
-    """
+class _Located:
+    """A message that says where (``source``, ``row``, ``column``) and how to fix it (``fix``),
+    kept as attributes too."""
 
     def __init__(
         self,
@@ -51,6 +48,14 @@ class CohortError(PkmodelError, ValueError):
         self.column = column
         self.fix = fix
         super().__init__(_located(message, source, row, column, fix))
+
+
+class CohortError(_Located, PkmodelError, ValueError):
+    """A cohort table that cannot be read or does not satisfy the schema.
+
+    The message names the file, the row (1-based, as a spreadsheet shows it, counting the header as
+    row 1) and the column, and says how to fix it.
+    """
 
 
 def _located(message: str, source: str | None, row: int | str | None, column: str | None,
@@ -121,27 +126,12 @@ class SeparationWarning(PkmodelWarning):
     """
 
 
-class CohortWarning(PkmodelWarning):
+class CohortWarning(_Located, PkmodelWarning):
     """A cohort value that is possible but suspicious, such as a strategy one letter off another.
 
     Like :class:`CohortError`, the message names the file, the row (header = row 1) and the
     column, and says what to do. The table is read as written.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str | None = None,
-        row: int | str | None = None,
-        column: str | None = None,
-        fix: str | None = None,
-    ) -> None:
-        self.source = source
-        self.row = row
-        self.column = column
-        self.fix = fix
-        super().__init__(_located(message, source, row, column, fix))
 
 
 class ConstantOutcomeWarning(PkmodelWarning):

@@ -78,7 +78,7 @@ def test_scenarios_refuses_an_unmapped_regimen_unless_mapped(capsys, fit_path):
     (["--n-patients", "1000000000"], "more than one command runs"),
     (["--n-patients", "0"], "--n-patients must be at least 1"),
     (["--min-tl", "-1"], "--min-tl must be 0"),
-    (["--draws", "100000"], "more than the fit has (300 posterior draws)"),
+    (["--posterior-draws", "100000"], "more than the fit has (300 posterior draws)"),
     (["--posterior-draws", "0"], "--posterior-draws must be at least 1"),
     (["--chunk-size", "0"], "--chunk-size must be at least 1"),
     (["--p-min", "1.5"], "--p-min must be strictly between 0 and 1"),

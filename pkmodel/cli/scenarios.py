@@ -198,7 +198,7 @@ def register(subparsers) -> None:
     p.add_argument("--p-min", type=float, default=0.2, help="futility: remission probability")
     p.add_argument("--credibility", type=float, default=0.9, help="futility: credibility")
     p.add_argument("--ci-prob", type=float, default=0.9, help="credible interval width")
-    p.add_argument("--posterior-draws", "--draws", dest="draws", type=int, default=None,
+    p.add_argument("--posterior-draws", dest="draws", type=int, default=None,
                    help="how many of the fit's posterior draws to use (default all)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="patients per dask chunk")
     p.add_argument("--dask-scheduler", metavar="ADDRESS",
