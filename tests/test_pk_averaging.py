@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from pk_grid import grid_log_evidence
+from scipy import special
 
 from pkmodel.errors import SpecificationError
 from pkmodel.pk import (
@@ -20,24 +21,6 @@ from pkmodel.pk import (
     forecast_troughs,
 )
 from pkmodel.pk.simulation import concentrations
-
-
-def _grid_log_evidence(model, cov, history, obs, n=201, width=6.0):
-    """log p(y | model) by quadrature over the two standardised random effects (written here
-    from the model's equations: N(0, 1) prior, combined normal residual error, censored values
-    by their normal tail probabilities)."""
-    axis = np.linspace(-width, width, n)
-    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
-    params = model.individual_parameters(cov, z * model.omega_sd)
-    pred = concentrations(params, history, obs.times_days, cov["weight_kg"])
-    sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
-    y = obs.values_ug_ml
-    loglik = np.where(obs.cens == 0, stats.norm.logpdf(y, pred, sd),
-                      np.where(obs.cens == 1, stats.norm.logcdf(y, pred, sd),
-                               stats.norm.logsf(y, pred, sd))).sum(axis=-1)
-    log_prior = stats.norm.logpdf(z).sum(axis=-1)
-    return float(special.logsumexp(loglik + log_prior) + 2 * np.log(axis[1] - axis[0]))
-
 
 HISTORY = DoseSchedule.from_regimen("5mg/kg q8w", until_week=40)
 
@@ -54,7 +37,7 @@ def test_importance_sampling_evidence_equals_quadrature(model, case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = estimate_individual(model, cov, HISTORY, obs, random_seed=5)
-    exact = _grid_log_evidence(model, model.covariate_values(cov) | cov, HISTORY, obs)
+    exact = grid_log_evidence(model, model.covariate_values(cov) | cov, HISTORY, obs)
     assert est.diagnostics["log_evidence"] == pytest.approx(exact, abs=0.03)
     assert est.diagnostics["pareto_k"] < 0.7
 

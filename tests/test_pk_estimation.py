@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pk_grid import grid_posterior_mean_cl
 
 from pkmodel.errors import SpecificationError
 from pkmodel.pk import (
@@ -148,26 +149,6 @@ def test_nuts_posterior_agrees_with_map_and_reports_diagnostics():
     assert nuts.posterior is not None
 
 
-def _grid_posterior(model, cov, history, obs, n=161, width=5.0):
-    """The exact posterior of the standardised random effects on a grid (written here, from
-    the model's equations: prior N(0, 1), combined residual error, censored troughs by their
-    normal tail probabilities), and the posterior mean of CL."""
-    from scipy.stats import norm
-
-    axis = np.linspace(-width, width, n)
-    z = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
-    params = model.individual_parameters(cov, z * model.omega_sd)
-    pred = concentrations(params, history, obs.times_days, cov["weight_kg"])
-    sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
-    y = obs.values_ug_ml
-    loglik = np.where(obs.cens == 0, norm.logpdf(y, pred, sd),
-                      np.where(obs.cens == 1, norm.logcdf(y, pred, sd), norm.logsf(y, pred, sd)))
-    log_post = loglik.sum(axis=-1) - 0.5 * (z**2).sum(axis=-1)
-    weight = np.exp(log_post - log_post.max())
-    weight /= weight.sum()
-    return float(weight @ np.asarray(params.cl).reshape(-1))
-
-
 @pytest.mark.parametrize("case", ["below_lloq", "above_limit"])
 def test_every_method_agrees_with_an_exact_grid_posterior_for_censored_troughs(case):
     model = FASANMADE_2009_UC
@@ -178,7 +159,7 @@ def test_every_method_agrees_with_an_exact_grid_posterior_for_censored_troughs(c
         obs = Observations(times, [0.4, 0.4, 0.4], cens=[1, 1, 1])
     else:  # two of three troughs reported as "> 16": a slow-clearing patient
         obs = Observations(times, [16.0, 16.0, 12.0], cens=[-1, -1, 0])
-    grid_cl = _grid_posterior(model, cov, history, obs)
+    grid_cl = grid_posterior_mean_cl(model, cov, history, obs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nuts = estimate_individual(model, cov, history, obs, method="nuts", draws=1000,
