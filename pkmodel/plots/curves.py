@@ -155,8 +155,9 @@ def plot_remission_curves(fit, curve=None, thresholds: pd.DataFrame | None = Non
     origin = _origin_note(fit)
     fig.suptitle("\n".join([f"Posterior remission curves ({level} level)", *origin]),
                  fontsize=9, color="#9a6700" if origin else "black")
-    fig.tight_layout(rect=(0, 0.1 + 0.025 * (len(handles) > 6), 1, 1))
-    # below the panels, where it hides no data
-    fig.legend(handles=handles, loc="lower center", ncol=3 if len(months) > 1 else 2,
-               fontsize=7.5, frameon=False)
+    # below the panels, where it hides no data, in as many rows as its entries need
+    ncol = 2 if len(months) > 1 else 1
+    rows = -(-len(handles) // ncol)
+    fig.tight_layout(rect=(0, (0.03 + 0.13 * rows) / fig.get_figheight(), 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
     return fig
