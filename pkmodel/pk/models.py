@@ -42,15 +42,31 @@ __all__ = [
 #: The four structural parameters and their units.
 PARAMETERS: dict[str, str] = {"cl": "L/day", "v1": "L", "q": "L/day", "v2": "L"}
 
-#: Patient covariates that the models may use, with units and plausible ranges (checked on input).
+#: Patient covariates that the models may use: unit, plausible range (checked on input), the
+#: NONMEM dataset columns that hold it (``nonmem``, read by :func:`pkmodel.pk.read_nonmem`) and
+#: the cohort / virtual-population column it comes from in the dosing scenarios (``cohort``;
+#: ``None`` where the scenarios fix it: every virtual patient is ATI-negative). A model using a
+#: new covariate adds one entry here; readers and scenarios follow.
 COVARIATES: dict[str, dict] = {
-    "weight_kg": {"unit": "kg", "low": WEIGHT_KG[0], "high": WEIGHT_KG[1], "binary": False},
+    "weight_kg": {"unit": "kg", "low": WEIGHT_KG[0], "high": WEIGHT_KG[1], "binary": False,
+                  "nonmem": ("WT",), "cohort": "weight_kg"},
     "albumin_g_dl": {"unit": "g/dL", "low": ALBUMIN_G_DL[0], "high": ALBUMIN_G_DL[1],
-                     "binary": False},
-    "ati": {"unit": "0/1", "binary": True},
-    "female": {"unit": "0/1", "binary": True},
-    "immunomodulator": {"unit": "0/1", "binary": True},
+                     "binary": False, "nonmem": ("ALB",), "cohort": "albumin_g_l"},
+    "ati": {"unit": "0/1", "binary": True, "nonmem": ("ATI", "ADA"), "cohort": None},
+    "female": {"unit": "0/1", "binary": True, "nonmem": ("FEMALE", "SEX"), "cohort": "sex"},
+    "immunomodulator": {"unit": "0/1", "binary": True, "nonmem": ("IMM",),
+                        "cohort": "immunomodulator"},
 }
+
+
+def nonmem_columns() -> dict[str, str]:
+    """NONMEM column name -> covariate name, from :data:`COVARIATES`."""
+    return {column: name for name, spec in COVARIATES.items() for column in spec["nonmem"]}
+
+
+def cohort_columns() -> dict[str, str]:
+    """Covariate name -> cohort / population column, for the covariates the scenarios read."""
+    return {name: spec["cohort"] for name, spec in COVARIATES.items() if spec["cohort"]}
 
 
 @dataclass(frozen=True)

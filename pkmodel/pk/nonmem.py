@@ -34,7 +34,7 @@ import pandas as pd
 
 from pkmodel.errors import PKDataError, SpecificationError
 from pkmodel.pk.covariates import CovariateHistory
-from pkmodel.pk.models import COVARIATES, check_covariate
+from pkmodel.pk.models import COVARIATES, check_covariate, nonmem_columns
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.tables import RowLocator, blank_mask, decimal_comma, read_table
@@ -47,8 +47,7 @@ EXAMPLE_DATASET = "example_pk_nonmem.csv"
 _REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
 _TIME_UNITS = {"day": 1.0, "days": 1.0, "d": 1.0, "hour": 1 / 24, "hours": 1 / 24, "h": 1 / 24,
                "week": 7.0, "weeks": 7.0, "w": 7.0}
-_COVARIATE_COLUMNS = {"WT": "weight_kg", "ALB": "albumin_g_dl", "ATI": "ati", "ADA": "ati",
-                      "FEMALE": "female", "SEX": "female", "IMM": "immunomodulator"}
+_COVARIATE_COLUMNS = nonmem_columns()
 
 
 @dataclass(frozen=True)

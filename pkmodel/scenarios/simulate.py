@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import CohortError, SpecificationError
-from pkmodel.pk.models import PopulationModel, check_covariate, get_model
+from pkmodel.pk.models import PopulationModel, check_covariate, cohort_columns, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response import RemissionPredictor
@@ -59,8 +59,7 @@ _IN_MEMORY_LIMIT = 50_000_000  # patients x draws allowed without chunking (~0.4
 # draws of the two Fasanmade models, and every figure made with them, stay as they were), wider
 # for a model with more random effects.
 _MIN_ETA_WIDTH = 3
-_PK_COLUMNS = {"weight_kg": "weight_kg", "albumin_g_dl": "albumin_g_l", "female": "sex",
-               "immunomodulator": "immunomodulator"}
+_PK_COLUMNS = cohort_columns()
 
 
 @dataclass(frozen=True)
@@ -227,10 +226,8 @@ def _check_columns(ds: xr.Dataset, pk_models, by_disease: bool, encodings, meta)
     needed = {"weight_kg": "the PK models dose by weight"}
     for model in pk_models:
         for cov in model.covariates_used:
-            if cov in _PK_COLUMNS and cov != "immunomodulator":
+            if cov in _PK_COLUMNS:
                 needed[_PK_COLUMNS[cov]] = f"PK model {model.name} uses {cov}"
-            if cov == "immunomodulator":
-                needed["immunomodulator"] = f"PK model {model.name} uses it"
     if by_disease or meta["diseases"]:
         needed["disease"] = "the PK model or the remission slope depends on disease"
     for enc in encodings:
