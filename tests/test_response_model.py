@@ -296,7 +296,7 @@ def test_the_public_predictor_gives_what_predict_and_the_curves_give(small_fit):
     assert pred.n_samples == fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     curve = fit.remission_curve(tl=[4.0, 9.0], strategy=design.strategies[0],
                                 month=design.months[-1])
-    z = pred.covariate_matrix({}, rows=["a", "b"]) if not design.encodings else None
+    z = pred.covariate_matrix({}, rows=["a", "b"])
     p = pred.p_remission(np.log([4.0, 9.0]), design.strategies[0], design.months[-1],
                          covariates=z)
     expected = curve["p_remission"].squeeze().transpose("chain", "draw", "tl").values

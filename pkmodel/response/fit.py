@@ -13,7 +13,6 @@ import xarray as xr
 
 from pkmodel.errors import ConvergenceWarning, PredictionError
 from pkmodel.response.curves import compute_curve
-from pkmodel.response.design import CovariateEncoding
 from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
 from pkmodel.response.spec import RemissionModel
@@ -320,12 +319,9 @@ class RemissionFit:
             table = table.drop(columns="month", errors="ignore").merge(
                 pd.DataFrame({"month": meta["months"]}), how="cross")
         group = None if level == "population" else table[group_col].astype(str).to_numpy()
-        encodings = [CovariateEncoding.from_dict(e) for e in meta["encodings"]]
+        predictor = self.predictor()
         rows = table.get("patient_id", pd.Series(np.arange(len(table)))).astype(str).to_numpy()
-        z = (np.concatenate([e.encode(table[e.name] if e.name in table else
-                                      pd.Series([None] * len(table)), "<patients>", rows)
-                             for e in encodings], axis=1)
-             if encodings else np.zeros((len(table), 0)))
+        z = predictor.covariate_matrix(table, rows)
         post = self.posterior
         log_tl = self._latent_log_tl(table, post, random_seed).values
         disease = None
@@ -334,7 +330,7 @@ class RemissionFit:
                 raise PredictionError("this model's slope depends on disease: give every row a "
                                       "disease (CD or UC)")
             disease = table["disease"].to_numpy()
-        p = self.predictor().p_remission(
+        p = predictor.p_remission(
             log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
             table["month"].to_numpy(), covariates=z, disease=disease,
             centre=group)

@@ -124,24 +124,22 @@ class RemissionPredictor:
         """Posterior draws the predictions are made over."""
         return int(self.posterior.sizes["sample"])
 
-    def covariate_matrix(self, columns: dict, rows: Sequence[str] | None = None,
-                         source: str = "<patients>") -> np.ndarray:
-        """The covariate matrix (patient, covariate) of patients given as columns.
+    def covariate_matrix(self, columns, rows: Sequence[str], source: str = "<patients>"
+                         ) -> np.ndarray:
+        """The covariate matrix (patient, covariate) of the patients ``rows``.
 
-        ``columns`` maps each covariate of :attr:`DesignInfo.covariates` to one value per
-        patient (missing ones raise, naming the covariate).
+        ``columns`` maps (a dict or a DataFrame) each covariate of
+        :attr:`DesignInfo.covariates` to one value per patient; a covariate left out, or a
+        missing value, raises the encoding's error naming the patient.
         """
         import pandas as pd
 
-        n = len(next(iter(columns.values()))) if columns else 0
-        rows = np.arange(n).astype(str) if rows is None else np.asarray(rows)
-        parts = []
-        for enc in self.design.encodings:
-            if enc.name not in columns:
-                raise PredictionError(f"the model uses the covariate {enc.name!r}: give it for "
-                                      "every patient")
-            parts.append(enc.encode(pd.Series(columns[enc.name]), source, rows))
-        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
+        rows = np.asarray(rows).astype(str)
+        parts = [enc.encode(pd.Series(columns[enc.name]).reset_index(drop=True)
+                            if enc.name in columns else pd.Series([None] * rows.size),
+                            source, rows)
+                 for enc in self.design.encodings]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((rows.size, 0))
 
     def p_remission(
         self,
