@@ -129,14 +129,13 @@ def _decoded(plan: _Plan, name: str, values: np.ndarray) -> pd.Series:
 
 def _design(plan: _Plan, cols: Mapping[str, np.ndarray], idx: np.ndarray, start: int):
     """Covariate matrix (patient, covariate) and disease labels of the patients ``idx``."""
-    rows = (start + idx).astype(str)
-    parts = []
+    columns = {}
     for enc in plan.predictor.design.encodings:
         values = _decoded(plan, enc.name, cols[enc.name][idx])
         if enc.kind == "categorical" and pd.api.types.is_numeric_dtype(values):
             values = values.astype(np.int64)
-        parts.append(enc.encode(values, "<population>", rows))
-    z = np.concatenate(parts, axis=1) if parts else np.zeros((idx.size, 0))
+        columns[enc.name] = values
+    z = plan.predictor.covariate_matrix(columns, (start + idx).astype(str), "<population>")
     disease = None
     if plan.predictor.design.diseases:
         disease = xr.DataArray(_decoded(plan, "disease", cols["disease"][idx]).to_numpy(),
