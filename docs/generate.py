@@ -117,7 +117,26 @@ def pk_weight_direction() -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_priors() -> str:
+    """The remission model's prior table, from its terms (pkmodel.response.terms)."""
+    from pkmodel.response.priors import Priors
+    from pkmodel.response.structure import GROUP_PARAMETRISATION
+    from pkmodel.response.terms import TERMS
+
+    p = Priors()
+    centred = {"group_effects": GROUP_PARAMETRISATION, "n_groups": "J"}
+    lines = ["| parameter | prior | field(s) | reason |", "|---|---|---|---|"]
+    for t in TERMS:
+        prior = t.prior(p, {})
+        if t.prior(p, centred) != prior:
+            prior += f"; with centres {t.prior(p, centred)}"
+        fields = ", ".join(f"`{f}`" for f in t.fields)
+        lines.append(f"| `{t.name}` | {prior} | {fields} | {t.reason} |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "model-priors": model_priors,
     "pk-models": pk_models,
     "pk-typical-troughs": pk_typical_troughs,
     "pk-frymoyer": pk_frymoyer,

@@ -9,7 +9,8 @@ from scipy import integrate
 from scipy.special import expit, logit
 
 from pkmodel import PredictionError
-from pkmodel.response.curves import compute_curve, integrate_logistic, summarize_curve
+from pkmodel.response.curves import compute_curve, summarize_curve
+from pkmodel.response.quadrature import integrate_logistic
 from pkmodel.response.thresholds import futility_table
 
 META = {"months": [6, 12], "strategies": ["dose_escalation", "interval_shortening"],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from pkmodel.response.curves import _NODES, _WEIGHTS, integrate_logistic
+from pkmodel.response.quadrature import _NODES, _WEIGHTS, integrate_logistic
 
 
 def plain_sum(eta: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -231,7 +231,7 @@ def test_covariates_and_slope_by_disease_on_the_shipped_cohort():
               + p["b_slope_disease"].sel(disease="UC")) * (np.log(4.0) - np.log(5))
            + p["gamma"].sel(covariate="albumin_g_l") * z_alb)
     scale = np.sqrt(p["sigma_patient"] ** 2 + p["sigma_group"] ** 2 + shrink * v_mean)
-    from pkmodel.response.curves import integrate_logistic
+    from pkmodel.response.quadrature import integrate_logistic
 
     want = integrate_logistic(eta.values, scale.values)
     got = uc["p_remission"].sel(tl=4.0, strategy="dose_escalation", month=12).values

@@ -234,40 +234,13 @@ def prior_table(fit) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``parameter``, ``prior``, ``reason``; only parameters present in the fit.
+        Columns ``parameter``, ``prior``, ``reason``; only parameters present in the fit
+        (from the model's terms, :func:`pkmodel.response.terms.prior_rows`).
     """
-    from pkmodel.response.priors import PRIOR_REASONS
-    from pkmodel.response.structure import GROUP_PARAMETRISATION, group_sd_prior
+    from pkmodel.response.terms import prior_rows
 
-    p = fit.spec.priors
-    alpha = f"Normal({p.intercept_mu:g}, {p.intercept_sd:g})"
-    if fit.structure.get("group_effects") == GROUP_PARAMETRISATION:  # mean of fitted centres
-        alpha = (f"Normal({p.intercept_mu:g}, sqrt({p.intercept_sd:g}^2 + sigma_group^2 / "
-                 f"{fit.structure['n_groups']}))")
-    rows = [
-        ("alpha", alpha),
-        ("beta", f"Normal({p.slope_mu:g}, {p.slope_sd:g})"),
-        ("b_slope_strategy", f"ZeroSumNormal({p.slope_group_sd:g})"),
-        ("b_slope_disease", f"ZeroSumNormal({p.slope_group_sd:g})"),
-        ("b_slope_strategy_contrast", f"Normal(0, {p.slope_sd:g})"),
-        ("b_slope_disease_contrast", f"Normal(0, {p.slope_sd:g})"),
-        ("delta_strategy", f"Normal(0, {p.strategy_sd:g})"),
-        ("tau_month", f"Normal(0, {p.month_sd:g})"),
-        ("gamma", f"Normal(0, {p.covariate_sd:g})"),
-        ("sigma_group", group_sd_prior(p)[0]),
-        ("a_group", "ZeroSumNormal(sigma_group)"),
-        ("sigma_patient", f"HalfNormal({p.patient_sd:g})"),
-        ("mu_tl", f"Normal({p.log_tl_mu:g}, {p.log_tl_sd:g})"),
-        ("sigma_tl", f"HalfNormal({p.log_tl_spread_sd:g})"),
-    ]
-    reasons = {key.split("~")[0].strip(): text for key, text in PRIOR_REASONS.items()}
-    # the disease offsets share the strategy offsets' prior and reason
-    reasons["b_slope_disease"] = reasons["b_slope_strategy"]
-    reasons["b_slope_disease_contrast"] = reasons["b_slope_strategy_contrast"]
-    present = set(fit.tree["posterior"].data_vars)
-    return pd.DataFrame([{"parameter": name, "prior": prior, "reason": reasons.get(name, "")}
-                         for name, prior in rows if name in present],
-                        columns=["parameter", "prior", "reason"])
+    rows = prior_rows(fit.spec.priors, fit.structure, set(fit.tree["posterior"].data_vars))
+    return pd.DataFrame(rows, columns=["parameter", "prior", "reason"])
 
 
 def _structure_notes(fit) -> str:

@@ -31,6 +31,7 @@ from pkmodel.response.structure import (
     Structure,
     group_sd_rate,
 )
+from pkmodel.response.terms import full_levels, log_odds, term
 
 __all__ = ["build_pymc_model", "patient_outcome_matrix"]
 
@@ -215,37 +216,33 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         else:
             alpha = pm.Normal("alpha", p.intercept_mu, p.intercept_sd)
 
-        # --- fixed effects
-        beta = pm.Normal("beta", p.slope_mu, p.slope_sd)
-        slope_p = beta + pt.zeros(design.n_patients)
+        # --- fixed effects: the log-odds as the model's terms define them (terms.py)
+        values = {"alpha": alpha, "beta": pm.Normal("beta", p.slope_mu, p.slope_sd)}
         if n_strat > 1:
-            b_strategy = _slope_offsets("strategy", structure.slope_offsets, p)
-            slope_p = slope_p + b_strategy[design.patient_strategy]
-            delta = pm.Normal("delta_strategy", 0.0, p.strategy_sd, dims="strategy_contrast")
-            delta_full = pt.concatenate([pt.zeros(1), delta])
-            eta_p = delta_full[design.patient_strategy]
-        else:
-            eta_p = pt.zeros(design.n_patients)
+            values["b_slope_strategy"] = _slope_offsets("strategy", structure.slope_offsets, p)
+            values["delta_strategy"] = pm.Normal("delta_strategy", 0.0, p.strategy_sd,
+                                                 dims="strategy_contrast")
         if design.diseases:
             model.add_coord("disease_contrast", list(design.diseases[1:]))
-            slope_p = slope_p + _slope_offsets("disease", structure.slope_offsets,
-                                               p)[design.patient_disease]
-        eta_p = eta_p + slope_p * (log_tl - np.log(REFERENCE_TL_UG_ML))
+            values["b_slope_disease"] = _slope_offsets("disease", structure.slope_offsets, p)
         if design.z.shape[1]:
-            gamma = pm.Normal("gamma", 0.0, p.covariate_sd, dims="covariate")
-            eta_p = eta_p + pt.dot(design.z, gamma)
+            values["gamma"] = pm.Normal("gamma", 0.0, p.covariate_sd, dims="covariate")
         if structure.group_effects == GROUP_PARAMETRISATION:
-            eta_p = eta_p + a_group[design.patient_group]
+            values["a_group"] = a_group
+        eta_p = log_odds(values, {
+            "strategy": design.patient_strategy, "disease": design.patient_disease,
+            "group": design.patient_group, "z": design.z,
+            "log_tl": log_tl - np.log(REFERENCE_TL_UG_ML)})
 
         # --- assessment months and the patient effect
         month_effect = pt.zeros(len(design.months))
         if len(design.months) > 1:
             tau = pm.Normal("tau_month", 0.0, p.month_sd, dims="month_contrast")
-            month_effect = pt.concatenate([pt.zeros(1), tau])
+            month_effect = full_levels(tau, term("tau_month"))
         if patient_effect:
             sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
             y, mask = patient_outcome_matrix(design)
-            eta = alpha + eta_p[:, None] + month_effect[None, :]
+            eta = eta_p[:, None] + month_effect[None, :]
             pm.CustomDist("remission", eta, sigma_patient, mask, logp=marginal_bernoulli_logp,
                           random=_marginal_random, signature="(m),(),(m)->(m)",
                           observed=y, dtype="int64", dims=("patient", "month"))
@@ -254,7 +251,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
                                  marginal_bernoulli_logp(y, eta, sigma_patient, mask),
                                  dims="patient")
         else:
-            eta = alpha + eta_p[design.row_patient] + month_effect[design.row_month]
+            eta = eta_p[design.row_patient] + month_effect[design.row_month]
             pm.Bernoulli("remission", logit_p=eta, observed=design.remission, dims="obs")
             if for_sampler:
                 sign = 2.0 * design.remission - 1.0

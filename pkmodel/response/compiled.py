@@ -90,7 +90,8 @@ CACHE_VERSIONS: dict[str, tuple[str, str]] = {
 DEFAULT_MAX_ENTRIES = 16
 
 _FORMAT = 2
-_SOURCES = ("build.py", "compiled.py", "design.py", "marginal.py", "priors.py", "structure.py")
+_SOURCES = ("build.py", "compiled.py", "design.py", "marginal.py", "priors.py", "structure.py",
+            "terms.py")
 _VERSIONED = ("pymc", "pytensor", "numba", "llvmlite", "nutpie", "numpy")
 _ENV_PREFIX = "_ZN08NumbaEnv"
 _ENTRY_NAME = re.compile(r"[0-9a-f]{64}")

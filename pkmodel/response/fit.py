@@ -17,6 +17,7 @@ from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
 from pkmodel.response.spec import RemissionModel
 from pkmodel.response.structure import group_sd_prior
+from pkmodel.response.terms import POPULATION_PARAMETERS
 from pkmodel.response.thresholds import futility_table
 from pkmodel.sampling import resolve_seed
 
@@ -26,12 +27,6 @@ __all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters"]
 # ``a_group``, the model's own parameter, not as their partially non-centred coordinates.
 SAMPLER_COORDINATES = ("z_group",)
 
-POPULATION_PARAMETERS = (
-    "alpha", "beta", "b_slope_strategy", "delta_strategy", "b_slope_disease", "tau_month",
-    "gamma", "sigma_group", "sigma_patient", "mu_tl", "sigma_tl",
-    # fits saved before the zero-sum slope offsets (version 0.1) estimated their SDs
-    "sigma_slope", "sigma_slope_disease",
-)
 
 # With fewer posterior SD than this fraction of the prior SD left, a scale is "informed mostly
 # by its prior": less than half of the prior variance was removed by the data.

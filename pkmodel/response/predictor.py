@@ -17,14 +17,35 @@ import numpy as np
 import xarray as xr
 
 from pkmodel.errors import PredictionError
-from pkmodel.response.curves import integrate_logistic, linear_predictor
-from pkmodel.response.design import CovariateEncoding
+from pkmodel.response.design import REFERENCE_TL_UG_ML, CovariateEncoding
+from pkmodel.response.quadrature import integrate_logistic
+from pkmodel.response.structure import new_group_intercept
+from pkmodel.response.terms import TERMS, log_odds
 
 __all__ = ["MODEL_KIND", "DesignInfo", "RemissionPredictor"]
 
 #: The kind of model a fit holds, saved with it (``pkmodel_model_kind``): remission at each
 #: assessment month from the baseline TL, the strategy and patient covariates.
 MODEL_KIND = "remission_by_baseline_tl"
+
+
+def _levels(values, known: tuple, what: str, n: int) -> np.ndarray:
+    """The index in ``known`` of each label (one label for all ``n`` rows, or one each)."""
+    arr = np.asarray(values)
+    arr = np.full(n, arr.item(), dtype=arr.dtype) if arr.ndim == 0 else arr
+    if known and isinstance(known[0], int):
+        arr = arr.astype(int)
+        keys = np.asarray(known)
+    else:
+        arr, keys = arr.astype(str), np.asarray(known, dtype=str)
+    order = np.argsort(keys)
+    pos = np.clip(np.searchsorted(keys, arr, sorter=order), 0, len(keys) - 1)
+    index = order[pos]
+    bad = keys[index] != arr
+    if bad.any():
+        raise PredictionError(f"{what} {arr[bad][0]!r} is not one the model was fitted on "
+                              f"({list(known)}); it cannot be predicted")
+    return index
 
 
 @dataclass(frozen=True)
@@ -169,25 +190,48 @@ class RemissionPredictor:
         """
         log_tl = np.asarray(log_tl, dtype=float)
         n = log_tl.shape[-1]
-        dims = ("sample", "patient") if log_tl.ndim == 2 else ("patient",)
-        tl = xr.DataArray(log_tl, dims=dims)
-
-        def labels(value):
-            arr = np.asarray(value)
-            return xr.DataArray(arr, dims="patient") if arr.ndim else xr.DataArray(arr.item())
-
-        if covariates is None and self.design.encodings:
-            raise PredictionError(f"the model uses covariates ({', '.join(self.design.covariates)})"
+        d = self.design
+        if covariates is None and d.encodings:
+            raise PredictionError(f"the model uses covariates ({', '.join(d.covariates)})"
                                   ": give covariates=covariate_matrix(...)")
         z = np.zeros((n, 0)) if covariates is None else np.asarray(covariates, dtype=float)
-        if self.design.diseases and disease is None:
+        if d.diseases and disease is None:
             raise PredictionError("this model's slope depends on disease: give every patient a "
                                   "disease (CD or UC)")
-        eta, scale = linear_predictor(
-            self.posterior, self.meta, tl, labels(strategy), labels(month),
-            xr.DataArray(z, dims=("patient", "covariate")),
-            None if centre is None else xr.DataArray(np.asarray(centre), dims="patient"),
-            None if disease is None else xr.DataArray(np.asarray(disease), dims="patient"))
-        eta = eta.broadcast_like(xr.DataArray(np.zeros(n), dims="patient"))
-        eta = eta.transpose("sample", "patient").values
-        return integrate_logistic(eta, scale.transpose("sample").values[:, None])
+        inputs = {"log_tl": log_tl - np.log(REFERENCE_TL_UG_ML), "z": z,
+                  "strategy": _levels(strategy, d.strategies, "strategy", n),
+                  "month": _levels(month, d.months, "month", n)}
+        if disease is not None and d.diseases:
+            inputs["disease"] = _levels(disease, d.diseases, "disease", n)
+        if centre is not None and d.groups:
+            inputs["group"] = _levels(centre, d.groups, "centre", n)
+        eta, scale = self.log_odds(inputs, population="group" not in inputs)
+        return integrate_logistic(np.broadcast_to(eta, (self.n_samples, n)), scale[:, None])
+
+    def log_odds(self, inputs: dict, *, population: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Log-odds per draw and row, and the SD per draw of the effects still to integrate.
+
+        ``inputs`` holds the regressors and the integer level of each label, as
+        :func:`pkmodel.response.terms.log_odds` takes them. At the population level
+        (``population=True``) the centre effect is a new centre's: its expected intercept
+        given ``alpha`` (:func:`pkmodel.response.structure.new_group_intercept`) and its
+        variance, integrated with the patient's.
+        """
+        post = self.posterior
+        values = {}
+        for t in TERMS:
+            if t.role == "log_odds" and t.name in post:
+                v = post[t.name].values
+                values[t.name] = v[:, None] if v.ndim == 1 else v
+        variance = np.zeros(self.n_samples)
+        if "sigma_patient" in post:
+            variance = variance + post["sigma_patient"].values ** 2
+        skip = ()
+        if population and "a_group" in post:
+            alpha = post["alpha"].values
+            intercept, between = new_group_intercept(self.meta, alpha,
+                                                     post["sigma_group"].values)
+            values["alpha"] = intercept[:, None]
+            variance = variance + between
+            skip = ("a_group",)
+        return log_odds(values, inputs, skip=skip), np.sqrt(variance)

@@ -1,7 +1,8 @@
 """Default priors of the remission model, each with the reason for it.
 
 Every prior is on the logit scale of P(remission) unless said otherwise. The families are fixed;
-their scales are the fields of :class:`Priors` and every one can be overridden::
+their scales are the fields of :class:`Priors` and every one can be overridden (each prior's
+family and reason are stated with its term, :mod:`pkmodel.response.terms`)::
 
     RemissionModel(priors={"slope_sd": 1.0})
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from pkmodel.errors import SpecificationError
 
-__all__ = ["PRIOR_REASONS", "Priors"]
+__all__ = ["Priors"]
 
 
 @dataclass(frozen=True)
@@ -93,53 +94,3 @@ class Priors:
                 raise SpecificationError(f"prior {f.name} must be a finite number, not {v!r}")
             if (f.name.endswith("_sd")) and v <= 0:
                 raise SpecificationError(f"prior {f.name} is a scale and must be > 0, not {v}")
-
-
-PRIOR_REASONS: dict[str, str] = {
-    "alpha ~ Normal(0, 1.5)": (
-        "log-odds at TL 5 µg/mL; puts 95% of the prior probability of remission between about "
-        "5% and 95%, nearly flat on the probability scale, without piling mass at 0 and 1"
-    ),
-    "beta ~ Normal(0, 1.5)": (
-        "log-odds per unit log TL, centred on no effect so the data decide the sign; a doubling "
-        "of TL changing the odds more than about 8-fold (|beta| > 3) gets under 5% prior mass"
-    ),
-    "b_slope_strategy ~ ZeroSumNormal(0.5)": (
-        "each strategy's (and disease's) deviation from the common TL slope; they are expected to "
-        "share most of it. Two or three strategies are too few to learn a between-strategy SD, "
-        "so the scale is fixed: the offsets are regularised contrasts, not a hierarchy"
-    ),
-    "delta_strategy ~ Normal(0, 1)": (
-        "difference between strategies at TL 5 µg/mL; odds ratios beyond about 7 are unlikely "
-        "for two ways of giving more of the same drug"
-    ),
-    "tau_month ~ Normal(0, 1)": "change in log-odds between assessment months, modest a priori",
-    "gamma ~ Normal(0, 1)": (
-        "per SD of a numeric covariate (or per contrast): odds ratios mostly within 0.14-7"
-    ),
-    "sigma_group ~ Gamma(2, 5)": (
-        "between-centre SD of the log-odds; with few centres the data barely inform it (the fit "
-        "says so), so the prior says centres differ by an odds factor of about 2 at most, as in "
-        "multicentre IBD cohorts, and that they differ somewhat: its density falls to 0 at 0 "
-        "(mean 0.4 and median 0.34 as a HalfNormal(0.5)), which keeps the hierarchy sampleable "
-        "when many patients per centre pin the centre effects"
-    ),
-    "a_group ~ ZeroSumNormal(sigma_group)": (
-        "each fitted centre's deviation from the mean intercept of the fitted centres (zero-sum:"
-        " an exact rewriting of iid Normal(0, sigma_group) centre effects, without the ridge "
-        "between the intercept and the centre effects)"
-    ),
-    "b_slope_strategy_contrast ~ Normal(0, 1.5)": (
-        "pool_slopes=False: unregularised treatment contrasts against the first level, with the "
-        "prior of the slope itself"
-    ),
-    "sigma_patient ~ HalfNormal(1)": (
-        "between-patient SD linking a patient's 6- and 12-month outcomes; allows strong "
-        "within-patient correlation without forcing it"
-    ),
-    "mu_tl ~ Normal(log 6, 1)": (
-        "population mean of log baseline TL for censored values; centred on 6 µg/mL, typical of "
-        "troughs in patients who lose response"
-    ),
-    "sigma_tl ~ HalfNormal(1)": "population SD of log TL; troughs vary about 2-3 fold",
-}

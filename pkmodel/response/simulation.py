@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from pkmodel.data import Cohort, read_cohort
 from pkmodel.response.design import REFERENCE_TL_UG_ML
+from pkmodel.response.terms import log_odds
 
 __all__ = ["TrueParameters", "simulate_cohort"]
 
@@ -74,11 +75,21 @@ def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters |
     log_tl = rng.normal(t.mu_tl, t.sigma_tl, n_patients)
     strategy = rng.integers(len(t.strategies), size=n_patients)
     z = {name: rng.normal(m, s, n_patients) for name, (m, s) in covariates.items()}
-    slope = t.beta + np.asarray(t.b_slope_strategy)[strategy]
-    eta_p = (t.alpha + a[center] + np.asarray(t.delta_strategy)[strategy] + u
-             + slope * (log_tl - np.log(REFERENCE_TL_UG_ML)))
-    for k, (name, (m, s)) in enumerate(covariates.items()):
-        eta_p = eta_p + t.gamma[k] * (z[name] - m) / s
+    values = {"alpha": t.alpha, "a_group": a, "beta": t.beta,
+              "b_slope_strategy": np.asarray(t.b_slope_strategy, dtype=float),
+              "delta_strategy": np.asarray(t.delta_strategy[1:], dtype=float),
+              "gamma": np.asarray(t.gamma, dtype=float),
+              "tau_month": np.asarray(t.tau_month[1:], dtype=float)}
+    zmat = np.column_stack([(z[name] - m) / s for name, (m, s) in covariates.items()]
+                           ) if covariates else np.zeros((n_patients, 0))
+    # the log-odds of every (patient, month) as the model's terms define them, plus u
+    n_months = len(t.months)
+    pi = np.repeat(np.arange(n_patients), n_months)
+    eta = log_odds(values, {
+        "group": center[pi], "strategy": strategy[pi], "z": zmat[pi],
+        "month": np.tile(np.arange(n_months), n_patients),
+        "log_tl": (log_tl - np.log(REFERENCE_TL_UG_ML))[pi]})
+    eta = (eta + u[pi]).reshape(n_patients, n_months)
     rows = []
     tl = np.exp(log_tl)
     if assay_cv is not None:
@@ -91,7 +102,7 @@ def simulate_cohort(n_patients: int, n_centers: int = 3, truth: TrueParameters |
         for j, month in enumerate(t.months):
             rows.append({
                 "patient_id": f"S{i:05d}", "center": f"c{center[i]}", "month": month,
-                "remission": int(rng.random() < expit(eta_p[i] + t.tau_month[j])),
+                "remission": int(rng.random() < expit(eta[i, j])),
                 "baseline_tl": tl_text, "ati": 0, "strategy": t.strategies[strategy[i]],
                 **{name: z[name][i] for name in z},
             })

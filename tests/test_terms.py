@@ -1,0 +1,60 @@
+"""The table of model terms is complete, and its one log-odds is the same in NumPy and PyTensor."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytensor.tensor as pt
+
+from pkmodel.data import load_ungar2019
+from pkmodel.response import RemissionModel
+from pkmodel.response.priors import Priors
+from pkmodel.response.terms import TERMS, log_odds
+
+# variables of the PyMC model that are not parameters with a prior of their own: the outcome,
+# the sampler's coordinates of the centre effects, latent censored TLs and the TL likelihood
+NOT_TERMS = {"remission", "z_group", "log_tl", "log_tl_above_limit", "log_tl_below_limit",
+             "z_tl", "remission_loglik"}
+
+
+def test_every_prior_field_belongs_to_a_term():
+    named = {f for t in TERMS for f in t.fields}
+    assert {f.name for f in dataclasses.fields(Priors)} == named
+
+
+def test_the_pymc_model_has_exactly_the_terms_of_the_table():
+    model = RemissionModel(covariates=("albumin_g_l",), slope_by="disease").build(
+        load_ungar2019())
+    names = set(model.named_vars) - NOT_TERMS
+    terms = {t.name for t in TERMS}
+    assert names <= terms, f"parameters without a term: {sorted(names - terms)}"
+    for t in TERMS:
+        if t.role in ("log_odds", "random", "tl") and t.name != "b_slope_strategy_contrast":
+            assert t.name in model.named_vars, t.name
+    contrasts = RemissionModel(pool_slopes=False).build(load_ungar2019())
+    assert "b_slope_strategy_contrast" in contrasts.named_vars
+
+
+def test_log_odds_is_the_same_in_numpy_and_pytensor():
+    rng = np.random.default_rng(1)
+    n = 7
+    values = {"alpha": rng.normal(), "beta": rng.normal(), "a_group": rng.normal(size=3),
+              "tau_month": rng.normal(size=1), "delta_strategy": rng.normal(size=2),
+              "b_slope_strategy": rng.normal(size=3), "b_slope_disease": rng.normal(size=2),
+              "gamma": rng.normal(size=2)}
+    inputs = {"group": rng.integers(3, size=n), "month": rng.integers(2, size=n),
+              "strategy": rng.integers(3, size=n), "disease": rng.integers(2, size=n),
+              "z": rng.normal(size=(n, 2)), "log_tl": rng.normal(size=n)}
+    got = log_odds({k: np.atleast_1d(v) for k, v in values.items()}, inputs)
+    tensors = {k: pt.as_tensor_variable(np.atleast_1d(v)) if np.ndim(v) else
+               pt.as_tensor_variable(v) for k, v in values.items()}
+    want = log_odds(tensors, inputs).eval()
+    by_hand = (values["alpha"] + values["a_group"][inputs["group"]]
+               + np.r_[0, values["tau_month"]][inputs["month"]]
+               + np.r_[0, values["delta_strategy"]][inputs["strategy"]]
+               + (values["beta"] + values["b_slope_strategy"][inputs["strategy"]]
+                  + values["b_slope_disease"][inputs["disease"]]) * inputs["log_tl"]
+               + inputs["z"] @ values["gamma"])
+    np.testing.assert_allclose(got, by_hand, rtol=1e-12)
+    np.testing.assert_allclose(want, by_hand, rtol=1e-12)
