@@ -37,7 +37,14 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import CohortError, SpecificationError
-from pkmodel.pk.models import PopulationModel, check_covariate, cohort_columns, get_model
+from pkmodel.pk.models import (
+    COVARIATES,
+    PopulationModel,
+    check_covariate,
+    cohort_columns,
+    from_cohort,
+    get_model,
+)
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response import RemissionPredictor
@@ -94,13 +101,8 @@ def _pk_troughs(plan: _Plan, cols: Mapping[str, np.ndarray], start: int) -> tupl
     n = len(cols["weight_kg"])
     width = max(_MIN_ETA_WIDTH, *(len(m.random_effects) for m in plan.pk_models))
     z = block_normals(plan.entropy, STREAM_PK, start, start + n, width)
-    values = {"weight_kg": cols["weight_kg"], "ati": np.zeros(n)}
-    if "albumin_g_l" in cols:
-        values["albumin_g_dl"] = cols["albumin_g_l"] / 10.0
-    if "sex" in cols:
-        values["female"] = (cols["sex"] == 0).astype(float)
-    if "immunomodulator" in cols:
-        values["immunomodulator"] = cols["immunomodulator"].astype(float)
+    cohort = {c: _decoded(plan, c, cols[c]).to_numpy() for c in _PK_COLUMNS.values() if c in cols}
+    values = {"ati": np.zeros(n), **from_cohort(cohort)}  # every virtual patient ATI-negative
     regimens = (plan.baseline, *plan.regimens)
     troughs = np.empty((len(plan.pk_models), len(regimens), n))
     for m, model in enumerate(plan.pk_models):
@@ -240,9 +242,10 @@ def _check_columns(ds: xr.Dataset, pk_models, by_disease: bool, encodings, meta)
     if ds.sizes.get("patient", 0) == 0:
         raise CohortError("the population has no patients", source=source)
     if not isinstance(ds["weight_kg"].data, da.Array):  # user tables: check ranges now
-        check_covariate("weight_kg", ds["weight_kg"].values)
-        if "albumin_g_l" in ds:
-            check_covariate("albumin_g_dl", ds["albumin_g_l"].values / 10.0)
+        ranged = {c: ds[c].values for name, c in _PK_COLUMNS.items()
+                  if c in ds and not COVARIATES[name]["binary"]}
+        for name, values in from_cohort(ranged).items():
+            check_covariate(name, values)
 
 
 def simulate_scenarios(
@@ -374,10 +377,9 @@ def simulate_scenarios(
     n = pop.sizes["patient"]
     if per_patient is None:
         per_patient = n <= 100_000
-    columns = tuple(v for v in ("weight_kg", "albumin_g_l", "crp_mg_l", "sex", "disease",
-                                "immunomodulator", "baseline_tl", *(e.name for e in encodings))
-                    if v in pop.data_vars)
-    columns = tuple(dict.fromkeys(columns))
+    columns = tuple(v for v in dict.fromkeys((
+        "weight_kg", "albumin_g_l", "crp_mg_l", "sex", "disease", "immunomodulator",
+        *_PK_COLUMNS.values(), "baseline_tl", *(e.name for e in encodings))) if v in pop.data_vars)
     levels = {v: tuple(pop[v].attrs["levels"]) for v in columns if "levels" in pop[v].attrs}
     plan = _Plan(predictor=predictor, strategies=strategies,
                  months=tuple(int(m) for m in meta["months"]),
