@@ -28,11 +28,12 @@ def _covariates(args) -> dict:
 def _albumin_g_dl(g_l: float) -> float:
     """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL."""
     from pkmodel.errors import SpecificationError
+    from pkmodel.pk.models import from_cohort
 
     if g_l < 10:
         raise SpecificationError(f"--albumin-g-l {g_l:g} looks like g/dL; the command line takes "
                                  f"g/L (as cohort tables do): give {10 * g_l:g}")
-    return g_l / 10.0
+    return float(from_cohort({"albumin_g_l": g_l})["albumin_g_dl"])
 
 
 def _simulate(args) -> int:

@@ -42,20 +42,38 @@ __all__ = [
 #: The four structural parameters and their units.
 PARAMETERS: dict[str, str] = {"cl": "L/day", "v1": "L", "q": "L/day", "v2": "L"}
 
+def _as_float(values: object) -> np.ndarray:
+    return np.asarray(values, dtype=float)
+
+
+def _albumin_g_dl(g_l: object) -> np.ndarray:
+    return np.asarray(g_l, dtype=float) / 10.0
+
+
+def _female(sex: object) -> np.ndarray:
+    return (np.asarray(sex) == "F").astype(float)
+
+
 #: Patient covariates that the models may use: unit, plausible range (checked on input), the
-#: NONMEM dataset columns that hold it (``nonmem``, read by :func:`pkmodel.pk.read_nonmem`) and
-#: the cohort / virtual-population column it comes from in the dosing scenarios (``cohort``;
-#: ``None`` where the scenarios fix it: every virtual patient is ATI-negative). A model using a
-#: new covariate adds one entry here; readers and scenarios follow.
+#: NONMEM dataset columns that hold it in that unit (``nonmem``, read by
+#: :func:`pkmodel.pk.read_nonmem`), and the cohort / virtual-population column it comes from
+#: (``cohort``, in the cohort's unit and labels: albumin in g/L, sex ``F``/``M``) with the
+#: conversion to this covariate's unit (``from_cohort``, a function of the column's values), used
+#: by the dosing scenarios and the command line; ``cohort`` is ``None`` where the scenarios fix it
+#: (every virtual patient is ATI-negative). A model using a new covariate adds one entry here;
+#: readers and scenarios follow.
 COVARIATES: dict[str, dict] = {
     "weight_kg": {"unit": "kg", "low": WEIGHT_KG[0], "high": WEIGHT_KG[1], "binary": False,
-                  "nonmem": ("WT",), "cohort": "weight_kg"},
+                  "nonmem": ("WT",), "cohort": "weight_kg", "from_cohort": _as_float},
     "albumin_g_dl": {"unit": "g/dL", "low": ALBUMIN_G_DL[0], "high": ALBUMIN_G_DL[1],
-                     "binary": False, "nonmem": ("ALB",), "cohort": "albumin_g_l"},
-    "ati": {"unit": "0/1", "binary": True, "nonmem": ("ATI", "ADA"), "cohort": None},
-    "female": {"unit": "0/1", "binary": True, "nonmem": ("FEMALE", "SEX"), "cohort": "sex"},
+                     "binary": False, "nonmem": ("ALB",), "cohort": "albumin_g_l",
+                     "from_cohort": _albumin_g_dl},
+    "ati": {"unit": "0/1", "binary": True, "nonmem": ("ATI", "ADA"), "cohort": None,
+            "from_cohort": None},
+    "female": {"unit": "0/1", "binary": True, "nonmem": ("FEMALE", "SEX"), "cohort": "sex",
+               "from_cohort": _female},
     "immunomodulator": {"unit": "0/1", "binary": True, "nonmem": ("IMM",),
-                        "cohort": "immunomodulator"},
+                        "cohort": "immunomodulator", "from_cohort": _as_float},
 }
 
 
@@ -67,6 +85,31 @@ def nonmem_columns() -> dict[str, str]:
 def cohort_columns() -> dict[str, str]:
     """Covariate name -> cohort / population column, for the covariates the scenarios read."""
     return {name: spec["cohort"] for name, spec in COVARIATES.items() if spec["cohort"]}
+
+
+def from_cohort(columns: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """Covariates in the models' units from cohort columns in the cohort's units and labels.
+
+    Parameters
+    ----------
+    columns : mapping
+        Cohort / population column name -> values (e.g. ``{"albumin_g_l": 41.0, "sex": "F"}``);
+        columns that are no covariate's ``cohort`` column are ignored.
+
+    Returns
+    -------
+    dict
+        Covariate name -> array, for every covariate of :data:`COVARIATES` whose cohort column is
+        given, converted by its ``from_cohort`` (unchecked: see :func:`check_covariate`).
+
+    Examples
+    --------
+    >>> cov = from_cohort({"albumin_g_l": [35.0, 41.0], "sex": ["F", "M"]})
+    >>> cov["albumin_g_dl"], cov["female"]
+    (array([3.5, 4.1]), array([1., 0.]))
+    """
+    return {name: spec["from_cohort"](columns[spec["cohort"]])
+            for name, spec in COVARIATES.items() if spec["cohort"] and spec["cohort"] in columns}
 
 
 @dataclass(frozen=True)

@@ -1,53 +1,28 @@
 """Dosing-scenario simulation: virtual patients through population PK and the remission model.
 
-For each patient (one chunk of patients at a time):
-
-1. PK: individual parameters from the patient's covariates and one draw of the between-subject
-   random effects; the steady-state trough under standard maintenance (the baseline TL, unless
-   the population table gives an observed one) and under each intensified regimen.
-2. Eligibility: patients whose baseline TL is below ``min_tl_ug_ml`` (3 µg/mL, the source
-   study's inclusion criterion and the lower end of the fitted data) are counted but not
-   predicted.
-3. Remission: for every posterior draw, the population-level probability of remission of the
-   patient (a new patient at a new centre: the between-patient and between-centre effects
-   integrated out, as :meth:`RemissionFit.remission_curve` does) given baseline TL, the fitted
-   strategy the regimen maps to, the assessment month and the covariates.
-4. Reduction inside the chunk: per posterior draw, the sum of probabilities per TL band; per
-   patient, the posterior probability that P(remission) < p_min (futility) and whether it reaches
-   ``credibility``. Only these sums and counts (and optionally per-patient posterior means) leave
-   the chunk, so patients x draws x regimens is never held in memory.
-
-The chunks are dask tasks (threads by default, or a ``dask.distributed`` client), and every
-random number comes from fixed blocks of patients (:func:`block_normals`), so the result does
-not depend on the chunking.
+:func:`simulate_scenarios` checks its arguments, builds the :class:`~pkmodel.scenarios.engine.Plan`
+that every chunk of patients needs, runs it (:mod:`pkmodel.scenarios.engine`, whose docstring
+describes the steps; the PK step is :mod:`pkmodel.scenarios.exposure`) and summarises the sums
+(:mod:`pkmodel.scenarios.summaries`) with the settings and what is and is not propagated.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import CohortError, SpecificationError
-from pkmodel.pk.models import PopulationModel, check_covariate, cohort_columns, get_model
+from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.regimens import Regimen, parse_regimen
-from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response import RemissionPredictor
 from pkmodel.sampling import resolve_seed
-from pkmodel.scenarios.populations import (
-    STREAM_PK,
-    VirtualPopulation,
-    block_normals,
-    population_from_table,
-)
+from pkmodel.scenarios import engine, exposure
+from pkmodel.scenarios.populations import VirtualPopulation, population_from_table
 from pkmodel.scenarios.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.summaries import band_labels, summarize
 from pkmodel.validation import check_probability
@@ -55,155 +30,6 @@ from pkmodel.validation import check_probability
 __all__ = ["simulate_scenarios"]
 
 _IN_MEMORY_LIMIT = 50_000_000  # patients x draws allowed without chunking (~0.4 GB per array)
-# Width of the block of PK random-effect normals per virtual patient: at least 3 (so that the
-# draws of the two Fasanmade models, and every figure made with them, stay as they were), wider
-# for a model with more random effects.
-_MIN_ETA_WIDTH = 3
-_PK_COLUMNS = cohort_columns()
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Everything a chunk needs besides its own columns; built and checked once."""
-
-    predictor: RemissionPredictor
-    strategies: tuple[str, ...]
-    months: tuple[int, ...]
-    regimens: tuple[Regimen, ...]
-    baseline: Regimen
-    pk_models: tuple[PopulationModel, ...]
-    by_disease: bool
-    entropy: int
-    edges: np.ndarray
-    min_tl: float | None
-    tl_max_fitted: float
-    p_min: float
-    credibility: float
-    target: float
-    levels: Mapping[str, tuple]
-    columns: tuple[str, ...]
-    per_patient: bool
-
-    @property
-    def n_bands(self) -> int:
-        return len(self.edges) - 1
-
-
-def _pk_troughs(plan: _Plan, cols: Mapping[str, np.ndarray], start: int) -> tuple:
-    """Baseline and post-intensification steady-state troughs, µg/mL: (n,), (R, n)."""
-    n = len(cols["weight_kg"])
-    width = max(_MIN_ETA_WIDTH, *(len(m.random_effects) for m in plan.pk_models))
-    z = block_normals(plan.entropy, STREAM_PK, start, start + n, width)
-    values = {"weight_kg": cols["weight_kg"], "ati": np.zeros(n)}
-    if "albumin_g_l" in cols:
-        values["albumin_g_dl"] = cols["albumin_g_l"] / 10.0
-    if "sex" in cols:
-        values["female"] = (cols["sex"] == 0).astype(float)
-    if "immunomodulator" in cols:
-        values["immunomodulator"] = cols["immunomodulator"].astype(float)
-    regimens = (plan.baseline, *plan.regimens)
-    troughs = np.empty((len(plan.pk_models), len(regimens), n))
-    for m, model in enumerate(plan.pk_models):
-        k = len(model.random_effects)
-        cov = {c: values[c] for c in model.covariates_used}
-        params = model.individual_parameters(cov, z[:, :k] * model.omega_sd)
-        for r, reg in enumerate(regimens):
-            troughs[m, r] = steady_state_trough(params, reg.dose_mg_kg * cols["weight_kg"],
-                                                reg.interval_days, reg.infusion_days)
-    if plan.by_disease:  # model 0 for CD, model 1 for UC
-        troughs = np.where(cols["disease"] == 1, troughs[1], troughs[0])
-    else:
-        troughs = troughs[0]
-    base, after = troughs[0], troughs[1:]
-    if "baseline_tl" in cols:  # observed: scale the predicted post-switch troughs to it
-        after = after * (cols["baseline_tl"] / base)
-        base = cols["baseline_tl"]
-    return base, after
-
-
-def _decoded(plan: _Plan, name: str, values: np.ndarray) -> pd.Series:
-    if name in plan.levels:
-        return pd.Series(np.asarray(plan.levels[name], dtype=object)[values])
-    return pd.Series(values)
-
-
-def _design(plan: _Plan, cols: Mapping[str, np.ndarray], idx: np.ndarray, start: int):
-    """Covariate matrix (patient, covariate) and disease labels of the patients ``idx``."""
-    columns = {}
-    for enc in plan.predictor.design.encodings:
-        values = _decoded(plan, enc.name, cols[enc.name][idx])
-        if enc.kind == "categorical" and pd.api.types.is_numeric_dtype(values):
-            values = values.astype(np.int64)
-        columns[enc.name] = values
-    z = plan.predictor.covariate_matrix(columns, (start + idx).astype(str), "<population>")
-    disease = None
-    if plan.predictor.design.diseases:
-        disease = xr.DataArray(_decoded(plan, "disease", cols["disease"][idx]).to_numpy(),
-                               dims="patient")
-    return xr.DataArray(z, dims=("patient", "covariate")), disease
-
-
-def _simulate_chunk(plan: _Plan, start: int, *arrays: np.ndarray) -> dict[str, np.ndarray]:
-    """The reduced results of one chunk of patients (see the module docstring)."""
-    cols = dict(zip(plan.columns, (np.asarray(a) for a in arrays), strict=True))
-    n = len(cols["weight_kg"])
-    base, after = _pk_troughs(plan, cols, start)
-    eligible = np.ones(n, bool) if plan.min_tl is None else base >= plan.min_tl
-    idx = np.flatnonzero(eligible)
-    band = np.searchsorted(plan.edges, base[idx], side="right") - 1
-    onehot = np.zeros((idx.size, plan.n_bands))
-    onehot[np.arange(idx.size), band] = 1.0
-    n_s = plan.predictor.n_samples
-    shape = (len(plan.strategies), len(plan.months))
-    out = {
-        "n_simulated": np.array(n), "n_excluded": np.array(n - idx.size),
-        "n_above_fitted": np.array(int(np.sum(base[idx] > plan.tl_max_fitted))),
-        "n_band": onehot.sum(axis=0),
-        "log_baseline_sum": np.log(base[idx]) @ onehot,
-        "log_trough_sum": np.log(after[:, idx]) @ onehot,
-        "above_target": (after[:, idx] >= plan.target).astype(float) @ onehot,
-        "rate_sum": np.zeros((n_s, *shape, plan.n_bands)),
-        "futile_count": np.zeros((*shape, plan.n_bands)),
-    }
-    if plan.per_patient:
-        out.update(baseline_tl=base, trough_after=after,
-                   p_remission=np.full((*shape, n), np.nan), p_futile=np.full((*shape, n), np.nan))
-    if idx.size == 0:
-        return out
-    z, disease = _design(plan, cols, idx, start)
-    log_tl = xr.DataArray(np.log(base[idx]), dims="patient")
-    for k, strategy in enumerate(plan.strategies):
-        for m, month in enumerate(plan.months):
-            p = plan.predictor.p_remission(log_tl, strategy, month, covariates=z,
-                                           disease=disease)
-            out["rate_sum"][:, k, m] = p @ onehot
-            below = (p < plan.p_min).mean(axis=0)
-            out["futile_count"][k, m] = (below >= plan.credibility).astype(float) @ onehot
-            if plan.per_patient:
-                out["p_remission"][k, m, idx] = p.mean(axis=0)
-                out["p_futile"][k, m, idx] = below
-    return out
-
-
-_SUM_KEYS = ("n_simulated", "n_excluded", "n_above_fitted", "n_band", "log_baseline_sum",
-             "log_trough_sum", "above_target", "rate_sum", "futile_count")
-
-
-def _add(*parts: dict) -> dict:
-    return {k: sum(p[k] for p in parts) for k in _SUM_KEYS}
-
-
-def _tree_sum(items: list, fan_in: int = 8):
-    """Sum dicts of chunk results pairwise in a tree of delayed tasks (bounded memory)."""
-    while len(items) > 1:
-        items = [dask.delayed(_add)(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
-    return items[0]
-
-
-def _pk_models(pk_model) -> tuple[tuple[PopulationModel, ...], bool]:
-    if isinstance(pk_model, str) and pk_model.strip().lower() == "by_disease":
-        return (get_model("fasanmade2011"), get_model("fasanmade2009")), True
-    return (get_model(pk_model),), False
 
 
 def _population(population, random_seed: int, chunk_size: int | None) -> xr.Dataset:
@@ -222,11 +48,7 @@ def _population(population, random_seed: int, chunk_size: int | None) -> xr.Data
 
 def _check_columns(ds: xr.Dataset, pk_models, by_disease: bool, encodings, meta) -> None:
     source = ds.attrs.get("source", "<population>")
-    needed = {"weight_kg": "the PK models dose by weight"}
-    for model in pk_models:
-        for cov in model.covariates_used:
-            if cov in _PK_COLUMNS:
-                needed[_PK_COLUMNS[cov]] = f"PK model {model.name} uses {cov}"
+    needed = exposure.needed_columns(pk_models)
     if by_disease or meta["diseases"]:
         needed["disease"] = "the PK model or the remission slope depends on disease"
     for enc in encodings:
@@ -240,9 +62,7 @@ def _check_columns(ds: xr.Dataset, pk_models, by_disease: bool, encodings, meta)
     if ds.sizes.get("patient", 0) == 0:
         raise CohortError("the population has no patients", source=source)
     if not isinstance(ds["weight_kg"].data, da.Array):  # user tables: check ranges now
-        check_covariate("weight_kg", ds["weight_kg"].values)
-        if "albumin_g_l" in ds:
-            check_covariate("albumin_g_dl", ds["albumin_g_l"].values / 10.0)
+        exposure.check_ranges(ds)
 
 
 def simulate_scenarios(
@@ -365,7 +185,7 @@ def simulate_scenarios(
         raise SpecificationError(f"reference {reference!r} is not among the regimens {labels}")
     edges, names = band_labels(tl_bands_ug_ml, min_tl_ug_ml)
     strategies = tuple(dict.fromkeys(m.strategy for m in mapping))
-    pk_models, by_disease = _pk_models(pk_model)
+    pk_models, by_disease = exposure.resolve_pk_models(pk_model)
     predictor = RemissionPredictor.from_posterior(fit.posterior, meta, n_draws)
     encodings = predictor.design.encodings
 
@@ -374,87 +194,31 @@ def simulate_scenarios(
     n = pop.sizes["patient"]
     if per_patient is None:
         per_patient = n <= 100_000
-    columns = tuple(v for v in ("weight_kg", "albumin_g_l", "crp_mg_l", "sex", "disease",
-                                "immunomodulator", "baseline_tl", *(e.name for e in encodings))
-                    if v in pop.data_vars)
-    columns = tuple(dict.fromkeys(columns))
+    wanted = ("weight_kg", "albumin_g_l", "crp_mg_l", "sex", "disease", "immunomodulator",
+              *exposure.PK_COLUMNS.values(), "baseline_tl", *(e.name for e in encodings))
+    columns = tuple(v for v in dict.fromkeys(wanted) if v in pop.data_vars)
     levels = {v: tuple(pop[v].attrs["levels"]) for v in columns if "levels" in pop[v].attrs}
-    plan = _Plan(predictor=predictor, strategies=strategies,
-                 months=tuple(int(m) for m in meta["months"]),
-                 regimens=tuple(m.regimen for m in mapping), baseline=baseline,
-                 pk_models=pk_models, by_disease=by_disease, entropy=entropy, edges=edges,
-                 min_tl=min_tl_ug_ml, tl_max_fitted=float(meta["tl_range_ug_ml"][1]),
-                 p_min=float(p_min), credibility=float(credibility),
-                 target=float(target_tl_ug_ml), levels=levels,
-                 columns=columns, per_patient=bool(per_patient))
+    plan = engine.Plan(predictor=predictor, strategies=strategies,
+                       months=tuple(int(m) for m in meta["months"]),
+                       regimens=tuple(m.regimen for m in mapping), baseline=baseline,
+                       pk_models=pk_models, by_disease=by_disease, entropy=entropy, edges=edges,
+                       min_tl=min_tl_ug_ml, tl_max_fitted=float(meta["tl_range_ug_ml"][1]),
+                       p_min=float(p_min), credibility=float(credibility),
+                       target=float(target_tl_ug_ml), levels=levels,
+                       columns=columns, per_patient=bool(per_patient))
 
-    if chunk_size is None:
-        if n * predictor.n_samples > _IN_MEMORY_LIMIT:
-            raise SpecificationError(
-                f"chunk_size=None holds patients x draws ({n:,} x {predictor.n_samples:,}) in "
-                "memory at once; give a chunk_size (e.g. 10000) to run it in bounded memory")
-        arrays = [np.asarray(pop[c].values) for c in columns]
-        result = _simulate_chunk(plan, 0, *arrays)
-        sums = {k: result[k] for k in _SUM_KEYS}
-        patients = ({k: result[k] for k in ("baseline_tl", "trough_after", "p_remission",
-                                            "p_futile")} if per_patient else None)
-        covariates = {c: pop[c].values for c in columns} if per_patient else None
-    else:
-        sums, patients, covariates = _run_chunked(plan, pop, columns, scheduler, client,
-                                                  progress)
+    if chunk_size is None and n * predictor.n_samples > _IN_MEMORY_LIMIT:
+        raise SpecificationError(
+            f"chunk_size=None holds patients x draws ({n:,} x {predictor.n_samples:,}) in "
+            "memory at once; give a chunk_size (e.g. 10000) to run it in bounded memory")
+    sums, patients, covariates = engine.run(plan, pop, chunked=chunk_size is not None,
+                                            scheduler=scheduler, client=client,
+                                            progress=progress)
     return summarize(sums, patients, covariates, plan=plan, mapping=mapping, band_names=names,
                      reference=reference, ci_prob=ci_prob, population=pop,
                      settings=_settings(pk_models, by_disease, mapping, entropy, baseline,
                                         min_tl_ug_ml, p_min, credibility, ci_prob,
                                         target_tl_ug_ml, reference, n_draws, chunk_size))
-
-
-def _run_chunked(plan: _Plan, pop: xr.Dataset, columns, scheduler, client, progress):
-    chunks = pop.chunks["patient"]
-    starts = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
-    blocks = [pop[c].data.to_delayed().ravel() for c in columns]
-    plan_d = dask.delayed(plan, pure=True)
-    results = [dask.delayed(_simulate_chunk, pure=True)(plan_d, int(s), *(b[i] for b in blocks))
-               for i, s in enumerate(starts)]
-    total = _tree_sum(results)
-    todo = [total]
-    if plan.per_patient:
-        n_r, n_k, n_m = len(plan.regimens), len(plan.strategies), len(plan.months)
-        pieces = {
-            "baseline_tl": ((), 0), "trough_after": ((n_r,), 1),
-            "p_remission": ((n_k, n_m), 2), "p_futile": ((n_k, n_m), 2),
-        }
-        per = {}
-        for key, (lead, axis) in pieces.items():
-            arrs = [da.from_delayed(res[key], shape=(*lead, c), dtype=float)
-                    for res, c in zip(results, chunks, strict=True)]
-            per[key] = da.concatenate(arrs, axis=axis)
-        todo += [per, {c: pop[c].data for c in columns}]
-    if client is not None:
-        futures = client.compute(todo)
-        if _show_progress(progress):
-            from distributed import progress as dist_progress
-
-            dist_progress(futures)
-        computed = client.gather(futures)
-    else:
-        bar = contextlib.nullcontext()
-        if _show_progress(progress):
-            from dask.diagnostics import ProgressBar
-
-            bar = ProgressBar(out=sys.stderr)
-        with bar:
-            computed = dask.compute(*todo, scheduler=scheduler)
-    sums = computed[0]
-    if plan.per_patient:
-        return sums, computed[1], computed[2]
-    return sums, None, None
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is None:
-        return sys.stderr.isatty()
-    return bool(progress)
 
 
 def _settings(pk_models, by_disease, mapping: list[RegimenStrategy], entropy, baseline,
