@@ -4,7 +4,7 @@ from pkmodel.response.comparison import compare
 from pkmodel.response.curves import summarize_curve
 from pkmodel.response.diagnostics import Diagnostics
 from pkmodel.response.fit import RemissionFit
-from pkmodel.response.persistence import load_fit
+from pkmodel.response.loading import load_fit
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
 from pkmodel.response.priors import Priors
 from pkmodel.response.spec import RemissionModel

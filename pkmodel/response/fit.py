@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -14,12 +15,15 @@ import xarray as xr
 from pkmodel.errors import ConvergenceWarning, PredictionError
 from pkmodel.response.curves import compute_curve
 from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
+from pkmodel.response.persistence import save_fit
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
-from pkmodel.response.spec import RemissionModel
 from pkmodel.response.structure import group_sd_prior
 from pkmodel.response.terms import POPULATION_PARAMETERS
 from pkmodel.response.thresholds import futility_table
 from pkmodel.sampling import resolve_seed
+
+if TYPE_CHECKING:
+    from pkmodel.response.spec import RemissionModel
 
 __all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters"]
 
@@ -81,20 +85,25 @@ class RemissionFit:
     cohort_name: str = ""
     cohort_notes: tuple[str, ...] = ()
     cohort_population: dict = field(default_factory=dict)
-    warn: bool = True
     _diagnostics: Diagnostics | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    def warn_if_unconverged(self, stacklevel: int = 2) -> None:
+        """Emit a :class:`~pkmodel.errors.ConvergenceWarning` if the fit failed its checks."""
         diag = self.diagnostics()
-        if self.warn and not diag.converged:
+        if not diag.converged:
             warnings.warn(
                 "the fit did not pass its convergence checks:\n  - "
                 + "\n  - ".join(diag.problems())
                 + "\nDo not use its curves or thresholds before fixing this.",
-                ConvergenceWarning, stacklevel=4,
+                ConvergenceWarning, stacklevel=stacklevel + 1,
             )
 
     # ------------------------------------------------------------------ views
+    @property
+    def model_kind(self) -> str:
+        """The kind of model fitted (:data:`pkmodel.response.predictor.MODEL_KINDS`)."""
+        return self.spec.model_kind
+
     @property
     def posterior(self) -> xr.Dataset:
         """The posterior draws as one Dataset (chain, draw, ...)."""
@@ -365,8 +374,6 @@ class RemissionFit:
         The file holds the posterior tree, the cohort table, and in its attributes the model
         specification, the design, the data hash, the seed and package versions.
         """
-        from pkmodel.response.persistence import save_fit
-
         save_fit(self, path, force=force)
 
     def __repr__(self) -> str:

@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pkmodel.errors import FitFileError, SpecificationError
+from pkmodel.errors import FitFileError
 from pkmodel.files import atomic_path
-from pkmodel.response.predictor import MODEL_KIND
 
-__all__ = ["FORMAT_VERSION", "load_fit", "save_fit"]
+__all__ = ["FORMAT_VERSION", "SavedFit", "read_fit_file", "save_fit"]
 
 FORMAT_VERSION = 1
 _ENGINE = "h5netcdf"
@@ -112,7 +111,7 @@ def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
     tree = xr.DataTree.from_dict({f"/{k}": v.to_dataset() for k, v in children.items()})
     tree.attrs.update({
         "pkmodel_format": FORMAT_VERSION,
-        "pkmodel_model_kind": MODEL_KIND,
+        "pkmodel_model_kind": fit.model_kind,
         "pkmodel_spec": json.dumps(fit.spec.to_dict(), sort_keys=True),
         "pkmodel_design": json.dumps(fit.meta, sort_keys=True),
         "pkmodel_data_hash": fit.data_hash,
@@ -127,25 +126,56 @@ def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
         tree.to_netcdf(tmp, engine=_ENGINE)
 
 
-def load_fit(path: str | os.PathLike, *, warn: bool = True):
-    """Load a fit saved by :meth:`RemissionFit.save`.
+@dataclasses.dataclass(frozen=True)
+class SavedFit:
+    """What a fit file holds, read and checked, before a fitted model is assembled from it.
+
+    Attributes
+    ----------
+    kind : str
+        The kind of model (``pkmodel_model_kind``).
+    spec : dict
+        The specification as saved (``RemissionModel.to_dict``).
+    meta : dict
+        The design metadata.
+    tree : xarray.DataTree
+        The posterior and its companion groups.
+    cohort : pandas.DataFrame
+        The fitted cohort table.
+    attrs : dict
+        The remaining root attributes (data hash, seed, cohort name, notes, population).
+    """
+
+    kind: str
+    spec: dict
+    meta: dict
+    tree: xr.DataTree
+    cohort: pd.DataFrame
+    attrs: dict
+
+
+def incompatible(path, reason: str) -> FitFileError:
+    """The error for a fit file this version of pkmodel cannot use."""
+    return FitFileError(f"{path}: the fit cannot be read by this version of pkmodel ({reason}); "
+                        "fit again with `pkmodel fit`")
+
+
+def read_fit_file(path: str | os.PathLike, kinds: tuple[str, ...]) -> SavedFit:
+    """Read and verify a fit file written by :func:`save_fit`.
 
     Parameters
     ----------
     path : str or path
         The netCDF file.
-    warn : bool, default True
-        Emit the convergence warning again if the fit failed its checks.
+    kinds : tuple of str
+        The model kinds the caller can assemble.
 
     Raises
     ------
     FitFileError
-        Missing, truncated or corrupt file, not a pkmodel fit, or saved by an incompatible
-        version of the specification.
+        Missing, truncated or corrupt file, not a pkmodel fit, a fit of another kind, or saved
+        by a newer format.
     """
-    from pkmodel.response.fit import RemissionFit
-    from pkmodel.response.spec import RemissionModel
-
     path = Path(path)
     if not path.is_file():
         raise FitFileError(f"{path}: no such fit file")
@@ -169,45 +199,32 @@ def load_fit(path: str | os.PathLike, *, warn: bool = True):
         raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
                            "upgrade pkmodel to read it")
     # Fits saved before the model kind was recorded are remission fits, the only kind then.
-    kind = str(attrs.get("pkmodel_model_kind", MODEL_KIND))
-    if kind != MODEL_KIND:
+    kind = str(attrs.get("pkmodel_model_kind", kinds[0]))
+    if kind not in kinds:
         raise FitFileError(f"{path}: a fit of another kind of model ({kind!r}); this pkmodel "
-                           f"reads {MODEL_KIND!r} fits with load_fit")
+                           f"reads {', '.join(map(repr, kinds))} fits")
     # Fits saved before the checksum existed have none; every later one is verified.
     if _CHECKSUM in attrs and str(attrs[_CHECKSUM]) != _checksum(tree):
         raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
                            "checksum written with it); restore a good copy or fit again")
-    incompatible = (f"{path}: the fit cannot be read by this version of pkmodel ({{}}); fit again "
-                    "with `pkmodel fit`")
     try:
-        spec = RemissionModel.from_dict(json.loads(attrs["pkmodel_spec"]))
+        spec = json.loads(attrs["pkmodel_spec"])
         meta = json.loads(attrs["pkmodel_design"])
         missing = sorted(set(_DESIGN_KEYS) - set(meta)) if isinstance(meta, dict) else _DESIGN_KEYS
         if missing:
             raise ValueError(f"design lacks {', '.join(missing)}")
         cohort = _cohort_frame(tree["pkmodel_cohort"].to_dataset())
-        notes = tuple(json.loads(attrs.get("pkmodel_cohort_notes", "[]")))
-        population = json.loads(attrs.get("pkmodel_cohort_population", "{}"))
-        if not isinstance(population, dict):
+        rest = {"cohort_name": str(attrs.get("pkmodel_cohort_name", "")),
+                "cohort_notes": tuple(json.loads(attrs.get("pkmodel_cohort_notes", "[]"))),
+                "cohort_population": json.loads(attrs.get("pkmodel_cohort_population", "{}")),
+                "data_hash": str(attrs["pkmodel_data_hash"]),
+                "random_seed": int(attrs["pkmodel_random_seed"])}
+        if not isinstance(rest["cohort_population"], dict):
             raise ValueError("the cohort's population record is not a mapping")
-        data_hash = str(attrs["pkmodel_data_hash"])
-        random_seed = int(attrs["pkmodel_random_seed"])
     except KeyError as exc:
-        raise FitFileError(incompatible.format(f"{exc} is missing")) from None
-    except (ValueError, TypeError, SpecificationError) as exc:
-        raise FitFileError(incompatible.format(f"specification: {exc}")) from None
+        raise incompatible(path, f"{exc} is missing") from None
+    except (ValueError, TypeError) as exc:
+        raise incompatible(path, f"specification: {exc}") from None
     groups = {k: tree[k].to_dataset() for k in tree.children if k != "pkmodel_cohort"}
     core = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
-    try:
-        fit = RemissionFit(spec=spec, tree=core, meta=meta, cohort_data=cohort,
-                           data_hash=data_hash, random_seed=random_seed,
-                           cohort_name=str(attrs.get("pkmodel_cohort_name", "")),
-                           cohort_notes=notes, cohort_population=population, warn=False)
-        # A curve at two TLs touches every posterior variable and design level prediction uses.
-        low, high = meta["tl_range_ug_ml"]
-        fit.remission_curve(tl=[float(low), float(high)])
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise FitFileError(incompatible.format(
-            f"posterior or design does not match the specification: {exc}")) from None
-    # Again with the warning asked for (diagnostics are kept, not recomputed).
-    return dataclasses.replace(fit, warn=warn, _diagnostics=fit.diagnostics())
+    return SavedFit(kind=kind, spec=spec, meta=meta, tree=core, cohort=cohort, attrs=rest)

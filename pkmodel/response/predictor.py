@@ -22,11 +22,15 @@ from pkmodel.response.quadrature import integrate_logistic
 from pkmodel.response.structure import new_group_intercept
 from pkmodel.response.terms import TERMS, log_odds
 
-__all__ = ["MODEL_KIND", "DesignInfo", "RemissionPredictor"]
+__all__ = ["EXPOSURE_KIND", "MODEL_KIND", "MODEL_KINDS", "DesignInfo", "RemissionPredictor"]
 
 #: The kind of model a fit holds, saved with it (``pkmodel_model_kind``): remission at each
 #: assessment month from the baseline TL, the strategy and patient covariates.
 MODEL_KIND = "remission_by_baseline_tl"
+#: Remission from the baseline TL and the exposure gain the regimen given brings the patient.
+EXPOSURE_KIND = "remission_by_exposure"
+#: Every kind, the first the kind of fits saved before kinds were recorded.
+MODEL_KINDS = (MODEL_KIND, EXPOSURE_KIND)
 
 
 def _levels(values, known: tuple, what: str, n: int) -> np.ndarray:
@@ -86,6 +90,25 @@ class DesignInfo:
                                    for e in meta.get("encodings", ())),
                    tl_range_ug_ml=tuple(float(v) for v in meta["tl_range_ug_ml"]))
 
+    def terms(self, meta: dict) -> list[str]:
+        """The posterior variables that predictions from this design need."""
+        from pkmodel.response.structure import GROUP_PARAMETRISATION
+
+        names = ["alpha", "beta"]
+        if len(self.strategies) > 1:
+            names += ["delta_strategy", "b_slope_strategy"]
+        if len(self.months) > 1:
+            names.append("tau_month")
+        if self.encodings:
+            names.append("gamma")
+        if self.diseases:
+            names.append("b_slope_disease")
+        if (meta.get("structure") or {}).get("group_effects") == GROUP_PARAMETRISATION:
+            names += ["a_group", "sigma_group"]
+        if meta.get("patient_effect"):
+            names.append("sigma_patient")
+        return names
+
     @property
     def covariates(self) -> tuple[str, ...]:
         """Names of the patient covariates the model uses."""
@@ -138,7 +161,12 @@ class RemissionPredictor:
                 stacked = stacked.isel(sample=pick)
         stacked = stacked.drop_vars([c for c in ("chain", "draw") if c in stacked.coords])
         stacked = stacked.assign_coords(sample=np.arange(stacked.sizes["sample"]))
-        return cls(stacked.transpose("sample", ...).load(), DesignInfo.from_meta(meta), meta)
+        design = DesignInfo.from_meta(meta)
+        missing = [name for name in design.terms(meta) if name not in post.data_vars]
+        if missing:
+            raise PredictionError(f"the posterior lacks {', '.join(missing)}, which the model's "
+                                  "design needs")
+        return cls(stacked.transpose("sample", ...).load(), design, meta)
 
     @property
     def n_samples(self) -> int:

@@ -25,6 +25,8 @@ from pkmodel.errors import (
     SeparationWarning,
     SpecificationError,
 )
+from pkmodel.response.fit import RemissionFit
+from pkmodel.response.predictor import MODEL_KIND
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, resolve_seed
 
@@ -132,6 +134,11 @@ class RemissionModel:
         if not 0.5 <= float(self.target_accept) < 1:
             raise SpecificationError("target_accept must be in [0.5, 1)")
 
+    @property
+    def model_kind(self) -> str:
+        """The kind of model this specification fits (saved with the fit)."""
+        return MODEL_KIND
+
     # --------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
         """JSON-ready form (stored in saved fits)."""
@@ -237,7 +244,6 @@ class RemissionModel:
             or draws than asked for, or draws it could not compute.
         """
         from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
-        from pkmodel.response.fit import RemissionFit
 
         checks = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
         if cores is not None:
@@ -294,8 +300,10 @@ class RemissionModel:
                 tuning_steps=int(tune))
         meta = {**design.metadata(), "patient_effect": options["patient_effect"],
                 "structure": structure.to_dict()}
-        return RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
-                            data_hash=cohort.content_hash, random_seed=int(random_seed),
-                            cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
-                            cohort_population={"exclusions": dict(cohort.exclusions),
-                                               "dropped": dict(cohort.dropped)})
+        fit = RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
+                           data_hash=cohort.content_hash, random_seed=int(random_seed),
+                           cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
+                           cohort_population={"exclusions": dict(cohort.exclusions),
+                                              "dropped": dict(cohort.dropped)})
+        fit.warn_if_unconverged(stacklevel=2)
+        return fit
