@@ -36,8 +36,10 @@ The cache key covers everything the code depends on: the design arrays, the prio
 options, the source of the modules that build the model, the version of the marginal
 likelihood kernel (:data:`pkmodel.response.marginal.KERNEL_VERSION`), and the versions of PyMC,
 PyTensor, Numba, llvmlite and nutpie plus the CPU model and features (Numba's own cache key).
-The directory is ``$PKMODEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/pkmodel/models``, else
-``~/.cache/pkmodel/models``. Deleting the directory is always safe.
+The directory is ``$PKMODEL_CACHE_DIR``, else the platform's user cache folder for pkmodel
+(``platformdirs.user_cache_dir("pkmodel")``: ``$XDG_CACHE_HOME/pkmodel`` or
+``~/.cache/pkmodel`` on Linux, ``~/Library/Caches/pkmodel`` on macOS, ``%LOCALAPPDATA%`` on
+Windows) with ``models`` inside. Deleting the directory is always safe.
 
 The key covers the data because the model is compiled with its data as constants. nutpie can
 compile a model with its data as shared inputs and swap it (``with_data``), but the number of
@@ -64,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 
 from pkmodel.response.design import Design
 from pkmodel.response.priors import Priors
@@ -113,8 +116,7 @@ def cache_dir() -> Path | None:
         return None
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pkmodel" / "models"
+    return Path(platformdirs.user_cache_dir("pkmodel")) / "models"
 
 
 def max_entries() -> int:
