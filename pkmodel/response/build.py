@@ -217,8 +217,13 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             alpha = pm.Normal("alpha", p.intercept_mu, p.intercept_sd)
 
         # --- fixed effects: the log-odds as the model's terms define them (terms.py)
-        values = {"alpha": alpha, "beta": pm.Normal("beta", p.slope_mu, p.slope_sd)}
-        if n_strat > 1:
+        exposure = design.log_gain.size > 0
+        if exposure:  # the regimen acts through the exposure gain it brings (exposure.py)
+            values = {"alpha": alpha, "b_base": pm.Normal("b_base", p.slope_mu, p.slope_sd),
+                      "b_gain": pm.Normal("b_gain", p.gain_mu, p.gain_sd)}
+        else:
+            values = {"alpha": alpha, "beta": pm.Normal("beta", p.slope_mu, p.slope_sd)}
+        if n_strat > 1 and not exposure:
             values["b_slope_strategy"] = _slope_offsets("strategy", structure.slope_offsets, p)
             values["delta_strategy"] = pm.Normal("delta_strategy", 0.0, p.strategy_sd,
                                                  dims="strategy_contrast")
@@ -231,7 +236,7 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
             values["a_group"] = a_group
         eta_p = log_odds(values, {
             "strategy": design.patient_strategy, "disease": design.patient_disease,
-            "group": design.patient_group, "z": design.z,
+            "group": design.patient_group, "z": design.z, "log_gain": design.log_gain,
             "log_tl": log_tl - np.log(REFERENCE_TL_UG_ML)})
 
         # --- assessment months and the patient effect
@@ -239,8 +244,14 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         if len(design.months) > 1:
             tau = pm.Normal("tau_month", 0.0, p.month_sd, dims="month_contrast")
             month_effect = full_levels(tau, term("tau_month"))
-        if patient_effect:
-            sigma_patient = pm.HalfNormal("sigma_patient", p.patient_sd)
+        if patient_effect or exposure:
+            # the patient effect and, with exposure, the PK uncertainty of the patient's log
+            # gain (b_gain x its posterior SD): independent normal effects, integrated together
+            sigma_patient = (pm.HalfNormal("sigma_patient", p.patient_sd) if patient_effect
+                             else pt.zeros(()))
+            if exposure:
+                sigma_patient = pt.sqrt(sigma_patient**2
+                                        + (values["b_gain"] * design.log_gain_sd) ** 2)
             y, mask = patient_outcome_matrix(design)
             eta = eta_p[:, None] + month_effect[None, :]
             pm.CustomDist("remission", eta, sigma_patient, mask, logp=marginal_bernoulli_logp,

@@ -85,7 +85,21 @@ def compute_curve(post: xr.Dataset, meta: dict, *, tl=None, strategy=None, month
     if tl.ndim != 1 or tl.size == 0 or not np.all(np.isfinite(tl)) or np.any(tl <= 0):
         raise PredictionError("tl must be a non-empty 1-D sequence of positive TL values (µg/mL)")
     tl = np.sort(tl)
-    strategies = _pick(strategy, tuple(meta["strategies"]), "strategy")
+    exposure = meta.get("exposure") or {}
+    pk_columns: dict = {}
+    if exposure:  # any regimen, predicted from the exposure gain it brings
+        from pkmodel.pk.regimens import parse_regimen
+
+        regimens = list(exposure["regimens"]) if strategy is None else (
+            [strategy] if isinstance(strategy, str) else list(strategy))
+        strategies = [parse_regimen(r).label for r in regimens]
+        # PK covariates (cohort columns) set the gain; those also in the model enter it too
+        covariates = dict(covariates or {})
+        encoded = {e["name"] for e in meta["encodings"]}
+        pk_columns = {k: v for k, v in covariates.items() if k in exposure["reference_columns"]}
+        covariates = {k: v for k, v in covariates.items() if k in encoded or k not in pk_columns}
+    else:
+        strategies = _pick(strategy, tuple(meta["strategies"]), "strategy")
     months = _pick(month, tuple(meta["months"]), "month")
     if not isinstance(level, str):
         raise PredictionError("level must be 'population' or the name of a fitted centre")
@@ -109,11 +123,22 @@ def compute_curve(post: xr.Dataset, meta: dict, *, tl=None, strategy=None, month
     grid = [g.ravel() for g in np.meshgrid(*axes.values(), indexing="ij")]
     rows = dict(zip(axes, grid, strict=True))
     predictor = RemissionPredictor.from_posterior(post, meta)
+    log_tl = np.log(rows["tl"].astype(float))
+    gain = {}
+    if exposure:
+        from pkmodel.pk.regimens import parse_regimen
+        from pkmodel.response.exposure import regimen_gain
+
+        g = regimen_gain(meta, log_tl, np.zeros(log_tl.size, dtype=int),
+                         [parse_regimen(s) for s in rows["strategy"]], pk_columns)
+        gain = {"log_gain": g.mean, "log_gain_sd": g.sd}
+        stated.update({f"{k} (PK)": v for k, v in
+                       {**exposure["reference_columns"], **pk_columns}.items()})
     p = predictor.p_remission(
-        np.log(rows["tl"].astype(float)), rows["strategy"], rows["month"].astype(int),
+        log_tl, rows["strategy"], rows["month"].astype(int),
         covariates=np.broadcast_to(z, (grid[0].size, z.size)),
         disease=rows.get("disease", np.full(grid[0].size, disease)) if diseases else None,
-        centre=None if group is None else np.full(grid[0].size, group))
+        centre=None if group is None else np.full(grid[0].size, group), **gain)
     dims = ("chain", "draw", *axes)
     p = p.reshape(post.sizes["chain"], post.sizes["draw"], *(len(v) for v in axes.values()))
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, **axes}

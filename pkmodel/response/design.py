@@ -6,7 +6,7 @@ group index silently returns garbage instead of failing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -110,6 +110,11 @@ class Design:
     tl_cens: np.ndarray  # 0 observed, 1 below limit, -1 above limit
     z: np.ndarray  # patient x covariate column
     tl_range_ug_ml: tuple[float, float]
+    # exposure-driven model: posterior mean and SD of each patient's log exposure gain (empty
+    # otherwise), and what the fit records of how they were computed
+    log_gain: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    log_gain_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    exposure: dict = field(default_factory=dict)
 
     @property
     def covariate_columns(self) -> tuple[str, ...]:
@@ -127,6 +132,7 @@ class Design:
             "diseases": list(self.diseases),
             "encodings": [e.to_dict() for e in self.encodings],
             "tl_range_ug_ml": list(self.tl_range_ug_ml),
+            **({"exposure": self.exposure} if self.exposure else {}),
         }
 
 
@@ -155,8 +161,12 @@ def _encoding(name: str, column: pd.Series, source: str) -> CovariateEncoding:
 
 
 def build_design(cohort: Cohort, covariates: tuple[str, ...], group: str,
-                 slope_by: str | None) -> Design:
-    """Index arrays, outcome and covariate matrix for ``cohort`` under a specification."""
+                 slope_by: str | None, exposure=None) -> Design:
+    """Index arrays, outcome and covariate matrix for ``cohort`` under a specification.
+
+    With ``exposure`` (:class:`pkmodel.response.exposure.Exposure`) the "strategies" are the
+    regimens given (``"10 mg/kg q8w"``...) and each patient's log exposure gain is computed.
+    """
     d = cohort.data
     for name in (*covariates, group, *(["disease"] if slope_by == "disease" else [])):
         if name not in d.columns:
@@ -186,6 +196,16 @@ def build_design(cohort: Cohort, covariates: tuple[str, ...], group: str,
     z = (np.concatenate([e.encode(patients[e.name], cohort.source, rows) for e in encodings],
                         axis=1) if encodings else np.zeros((len(patients), 0)))
     tl = patients["baseline_tl"].to_numpy(dtype=float)
+    tl_cens = patients["tl_cens"].to_numpy(dtype=np.int64)
+    gain = {}
+    if exposure is not None:
+        from pkmodel.response.exposure import exposure_inputs
+
+        inputs = exposure_inputs(patients, np.log(tl), tl_cens, exposure, cohort.source)
+        patients = patients.assign(strategy=inputs.regimen)
+        strategies = tuple(sorted(set(inputs.regimen)))
+        gain = {"log_gain": inputs.gain.mean, "log_gain_sd": inputs.gain.sd,
+                "exposure": inputs.meta}
     return Design(
         patient_ids=ids, groups=groups, months=months, strategies=strategies, diseases=diseases,
         encodings=encodings,
@@ -200,7 +220,8 @@ def build_design(cohort: Cohort, covariates: tuple[str, ...], group: str,
             "strategy"),
         patient_disease=check_index(disease_idx, max(len(diseases), 1), "disease"),
         log_tl=np.log(tl),
-        tl_cens=patients["tl_cens"].to_numpy(dtype=np.int64),
+        tl_cens=tl_cens,
         z=z,
         tl_range_ug_ml=(float(tl.min()), float(tl.max())),
+        **gain,
     )

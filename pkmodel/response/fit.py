@@ -168,7 +168,8 @@ class RemissionFit:
             One row per parameter (element), columns ``parameter, mean, sd, lower, upper,
             ess_bulk, ess_tail, r_hat``. Rows ``or_per_doubling[<strategy>]`` give the odds ratio
             of remission for a doubling of baseline TL, ``exp(log 2 * slope)``, per strategy.
-            ``attrs["notes"]`` holds :meth:`notes`.
+            ``attrs["notes"]`` holds :meth:`notes`. The exposure-driven model reports ``b_base``
+            and ``b_gain`` instead of a slope per strategy, and no odds-ratio rows.
         """
         post = self.posterior
         names = self.population_parameters
@@ -178,6 +179,11 @@ class RemissionFit:
         rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
         rename.update({c: "upper" for c in table.columns if c.endswith("_ub")})
         table = table.rename(columns=rename)
+        if "b_gain" in post:  # exposure-driven: no per-strategy TL slope
+            out = table[[c for c in ("parameter", "mean", "sd", "lower", "upper", "ess_bulk",
+                                     "ess_tail", "r_hat") if c in table.columns]]
+            out.attrs["notes"] = self.notes()
+            return out
         slope = post["beta"]
         if "b_slope_strategy" in post:
             slope = slope + post["b_slope_strategy"]

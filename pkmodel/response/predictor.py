@@ -11,7 +11,7 @@ patient's own and, at the population level, a new centre's), per posterior draw.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -70,6 +70,11 @@ class DesignInfo:
         How each patient covariate enters the model (centring, scaling, levels).
     tl_range_ug_ml : tuple of float
         Lowest and highest baseline TL of the fitted cohort, µg/mL.
+    exposure : dict
+        For the exposure-driven model (empty otherwise): its PK model, baseline regimen, the
+        fitted regimens, reference values of the PK covariates and the range of fitted log
+        exposure gains (:func:`pkmodel.response.exposure.exposure_inputs`). Its
+        ``strategies`` are then the fitted regimens' labels.
     """
 
     strategies: tuple[str, ...]
@@ -78,6 +83,7 @@ class DesignInfo:
     diseases: tuple[str, ...]
     encodings: tuple[CovariateEncoding, ...]
     tl_range_ug_ml: tuple[float, float]
+    exposure: dict = field(default_factory=dict)
 
     @classmethod
     def from_meta(cls, meta: dict) -> DesignInfo:
@@ -88,14 +94,15 @@ class DesignInfo:
                    diseases=tuple(str(d) for d in meta.get("diseases", ()) or ()),
                    encodings=tuple(CovariateEncoding.from_dict(e)
                                    for e in meta.get("encodings", ())),
-                   tl_range_ug_ml=tuple(float(v) for v in meta["tl_range_ug_ml"]))
+                   tl_range_ug_ml=tuple(float(v) for v in meta["tl_range_ug_ml"]),
+                   exposure=dict(meta.get("exposure") or {}))
 
     def terms(self, meta: dict) -> list[str]:
         """The posterior variables that predictions from this design need."""
         from pkmodel.response.structure import GROUP_PARAMETRISATION
 
-        names = ["alpha", "beta"]
-        if len(self.strategies) > 1:
+        names = ["alpha", *(("b_base", "b_gain") if self.exposure else ("beta",))]
+        if len(self.strategies) > 1 and not self.exposure:
             names += ["delta_strategy", "b_slope_strategy"]
         if len(self.months) > 1:
             names.append("tau_month")
@@ -199,6 +206,8 @@ class RemissionPredictor:
         covariates: np.ndarray | None = None,
         disease: np.ndarray | None = None,
         centre: np.ndarray | None = None,
+        log_gain: np.ndarray | None = None,
+        log_gain_sd: np.ndarray | float = 0.0,
     ) -> np.ndarray:
         """P(remission) per posterior draw and patient, shape ``(sample, patient)``.
 
@@ -215,6 +224,11 @@ class RemissionPredictor:
         centre : array of str, shape (patient,), optional
             The fitted centre of each patient; ``None`` predicts for new centres (the population
             level).
+        log_gain, log_gain_sd : array, shape (patient,) or (sample, patient)
+            Exposure-driven model only (required there): each patient's log exposure gain, and
+            the SD of its uncertainty (0 when known, e.g. a virtual patient's), which is
+            integrated with the patient effect (:func:`pkmodel.response.exposure.regimen_gain`
+            computes both from a trough). ``strategy`` is then not used.
         """
         log_tl = np.asarray(log_tl, dtype=float)
         n = log_tl.shape[-1]
@@ -227,14 +241,23 @@ class RemissionPredictor:
             raise PredictionError("this model's slope depends on disease: give every patient a "
                                   "disease (CD or UC)")
         inputs = {"log_tl": log_tl - np.log(REFERENCE_TL_UG_ML), "z": z,
-                  "strategy": _levels(strategy, d.strategies, "strategy", n),
                   "month": _levels(month, d.months, "month", n)}
+        if d.exposure:
+            if log_gain is None:
+                raise PredictionError("the exposure-driven model predicts from each patient's "
+                                      "exposure gain: give log_gain (regimen_gain computes it)")
+            inputs["log_gain"] = np.asarray(log_gain, dtype=float)
+            inputs["log_gain_sd"] = np.asarray(log_gain_sd, dtype=float)
+        else:
+            inputs["strategy"] = _levels(strategy, d.strategies, "strategy", n)
         if disease is not None and d.diseases:
             inputs["disease"] = _levels(disease, d.diseases, "disease", n)
         if centre is not None and d.groups:
             inputs["group"] = _levels(centre, d.groups, "centre", n)
         eta, scale = self.log_odds(inputs, population="group" not in inputs)
-        return integrate_logistic(np.broadcast_to(eta, (self.n_samples, n)), scale[:, None])
+        shape = (self.n_samples, n)
+        return integrate_logistic(np.broadcast_to(eta, shape),
+                                  scale if scale.ndim == 2 else scale[:, None])
 
     def log_odds(self, inputs: dict, *, population: bool) -> tuple[np.ndarray, np.ndarray]:
         """Log-odds per draw and row, and the SD per draw of the effects still to integrate.
@@ -262,4 +285,6 @@ class RemissionPredictor:
             values["alpha"] = intercept[:, None]
             variance = variance + between
             skip = ("a_group",)
+        if "log_gain_sd" in inputs and np.any(inputs["log_gain_sd"]):
+            variance = variance[:, None] + (values["b_gain"] * inputs["log_gain_sd"]) ** 2
         return log_odds(values, inputs, skip=skip), np.sqrt(variance)

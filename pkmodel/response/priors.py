@@ -32,6 +32,9 @@ class Priors:
         ``b_slope_strategy ~ ZeroSumNormal(slope_group_sd)``: the fixed scale of the strategy
         (and, with ``slope_by="disease"``, disease) offsets of the TL slope around the common
         slope ``beta``; they sum to zero, so ``beta`` is the mean slope over strategies.
+    gain_mu, gain_sd : float
+        ``b_gain ~ Normal(gain_mu, gain_sd)`` (exposure-driven model): change in log-odds per
+        unit of log exposure gain. There ``b_base`` takes the prior of ``beta``.
     strategy_sd : float
         ``delta_s ~ Normal(0, strategy_sd)`` for each non-reference strategy.
     month_sd : float
@@ -57,6 +60,8 @@ class Priors:
     slope_mu: float = 0.0
     slope_sd: float = 1.5
     slope_group_sd: float = 0.5
+    gain_mu: float = 0.0
+    gain_sd: float = 1.5
     strategy_sd: float = 1.0
     month_sd: float = 1.0
     covariate_sd: float = 1.0

@@ -25,8 +25,9 @@ from pkmodel.errors import (
     SeparationWarning,
     SpecificationError,
 )
+from pkmodel.response.exposure import Exposure
 from pkmodel.response.fit import RemissionFit
-from pkmodel.response.predictor import MODEL_KIND
+from pkmodel.response.predictor import EXPOSURE_KIND, MODEL_KIND
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, resolve_seed
 
@@ -94,6 +95,14 @@ class RemissionModel:
         unregularised treatment contrasts (with a single centre and ``patient_effect=False``
         the model is then an ordinary Bayesian logistic regression).
 
+    exposure : bool, dict or Exposure, optional
+        Fit the exposure-driven model instead: the regimen given acts through the exposure gain
+        it brings each patient (``b_gain``, per unit of log gain), next to the baseline TL
+        (``b_base``), with no strategy terms; the cohort needs ``dose_mg_kg``,
+        ``interval_weeks`` and the PK model's covariates
+        (:class:`pkmodel.response.exposure.Exposure`; ``True`` for its defaults). See
+        ``docs/exposure.md``.
+
     Examples
     --------
     >>> import pkmodel
@@ -109,8 +118,10 @@ class RemissionModel:
     assay_cv: float | None = None
     target_accept: float = 0.9
     pool_slopes: bool = True
+    exposure: Exposure | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "exposure", Exposure.from_any(self.exposure))
         if isinstance(self.covariates, str):
             object.__setattr__(self, "covariates", (self.covariates,))
         object.__setattr__(self, "covariates", tuple(self.covariates))
@@ -137,13 +148,14 @@ class RemissionModel:
     @property
     def model_kind(self) -> str:
         """The kind of model this specification fits (saved with the fit)."""
-        return MODEL_KIND
+        return MODEL_KIND if self.exposure is None else EXPOSURE_KIND
 
     # --------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
         """JSON-ready form (stored in saved fits)."""
         d = dataclasses.asdict(self)
         d["covariates"] = list(self.covariates)
+        d["exposure"] = None if self.exposure is None else self.exposure.to_dict()
         return d
 
     @classmethod
@@ -164,7 +176,8 @@ class RemissionModel:
         from pkmodel.response.design import build_design
         from pkmodel.response.structure import choose_structure
 
-        design = build_design(cohort, self.covariates, self.group, self.slope_by)
+        design = build_design(cohort, self.covariates, self.group, self.slope_by,
+                              self.exposure)
         patient_effect = self.patient_effect
         if patient_effect is None:
             patient_effect = len(design.remission) > design.n_patients

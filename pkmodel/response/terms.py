@@ -108,6 +108,17 @@ TERMS: tuple[Term, ...] = (
          "log-odds per unit of log TL, centred on no effect so that the data decide the sign; "
          "a doubling of TL changing the odds more than about 8-fold (beta beyond ±3) gets "
          "under 5% prior mass", regressor="log_tl"),
+    Term("b_base", "log_odds", lambda p, s: f"Normal({p.slope_mu:g}, {p.slope_sd:g})",
+         ("slope_mu", "slope_sd"),
+         "exposure-driven model: log-odds per unit of log baseline TL at a given exposure gain, "
+         "with the prior of beta; negative when patients who already had high troughs respond "
+         "less to more drug (a mechanism other than low exposure)", regressor="log_tl"),
+    Term("b_gain", "log_odds", lambda p, s: f"Normal({p.gain_mu:g}, {p.gain_sd:g})",
+         ("gain_mu", "gain_sd"),
+         "exposure-driven model: log-odds per unit of log exposure gain (trough after over "
+         "before); centred on no effect, so that whether more exposure helps is learnt, with the "
+         "scale of the TL slope: a doubling of the trough changing the odds more than about "
+         "8-fold gets under 5% prior mass", regressor="log_gain"),
     Term("b_slope_strategy", "log_odds",
          lambda p, s: f"ZeroSumNormal({p.slope_group_sd:g})", ("slope_group_sd",),
          f"each strategy's {_SLOPE_OFFSETS}", by="strategy", regressor="log_tl"),

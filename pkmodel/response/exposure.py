@@ -1,0 +1,201 @@
+"""The exposure-driven remission model's inputs: each patient's regimen and exposure gain.
+
+With ``RemissionModel(exposure=...)`` the log-odds of remission depend on the baseline trough
+and on the exposure gain the regimen given brings that patient,
+
+    logit P = alpha + a_centre + tau_month + b_base (log TL - log 5) + b_gain log(gain) + ...
+
+instead of on a strategy label. ``gain`` is the ratio of the patient's steady-state trough
+under the regimen given to that under the baseline regimen (5 mg/kg every 8 weeks by default),
+predicted from their individual PK: a published population model is the prior of their
+parameters and their covariates and measured baseline trough inform it
+(:func:`pkmodel.pk.gain.log_gain_posterior`). The posterior of log gain, mean m_i and SD s_i, is
+carried into the remission model as data: with log gain = m_i + s_i e, e ~ N(0, 1), the term
+``b_gain s_i e`` is a normal effect of SD ``|b_gain| s_i`` that the likelihood integrates
+together with the patient effect (both by Gauss-Hermite quadrature): the PK uncertainty of every
+patient widens their outcome's distribution as much as the fitted ``b_gain`` makes it matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pkmodel.errors import CohortError, SpecificationError
+from pkmodel.pk.gain import LogGain, log_gain_posterior
+from pkmodel.pk.models import COVARIATES, PopulationModel, check_covariate, get_model
+from pkmodel.pk.regimens import Regimen, parse_regimen
+
+__all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "exposure_inputs", "pk_covariates",
+           "regimen_gain"]
+
+#: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
+#: (and its compiled model) does not depend on the seed of the fit.
+GAIN_SEED = 20190601
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How the exposure-driven model computes each patient's exposure gain.
+
+    Parameters
+    ----------
+    pk_model : str, default "fasanmade2011"
+        The population PK model whose parameters are the prior of each patient's PK (any name of
+        ``pkmodel pk models``).
+    baseline_regimen : str, default "5 mg/kg q8w"
+        The regimen at whose steady state the baseline trough was measured (standard
+        maintenance).
+    assume : mapping of str to float
+        Values stated for cohort columns the cohort lacks or leaves empty, e.g.
+        ``{"albumin_g_l": 40}``; without one, a missing PK covariate is an error naming the
+        patient. Recorded with the fit.
+    """
+
+    pk_model: str = "fasanmade2011"
+    baseline_regimen: str = "5 mg/kg q8w"
+    assume: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        get_model(self.pk_model)
+        parse_regimen(self.baseline_regimen)
+        columns = {spec["cohort"] for spec in COVARIATES.values() if spec["cohort"]}
+        columns |= {"ati", "dose_mg_kg", "interval_weeks"}
+        unknown = sorted(set(self.assume) - columns)
+        if unknown:
+            raise SpecificationError(f"assume names {unknown}, which are not PK columns of the "
+                                     f"cohort; they are {sorted(columns)}")
+        try:
+            object.__setattr__(self, "assume", {k: float(v) for k, v in self.assume.items()})
+        except (TypeError, ValueError):
+            raise SpecificationError("assumed values must be numbers, e.g. "
+                                     "{'albumin_g_l': 40}") from None
+
+    @property
+    def model(self) -> PopulationModel:
+        """The population PK model."""
+        return get_model(self.pk_model)
+
+    @property
+    def baseline(self) -> Regimen:
+        """The baseline regimen."""
+        return parse_regimen(self.baseline_regimen)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"pk_model": self.pk_model, "baseline_regimen": self.baseline_regimen,
+                "assume": dict(self.assume)}
+
+    @classmethod
+    def from_any(cls, value) -> Exposure | None:
+        """From ``None``/``False`` (no exposure model), ``True`` (defaults), a dict or itself."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"pk_model", "baseline_regimen", "assume"})
+            if unknown:
+                raise SpecificationError(f"unknown exposure option(s) {unknown}; they are "
+                                         "pk_model, baseline_regimen, assume")
+            return cls(**value)
+        raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
+
+
+@dataclass(frozen=True)
+class ExposureInputs:
+    """Each fitted patient's regimen label and log exposure gain, and what the fit records."""
+
+    regimen: np.ndarray
+    gain: LogGain
+    meta: dict
+
+
+def pk_covariates(model: PopulationModel, columns: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """The PK model's covariates, in its units, from cohort columns (``ati`` as the cohort's)."""
+    from pkmodel.pk.models import from_cohort
+
+    out = from_cohort(columns)
+    if "ati" in columns:
+        out["ati"] = np.asarray(columns["ati"], dtype=float)
+    return {k: out[k] for k in ("weight_kg", *model.covariates_used) if k in out}
+
+
+def _column(patients: pd.DataFrame, name: str, spec: Exposure, source: str, why: str):
+    """One per-patient column, with the stated assumption filling gaps, or an error."""
+    values = (pd.to_numeric(patients[name], errors="coerce") if name in patients
+              else pd.Series(np.nan, index=patients.index))
+    if name in spec.assume:
+        values = values.fillna(spec.assume[name])
+    missing = values.isna().to_numpy()
+    if missing.any():
+        pid = patients["patient_id"].iloc[int(np.argmax(missing))]
+        raise CohortError(
+            f"{name} is missing for patient {pid!r} ({int(missing.sum())} patient(s) in all); "
+            f"the exposure-driven model needs it {why}", source=source, column=name,
+            fix=f"fill it in, or state an assumption for the missing values: "
+                f"exposure={{'assume': {{'{name}': VALUE}}}} (--assume {name}=VALUE)")
+    return values.to_numpy(dtype=float)
+
+
+def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndarray,
+                    spec: Exposure, source: str) -> ExposureInputs:
+    """Regimens and log exposure gains of the patients of a cohort (one row per patient).
+
+    ``log_tl`` and ``tl_cens`` are the patients' log baseline TL (or limit) and censoring code.
+
+    Raises
+    ------
+    CohortError
+        A regimen column or a PK covariate missing for a patient, without a stated assumption.
+    """
+    model, baseline = spec.model, spec.baseline
+    dose = _column(patients, "dose_mg_kg", spec, source, "(the regimen given)")
+    interval = _column(patients, "interval_weeks", spec, source, "(the regimen given)")
+    needed = {COVARIATES[c]["cohort"] or c for c in ("weight_kg", *model.covariates_used)}
+    columns = {c: _column(patients, c, spec, source, f"for the PK model {model.name}")
+               for c in sorted(needed)}
+    cov = pk_covariates(model, columns)
+    for name, value in cov.items():
+        check_covariate(name, value)
+    gain = log_gain_posterior(model, np.exp(log_tl), tl_cens, cov, dose, interval,
+                              baseline=baseline, random_seed=GAIN_SEED)
+    labels = np.array([Regimen(d, i).label for d, i in zip(dose, interval, strict=True)])
+    regimens = {lab: [float(d), float(i)] for lab, d, i in
+                sorted(set(zip(labels, dose, interval, strict=True)))}
+    reference = {c: float(np.median(v)) for c, v in columns.items()}
+    meta = {"pk_model": model.name, "baseline_regimen": baseline.label,
+            "regimens": regimens, "assume": dict(spec.assume),
+            "reference_columns": reference,
+            "log_gain_range": [float(gain.mean.min()), float(gain.mean.max())],
+            "min_gain_ess": float(gain.ess.min())}
+    return ExposureInputs(regimen=labels, gain=gain, meta=meta)
+
+
+def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
+                 regimens: list[Regimen], columns: Mapping[str, object]) -> LogGain:
+    """Log exposure gains of new patients under the fit's PK model (one row per patient).
+
+    ``columns`` holds the cohort columns of the PK covariates, one value or one per row; those
+    left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``).
+    """
+    exp = meta["exposure"]
+    model = get_model(exp["pk_model"])
+    baseline = parse_regimen(exp["baseline_regimen"])
+    n = np.asarray(log_tl).shape[-1]
+    given = {c: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for c, v in columns.items()
+             if v is not None}
+    full = {c: given.get(c, np.full(n, v)) for c, v in exp["reference_columns"].items()}
+    cov = pk_covariates(model, full)
+    for name, value in cov.items():
+        check_covariate(name, value)
+    dose = np.array([r.dose_mg_kg for r in regimens], dtype=float)
+    interval = np.array([r.interval_weeks for r in regimens], dtype=float)
+    return log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
+                              np.asarray(tl_cens), cov, dose, interval, baseline=baseline,
+                              random_seed=GAIN_SEED)
