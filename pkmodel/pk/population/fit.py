@@ -68,7 +68,10 @@ def _compiled_model(spec: PopulationSpec, data: PopulationData):
     number of subjects in this process, then given the new data."""
     import nutpie
 
-    key = json.dumps(spec.to_dict(), sort_keys=True) + f"|subjects={data.n_subjects}"
+    # the graph depends on the model, not on how the data were prepared (units, LLOQ, BLQ method)
+    described = {k: v for k, v in spec.to_dict().items() if k != "data"}
+    described["model"].pop("infusion_hours", None)
+    key = json.dumps(described, sort_keys=True) + f"|subjects={data.n_subjects}"
     arrays = model_data(spec, data)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)

@@ -598,5 +598,5 @@ def _label(path: tuple) -> str:
 def _near(key: str, known: tuple[str, ...]) -> str | None:
     import difflib
 
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
     return close[0] if close else None
