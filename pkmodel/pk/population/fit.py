@@ -33,6 +33,7 @@ from pkmodel.errors import (
 )
 from pkmodel.files import atomic_path
 from pkmodel.netcdf import CHECKSUM_ATTR, ENGINE, checksum, package_versions, plain_strings
+from pkmodel.pk.models import COVARIATES
 from pkmodel.pk.population.build import (
     build_model,
     individual_log_parameters,
@@ -234,8 +235,6 @@ class PopulationFit:
         out = {f"tv_{p}": PARAMETER_UNITS[p] for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
         for term in self.spec.covariates:
-            from pkmodel.pk.models import COVARIATES
-
             unit = COVARIATES[term.covariate]["unit"]
             for theta in term.names:
                 if term.effect == "power":
