@@ -22,6 +22,7 @@ __all__ = [
     "PredictionError",
     "SamplingError",
     "SeparationWarning",
+    "SpecFileError",
     "SpecificationError",
 ]
 
@@ -82,6 +83,24 @@ class PKDataError(CohortError):
 
 class SpecificationError(PkmodelError, ValueError):
     """A model specification, regimen or option that is not valid."""
+
+
+class SpecFileError(SpecificationError):
+    """A specification file (TOML) that cannot be read or holds an unknown key or a bad value.
+
+    The message names the file and the line (1-based, as an editor shows it) where it can, and for
+    an unknown key the keys that are known there. ``source``, ``line`` and ``key`` are kept as
+    attributes too.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.key = key
+        where = [p for p in (None if source is None else f"file {source}",
+                             None if line is None else f"line {line}") if p]
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
 class PredictionError(PkmodelError, ValueError):

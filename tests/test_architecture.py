@@ -6,12 +6,13 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
-FOUNDATIONS = {"errors", "ranges", "files", "sampling", "tables", "validation", "disclaimer"}
+FOUNDATIONS = {"errors", "ranges", "files", "sampling", "tables", "validation", "disclaimer",
+               "diagnostics", "netcdf"}
 ALLOWED = {
     "foundations": FOUNDATIONS,
     "data": FOUNDATIONS | {"data"},
     "pk": FOUNDATIONS | {"pk"},
-    "response": FOUNDATIONS | {"data", "response"},
+    "response": FOUNDATIONS | {"data", "pk", "response"},
     "scenarios": FOUNDATIONS | {"data", "pk", "response", "scenarios"},
     "plots": FOUNDATIONS | {"data", "pk", "response", "scenarios", "plots"},
     "report": FOUNDATIONS | {"data", "pk", "response", "scenarios", "plots", "report"},

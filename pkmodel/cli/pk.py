@@ -1,4 +1,4 @@
-"""``pkmodel pk models``, ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+"""``pkmodel pk models``, ``simulate``, ``forecast`` and ``fit`` (population PK estimation)."""
 
 from __future__ import annotations
 
@@ -223,6 +223,48 @@ def _forecast(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    from pkmodel.cli.output import phase
+    from pkmodel.files import check_writable
+    from pkmodel.pk.population import fit_population, read_population_data, read_spec
+
+    check_writable(args.out, force=args.force, inputs=[args.dataset, args.spec])
+    spec = read_spec(args.spec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = read_population_data(args.dataset, spec, sep=args.sep)
+        phase(f"fitting a {spec.structure_label()} model to {data.n_subjects} subjects, "
+              f"{data.n_observations} observations")
+        fit = fit_population(data, spec, draws=args.draws, tune=args.tune, chains=args.chains,
+                             target_accept=args.target_accept, random_seed=args.random_seed)
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    fit.save(args.out, force=args.force)
+    payload = fit.to_dict(args.credible) | {"output": str(args.out),
+                                            "warnings": [str(w.message) for w in caught],
+                                            "disclaimer": DISCLAIMER}
+    if args.json:
+        emit_json(payload)
+        return 0
+    print(f"population PK fit: {payload['structure']}, {payload['n_subjects']} subjects, "
+          f"{payload['n_observations']} observations ({payload['n_below_lloq']} below the LLOQ)")
+    for note in payload["notes"]:
+        print(f"  note: {note}")
+    width = int(args.credible * 100)
+    print(f"{'parameter':<28} {'median':>10} {f'{width}% CrI':>23} {'R-hat':>6} "
+          f"{'ESS':>6}  unit")
+    for row in payload["parameters"]:
+        print(f"{row['parameter']:<28} {row['median']:>10.4g} "
+              f"{f'[{row['lower']:.4g}, {row['upper']:.4g}]':>23} {row['rhat']:>6.3f} "
+              f"{min(row['ess_bulk'], row['ess_tail']):>6.0f}  {row['unit']}")
+    for name, value in payload["shrinkage"].items():
+        print(f"eta shrinkage {name}: {value:.1%}")
+    print(fit.diagnostics)
+    print(f"saved to {args.out}")
+    print(DISCLAIMER)
+    return 0
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -239,10 +281,12 @@ def _seed_option(p) -> None:
 
 
 def register(subparsers) -> None:
-    """Add ``pkmodel pk models``, ``pkmodel pk simulate`` and ``pkmodel pk forecast``."""
+    """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast`` and
+    ``pkmodel pk fit``."""
     from pkmodel.pk import MODELS
 
-    pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast")
+    pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast, "
+                                          "fit")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
@@ -317,3 +361,27 @@ def register(subparsers) -> None:
                         "DV or TIME) instead of warning")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_forecast)
+
+    p = sub.add_parser("fit", help="fit a population PK model (Bayesian, NUTS) to a "
+                                   "multi-patient NONMEM-style dataset")
+    p.add_argument("dataset", help="NONMEM-style CSV (ID, TIME, AMT, RATE, DV, EVID, MDV, "
+                                   "censoring and covariate columns)")
+    p.add_argument("--spec", required=True, metavar="SPEC.toml",
+                   help="the model specification (TOML; see docs/population_pk.md)")
+    p.add_argument("-o", "--out", required=True, metavar="POPFIT.nc",
+                   help="the fitted model, netCDF")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=4, help="chains")
+    p.add_argument("--target-accept", type=float, default=0.9,
+                   help="NUTS target acceptance rate (raise against divergences)")
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+                   help="credible interval width")
+    p.add_argument("--sep", default=",", type=separator,
+                   help="CSV delimiter, one character (default ','; 'tab' for a tab)")
+    _seed_option(p)
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: parameter rows (parameter, unit, median, lower, upper, "
+                        "rhat, ess_bulk, ess_tail), shrinkage, diagnostics")
+    p.set_defaults(handler=_fit)

@@ -165,7 +165,7 @@ def read_nonmem(
     *,
     sep: str = ",",
     time_unit: str = "day",
-    default_infusion_hours: float = 2.0,
+    default_infusion_hours: float | None = 2.0,
 ) -> PKDataset:
     """Read and validate a NONMEM-style infliximab PK dataset.
 
@@ -181,8 +181,9 @@ def read_nonmem(
         Field delimiter.
     time_unit : {"day", "hour", "week"}, default "day"
         Unit of ``TIME`` (and of the denominator of ``RATE``, and of ``DUR``).
-    default_infusion_hours : float, default 2
-        Infusion duration for doses without a ``RATE``.
+    default_infusion_hours : float or None, default 2
+        Infusion duration for doses without a ``RATE``; ``None`` refuses such a dose (an error
+        naming its row), for analyses that must not assume a duration.
 
     Returns
     -------
@@ -297,11 +298,17 @@ def read_nonmem(
     return PKDataset(table.label, subjects)
 
 
-def _durations(table: _Table, dose, amt, to_days: float, default_hours: float) -> np.ndarray:
+def _durations(table: _Table, dose, amt, to_days: float,
+               default_hours: float | None) -> np.ndarray:
     frame = table.frame
     n = frame.shape[0]
-    durations = np.full(n, default_hours / 24.0)
+    durations = np.full(n, np.nan if default_hours is None else default_hours / 24.0)
+    no_rate_fix = ("give RATE (mg per time unit), or RATE -2 with a DUR column, on every dose "
+                   "row, or state the infusion duration in the model specification")
     if "RATE" not in frame.columns:
+        if default_hours is None:
+            raise table.error("an infusion without RATE or duration", int(np.argmax(dose)),
+                              "RATE", no_rate_fix)
         return durations
     rate = table.numbers("RATE", what="an infusion rate")
     if (dose & (rate == -1)).any():
@@ -325,6 +332,9 @@ def _durations(table: _Table, dose, amt, to_days: float, default_hours: float) -
                           "write the infusion rate in mg per time unit (AMT / duration)")
     given = dose & (rate > 0)
     durations[given] = amt[given] / rate[given] * to_days
+    if default_hours is None and (dose & ~given & ~uses_dur).any():
+        raise table.error("an infusion without RATE or duration",
+                          int(np.argmax(dose & ~given & ~uses_dur)), "RATE", no_rate_fix)
     return durations
 
 

@@ -7,10 +7,8 @@ cohort table is a group of plain arrays, and loading only reads arrays and JSON.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -19,36 +17,18 @@ import xarray as xr
 
 from pkmodel.errors import FitFileError
 from pkmodel.files import atomic_path
+from pkmodel.netcdf import CHECKSUM_ATTR as _CHECKSUM
+from pkmodel.netcdf import ENGINE as _ENGINE
+from pkmodel.netcdf import checksum as _checksum
+from pkmodel.netcdf import package_versions as _versions
+from pkmodel.netcdf import plain_strings as _plain
 
 __all__ = ["FORMAT_VERSION", "SavedFit", "read_fit_file", "save_fit"]
 
 FORMAT_VERSION = 1
-_ENGINE = "h5netcdf"
 # Keys of RemissionFit.meta that prediction needs.
 _DESIGN_KEYS = ["diseases", "encodings", "groups", "months", "patient_effect", "patient_ids",
                 "strategies", "tl_range_ug_ml"]
-_CHECKSUM = "pkmodel_checksum"
-_VERSIONED = ("pkmodel", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def _plain(ds: xr.Dataset) -> xr.Dataset:
-    """Object arrays (e.g. nutpie's divergence messages, None-filled) as fixed strings."""
-    out = ds.copy()
-    for name, da in ds.data_vars.items():
-        if da.dtype == object:
-            out[name] = da.copy(data=np.array(["" if v is None else str(v)
-                                               for v in da.values.ravel()]).reshape(da.shape))
-    return out
 
 
 def _cohort_dataset(frame: pd.DataFrame) -> xr.Dataset:
@@ -78,29 +58,6 @@ def _cohort_frame(ds: xr.Dataset) -> pd.DataFrame:
         elif c in ints:
             frame[c] = frame[c].astype(np.int64)
     return frame
-
-
-def _checksum(tree: xr.DataTree) -> str:
-    """SHA-256 over every group's arrays and the root ``pkmodel_*`` attributes.
-
-    netCDF has no checksum of its own, so a flipped byte in a data block would otherwise load as
-    a silently different posterior. Values are hashed in a canonical form (numbers as float64,
-    text as UTF-8) so that the dtype changes of a netCDF round trip do not matter.
-    """
-    digest = hashlib.sha256()
-    for key in sorted(k for k in tree.attrs if k.startswith("pkmodel_") and k != _CHECKSUM):
-        digest.update(f"attr {key}={tree.attrs[key]}\n".encode())
-    for group in sorted(tree.children):
-        ds = tree[group].to_dataset()
-        for name in sorted(map(str, ds.variables)):
-            values = np.asarray(ds.variables[name].values)
-            digest.update(f"var {group}/{name} {ds.variables[name].dims} {values.shape}\n".encode())
-            if values.dtype.kind in "biuf":
-                canonical = values.astype(np.float64)
-                digest.update(np.where(np.isnan(canonical), np.nan, canonical).tobytes())
-            else:
-                digest.update("\x1f".join(map(str, values.ravel())).encode("utf-8", "replace"))
-    return digest.hexdigest()
 
 
 def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:

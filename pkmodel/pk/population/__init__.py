@@ -1,0 +1,29 @@
+"""Population PK estimation: a Bayesian population model fitted to a multi-patient dataset.
+
+* :mod:`~pkmodel.pk.population.spec`: the declarative specification (:class:`PopulationSpec`),
+  also read from a TOML file (:func:`read_spec`);
+* :mod:`~pkmodel.pk.population.data`: the dataset (read by :func:`pkmodel.pk.read_nonmem`) as
+  flat arrays of observations, doses and dose-observation pairs;
+* :mod:`~pkmodel.pk.population.build`: the closed-form predictions and the hierarchical PyMC
+  model;
+* :mod:`~pkmodel.pk.population.fit`: fitting with nutpie (:func:`fit_population`), the fitted
+  model (:class:`PopulationFit`: summary, shrinkage, goodness-of-fit data) and its netCDF file;
+* :mod:`~pkmodel.pk.population.simulate`: datasets simulated from known truth.
+
+PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on import.
+"""
+
+from pkmodel.pk.population.data import PopulationData, read_population_data
+from pkmodel.pk.population.fit import PopulationFit, fit_population, load_population_fit
+from pkmodel.pk.population.simulate import SimulatedDataset, simulate_dataset, truth_names
+from pkmodel.pk.population.spec import (
+    CovariateTerm,
+    Parameter,
+    PopulationSpec,
+    ResidualError,
+    read_spec,
+)
+
+__all__ = ["CovariateTerm", "Parameter", "PopulationData", "PopulationFit", "PopulationSpec",
+           "ResidualError", "SimulatedDataset", "fit_population", "load_population_fit",
+           "read_population_data", "read_spec", "simulate_dataset", "truth_names"]

@@ -1,0 +1,218 @@
+"""The hierarchical PyMC model of a population PK specification, and its closed-form predictions.
+
+Individual parameters (log-normal, non-centred random effects, diagonal)::
+
+    log P_i = log TV_P + sum_terms effect(covariates_i) + omega_P z_iP,   z_iP ~ Normal(0, 1)
+
+Concentrations come from the closed-form linear solutions summed over every dose started before
+each observation (superposition), vectorised over all dose-observation pairs of the dataset at
+once: no ODE solver, no loop over subjects. The unit-impulse response of the central
+concentration is ``sum_k c_k exp(-lambda_k t)``: one exponential ``(1/V, CL/V)`` for one
+compartment, two for two (``alpha, beta, a, b`` of :func:`pkmodel.pk.simulation.disposition`).
+A dose ``D`` then gives, ``t`` after it starts:
+
+* IV bolus: ``D sum_k c_k exp(-lambda_k t)``;
+* zero-order infusion over ``T`` (rate ``R = D / T``, ``s = min(t, T)``):
+  ``R sum_k (c_k / lambda_k) (exp(-lambda_k (t - s)) - exp(-lambda_k t))``
+  (:func:`pkmodel.pk.simulation.infusion_response`);
+* first-order absorption (``ka``, bioavailability 1):
+  ``D ka sum_k c_k (exp(-lambda_k t) - exp(-ka t)) / (ka - lambda_k)``.
+
+The residual error is normal with ``sd = sqrt(add^2 + (prop * C)^2)`` (or one term); a value
+below the LLOQ contributes ``P(Y < LLOQ)`` (Beal's M3), one above a limit ``P(Y > limit)``.
+
+Every array of the data enters as ``pm.Data``, so that one compiled model serves every dataset
+with the same specification and number of subjects (:mod:`pkmodel.pk.population.fit`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from pkmodel.pk.population.data import PopulationData, term_design
+from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.simulation import disposition, infusion_response
+
+__all__ = ["build_model", "individual_log_parameters", "model_data", "pair_concentrations",
+           "predict", "residual_sd"]
+
+
+def _exponentials(compartments: int, p: dict, xp: ModuleType) -> list[tuple]:
+    """``(c_k, lambda_k)`` of the impulse response, 1/L and 1/day."""
+    if compartments == 1:
+        return [(1.0 / p["v"], p["cl"] / p["v"])]
+    alpha, beta, a, b = disposition(p["cl"], p["v1"], p["q"], p["v2"], xp=xp)
+    return [(a, alpha), (b, beta)]
+
+
+def pair_concentrations(spec: PopulationSpec, p: dict, elapsed_days, amount_mg, duration_days,
+                        xp: ModuleType = np):
+    """Concentration (µg/mL) that each dose gives ``elapsed_days`` after it started.
+
+    ``p`` maps the structural parameters to arrays broadcasting against the pair arrays
+    (numpy, or pytensor with ``xp=pytensor.tensor``).
+    """
+    terms = _exponentials(spec.compartments, p, xp)
+    t = xp.maximum(elapsed_days, 0.0)
+    if spec.dosing == "bolus":
+        return amount_mg * sum(c * xp.exp(-lam * t) for c, lam in terms)
+    if spec.dosing == "infusion":
+        if spec.compartments == 1:
+            (c, lam), = terms
+            return infusion_response(lam, lam, c, 0.0 * c, amount_mg / duration_days, t,
+                                     duration_days, xp=xp)
+        (a, alpha), (b, beta) = terms
+        return infusion_response(alpha, beta, a, b, amount_mg / duration_days, t,
+                                 duration_days, xp=xp)
+    ka = p["ka"]
+    return amount_mg * ka * sum(c * (xp.exp(-lam * t) - xp.exp(-ka * t)) / (ka - lam)
+                                for c, lam in terms)
+
+
+def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray],
+                              values: dict, xp: ModuleType = np) -> dict:
+    """``log P_i`` of every structural parameter and subject.
+
+    Parameters
+    ----------
+    spec : PopulationSpec
+        The model.
+    design : dict
+        ``x_<term>`` arrays of :func:`model_data`, shape (n_subjects, n_columns).
+    values : dict
+        ``log_tv_<p>``, ``eta_<p>`` (the parameters with BSV) and ``theta_*`` (estimated
+        covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``.
+    xp : module, default numpy
+        The array namespace (``pytensor.tensor`` inside the PyMC model).
+    """
+    out = {}
+    for name in spec.parameter_names:
+        log_p = values[f"log_tv_{name}"]
+        if name in spec.bsv_parameters:
+            log_p = log_p + values[f"eta_{name}"]
+        for term in spec.covariates:
+            if term.parameter != name:
+                continue
+            x = design[f"x_{term.parameter}_{term.covariate}"]
+            if not term.estimated:
+                log_p = log_p + term.exponent * x[:, 0]
+                continue
+            names = term.names
+            if term.effect == "linear":
+                factor = 1.0 + values[names[0]] * x[:, 0]
+                log_p = log_p + xp.log(xp.maximum(factor, 1e-6))
+            else:
+                for j, theta in enumerate(names):
+                    log_p = log_p + values[theta] * x[:, j]
+        out[name] = log_p
+    return out
+
+
+def residual_sd(spec: PopulationSpec, pred, values: dict, xp: ModuleType = np):
+    """The residual SD (µg/mL) at predictions ``pred``."""
+    error = spec.residual.error
+    if error == "additive":
+        return values["sigma_add_ug_ml"] + 0.0 * pred
+    if error == "proportional":
+        return values["sigma_prop"] * pred
+    return xp.sqrt(values["sigma_add_ug_ml"] ** 2 + (values["sigma_prop"] * pred) ** 2)
+
+
+def model_data(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
+    """Every array the model reads, by its ``pm.Data`` name."""
+    obs, dose = data.pairs(inclusive=spec.dosing == "bolus")
+    cens = data.obs_cens
+    out = {
+        "pair_obs": obs.astype(np.int64),
+        "pair_subject": data.dose_subject[dose].astype(np.int64),
+        "pair_elapsed_days": data.obs_time_days[obs] - data.dose_time_days[dose],
+        "pair_amount_mg": data.dose_amount_mg[dose],
+        "pair_duration_days": data.dose_duration_days[dose],
+        "obs_zeros": np.zeros(data.n_observations),
+        "exact_index": np.flatnonzero(cens == 0).astype(np.int64),
+        "exact_value_ug_ml": data.obs_value_ug_ml[cens == 0],
+        "below_index": np.flatnonzero(cens == 1).astype(np.int64),
+        "below_limit_ug_ml": data.obs_value_ug_ml[cens == 1],
+        "above_index": np.flatnonzero(cens == -1).astype(np.int64),
+        "above_limit_ug_ml": data.obs_value_ug_ml[cens == -1],
+    }
+    for term in spec.covariates:
+        out[f"x_{term.parameter}_{term.covariate}"] = term_design(
+            term, data.covariates[term.covariate])
+    return out
+
+
+def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType = np):
+    """Predicted concentrations (µg/mL) at every observation.
+
+    ``log_params`` as :func:`individual_log_parameters` returns (numpy: shape
+    ``(..., n_subjects)``; pytensor: ``(n_subjects,)``); ``arrays`` as :func:`model_data`.
+    """
+    subject = arrays["pair_subject"]
+    if xp is np:
+        p = {}
+        for k, v in log_params.items():  # a value shared by all subjects has a last axis of 1
+            v = np.atleast_1d(np.asarray(v, dtype=float))
+            p[k] = np.exp(v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)])
+        conc = pair_concentrations(spec, p, arrays["pair_elapsed_days"],
+                                   arrays["pair_amount_mg"], arrays["pair_duration_days"])
+        n_obs = arrays["obs_zeros"].size
+        out = np.zeros((*conc.shape[:-1], n_obs))
+        np.add.at(out, (..., arrays["pair_obs"]), conc)
+        return out
+    p = {k: xp.exp(v) if v.ndim == 0 else xp.exp(v)[subject] for k, v in log_params.items()}
+    conc = pair_concentrations(spec, p, arrays["pair_elapsed_days"], arrays["pair_amount_mg"],
+                               arrays["pair_duration_days"], xp=xp)
+    return xp.inc_subtensor(arrays["obs_zeros"][arrays["pair_obs"]], conc)
+
+
+def build_model(spec: PopulationSpec, data: PopulationData):
+    """The PyMC model of ``spec`` on ``data``.
+
+    Free parameters: ``log_tv_<p>`` (Normal on the log typical value), ``omega_<p>``
+    (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV,
+    ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
+    (half-normal). Deterministics: ``tv_<p>`` and ``eta_<p> = omega_<p> z_<p>``; categorical and
+    indicator effects also as ``ratio_*`` (``exp(theta)``, the factor on the parameter).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    coords = {"subject": np.arange(data.n_subjects)}
+    with pm.Model(coords=coords) as model:
+        arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
+        values: dict = {}
+        for name, par in spec.parameters.items():
+            log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
+            values[f"log_tv_{name}"] = log_tv
+            pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
+            if par.bsv:
+                omega = pm.HalfNormal(f"omega_{name}", par.omega_prior)
+                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="subject")
+                values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega * z,
+                                                         dims="subject")
+        for term in spec.covariates:
+            for theta in term.names:
+                values[theta] = pm.Normal(theta, term.prior_mean, term.prior_sd)
+                if term.effect in ("categorical", "indicator"):
+                    pm.Deterministic(theta.replace("theta_", "ratio_", 1), pt.exp(values[theta]))
+        if spec.residual.error in ("proportional", "combined"):
+            values["sigma_prop"] = pm.HalfNormal("sigma_prop", spec.residual.proportional_prior)
+        if spec.residual.error in ("additive", "combined"):
+            values["sigma_add_ug_ml"] = pm.HalfNormal("sigma_add_ug_ml",
+                                                      spec.residual.additive_prior_ug_ml)
+        log_params = individual_log_parameters(spec, arrays, values, xp=pt)
+        pred = predict(spec, arrays, log_params, xp=pt)
+        sd = residual_sd(spec, pred, values, xp=pt)
+        exact = arrays["exact_index"]
+        pm.Normal("y", mu=pred[exact], sigma=sd[exact], observed=arrays["exact_value_ug_ml"])
+        below = arrays["below_index"]
+        pm.Potential("y_below_lloq", pt.sum(pm.logcdf(pm.Normal.dist(pred[below], sd[below]),
+                                                      arrays["below_limit_ug_ml"])))
+        above = arrays["above_index"]
+        # P(Y > limit) = P(-Y < -limit)
+        pm.Potential("y_above_limit", pt.sum(pm.logcdf(
+            pm.Normal.dist(-pred[above], sd[above]), -arrays["above_limit_ug_ml"])))
+    return model

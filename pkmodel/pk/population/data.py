@@ -1,0 +1,250 @@
+"""A multi-patient dataset as the flat arrays the population model works on.
+
+The dataset is read by :func:`pkmodel.pk.read_nonmem` (the one NONMEM reader); here each subject's
+doses and observations are laid end to end (``obs_*``, ``dose_*``), with the baseline covariates
+of each subject and the design of each covariate term, and the dose-observation pairs that
+superposition sums over (every dose of the subject that started before the observation).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pkmodel.errors import PKDataError, PkmodelWarning, SpecificationError
+from pkmodel.pk.models import COVARIATES
+from pkmodel.pk.nonmem import PKDataset, read_nonmem
+from pkmodel.pk.population.spec import CovariateTerm, PopulationSpec
+
+__all__ = ["PopulationData", "read_population_data"]
+
+
+@dataclass(frozen=True)
+class PopulationData:
+    """Observations, doses and covariates of every subject, as flat arrays.
+
+    Attributes
+    ----------
+    source : str
+        Where the data came from (a file name, or ``<DataFrame>``).
+    subject_ids : tuple of str
+        The ``ID`` of each subject, in file order; ``*_subject`` arrays index it.
+    covariates : dict of str to numpy.ndarray
+        The covariates the specification uses, one value per subject (at the first dose).
+    obs_subject, obs_time_days, obs_value_ug_ml, obs_cens : numpy.ndarray
+        Each observation's subject, time (days since the subject's first dose), value or limit
+        (µg/mL), and censoring code (0 observed, 1 below the LLOQ in ``obs_value_ug_ml``, -1
+        above the limit in it).
+    dose_subject, dose_time_days, dose_amount_mg, dose_duration_days : numpy.ndarray
+        Each dose's subject, start (days since the subject's first dose), amount (mg) and
+        infusion duration (days; unused for bolus and oral doses).
+    notes : tuple of str
+        What was changed or left out while preparing the data, with counts.
+    """
+
+    source: str
+    subject_ids: tuple[str, ...]
+    covariates: dict[str, np.ndarray]
+    obs_subject: np.ndarray
+    obs_time_days: np.ndarray
+    obs_value_ug_ml: np.ndarray
+    obs_cens: np.ndarray
+    dose_subject: np.ndarray
+    dose_time_days: np.ndarray
+    dose_amount_mg: np.ndarray
+    dose_duration_days: np.ndarray
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_subjects(self) -> int:
+        """Number of subjects."""
+        return len(self.subject_ids)
+
+    @property
+    def n_observations(self) -> int:
+        """Number of observations, censored ones included."""
+        return int(self.obs_time_days.size)
+
+    def pairs(self, *, inclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Indices ``(observation, dose)`` of every dose of the same subject started before
+        the observation (at or before it when ``inclusive``: a bolus at the sampling time)."""
+        same = self.obs_subject[:, None] == self.dose_subject[None, :]
+        elapsed = self.obs_time_days[:, None] - self.dose_time_days[None, :]
+        obs, dose = np.nonzero(same & ((elapsed >= 0) if inclusive else (elapsed > 0)))
+        return obs, dose
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """The arrays as three tables: ``subjects``, ``observations``, ``doses``."""
+        subjects = pd.DataFrame({"ID": list(self.subject_ids), **self.covariates})
+        ids = np.asarray(self.subject_ids, dtype=object)
+        observations = pd.DataFrame({"ID": ids[self.obs_subject], "time_days": self.obs_time_days,
+                                     "value_ug_ml": self.obs_value_ug_ml, "cens": self.obs_cens})
+        doses = pd.DataFrame({"ID": ids[self.dose_subject], "time_days": self.dose_time_days,
+                              "amount_mg": self.dose_amount_mg,
+                              "duration_days": self.dose_duration_days})
+        return {"subjects": subjects, "observations": observations, "doses": doses}
+
+
+def term_design(term: CovariateTerm, values: np.ndarray) -> np.ndarray:
+    """The covariate term's columns, shape (n_subjects, n_columns): what its ``theta`` multiply
+    on the log scale of the parameter (linear: what ``1 + theta x`` takes)."""
+    x = np.asarray(values, dtype=float)
+    if term.effect == "power":
+        return np.log(x / term.reference)[:, None]
+    if term.effect in ("linear", "exponential"):
+        return (x - term.reference)[:, None]
+    if term.effect == "categorical":
+        return np.stack([(x == level).astype(float) for level in term.levels], axis=1)
+    threshold = term.below if term.below is not None else term.above
+    flag = x < threshold if term.below is not None else x > threshold
+    return flag.astype(float)[:, None]
+
+
+def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
+                         spec: PopulationSpec, *, sep: str = ",") -> PopulationData:
+    """Read a multi-patient NONMEM-style dataset for ``spec``.
+
+    Parameters
+    ----------
+    source : path, DataFrame or PKDataset
+        The dataset (read with :func:`pkmodel.pk.read_nonmem` in the specification's time unit),
+        or one already read.
+    spec : PopulationSpec
+        The model (its time unit, infusion duration, LLOQ and BLQ method, covariates).
+    sep : str, default ","
+        The CSV delimiter.
+
+    Raises
+    ------
+    PKDataError
+        A dataset the specification cannot use, naming the ID, column and fix: an infusion
+        without ``RATE`` or duration (row), a covariate the specification uses that a subject
+        lacks, a categorical level not in the specification, a covariate that does not vary so
+        that its effect cannot be estimated, an observation with no dose before it, a censoring
+        interval (``LIMIT``), fewer than two subjects with observations.
+    """
+    if isinstance(source, PKDataset):
+        dataset = source
+    else:
+        hours = None if spec.dosing == "infusion" else 2.0  # durations unused without infusions
+        if spec.infusion_hours is not None:
+            hours = spec.infusion_hours
+        dataset = read_nonmem(source, sep=sep, time_unit=spec.time_unit,
+                              default_infusion_hours=hours)
+    notes: list[str] = []
+    subjects = [s for s in dataset.subjects.values() if s.observations is not None]
+    if len(subjects) < len(dataset):
+        notes.append(f"{len(dataset) - len(subjects)} subject(s) without observations left out")
+    if len(subjects) < 2:
+        raise PKDataError(f"{len(subjects)} subject(s) with observations: a population model "
+                          "needs several", source=dataset.source, column="ID",
+                          fix="fit one patient with estimate_individual (pkmodel pk forecast)")
+    used = list(dict.fromkeys(t.covariate for t in spec.covariates))
+    covariates: dict[str, np.ndarray] = {}
+    for name in used:
+        column = "/".join(COVARIATES[name]["nonmem"])
+        values = []
+        for s in subjects:
+            if name not in s.covariates:
+                raise PKDataError(f"ID {s.id!r} has no {name} ({COVARIATES[name]['unit']}), which "
+                                  "the specification's covariate effects use",
+                                  source=dataset.source, column=column,
+                                  fix=f"give {column} on the rows of every subject, or drop the "
+                                      "effect from the specification")
+            if s.covariate_history is not None and name in s.covariate_history.varying():
+                notes.append(f"{name} changes within ID {s.id}: its value at the first dose is "
+                             "used (time-varying covariates are not in this model yet)")
+            values.append(float(s.covariates[name]))
+        covariates[name] = np.asarray(values)
+    _check_terms(spec, covariates, [s.id for s in subjects], dataset.source)
+    obs_parts, dose_parts = [], []
+    for i, s in enumerate(subjects):
+        o, d = s.observations, s.schedule
+        if o.limit_ug_ml is not None and np.any(np.isfinite(o.limit_ug_ml[o.cens != 0])):
+            raise PKDataError(f"ID {s.id!r} has a censoring interval (LIMIT)",
+                              source=dataset.source, column="LIMIT",
+                              fix="the population fit takes values below the LLOQ (M3) or above "
+                                  "a limit, not intervals: drop LIMIT")
+        obs_parts.append((np.full(len(o), i), o.times_days, o.values_ug_ml, o.cens))
+        dose_parts.append((np.full(len(d), i), d.times_days, d.amounts, d.durations_days))
+    obs_subject, obs_time, obs_value, obs_cens = (np.concatenate(p) for p in zip(*obs_parts,
+                                                                                 strict=True))
+    dose_subject, dose_time, dose_amount, dose_duration = (
+        np.concatenate(p) for p in zip(*dose_parts, strict=True))
+    obs_cens = obs_cens.astype(int)
+    obs_value = obs_value.astype(float).copy()
+    if spec.lloq_ug_ml is not None:
+        below = (obs_cens == 0) & (obs_value < spec.lloq_ug_ml)
+        if below.any():
+            notes.append(f"{int(below.sum())} observation(s) below the LLOQ of "
+                         f"{spec.lloq_ug_ml:g} µg/mL censored at it")
+        obs_cens[below] = 1
+        obs_value[below] = spec.lloq_ug_ml
+    keep = np.ones(obs_cens.size, dtype=bool)
+    if spec.blq == "drop" and (obs_cens == 1).any():
+        keep = obs_cens != 1
+        notes.append(f"{int((~keep).sum())} observation(s) below the LLOQ dropped (blq = "
+                     "'drop'; the M3 likelihood keeps them)")
+    obs_subject, obs_time, obs_value, obs_cens = (a[keep] for a in (obs_subject, obs_time,
+                                                                    obs_value, obs_cens))
+    ids = tuple(s.id for s in subjects)
+    data = PopulationData(dataset.source, ids, covariates, obs_subject.astype(int),
+                          obs_time.astype(float), obs_value, obs_cens, dose_subject.astype(int),
+                          dose_time.astype(float), dose_amount.astype(float),
+                          dose_duration.astype(float), tuple(notes))
+    obs, _ = data.pairs(inclusive=spec.dosing == "bolus")
+    informed = np.zeros(data.n_observations, dtype=bool)
+    informed[obs] = True
+    if not informed.all():
+        k = int(np.argmin(informed))
+        raise PKDataError(f"ID {ids[obs_subject[k]]!r} has an observation at day "
+                          f"{obs_time[k]:g} with no dose started before it (its predicted "
+                          "concentration is 0)", source=dataset.source, column="TIME",
+                          fix="drop pre-dose samples (MDV 1) or correct TIME")
+    if data.n_observations == 0:
+        raise PKDataError("no observations are left", source=dataset.source, column="DV",
+                          fix="add observations, or use blq = 'm3' to keep those below the LLOQ")
+    for note in notes:
+        if "changes within" in note:
+            warnings.warn(note, PkmodelWarning, stacklevel=2)
+    return data
+
+
+def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: list[str],
+                 source: str) -> None:
+    """Refuse effects the data cannot inform: a constant covariate, an unknown level."""
+    for term in spec.covariates:
+        x = covariates[term.covariate]
+        column = "/".join(COVARIATES[term.covariate]["nonmem"])
+        where = f"the {term.effect} effect of {term.covariate} on {term.parameter}"
+        if term.effect == "categorical":
+            allowed = {term.reference, *term.levels}
+            bad = [v for v in x if v not in allowed]
+            if bad:
+                k = int(np.argmax([v not in allowed for v in x]))
+                raise PKDataError(f"ID {ids[k]!r} has {term.covariate} {x[k]:g}, a level "
+                                  f"{where} does not have", source=source, column=column,
+                                  fix=f"use the levels {sorted(allowed)} or add this one to "
+                                      "levels")
+            for level in term.levels:
+                if not np.any(x == level):
+                    raise PKDataError(f"no subject has {term.covariate} {level:g}, so {where} "
+                                      "cannot be estimated", source=source, column=column,
+                                      fix="drop the level or the effect from the specification")
+        if term.estimated and term.effect != "categorical":
+            design = term_design(term, x)[:, 0]
+            if not np.all(np.isfinite(design)):
+                k = int(np.argmin(np.isfinite(design)))
+                raise PKDataError(f"ID {ids[k]!r} has {term.covariate} {x[k]:g}, where {where} "
+                                  "is not defined", source=source, column=column,
+                                  fix="a power effect needs positive values")
+            if np.ptp(design) == 0:
+                raise SpecificationError(
+                    f"{where} cannot be estimated: it is the same for every subject "
+                    f"({column} {x[0]:g}" + (", all on one side of the threshold)"
+                                             if term.effect == "indicator" else ")")
+                    + "; drop it, or fix its exponent (power effects)")

@@ -1,0 +1,374 @@
+"""Population PK estimation (pkmodel.pk.population): the closed form against an ODE solver,
+recovery of known truth with and without observations below the LLOQ, the specification file's
+errors, the fit's file and the command line.
+
+Every fit here has one specification and 40 subjects, so that the model is compiled once in the
+session and the later fits only sample (about 5 s each on 2 cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import solve_ivp
+
+from pkmodel.errors import FitFileError, PKDataError, SpecFileError, SpecificationError
+from pkmodel.pk.population import (
+    CovariateTerm,
+    Parameter,
+    PopulationData,
+    PopulationSpec,
+    ResidualError,
+    fit_population,
+    load_population_fit,
+    read_population_data,
+    read_spec,
+    simulate_dataset,
+)
+from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC_TOML = """\
+[model]
+compartments = 2
+dosing = "infusion"
+
+[data]
+time_unit = "day"
+lloq_ug_ml = 8.0
+
+[parameters.cl]
+typical = 0.3
+unit = "L/day"
+bsv = true
+
+[parameters.v1]
+typical = 3.0
+bsv = true
+
+[parameters.q]
+typical = 0.5
+prior_log_sd = 0.5
+
+[parameters.v2]
+typical = 2.0
+prior_log_sd = 0.5
+
+[[covariates]]
+parameter = "cl"
+covariate = "WT"
+effect = "power"
+reference = 70
+prior_mean = 0.75
+prior_sd = 0.25
+
+[residual]
+error = "proportional"
+"""
+
+TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.35,
+         "omega_v1": 0.2, "theta_cl_weight_kg": 0.75, "sigma_prop": 0.15}
+SAMPLES_DAYS = [0.1, 7, 13.9, 35, 56, 70]
+DRAWS = {"draws": 500, "tune": 500, "chains": 2}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> PopulationSpec:
+    path = tmp_path_factory.mktemp("spec") / "model.toml"
+    path.write_text(SPEC_TOML, encoding="utf-8")
+    return read_spec(path)
+
+
+@pytest.fixture(scope="module")
+def simulated(spec):
+    return simulate_dataset(spec, TRUTH, n_subjects=40, dose_times_days=[0, 14],
+                            sample_times_days=SAMPLES_DAYS, dose_mg_kg=5, random_seed=3)
+
+
+def _fit(data, spec, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 2 x 500 draws may miss the ESS of 400: not the point
+        return fit_population(data, spec, **DRAWS, random_seed=1, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def fit_m3(simulated, spec):
+    return _fit(simulated.frame, spec)
+
+
+# ----------------------------------------------------------------------------- closed form
+def _ode(spec: PopulationSpec, p: dict, doses, times) -> np.ndarray:
+    """Central concentration by LSODA on the compartment ODEs, piecewise between events."""
+    k = {"k10": p["cl"] / p.get("v1", p.get("v")), "v": p.get("v1", p.get("v"))}
+    two = spec.compartments == 2
+    if two:
+        k |= {"k12": p["q"] / p["v1"], "k21": p["q"] / p["v2"]}
+    ka = p.get("ka", 0.0)
+
+    def rhs(t, a, rate):
+        depot, central, peripheral = a
+        d_central = rate + ka * depot - k["k10"] * central
+        d_peripheral = 0.0
+        if two:
+            d_central += -k["k12"] * central + k["k21"] * peripheral
+            d_peripheral = k["k12"] * central - k["k21"] * peripheral
+        return [-ka * depot, d_central, d_peripheral]
+
+    events = sorted({0.0, *[t for t, _, _ in doses], *[t + d for t, _, d in doses], *times,
+                     max(times)})
+    state = np.zeros(3)
+    out = {}
+    for start, end in itertools.pairwise(events):
+        for t, amount, _ in doses:
+            if t == start and spec.dosing == "bolus":
+                state[1] += amount
+            if t == start and spec.dosing == "oral":
+                state[0] += amount
+        rate = sum(a / d for t, a, d in doses
+                   if spec.dosing == "infusion" and t <= start < t + d)
+        sol = solve_ivp(rhs, (start, end), state, method="LSODA", rtol=1e-10, atol=1e-12,
+                        args=(rate,))
+        state = sol.y[:, -1]
+        out[end] = state[1] / k["v"]
+    return np.array([out[t] for t in times])
+
+
+@pytest.mark.parametrize(("compartments", "dosing"),
+                         [(2, "infusion"), (1, "infusion"), (2, "bolus"), (1, "oral"),
+                          (2, "oral")])
+def test_closed_form_superposition_equals_the_ode_solution(compartments, dosing):
+    names = {1: {"cl": 0.4, "v": 3.0}, 2: {"cl": 0.4, "v1": 3.0, "q": 0.8, "v2": 2.5}}
+    p = names[compartments] | ({"ka": 1.3} if dosing == "oral" else {})
+    spec = PopulationSpec(parameters={k: Parameter(v) for k, v in p.items()},
+                          compartments=compartments, dosing=dosing)
+    # several infusions of different amounts and durations, observed during and after them
+    doses = [(0.0, 350.0, 2 / 24), (14.0, 400.0, 0.5), (42.0, 700.0, 3 / 24)]
+    times = [0.05, 1.0, 13.99, 14.2, 20.0, 42.0 + 1 / 24, 56.0, 97.9]
+    data = PopulationData("<test>", ("1",), {}, np.zeros(len(times), int), np.array(times),
+                          np.ones(len(times)), np.zeros(len(times), int),
+                          np.zeros(3, int), np.array([d[0] for d in doses]),
+                          np.array([d[1] for d in doses]), np.array([d[2] for d in doses]))
+    arrays = model_data(spec, data)
+    values = {f"log_tv_{k}": np.log(v) for k, v in p.items()}
+    closed = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
+    np.testing.assert_allclose(closed, _ode(spec, p, doses, times), rtol=1e-6)
+
+
+def test_the_pytensor_graph_predicts_what_numpy_does(spec, simulated):
+    import pytensor.tensor as pt
+
+    data = read_population_data(simulated.frame, spec)
+    arrays = model_data(spec, data)
+    values = {f"log_tv_{k}": np.log(TRUTH[f"tv_{k}"]) for k in spec.parameter_names}
+    values |= {"eta_cl": simulated.eta["cl"], "eta_v1": simulated.eta["v1"],
+               "theta_cl_weight_kg": 0.75}
+    expected = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
+    symbolic = {k: pt.as_tensor_variable(v) for k, v in arrays.items()}
+    graph = predict(spec, symbolic, individual_log_parameters(
+        spec, symbolic, {k: pt.as_tensor_variable(v) for k, v in values.items()}, xp=pt), xp=pt)
+    np.testing.assert_allclose(graph.eval(), expected, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- recovery
+def test_recovery_of_typical_values_bsv_and_residual_error_with_m3(fit_m3, simulated):
+    share = float(np.mean(fit_m3.data.obs_cens == 1))
+    assert 0.15 < share < 0.35  # a real share of the observations is below the LLOQ
+    table = fit_m3.summary().set_index("parameter")
+    for name, true in TRUTH.items():
+        lower, upper = table.loc[name, ["lower", "upper"]]
+        assert lower < true < upper, (name, true, lower, upper)
+    for name in ("tv_cl", "tv_v1"):
+        assert abs(np.log(table.loc[name, "median"] / TRUTH[name])) < 0.1, name
+    assert abs(table.loc["omega_cl", "median"] / TRUTH["omega_cl"] - 1) < 0.3
+    assert abs(table.loc["sigma_prop", "median"] / TRUTH["sigma_prop"] - 1) < 0.2
+    # the random effects are recovered subject by subject, not only their spread
+    eta = fit_m3.posterior["eta_cl"].mean(dim=("chain", "draw")).values
+    assert np.corrcoef(eta, simulated.eta["cl"])[0, 1] > 0.9
+    assert set(fit_m3.shrinkage()) == {"cl", "v1"}
+    assert 0 <= fit_m3.shrinkage()["cl"] < 0.2  # six samples a subject inform CL well
+    assert table.loc["omega_cl", "shrinkage"] == pytest.approx(fit_m3.shrinkage()["cl"])
+    for column in ("rhat", "ess_bulk", "ess_tail"):
+        assert table[column].notna().all()
+
+
+def test_m3_stays_unbiased_where_dropping_the_blq_values_does_not(spec):
+    # sparse sampling (a peak, a trough, a late sample): the subjects with fast clearance are
+    # those whose late values fall below the LLOQ, and dropping them leaves their clearance to
+    # be read from the peak alone, pulled towards the others
+    sparse = simulate_dataset(spec, TRUTH, n_subjects=40, dose_times_days=[0, 14],
+                              sample_times_days=[0.1, 13.9, 56], dose_mg_kg=5, random_seed=5)
+    m3 = _fit(sparse.frame, spec)
+    dropped = _fit(sparse.frame, dataclasses.replace(spec, blq="drop"))
+    assert 0.15 < float(np.mean(m3.data.obs_cens == 1)) < 0.3
+    assert any("dropped" in note for note in dropped.notes)
+    assert dropped.data.n_observations < m3.data.n_observations
+    est_m3 = m3.summary().set_index("parameter")["median"]
+    est_drop = dropped.summary().set_index("parameter")["median"]
+    for name in ("tv_cl", "omega_cl"):
+        bias_m3 = np.log(est_m3[name] / TRUTH[name])
+        bias_drop = np.log(est_drop[name] / TRUTH[name])
+        assert abs(bias_m3) < 0.1, (name, est_m3[name])
+        assert bias_drop < -0.12 and abs(bias_drop) > 2 * abs(bias_m3), (name, est_drop[name])
+
+
+def test_the_convergence_gate_is_the_projects(fit_m3):
+    d = fit_m3.diagnostics
+    assert d.n_chains == 2 and d.n_draws == 1000
+    assert d.divergences == 0
+    assert "omega_prior" in d.hierarchical_priors
+    assert {"tv_cl", "omega_cl", "eta_cl", "sigma_prop"} <= set(fit_m3.checked_variables())
+
+
+def test_goodness_of_fit_individual_predictions_beat_population_ones(fit_m3):
+    gof = fit_m3.goodness_of_fit()
+    assert list(gof.columns) == ["ID", "time_days", "dv_ug_ml", "cens", "pred_ug_ml",
+                                 "ipred_ug_ml", "iwres"]
+    seen = gof[gof.cens == 0]
+    error_pred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.pred_ug_ml)))
+    error_ipred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.ipred_ug_ml)))
+    assert error_ipred < 0.7 * error_pred
+    assert abs(np.nanmean(gof.iwres)) < 0.3 and 0.6 < np.nanstd(gof.iwres) < 1.3
+    assert gof.iwres[gof.cens == 1].isna().all()
+
+
+# ----------------------------------------------------------------------------- files
+def test_save_and_load_netcdf(fit_m3, tmp_path):
+    path = tmp_path / "popfit.nc"
+    fit_m3.save(path)
+    loaded = load_population_fit(path, warn=False)
+    pd.testing.assert_frame_equal(loaded.summary(), fit_m3.summary())
+    assert loaded.spec == fit_m3.spec and loaded.data.subject_ids == fit_m3.data.subject_ids
+    pd.testing.assert_frame_equal(loaded.goodness_of_fit(), fit_m3.goodness_of_fit())
+    with pytest.raises(FileExistsError):
+        fit_m3.save(path)
+    from pkmodel.response import load_fit
+
+    with pytest.raises(FitFileError, match="another kind"):
+        load_fit(path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    broken = tmp_path / "broken.nc"
+    broken.write_bytes(bytes(raw))
+    with pytest.raises(FitFileError):
+        load_population_fit(broken)
+
+
+# ----------------------------------------------------------------------------- spec and data
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_unknown_key_names_its_line_and_the_known_keys(tmp_path):
+    text = SPEC_TOML.replace("prior_log_sd = 0.5\n\n[parameters.v2]",
+                             "prior_log_sd = 0.5\ntypicl = 2\n\n[parameters.v2]")
+    line = text.splitlines().index("typicl = 2") + 1
+    with pytest.raises(SpecFileError) as err:
+        read_spec(_write(tmp_path, text))
+    message = str(err.value)
+    assert f"line {line}:" in message and "'typicl'" in message
+    assert "known keys: typical, prior_log_sd, bsv, omega_prior, unit" in message
+    assert err.value.line == line and err.value.key == "typicl"
+    assert isinstance(err.value, SpecificationError)
+
+
+@pytest.mark.parametrize(("old", "new", "expect"), [
+    ("error = \"proportional\"", "error = \"proportionl\"", r"line 35: \[residual\].*error"),
+    ("compartments = 2", "compartments = 3", r"line 2: \[model\]: compartments must be 1 or 2"),
+    ("effect = \"power\"", "effect = \"power\"\nlevel = 1", r"line 30: unknown key 'level'.*"
+                                                          r"known keys: parameter, covariate"),
+    ("covariate = \"WT\"", "covariate = \"BMI\"", r"line 28: .*unknown covariate 'BMI'"),
+    ("[parameters.q]", "[parameters.k]", r"line 18: unknown parameter 'k'"),
+    ("reference = 70", "reference = 70 70", r"line 30.*not valid TOML"),
+    ("[data]", "[date]", r"line 5: unknown key 'date' .*known keys: model, data"),
+])
+def test_spec_file_errors_name_the_line(tmp_path, old, new, expect):
+    assert old in SPEC_TOML
+    with pytest.raises(SpecFileError, match=expect):
+        read_spec(_write(tmp_path, SPEC_TOML.replace(old, new, 1)))
+
+
+def test_a_structure_names_the_parameters_it_needs():
+    with pytest.raises(SpecificationError, match="parameters cl, v1, q, v2; missing: v2"):
+        PopulationSpec(parameters={p: Parameter(1.0) for p in ("cl", "v1", "q")})
+    with pytest.raises(SpecificationError, match="which a 1-compartment bolus model does not"):
+        PopulationSpec(compartments=1, dosing="bolus",
+                       parameters={"cl": Parameter(1.0), "v": Parameter(3.0)},
+                       covariates=(CovariateTerm("q", "ati", "categorical"),))
+    spec = PopulationSpec(compartments=1, dosing="bolus", residual=ResidualError("additive"),
+                          parameters={"cl": Parameter(1.0), "v": Parameter(3.0)})
+    assert PopulationSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_datasets_the_spec_cannot_use_name_row_column_or_parameter(spec, simulated):
+    frame = simulated.frame.drop(columns="RATE")
+    with pytest.raises(PKDataError, match=r"row index 0, column 'RATE': an infusion without RATE"):
+        read_population_data(frame, spec)
+    assert read_population_data(frame, dataclasses.replace(spec, infusion_hours=2.0))
+    with pytest.raises(PKDataError, match=r"column 'WT': ID '1' has no weight_kg"):
+        read_population_data(simulated.frame.drop(columns="WT"), spec)
+    constant = simulated.frame.assign(WT=70.0)
+    with pytest.raises(SpecificationError, match="effect of weight_kg on cl cannot be estimated"):
+        read_population_data(constant, spec)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
+    from pkmodel.cli.main import main
+
+    data = tmp_path / "pk.csv"
+    simulated.frame.to_csv(data, index=False)
+    spec = _write(tmp_path, SPEC_TOML)
+    out = tmp_path / "popfit.nc"
+    args = ["pk", "fit", str(data), "--spec", str(spec), "-o", str(out), "--json", "--seed", "1",
+            "--draws", "500", "--tune", "500", "--chains", "2"]
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    rows = {r["parameter"]: r for r in payload["parameters"]}
+    assert set(rows) == set(TRUTH)
+    for row in rows.values():
+        assert {"parameter", "median", "lower", "upper", "unit"} <= set(row)
+        assert row["lower"] < row["median"] < row["upper"]
+    # the same seed and data as the Python fit: the same posterior
+    assert rows["tv_cl"]["median"] == pytest.approx(
+        fit_m3.summary().set_index("parameter").loc["tv_cl", "median"], rel=1e-9)
+    saved = load_population_fit(out, warn=False).summary()
+    assert saved["median"].tolist() == pytest.approx([rows[p]["median"]
+                                                      for p in saved["parameter"]])
+    assert main(args) == 2  # exists, no --force
+    assert "already exists" in capsys.readouterr().err
+    bad = _write(tmp_path, SPEC_TOML.replace("bsv = true", "bvs = true", 1))
+    assert main(["pk", "fit", str(data), "--spec", str(bad), "-o", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"line 12: unknown key 'bvs'.*did you mean 'bsv'", err)
+    assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- docs
+def test_the_code_blocks_of_the_population_page_run(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "population_pk.md").read_text(encoding="utf-8")
+    toml_blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)
+    python_blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert toml_blocks and python_blocks
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.toml").write_text(toml_blocks[0], encoding="utf-8")
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in python_blocks:
+            exec(compile(block, "docs/population_pk.md", "exec"), namespace)
+    assert namespace["spec"] == read_spec(tmp_path / "model.toml")
+    for i, block in enumerate(toml_blocks):  # every TOML example is a valid specification
+        (tmp_path / f"block{i}.toml").write_text(block, encoding="utf-8")
+        read_spec(tmp_path / f"block{i}.toml")
+    assert set(namespace["table"]["parameter"]) >= {"tv_cl", "omega_cl", "sigma_prop"}
