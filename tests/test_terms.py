@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pytensor.tensor as pt
 
+from exposure_truth import simulate_exposure_cohort
+
 from pkmodel.data import load_ungar2019
 from pkmodel.response import RemissionModel
 from pkmodel.response.priors import Priors
@@ -29,9 +31,16 @@ def test_the_pymc_model_has_exactly_the_terms_of_the_table():
     names = set(model.named_vars) - NOT_TERMS
     terms = {t.name for t in TERMS}
     assert names <= terms, f"parameters without a term: {sorted(names - terms)}"
+    exposure_only = {"b_base", "b_gain"}
     for t in TERMS:
-        if t.role in ("log_odds", "random", "tl") and t.name != "b_slope_strategy_contrast":
+        if t.role in ("log_odds", "random", "tl") and t.name not in exposure_only:
             assert t.name in model.named_vars, t.name
+    frame, _ = simulate_exposure_cohort(400, 2, b_base=-0.5, b_gain=1.0, alpha=0.0,
+                                        sigma_centre=0.3, sigma_patient=0.5, seed=1)
+    exposure = RemissionModel(exposure={"assume": {"immunomodulator": 0}}).build(frame)
+    names = set(exposure.named_vars) - NOT_TERMS
+    assert names <= terms and exposure_only <= names
+    assert not {"beta", "delta_strategy", "b_slope_strategy"} & names
     contrasts = RemissionModel(pool_slopes=False).build(load_ungar2019())
     assert "b_slope_strategy_contrast" in contrasts.named_vars
 
