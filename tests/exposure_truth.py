@@ -287,7 +287,7 @@ def _truncated(draw, low, high, n):
 def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, sigma_centre,
                              sigma_patient, tau_month=(0.0, 0.3), months=(6, 12),
                              regimens=((10, 8), (5, 4), (5, 6)), baseline_regimen=(5, 8),
-                             upper_limit=16.0, lower_limit=0.4, seed):
+                             upper_limit=16.0, lower_limit=0.4, seed, remission_tl="true"):
     """A cohort in pkmodel's format whose remission is driven by baseline exposure and PK gain.
 
     Each patient draws weight (log-normal, median 70 kg, log-SD 0.2, redrawn outside 40-120 kg),
@@ -316,6 +316,9 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
     "true" TL is the one measured, with residual error) therefore faces errors in the
     covariate, and its ``b_base`` estimate is expected to be attenuated towards 0; a model that
     treats the measurement as a noisy reading of the PK prediction should recover ``b_base``.
+
+    ``remission_tl="measured"`` puts the measured trough in that place instead (the remission
+    model's own assumption), for recovery checks of the model as it is stated.
 
     No patient is excluded (those with a trough below 3 µg/mL stay; pkmodel's reader drops them).
 
@@ -395,7 +398,9 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
                                 [f"{x:.6g}" for x in tl_obs]))
 
     logit = (alpha + a_centre[center][:, None] + np.asarray(tau_month)[None, :]
-             + b_base * (np.log(tl_base) - np.log(REFERENCE_TL_UG_ML))[:, None]
+             + b_base * (np.log(tl_base if remission_tl == "true"
+                                else np.maximum(tl_obs, lower_limit))
+                         - np.log(REFERENCE_TL_UG_ML))[:, None]
              + b_gain * np.log(gain)[:, None] + u[:, None])
     prob = expit(logit)
     remission = (rng.random(prob.shape) < prob).astype(int)

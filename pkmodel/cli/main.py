@@ -19,7 +19,7 @@ __all__ = ["build_parser", "main"]
 
 # Each module adds its sub-commands with ``register(subparsers)``.
 _COMMAND_MODULES = ("pkmodel.cli.cohort", "pkmodel.cli.response", "pkmodel.cli.pk",
-                    "pkmodel.cli.report", "pkmodel.cli.scenarios")
+                    "pkmodel.cli.report", "pkmodel.cli.scenarios", "pkmodel.cli.recommend")
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -15,7 +15,7 @@ from pkmodel.cli.output import (
     phase,
 )
 from pkmodel.disclaimer import DISCLAIMER
-from pkmodel.errors import ConvergenceWarning
+from pkmodel.errors import ConvergenceWarning, SpecificationError
 from pkmodel.files import atomic_path, check_writable, staged_outputs
 
 __all__ = ["register"]
@@ -30,8 +30,14 @@ def _fit_from_args(args):
           f"({args.chains} chains x {args.tune} tuning + {args.draws} draws; the first fit of a "
           "model structure also compiles it)")
     started = time.perf_counter()
+    exposure = None
+    if args.exposure:
+        exposure = {"pk_model": args.pk_model, "assume": _assumptions(args.assume or ())}
+    elif args.assume or args.pk_model != _DEFAULT_PK_MODEL:
+        raise SpecificationError("--assume and --pk-model belong to the exposure-driven model: "
+                                 "add --exposure")
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
-                          target_accept=args.target_accept)
+                          target_accept=args.target_accept, exposure=exposure)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fit = spec.fit(cohort, draws=args.draws, tune=args.tune, chains=args.chains,
@@ -44,7 +50,36 @@ def _fit_from_args(args):
     return cohort, fit
 
 
+_DEFAULT_PK_MODEL = "fasanmade2011"
+
+
+def _assumptions(items) -> dict[str, float]:
+    """``COLUMN=VALUE`` pairs of --assume as a dict."""
+    out = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[column.strip()] = float(value)
+        except ValueError:
+            raise SpecificationError(f"--assume {item!r}: write COLUMN=VALUE, e.g. "
+                                     "--assume albumin_g_l=40") from None
+    return out
+
+
 def _add_fit_options(p) -> None:
+    p.add_argument("--exposure", action="store_true",
+                   help="fit the exposure-driven model: remission from the baseline TL (b_base) "
+                        "and the exposure gain of the regimen given (b_gain), from each "
+                        "patient's individual PK; needs dose_mg_kg, interval_weeks and the PK "
+                        "model's covariates")
+    p.add_argument("--pk-model", default=_DEFAULT_PK_MODEL,
+                   help="with --exposure: the population PK model of the exposure gains "
+                        "(`pkmodel pk models`)")
+    p.add_argument("--assume", action="append", metavar="COLUMN=VALUE",
+                   help="with --exposure: a value stated for a PK column the cohort lacks or "
+                        "leaves empty, e.g. albumin_g_l=40 (repeatable; recorded in the fit)")
     p.add_argument("--covariate", action="append", metavar="COLUMN",
                    help="adjust for this patient-level column (repeatable)")
     p.add_argument("--slope-by", choices=["disease"], default=None,

@@ -52,11 +52,16 @@ class LogGain:
         Posterior mean and SD of log(trough after / trough before).
     ess : numpy.ndarray
         Effective sample size of each patient's importance sample.
+    log_after_mean, log_after_sd : numpy.ndarray
+        Posterior mean and SD of the log steady-state trough (µg/mL, without residual error)
+        under the regimen: the trough forecast.
     """
 
     mean: np.ndarray
     sd: np.ndarray
     ess: np.ndarray
+    log_after_mean: np.ndarray
+    log_after_sd: np.ndarray
 
 
 def _log_likelihood(pred: np.ndarray, tl: np.ndarray, cens: np.ndarray,
@@ -74,19 +79,25 @@ def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
     base = steady_state_trough(params, baseline.dose_mg_kg * weight[:, None],
                                baseline.interval_days, baseline.infusion_days)
     log_gain = np.empty_like(base)
+    log_after = np.empty_like(base)
     for d, tau in set(zip(dose.tolist(), interval.tolist(), strict=True)):
         rows = (dose == d) & (interval == tau)
         reg = Regimen(d, tau, infusion_hours=baseline.infusion_hours)
         sub = PKParameters(**{k: getattr(params, k)[rows] for k in ("cl", "v1", "q", "v2")})
         after = steady_state_trough(sub, d * weight[rows, None], reg.interval_days,
                                     reg.infusion_days)
-        log_gain[rows] = np.log(after) - np.log(base[rows])
-    logw = _log_likelihood(base, tl[:, None], cens[:, None], model)
+        log_after[rows] = np.log(after)
+        log_gain[rows] = log_after[rows] - np.log(base[rows])
+    logw = np.where(np.isnan(tl)[:, None], 0.0,  # no measurement: the prior
+                    _log_likelihood(base, np.nan_to_num(tl)[:, None], cens[:, None], model))
     logw = logw - logsumexp(logw, axis=1, keepdims=True)
     w = np.exp(logw)
-    mean = np.sum(w * log_gain, axis=1)
-    var = np.sum(w * (log_gain - mean[:, None]) ** 2, axis=1)
-    return mean, np.sqrt(np.maximum(var, 0.0)), 1.0 / np.sum(w**2, axis=1)
+
+    def moments(x):
+        m = np.sum(w * x, axis=1)
+        return m, np.sqrt(np.maximum(np.sum(w * (x - m[:, None]) ** 2, axis=1), 0.0))
+
+    return (*moments(log_gain), 1.0 / np.sum(w**2, axis=1), *moments(log_after))
 
 
 def log_gain_posterior(
@@ -109,7 +120,8 @@ def log_gain_posterior(
         The population PK model (its typical values, covariate effects and between-subject
         variability are the prior of the patient's parameters).
     tl_ug_ml : array, shape (n,)
-        Measured baseline trough, µg/mL (for a censored one, its limit).
+        Measured baseline trough, µg/mL (for a censored one, its limit; NaN for a patient
+        without one, whose gain then follows from the prior and the covariates alone).
     tl_cens : array, shape (n,)
         0 measured, 1 below the limit, -1 above it.
     covariates : mapping of str to array
@@ -135,18 +147,16 @@ def log_gain_posterior(
     cov = {k: v for k, v in cov.items() if k in model.covariates_used or k == "weight_kg"}
     rng = np.random.default_rng(resolve_seed(random_seed))
     eta = model.sample_eta((n_draws,), rng)
-    mean, sd, ess = np.empty(n), np.empty(n), np.empty(n)
+    out = np.empty((5, n))
     for lo in range(0, n, _CHUNK):
         s = slice(lo, lo + _CHUNK)
-        mean[s], sd[s], ess[s] = _block(model, {k: v[s] for k, v in cov.items()}, eta, tl[s],
-                                        cens[s], cov["weight_kg"][s], baseline, dose[s],
-                                        interval[s])
-    few = np.flatnonzero(ess < MIN_ESS)
+        out[:, s] = _block(model, {k: v[s] for k, v in cov.items()}, eta, tl[s], cens[s],
+                           cov["weight_kg"][s], baseline, dose[s], interval[s])
+    few = np.flatnonzero(out[2] < MIN_ESS)
     if few.size:
         more = model.sample_eta((10 * n_draws,), rng)
         for lo in range(0, few.size, _CHUNK // 8):
             i = few[lo:lo + _CHUNK // 8]
-            mean[i], sd[i], ess[i] = _block(model, {k: v[i] for k, v in cov.items()}, more,
-                                            tl[i], cens[i], cov["weight_kg"][i], baseline,
-                                            dose[i], interval[i])
-    return LogGain(mean=mean, sd=sd, ess=ess)
+            out[:, i] = _block(model, {k: v[i] for k, v in cov.items()}, more, tl[i], cens[i],
+                               cov["weight_kg"][i], baseline, dose[i], interval[i])
+    return LogGain(*out)

@@ -208,6 +208,17 @@ class RemissionFit:
         return out
 
     # ------------------------------------------------------------ prediction
+    def recommend(self, *, tl_ug_ml: float | None, weight_kg: float, **options):
+        """P(remission) under candidate regimens for one patient, and a verdict.
+
+        See :func:`pkmodel.response.recommend.recommend` for the options (``albumin_g_l``,
+        ``ati``, ``covariates``, ``regimens``, ``p_min``, ``credibility``, ``month``...).
+        Research use only: the result carries the disclaimer.
+        """
+        from pkmodel.response.recommend import recommend
+
+        return recommend(self, tl_ug_ml=tl_ug_ml, weight_kg=weight_kg, **options)
+
     def remission_curve(self, tl=None, strategy=None, month=None, covariates: dict | None = None,
                         level: str = "population") -> xr.Dataset:
         """Posterior remission curves over a grid of baseline TL.

@@ -8,6 +8,7 @@
 See ``docs/scenarios.md``.
 """
 
+from pkmodel.response.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.populations import (
     IBD_MAINTENANCE,
     CovariateDistribution,
@@ -15,7 +16,6 @@ from pkmodel.scenarios.populations import (
     population_from_table,
 )
 from pkmodel.scenarios.simulate import simulate_scenarios
-from pkmodel.scenarios.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.summaries import scenario_table
 
 __all__ = [

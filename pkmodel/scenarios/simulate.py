@@ -20,10 +20,10 @@ from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.response import RemissionPredictor
+from pkmodel.response.strategies import RegimenStrategy, map_regimens
 from pkmodel.sampling import resolve_seed
 from pkmodel.scenarios import engine, exposure
 from pkmodel.scenarios.populations import VirtualPopulation, population_from_table
-from pkmodel.scenarios.strategies import RegimenStrategy, map_regimens
 from pkmodel.scenarios.summaries import band_labels, summarize
 from pkmodel.validation import check_probability
 
@@ -103,7 +103,7 @@ def simulate_scenarios(
         observed baseline troughs, µg/mL.
     regimens : sequence of str or Regimen
         Intensified regimens, e.g. ``["10mg/kg q8w", "5mg/kg q4w"]``. Each is mapped to a fitted
-        strategy (see :mod:`pkmodel.scenarios.strategies`) or refused.
+        strategy (see :mod:`pkmodel.response.strategies`) or refused.
     pk_model : str or PopulationModel, default "by_disease"
         ``"by_disease"``: Fasanmade 2011 for Crohn's disease, Fasanmade 2009 for ulcerative
         colitis; or one model of :data:`pkmodel.pk.MODELS` (a name or an object).
