@@ -73,6 +73,7 @@ class Plan:
     levels: Mapping[str, tuple]
     columns: tuple[str, ...]
     per_patient: bool
+    log_gain_range: tuple[float, float] | None = None  # exposure-driven fit: fitted log gains
 
     @property
     def n_bands(self) -> int:
@@ -125,6 +126,8 @@ def simulate_chunk(plan: Plan, start: int, *arrays: np.ndarray) -> dict[str, np.
         "rate_sum": np.zeros((n_s, *shape, plan.n_bands)),
         "futile_count": np.zeros((*shape, plan.n_bands)),
     }
+    if plan.log_gain_range is not None:
+        out["n_gain_extrapolated"] = np.zeros(len(plan.strategies))
     if plan.per_patient:
         out.update(baseline_tl=base, trough_after=after,
                    p_remission=np.full((*shape, n), np.nan), p_futile=np.full((*shape, n), np.nan))
@@ -132,10 +135,17 @@ def simulate_chunk(plan: Plan, start: int, *arrays: np.ndarray) -> dict[str, np.
         return out
     z, disease = _design(plan, cols, idx, start)
     log_tl = xr.DataArray(np.log(base[idx]), dims="patient")
+    exposure = plan.log_gain_range is not None
+    if exposure:  # each regimen from the exposure gain it brings the patient (known here)
+        log_gain = np.log(after[:, idx]) - np.log(base[idx])
+        lo, hi = plan.log_gain_range
+        out["n_gain_extrapolated"] = ((log_gain < lo) | (log_gain > hi)).sum(axis=1)
+        out["n_gain_extrapolated"] = out["n_gain_extrapolated"].astype(float)
     for k, strategy in enumerate(plan.strategies):
+        gain = {"log_gain": log_gain[k]} if exposure else {}
         for m, month in enumerate(plan.months):
             p = plan.predictor.p_remission(log_tl, strategy, month, covariates=z,
-                                           disease=disease)
+                                           disease=disease, **gain)
             out["rate_sum"][:, k, m] = p @ onehot
             below = (p < plan.p_min).mean(axis=0)
             out["futile_count"][k, m] = (below >= plan.credibility).astype(float) @ onehot
@@ -147,11 +157,11 @@ def simulate_chunk(plan: Plan, start: int, *arrays: np.ndarray) -> dict[str, np.
 
 #: The chunk results that are summed over chunks (the rest are per patient).
 SUM_KEYS = ("n_simulated", "n_excluded", "n_above_fitted", "n_band", "log_baseline_sum",
-            "log_trough_sum", "above_target", "rate_sum", "futile_count")
+            "log_trough_sum", "above_target", "rate_sum", "futile_count", "n_gain_extrapolated")
 
 
 def _add(*parts: dict) -> dict:
-    return {k: sum(p[k] for p in parts) for k in SUM_KEYS}
+    return {k: sum(p[k] for p in parts) for k in SUM_KEYS if k in parts[0]}
 
 
 def _tree_sum(items: list, fan_in: int = 8):

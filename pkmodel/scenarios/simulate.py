@@ -174,9 +174,23 @@ def simulate_scenarios(
     meta = fit.meta
     entropy = resolve_seed(random_seed)
     baseline = parse_regimen(baseline_regimen)
-    mapping = map_regimens(regimens, meta["strategies"], baseline=baseline,
-                           cohort_data=getattr(fit, "cohort_data", None),
-                           strategy_map=strategy_map)
+    exposure_fit = bool(meta.get("exposure"))
+    if exposure_fit:  # every regimen predicted from the exposure gain it brings
+        if strategy_map:
+            raise SpecificationError("strategy_map belongs to the baseline-TL model; the "
+                                     "exposure-driven model predicts every regimen from its "
+                                     "own exposure gain")
+        if isinstance(regimens, str | Regimen) or not len(regimens):
+            raise SpecificationError("regimens must be a non-empty list, e.g. ['10mg/kg q8w', "
+                                     "'5mg/kg q4w']")
+        regs = [parse_regimen(r) for r in regimens]
+        if len({r.label for r in regs}) != len(regs):
+            raise SpecificationError(f"regimens are repeated: {[r.label for r in regs]}")
+        mapping = [RegimenStrategy(r, r.label, "exposure") for r in regs]
+    else:
+        mapping = map_regimens(regimens, meta["strategies"], baseline=baseline,
+                               cohort_data=getattr(fit, "cohort_data", None),
+                               strategy_map=strategy_map)
     labels = [m.regimen.label for m in mapping]
     if reference is None:
         reference = labels[0]
@@ -205,7 +219,9 @@ def simulate_scenarios(
                        min_tl=min_tl_ug_ml, tl_max_fitted=float(meta["tl_range_ug_ml"][1]),
                        p_min=float(p_min), credibility=float(credibility),
                        target=float(target_tl_ug_ml), levels=levels,
-                       columns=columns, per_patient=bool(per_patient))
+                       columns=columns, per_patient=bool(per_patient),
+                       log_gain_range=(tuple(meta["exposure"]["log_gain_range"])
+                                       if exposure_fit else None))
 
     if chunk_size is None and n * predictor.n_samples > _IN_MEMORY_LIMIT:
         raise SpecificationError(
@@ -218,12 +234,13 @@ def simulate_scenarios(
                      reference=reference, ci_prob=ci_prob, population=pop,
                      settings=_settings(pk_models, by_disease, mapping, entropy, baseline,
                                         min_tl_ug_ml, p_min, credibility, ci_prob,
-                                        target_tl_ug_ml, reference, n_draws, chunk_size))
+                                        target_tl_ug_ml, reference, n_draws, chunk_size,
+                                        exposure_fit))
 
 
 def _settings(pk_models, by_disease, mapping: list[RegimenStrategy], entropy, baseline,
               min_tl, p_min, credibility, ci_prob, target, reference, n_draws,
-              chunk_size) -> dict:
+              chunk_size, exposure_fit: bool = False) -> dict:
     return {
         "pk_model": ("by_disease: fasanmade2011 for CD, fasanmade2009 for UC" if by_disease
                      else pk_models[0].name),
@@ -244,8 +261,10 @@ def _settings(pk_models, by_disease, mapping: list[RegimenStrategy], entropy, ba
         "not_propagated": (
             "uncertainty of the PK typical values and covariate effects; residual and assay "
             "error of the baseline trough; intra-patient PK change after intensification; "
-            "any effect of the dose or interval within a fitted strategy (the remission model "
-            "has none: regimens of the same strategy share their remission predictions); "
-            "selection of patients into loss of response"),
+            + ("" if exposure_fit else
+               "any effect of the dose or interval within a fitted strategy (the remission "
+               "model has none: regimens of the same strategy share their remission "
+               "predictions); ")
+            + "selection of patients into loss of response"),
     }
 

@@ -93,6 +93,12 @@ def summarize(sums: Mapping[str, np.ndarray], patients: Mapping[str, np.ndarray]
     dims = ("regimen", "month", "band")
     ds["n_patients"] = ("band", n_band.astype(np.int64),
                         {"long_name": "eligible virtual patients"})
+    if "n_gain_extrapolated" in sums:  # exposure-driven fit
+        ds["n_gain_extrapolated"] = ("regimen", np.asarray(sums["n_gain_extrapolated"])[k_of]
+                                     .astype(np.int64),
+                                     {"long_name": "eligible patients whose exposure gain lies "
+                                                   "outside the range of the fitted cohort "
+                                                   "(predicted by extrapolation)"})
     ds["remission_rate"] = (("regimen", "month", "band", "sample"),
                             np.moveaxis(rate[:, k_of], 0, -1),
                             {"units": "1", "long_name": "expected remission rate per posterior "
