@@ -1,0 +1,261 @@
+"""The exposure-driven remission model, checked against an independent generator and PK code.
+
+The cohorts come from ``tests/exposure_truth.py``, which has its own PK (closed form checked
+against an ODE) and draws remission from known ``b_base`` and ``b_gain``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from exposure_truth import (
+    OMEGA2,
+    individual_parameters,
+    residual_sd,
+    simulate_exposure_cohort,
+    steady_state_trough,
+)
+
+import pkmodel
+from pkmodel.errors import CohortError
+from pkmodel.pk import get_model
+from pkmodel.pk.gain import log_gain_posterior
+from pkmodel.pk.regimens import Regimen
+from pkmodel.response import RemissionPredictor
+from pkmodel.response.recommend import FUTILE, recommend
+
+ASSUME = {"assume": {"immunomodulator": 0}}  # the generator's patients take none
+
+
+def _independent_log_gain(tl, dose, interval_weeks, weight=70.0, albumin=40.0, n=400_000):
+    """Posterior mean and SD of log gain by brute-force importance sampling (own PK code)."""
+    rng = np.random.default_rng(7)
+    eta = rng.standard_normal((n, 3)) * np.sqrt(np.asarray(OMEGA2))
+    p = individual_parameters(weight, albumin, 0, eta)
+    base = steady_state_trough(*p, 5 * weight, 56.0)
+    after = steady_state_trough(*p, dose * weight, interval_weeks * 7.0)
+    sd = residual_sd(base)
+    logw = -0.5 * ((tl - base) / sd) ** 2 - np.log(sd)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    g = np.log(after / base)
+    mean = float(np.sum(w * g))
+    return mean, float(np.sqrt(np.sum(w * (g - mean) ** 2)))
+
+
+def test_exposure_gain_agrees_with_an_independent_pk_computation():
+    model = get_model("fasanmade2011")
+    cases = [(5.0, 5, 4), (2.0, 5, 4), (12.0, 5, 4), (5.0, 5, 6), (8.0, 10, 4)]
+    tl = np.array([c[0] for c in cases])
+    got = log_gain_posterior(model, tl, np.zeros(tl.size, int),
+                             {"weight_kg": 70.0, "albumin_g_dl": 4.0, "ati": 0.0,
+                              "immunomodulator": 0.0},
+                             np.array([c[1] for c in cases]), np.array([c[2] for c in cases]),
+                             baseline=Regimen(5, 8), random_seed=1)
+    for k, (t, dose, interval) in enumerate(cases):
+        mean, sd = _independent_log_gain(t, dose, interval)
+        assert got.mean[k] == pytest.approx(mean, abs=0.03), (t, dose, interval)
+        assert got.sd[k] == pytest.approx(sd, rel=0.25, abs=0.01), (t, dose, interval)
+    # linear PK: a doubled dose doubles every trough, whatever the patient
+    esc = log_gain_posterior(model, tl, np.zeros(tl.size, int), {"weight_kg": 70.0},
+                             np.full(tl.size, 10.0), np.full(tl.size, 8.0),
+                             baseline=Regimen(5, 8))
+    np.testing.assert_allclose(esc.mean, np.log(2.0), atol=1e-12)
+    np.testing.assert_allclose(esc.sd, 0.0, atol=1e-7)
+    # shortening gains more the lower the trough (a fast-clearing patient)
+    assert got.mean[1] > got.mean[0] > got.mean[2]
+
+
+@pytest.fixture(scope="module")
+def cohorts():
+    """Two truths (both with a lower remission at high baseline TL for the same exposure)."""
+    out = {}
+    for name, truth in {"gain": (-0.6, 1.2), "failure": (-1.2, 0.6)}.items():
+        frame, t = simulate_exposure_cohort(4500, 5, b_base=truth[0], b_gain=truth[1],
+                                            alpha=0.2, sigma_centre=0.3, sigma_patient=0.6,
+                                            seed=11 + len(out), remission_tl="measured")
+        out[name] = (pkmodel.read_cohort(frame, name=f"exposure-{name}"), truth, t)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fits(cohorts):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pkmodel.ConvergenceWarning)  # defaults must pass the gate
+        return {name: pkmodel.RemissionModel(exposure=ASSUME).fit(c, random_seed=3,
+                                                                  progressbar=False)
+                for name, (c, _, _) in cohorts.items()}
+
+
+@pytest.mark.parametrize("name", ["gain", "failure"])
+def test_b_base_and_b_gain_are_recovered(cohorts, fits, name):
+    cohort, (b_base, b_gain), _ = cohorts[name]
+    assert cohort.data["patient_id"].nunique() > 900
+    fit = fits[name]
+    assert fit.diagnostics().converged
+    post = fit.posterior
+    for var, truth in (("b_base", b_base), ("b_gain", b_gain)):
+        lo, hi = np.quantile(post[var].values, [0.005, 0.995])
+        assert lo < truth < hi, (var, truth, lo, hi)
+        assert float(post[var].std()) < 0.4
+    # the "mechanistic failure" reading: b_base < 0 and b_gain > 0, both credibly
+    assert float((post["b_base"] < 0).mean()) > 0.975
+    assert float((post["b_gain"] > 0).mean()) > 0.975
+    table = fit.summary()
+    assert {"b_base", "b_gain"} <= set(table["parameter"]) and "beta" not in set(
+        table["parameter"])
+
+
+def test_pk_uncertainty_is_integrated_as_the_expectation_over_the_gain(fits):
+    predictor = fits["gain"].predictor(200)
+    log_tl = np.log(np.array([4.0, 8.0]))
+    m, s = np.array([1.2, 0.7]), np.array([0.4, 0.25])
+    got = predictor.p_remission(log_tl, None, 12, log_gain=m, log_gain_sd=s)
+    e = np.random.default_rng(0).standard_normal(4000)
+    mc = np.mean([predictor.p_remission(log_tl, None, 12, log_gain=m + s * x) for x in e],
+                 axis=0)
+    np.testing.assert_allclose(got, mc, atol=4e-3)
+
+
+def test_regimens_differ_by_their_exposure_in_curves_and_scenarios(fits):
+    fit = fits["gain"]
+    curve = pkmodel.summarize_curve(fit.remission_curve(
+        tl=[4.0], strategy=["5 mg/kg q6w", "5 mg/kg q4w"], month=12))
+    q6, q4 = curve.set_index("strategy").loc[["5 mg/kg q6w", "5 mg/kg q4w"], "median"]
+    assert q4 > q6 + 0.03  # q4w brings more exposure than q6w, and b_gain > 0
+    ds = pkmodel.simulate_scenarios(fit, 3000, ["5 mg/kg q6w", "5 mg/kg q4w", "10 mg/kg q4w"],
+                                    pk_model="fasanmade2011", random_seed=2)
+    rate = ds["remission_rate_mean"].sel(month=12, band="all").to_numpy()
+    assert rate[0] < rate[1] < rate[2]
+    extrapolated = ds["n_gain_extrapolated"].to_numpy()
+    assert extrapolated[2] > extrapolated[0]  # 10 mg/kg q4w lies beyond any fitted gain
+    assert (extrapolated <= int(ds["n_patients"].sel(band="all"))).all()
+
+
+def test_both_models_are_saved_loaded_and_compared_by_loo(cohorts, fits, tmp_path):
+    cohort = cohorts["gain"][0]
+    path = tmp_path / "exposure.nc"
+    fits["gain"].save(path)
+    loaded = pkmodel.load_fit(path)
+    assert loaded.model_kind == "remission_by_exposure"
+    assert loaded.spec.exposure == fits["gain"].spec.exposure
+    xr.testing.assert_identical(loaded.posterior, fits["gain"].posterior)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        baseline = pkmodel.RemissionModel().fit(cohort, draws=500, random_seed=3,
+                                                progressbar=False)
+    table = pkmodel.compare({"exposure": loaded, "baseline": baseline})
+    assert set(table.index) == {"exposure", "baseline"}
+    # the data were drawn from the exposure model: LOO prefers it
+    assert table.index[0] == "exposure"
+
+
+def test_a_missing_regimen_or_pk_covariate_names_the_patient():
+    frame, _ = simulate_exposure_cohort(300, 2, b_base=-0.5, b_gain=1.0, alpha=0.0,
+                                        sigma_centre=0.3, sigma_patient=0.5, seed=1)
+    cohort = pkmodel.read_cohort(frame)
+    first = cohort.data["patient_id"].iloc[0]
+    with pytest.raises(CohortError, match="immunomodulator is missing for patient"):
+        pkmodel.RemissionModel(exposure=True).build(cohort)
+    broken = frame.copy()
+    broken.loc[broken["patient_id"] == first, "interval_weeks"] = np.nan
+    with pytest.raises(CohortError, match=f"interval_weeks is missing for patient '{first}'"):
+        pkmodel.RemissionModel(exposure=ASSUME).build(pkmodel.read_cohort(broken))
+    # stating an assumption is enough, and it is recorded
+    stated = {"assume": {"immunomodulator": 0, "interval_weeks": 8}}
+    pkmodel.RemissionModel(exposure=stated).build(pkmodel.read_cohort(broken))
+
+
+class _HandBuilt:
+    """A fit whose posterior is written by hand (every draw the same): the verdict is known."""
+
+    model_kind = "remission_by_exposure"
+
+    def __init__(self, template, **values):
+        self.meta = template.meta
+        self.cohort_data = template.cohort_data
+        n = 50
+        post = {k: (("chain", "draw"), np.full((1, n), float(v))) for k, v in values.items()}
+        groups = template.meta["groups"]
+        post["a_group"] = (("chain", "draw", "group"), np.zeros((1, n, len(groups))))
+        post["sigma_group"] = (("chain", "draw"), np.full((1, n), 1e-6))
+        post["tau_month"] = (("chain", "draw", "month_contrast"), np.zeros((1, n, 1)))
+        self.posterior = xr.Dataset(post, coords={"group": groups,
+                                                  "month_contrast": template.meta["months"][1:]})
+
+    def predictor(self, n_draws=None):
+        return RemissionPredictor.from_posterior(self.posterior, self.meta, n_draws)
+
+
+def test_recommendation_on_hand_built_posteriors(fits):
+    template = fits["gain"]
+    # P(remission) = expit(-2 + 2 log gain): 10 mg/kg q8w (gain 2) gives 0.35; 5 mg/kg q4w
+    # (gain about 4 at a trough of 5) about 0.7; 5 mg/kg q6w (about 1.9) about 0.34
+    fit = _HandBuilt(template, alpha=-2.0, b_base=0.0, b_gain=2.0, sigma_patient=1e-6)
+    rec = recommend(fit, tl_ug_ml=5.0, weight_kg=70, p_min=0.5,
+                                               credibility=0.9,
+                                               covariates={"immunomodulator": 0})
+    assert rec.verdict == "5 mg/kg q4w"  # reaches, and is less intensive than 10 mg/kg q4w
+    row = rec.table.set_index(["regimen", "month"])
+    assert row.loc[("10 mg/kg q8w", 12), "median"] == pytest.approx(
+        1 / (1 + np.exp(2 - 2 * np.log(2))), abs=1e-6)
+    assert not row.loc[("10 mg/kg q8w", 12), "reaches"]
+    assert pkmodel.DISCLAIMER in json.dumps(rec.to_dict())
+    assert rec.settings["stated_reference_values"]  # albumin was not given: stated
+    futile = recommend(fit, tl_ug_ml=5.0, weight_kg=70, p_min=0.99,
+                                                  covariates={"immunomodulator": 0})
+    assert futile.verdict == FUTILE
+    # no trough: when remission does not depend on the trough or the gain, measuring one
+    # cannot change the verdict; when it does steeply, it can
+    flat = _HandBuilt(template, alpha=0.5, b_base=0.0, b_gain=0.0, sigma_patient=1e-6)
+    rec = recommend(flat, tl_ug_ml=None, weight_kg=70, p_min=0.5,
+                                               covariates={"immunomodulator": 0})
+    assert rec.tdm["p_verdict_changes"] == 0.0 and rec.verdict == "5 mg/kg q6w"
+    steep = _HandBuilt(template, alpha=0.0, b_base=-3.0, b_gain=0.0, sigma_patient=1e-6)
+    rec = recommend(steep, tl_ug_ml=None, weight_kg=70, p_min=0.5,
+                                               covariates={"immunomodulator": 0})
+    assert 0.05 < rec.tdm["p_verdict_changes"] < 0.95
+    assert set(rec.tdm["verdicts"]) == {"5 mg/kg q6w", FUTILE}
+
+
+def test_recommend_with_the_baseline_model_says_regimens_share_a_prediction():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        fit = pkmodel.RemissionModel().fit(pkmodel.load_ungar2019(), draws=200, tune=300,
+                                           chains=2, random_seed=1, progressbar=False)
+    rec = fit.recommend(tl_ug_ml=6.0, weight_kg=70, regimens=["5 mg/kg q6w", "5 mg/kg q4w"])
+    t = rec.table[rec.table["month"] == 12].set_index("regimen")
+    assert t.loc["5 mg/kg q6w", "median"] == t.loc["5 mg/kg q4w", "median"]
+    assert t.loc["5 mg/kg q4w", "trough_ug_ml"] > t.loc["5 mg/kg q6w", "trough_ug_ml"]
+    assert any("share the prediction" in n for n in rec.notes)
+
+
+def test_cli_fit_exposure_and_recommend(cohorts, fits, tmp_path, capsys):
+    from pkmodel.cli.main import main
+
+    path = tmp_path / "cohort.csv"
+    frame, _ = simulate_exposure_cohort(600, 2, b_base=-0.5, b_gain=1.0, alpha=0.0,
+                                        sigma_centre=0.3, sigma_patient=0.5, seed=5)
+    frame.to_csv(path, index=False)
+    out = tmp_path / "fit.nc"
+    code = main(["fit", str(path), "-o", str(out), "--exposure", "--assume",
+                 "immunomodulator=0", "--draws", "300", "--tune", "300", "--chains", "2",
+                 "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"b_base", "b_gain"} <= {row["parameter"] for row in payload["summary"]}
+    code = main(["recommend", str(out), "--tl", "5", "--weight", "70", "--covariate",
+                 "immunomodulator=0", "--json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert code == 0 and rec["verdict"] and rec["disclaimer"] == pkmodel.DISCLAIMER
+    assert {r["regimen"] for r in rec["regimens"]} == {"10 mg/kg q8w", "5 mg/kg q6w",
+                                                        "5 mg/kg q4w", "10 mg/kg q4w"}
+    assert main(["fit", str(path), "-o", str(tmp_path / "x.nc"), "--assume", "a=1"]) == 2
+    assert "add --exposure" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(path), frame, check_dtype=False)
