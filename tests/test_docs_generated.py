@@ -50,3 +50,21 @@ def test_the_code_blocks_of_the_pk_page_run():
             exec(compile(block, "docs/pk.md", "exec"), namespace)
     assert set(namespace["avg"].weights) >= {"fasanmade2009", "aubourg2015"}
     assert namespace["est"].covariate_history.last() == {"weight_kg": 55.0, "albumin_g_dl": 4.2}
+
+
+def test_the_code_blocks_of_the_exposure_page_run():
+    import pkmodel
+
+    text = (ROOT / "docs" / "exposure.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/exposure.md", "exec"), namespace)
+    b = namespace["b"]
+    assert list(b.index) == ["b_base", "b_gain"] and (b["lower"] < b["upper"]).all()
+    assert set(namespace["loo"].index) == {"exposure", "strategy"}
+    assert namespace["verdict"] in {*namespace["per_regimen"]["regimen"],
+                                    "intensification futile at these settings"}
+    assert 0.0 <= namespace["value_of_tdm"] <= 1.0
+    assert namespace["rec"].disclaimer == pkmodel.DISCLAIMER
