@@ -348,6 +348,8 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
         Measured troughs below it are written ``"<0.4"``.
     seed : int
         Seed of the one random generator.
+    remission_tl : {"true", "measured"}
+        Which baseline trough enters the remission logit (see above).
 
     Returns
     -------

@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytensor.tensor as pt
-
 from exposure_truth import simulate_exposure_cohort
 
 from pkmodel.data import load_ungar2019
