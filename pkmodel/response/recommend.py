@@ -16,7 +16,7 @@ recommendation says so.
 Without a trough (``tl_ug_ml=None``) the recommendation averages over the trough's predictive
 distribution under the baseline regimen, and reports the *value of measuring it*: the
 probability that a measured trough would change the verdict (:attr:`Recommendation.tdm`).
-This is research software; every recommendation carries the disclaimer.
+Every recommendation carries pkmodel.DISCLAIMER.
 """
 
 from __future__ import annotations
