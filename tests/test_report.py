@@ -157,7 +157,7 @@ def test_population_of_a_fit_saved_without_the_record(analyzed_fit):
 
     from pkmodel.report.sections import population_section
 
-    old = dataclasses.replace(analyzed_fit, cohort_population={}, warn=False)
+    old = dataclasses.replace(analyzed_fit, cohort_population={})
     text = population_section(old)
     assert "saved before pkmodel recorded the exclusions" in text
     assert "Fitted: 48 patients" in text and "excluded, 0 patients" not in text
@@ -203,7 +203,7 @@ def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
     from pkmodel.response.provenance import data_origin, fit_status
 
     # the shipped CSV read by its path: no notes, but every row says where it comes from
-    by_path = dataclasses.replace(analyzed_fit, cohort_notes=(), warn=False)
+    by_path = dataclasses.replace(analyzed_fit, cohort_notes=())
     assert is_reconstructed(by_path)
     origin = data_origin(by_path)
     assert origin["data_origin"] == ["reconstructed_synthetic"]

@@ -197,7 +197,7 @@ def run(plan: Plan, pop: xr.Dataset, *, chunked: bool, scheduler: str = "threads
     if chunked:
         return _run_chunked(plan, pop, scheduler, client, progress)
     result = simulate_chunk(plan, 0, *(np.asarray(pop[c].values) for c in plan.columns))
-    sums = {k: result[k] for k in SUM_KEYS}
+    sums = {k: result[k] for k in SUM_KEYS if k in result}
     if not plan.per_patient:
         return sums, None, None
     patients = {k: result[k] for k in ("baseline_tl", "trough_after", "p_remission", "p_futile")}
