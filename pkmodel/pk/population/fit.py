@@ -72,6 +72,8 @@ def _compiled_model(spec: PopulationSpec, data: PopulationData):
     # the graph depends on the model, not on how the data were prepared (units, LLOQ, BLQ method)
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
     described["model"].pop("infusion_hours", None)
+    if "prior" in described:  # its numbers are data: only which quantities it informs counts
+        described["prior"] = sorted(described["prior"]["terms"])
     key = json.dumps(described, sort_keys=True) + f"|subjects={data.n_subjects}"
     arrays = model_data(spec, data)
     if key in _COMPILED:
