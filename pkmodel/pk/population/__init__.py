@@ -17,6 +17,7 @@
 PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on import.
 """
 
+from pkmodel.pk.population.checks import PCVPC, cwres, pc_vpc
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.fit import PopulationFit, fit_population, load_population_fit
 from pkmodel.pk.population.prior import published_prior, with_prior
@@ -30,7 +31,7 @@ from pkmodel.pk.population.spec import (
     read_spec,
 )
 
-__all__ = ["CovariateTerm", "InformativePrior", "Parameter", "PopulationData", "PopulationFit",
-           "PopulationSpec", "ResidualError", "SimulatedDataset", "fit_population",
-           "load_population_fit", "published_prior", "read_population_data", "read_spec",
-           "simulate_dataset", "truth_names", "with_prior"]
+__all__ = ["PCVPC", "CovariateTerm", "InformativePrior", "Parameter", "PopulationData",
+           "PopulationFit", "PopulationSpec", "ResidualError", "SimulatedDataset", "cwres",
+           "fit_population", "load_population_fit", "pc_vpc", "published_prior",
+           "read_population_data", "read_spec", "simulate_dataset", "truth_names", "with_prior"]
