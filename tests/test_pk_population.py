@@ -29,9 +29,11 @@ from pkmodel.pk.population import (
     ResidualError,
     fit_population,
     load_population_fit,
+    published_prior,
     read_population_data,
     read_spec,
     simulate_dataset,
+    with_prior,
 )
 from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
 
@@ -231,13 +233,124 @@ def test_the_convergence_gate_is_the_projects(fit_m3):
 def test_goodness_of_fit_individual_predictions_beat_population_ones(fit_m3):
     gof = fit_m3.goodness_of_fit()
     assert list(gof.columns) == ["ID", "time_days", "dv_ug_ml", "cens", "pred_ug_ml",
-                                 "ipred_ug_ml", "iwres"]
+                                 "ipred_ug_ml", "iwres", "cwres"]
     seen = gof[gof.cens == 0]
     error_pred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.pred_ug_ml)))
     error_ipred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.ipred_ug_ml)))
     assert error_ipred < 0.7 * error_pred
     assert abs(np.nanmean(gof.iwres)) < 0.3 and 0.6 < np.nanstd(gof.iwres) < 1.3
     assert gof.iwres[gof.cens == 1].isna().all()
+    # CWRES (FOCEI linearisation, decorrelated within subjects) are about standard normal
+    assert abs(np.nanmean(gof.cwres)) < 0.2 and 0.8 < np.nanstd(gof.cwres) < 1.2
+    assert gof.cwres[gof.cens == 1].isna().all()
+
+
+# ----------------------------------------------------------------------------- model checks
+def test_pc_vpc_covers_data_from_the_fitted_model_and_flags_a_wrong_one(fit_m3, spec, tmp_path):
+    medians = fit_m3.summary().set_index("parameter")["median"].to_dict()
+    shares = []
+    for seed in range(8):  # datasets simulated from the fitted model, checked against it
+        new = simulate_dataset(spec, medians, n_subjects=40, dose_times_days=[0, 14],
+                               sample_times_days=SAMPLES_DAYS, dose_mg_kg=5, random_seed=100 + seed)
+        replica = dataclasses.replace(fit_m3, data=read_population_data(new.frame, spec),
+                                      warn=False, _diagnostics=fit_m3.diagnostics)
+        shares.append(replica.pc_vpc(n_replicates=100, random_seed=seed).fraction_inside)
+    assert 0.8 <= np.mean(shares) <= 0.99, shares
+    vpc = fit_m3.pc_vpc()
+    assert len(vpc.table) == 3 * len(SAMPLES_DAYS) and vpc.lloq_ug_ml == 8.0
+    # observations 60 % higher than the model says: most percentile points fall outside
+    data = fit_m3.data
+    wrong = dataclasses.replace(fit_m3, warn=False, _diagnostics=fit_m3.diagnostics,
+                                data=dataclasses.replace(data, obs_value_ug_ml=np.where(
+                                    data.obs_cens == 0, 1.6, 1.0) * data.obs_value_ug_ml))
+    assert wrong.pc_vpc().fraction_inside < 0.5
+    from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+
+    for name, fig in (("gof", plot_goodness_of_fit(fit_m3)), ("vpc", plot_pc_vpc(vpc))):
+        fig.savefig(tmp_path / f"{name}.png", dpi=60)
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert len(plot_goodness_of_fit(fit_m3).axes) == 6
+
+
+# ----------------------------------------------------------------------------- published prior
+PUBLISHED = {"tv_cl": 0.407, "tv_v1": 3.29, "tv_q": 7.14, "tv_v2": 4.13,
+             "omega_cl": 0.131 ** 0.5, "omega_v1": 0.048 ** 0.5}
+
+
+def test_a_strong_published_prior_holds_the_estimate_where_the_data_say_little(spec):
+    # two troughs a subject, from a truth whose clearance is 50 % above fasanmade2009's
+    truth = TRUTH | {k: v for k, v in PUBLISHED.items() if k.startswith("tv_")} | {"tv_cl": 0.6}
+    sparse = simulate_dataset(spec, truth, n_subjects=40, dose_times_days=[0, 14],
+                              sample_times_days=[13.9, 56], dose_mg_kg=5, random_seed=5)
+    fit = _fit(sparse.frame, with_prior(spec, "fasanmade2009", 100.0))
+    table = fit.summary().set_index("parameter")
+    for name, value in PUBLISHED.items():
+        assert abs(np.log(table.loc[name, "median"] / value)) < 0.05, (name, table.loc[name])
+    assert table.loc["tv_cl", "upper"] < 0.5  # the data alone would put it near 0.6
+    assert fit.spec.prior.model == "fasanmade2009" and fit.spec.prior.weight == 100.0
+
+
+def test_a_vanishing_prior_weight_gives_the_uninformed_fit(fit_m3, simulated, spec):
+    fit = _fit(simulated.frame, with_prior(spec, "fasanmade2009", 1e-6))
+    ours = fit.summary().set_index("parameter")
+    plain = fit_m3.summary().set_index("parameter")
+    for name in plain.index:
+        sd = (plain.loc[name, "upper"] - plain.loc[name, "lower"]) / 3.29
+        assert abs(ours.loc[name, "median"] - plain.loc[name, "median"]) < 0.5 * sd, name
+
+
+def test_the_published_prior_maps_by_name_and_refuses_what_it_cannot(spec, tmp_path):
+    prior = published_prior(spec, "fasanmade2009", 4.0)
+    assert prior.terms["log_tv_cl"] == pytest.approx((np.log(0.407), 0.2))
+    assert prior.terms["omega_v1"] == pytest.approx((0.5 * np.log(0.048), 0.3))
+    assert "theta_cl_weight_kg" not in prior.terms  # fasanmade2009 has no weight effect on CL
+    assert any("albumin_g_dl on cl is not in the specification" in n for n in prior.notes)
+    # a matching effect: its coefficient, and the typical value moved to the local reference
+    local = dataclasses.replace(spec, covariates=(
+        CovariateTerm("v1", "WT", "power", reference=70), CovariateTerm("cl", "ATI",
+                                                                        "categorical")))
+    mapped = published_prior(local, "fasanmade2009")
+    assert mapped.terms["theta_v1_weight_kg"][0] == pytest.approx(0.538)
+    assert mapped.terms["theta_cl_ati_1"][0] == pytest.approx(np.log(1.471))
+    assert np.exp(mapped.terms["log_tv_v1"][0]) == pytest.approx(3.29 * (70 / 77) ** 0.538)
+    one = PopulationSpec(compartments=1, parameters={"cl": Parameter(0.3), "v": Parameter(3.0)})
+    with pytest.raises(SpecificationError, match="parameter v of the specification"):
+        published_prior(one, "fasanmade2009")
+    indicator = dataclasses.replace(spec, covariates=(
+        CovariateTerm("cl", "ALB", "indicator", below=3.0),))
+    with pytest.raises(SpecificationError, match="indicator effect of albumin_g_dl on cl"):
+        published_prior(indicator, "fasanmade2009")
+    # the same from the specification file, and through to_dict / from_dict
+    path = _write(tmp_path, SPEC_TOML + '\n[prior]\nmodel = "uc"\nweight = 4\n')
+    from_file = read_spec(path)
+    assert from_file.prior == prior
+    assert PopulationSpec.from_dict(from_file.to_dict()) == from_file
+    with pytest.raises(SpecFileError, match=r"unknown key 'wieght'.*known keys: model, weight"):
+        read_spec(_write(tmp_path, SPEC_TOML + '\n[prior]\nmodel = "uc"\nwieght = 4\n'))
+
+
+def test_a_fit_is_usable_as_a_library_model(fit_m3, simulated, tmp_path, capsys):
+    model = fit_m3.to_population_model("local")
+    table = fit_m3.summary().set_index("parameter")["median"]
+    assert model.typical["cl"] == pytest.approx(table["tv_cl"])
+    assert model.omega2["cl"] == pytest.approx(table["omega_cl"] ** 2)
+    assert model.random_effects == ("cl", "v1") and model.proportional_sd == table["sigma_prop"]
+    p = model.individual_parameters({"weight_kg": 140.0})
+    assert float(p.cl) == pytest.approx(table["tv_cl"] * 2 ** table["theta_cl_weight_kg"])
+    bolus = dataclasses.replace(fit_m3, spec=dataclasses.replace(fit_m3.spec, dosing="bolus"),
+                                warn=False, _diagnostics=fit_m3.diagnostics)
+    with pytest.raises(SpecificationError, match="2-compartment, IV bolus model; only a "
+                                                 "2-compartment, zero-order infusion"):
+        bolus.to_population_model()
+    from pkmodel.cli.main import main
+
+    path = tmp_path / "popfit.nc"
+    fit_m3.save(path)
+    data = tmp_path / "pk.csv"
+    simulated.frame[simulated.frame.ID.astype(str) == "3"].to_csv(data, index=False)
+    assert main(["pk", "forecast", str(data), "--model", str(path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["model"] == "popfit" and payload["forecast"]["regimens"]
 
 
 # ----------------------------------------------------------------------------- files
@@ -352,6 +465,21 @@ def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
     err = capsys.readouterr().err
     assert re.search(r"line 12: unknown key 'bvs'.*did you mean 'bsv'", err)
     assert "Traceback" not in err
+    # a published prior from the command line, with the plots
+    _write(tmp_path, SPEC_TOML)  # the good specification again
+    gof, vpc = tmp_path / "gof.png", tmp_path / "vpc.png"
+    assert main([*args[:6], str(tmp_path / "prior.nc"), "--prior", "fasanmade2009",
+                 "--prior-weight", "2", "--gof", str(gof), "--vpc", str(vpc),
+                 *args[7:]]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["spec"]["prior"]["weight"] == 2.0 and payload["figures"] == [str(gof),
+                                                                                 str(vpc)]
+    assert gof.stat().st_size > 10_000 and vpc.stat().st_size > 10_000
+    assert load_population_fit(tmp_path / "prior.nc", warn=False).spec.prior.model == \
+        "fasanmade2009"
+    assert main([*args[:6], str(tmp_path / "z.nc"), "--prior", "nosuchmodel"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown PK model 'nosuchmodel'" in err and "Traceback" not in err
 
 
 # ----------------------------------------------------------------------------- docs

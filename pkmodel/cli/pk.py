@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import warnings
@@ -36,10 +37,24 @@ def _albumin_g_dl(g_l: float) -> float:
     return float(from_cohort({"albumin_g_l": g_l})["albumin_g_dl"])
 
 
-def _simulate(args) -> int:
-    from pkmodel.pk import DoseSchedule, get_model, parse_regimen, simulate, steady_state_troughs
+def _pk_model(name: str):
+    """A library model by name, or a population fit's file (``POPFIT.nc``) as a model."""
+    from pathlib import Path
 
-    model = get_model(args.model)
+    from pkmodel.pk import get_model as library_model
+
+    if str(name).lower().endswith(".nc"):
+        from pkmodel.pk.population import load_population_fit
+
+        path = Path(name)
+        return load_population_fit(path).to_population_model(name=path.stem)
+    return library_model(name)
+
+
+def _simulate(args) -> int:
+    from pkmodel.pk import DoseSchedule, parse_regimen, simulate, steady_state_troughs
+
+    model = _pk_model(args.model)
     regimens = [parse_regimen(r) for r in (args.regimen or ["standard"])]
     cov = _covariates(args)
     results = []
@@ -129,13 +144,12 @@ def _forecast(args) -> int:
         estimate_individual,
         example_dataset,
         forecast_troughs,
-        get_model,
         read_nonmem,
     )
 
     names = args.model or ["fasanmade2009"]
     models = (list(MODELS.values()) if names == ["average"]
-              else [get_model(name) for name in names])
+              else [_pk_model(name) for name in names])
     if args.dataset is None:
         data = example_dataset()
         print("pkmodel: using the shipped SIMULATED example dataset (not patient data); give "
@@ -229,7 +243,22 @@ def _fit(args) -> int:
     from pkmodel.pk.population import fit_population, read_population_data, read_spec
 
     check_writable(args.out, force=args.force, inputs=[args.dataset, args.spec])
+    for figure in (args.gof, args.vpc):
+        if figure is not None:
+            check_writable(figure, force=args.force, inputs=[args.dataset, args.spec, args.out])
     spec = read_spec(args.spec)
+    if args.prior is not None:
+        from pkmodel.pk.population import with_prior
+
+        spec = with_prior(spec, args.prior, 1.0 if args.prior_weight is None else args.prior_weight)
+    elif args.prior_weight is not None:
+        if spec.prior is None:
+            from pkmodel.errors import SpecificationError
+
+            raise SpecificationError("--prior-weight needs --prior MODEL (or a [prior] table in "
+                                     "the specification)")
+        spec = dataclasses.replace(spec, prior=dataclasses.replace(spec.prior,
+                                                                   weight=args.prior_weight))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = read_population_data(args.dataset, spec, sep=args.sep)
@@ -240,7 +269,17 @@ def _fit(args) -> int:
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     fit.save(args.out, force=args.force)
-    payload = fit.to_dict(args.credible) | {"output": str(args.out),
+    figures = []
+    if args.gof is not None or args.vpc is not None:
+        from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+
+        if args.gof is not None:
+            plot_goodness_of_fit(fit).savefig(args.gof, dpi=110)
+            figures.append(str(args.gof))
+        if args.vpc is not None:
+            plot_pc_vpc(fit).savefig(args.vpc, dpi=110)
+            figures.append(str(args.vpc))
+    payload = fit.to_dict(args.credible) | {"output": str(args.out), "figures": figures,
                                             "warnings": [str(w.message) for w in caught],
                                             "disclaimer": DISCLAIMER}
     if args.json:
@@ -250,6 +289,11 @@ def _fit(args) -> int:
           f"{payload['n_observations']} observations ({payload['n_below_lloq']} below the LLOQ)")
     for note in payload["notes"]:
         print(f"  note: {note}")
+    if spec.prior is not None:
+        print(f"prior: {spec.prior.model}, weight {spec.prior.weight:g} (informs "
+              f"{', '.join(spec.prior.terms)})")
+        for note in spec.prior.notes:
+            print(f"  prior note: {note}")
     width = int(args.credible * 100)
     print(f"{'parameter':<28} {'median':>10} {f'{width}% CrI':>23} {'R-hat':>6} "
           f"{'ESS':>6}  unit")
@@ -260,7 +304,7 @@ def _fit(args) -> int:
     for name, value in payload["shrinkage"].items():
         print(f"eta shrinkage {name}: {value:.1%}")
     print(fit.diagnostics)
-    print(f"saved to {args.out}")
+    print(f"saved to {args.out}" + (f"; figures {', '.join(figures)}" if figures else ""))
     print(DISCLAIMER)
     return 0
 
@@ -299,7 +343,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("simulate", help="troughs under regimens for a patient or a population")
     p.add_argument("--pk-model", "--model", dest="model", default="fasanmade2009",
                    help=f"population PK model: {names} (default fasanmade2009; "
-                        "`pkmodel pk models` describes them)")
+                        "`pkmodel pk models` describes them), or a population fit POPFIT.nc")
     p.add_argument("--regimen", "--regimens", dest="regimen", action="extend", nargs="+",
                    metavar="REGIMEN",
                    help="e.g. '10mg/kg q8w' or a name (standard, escalation, shortening_q6w, "
@@ -333,7 +377,8 @@ def register(subparsers) -> None:
                         "the shipped SIMULATED example (patients 101, 102, 103)")
     p.add_argument("--id", default=None, help="patient ID (needed when the file has several)")
     p.add_argument("--pk-model", "--model", dest="model", action="append",
-                   help=f"population model (prior): {names}; repeat it, or give 'average' for "
+                   help=f"population model (prior): {names}, or a population fit POPFIT.nc "
+                        "(pkmodel pk fit); repeat it, or give 'average' for "
                         "all, to average the models by how well each explains the troughs "
                         "(default fasanmade2009)")
     p.add_argument("--regimen", "--regimens", dest="regimen", action="extend", nargs="+",
@@ -380,6 +425,18 @@ def register(subparsers) -> None:
                    help="credible interval width")
     p.add_argument("--sep", default=",", type=separator,
                    help="CSV delimiter, one character (default ','; 'tab' for a tab)")
+    p.add_argument("--prior", default=None, metavar="MODEL",
+                   help=f"a published model as an informative prior ({names}): typical values, "
+                        "omegas and matching covariate effects (see docs/population_pk.md)")
+    p.add_argument("--prior-weight", type=_positive, default=None, metavar="W",
+                   help="how much the published model counts (default 1): its prior SDs "
+                        "(0.2 on log typical values, 0.3 on log omega, 0.2 on thetas) are "
+                        "divided by sqrt(W); W -> 0 leaves the specification's own priors")
+    p.add_argument("--gof", default=None, metavar="PNG",
+                   help="write the goodness-of-fit plots (DV vs PRED/IPRED, CWRES and IWRES vs "
+                        "time and prediction)")
+    p.add_argument("--vpc", default=None, metavar="PNG",
+                   help="write the prediction-corrected visual predictive check (200 replicates)")
     _seed_option(p)
     p.add_argument("--json", action="store_true",
                    help="print JSON: parameter rows (parameter, unit, median, lower, upper, "

@@ -8,22 +8,30 @@
   model;
 * :mod:`~pkmodel.pk.population.fit`: fitting with nutpie (:func:`fit_population`), the fitted
   model (:class:`PopulationFit`: summary, shrinkage, goodness-of-fit data) and its netCDF file;
+* :mod:`~pkmodel.pk.population.prior`: a published model as an informative prior
+  (:func:`published_prior`, :func:`with_prior`);
+* :mod:`~pkmodel.pk.population.checks`: CWRES and the prediction-corrected visual predictive
+  check (:func:`pc_vpc`);
 * :mod:`~pkmodel.pk.population.simulate`: datasets simulated from known truth.
 
 PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on import.
 """
 
+from pkmodel.pk.population.checks import PCVPC, cwres, pc_vpc
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.fit import PopulationFit, fit_population, load_population_fit
+from pkmodel.pk.population.prior import published_prior, with_prior
 from pkmodel.pk.population.simulate import SimulatedDataset, simulate_dataset, truth_names
 from pkmodel.pk.population.spec import (
     CovariateTerm,
+    InformativePrior,
     Parameter,
     PopulationSpec,
     ResidualError,
     read_spec,
 )
 
-__all__ = ["CovariateTerm", "Parameter", "PopulationData", "PopulationFit", "PopulationSpec",
-           "ResidualError", "SimulatedDataset", "fit_population", "load_population_fit",
-           "read_population_data", "read_spec", "simulate_dataset", "truth_names"]
+__all__ = ["PCVPC", "CovariateTerm", "InformativePrior", "Parameter", "PopulationData",
+           "PopulationFit", "PopulationSpec", "ResidualError", "SimulatedDataset", "cwres",
+           "fit_population", "load_population_fit", "pc_vpc", "published_prior",
+           "read_population_data", "read_spec", "simulate_dataset", "truth_names", "with_prior"]

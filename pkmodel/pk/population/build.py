@@ -141,6 +141,11 @@ def model_data(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarr
     for term in spec.covariates:
         out[f"x_{term.parameter}_{term.covariate}"] = term_design(
             term, data.covariates[term.covariate])
+    if spec.prior is not None:  # data, so that one compiled model serves every weight
+        means, sds = zip(*spec.prior.terms.values(), strict=True)
+        out |= {"prior_mean": np.array(means, dtype=float),
+                "prior_sd": np.array(sds, dtype=float),
+                "prior_weight": np.array(spec.prior.weight, dtype=float)}
     return out
 
 
@@ -174,7 +179,9 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     Free parameters: ``log_tv_<p>`` (Normal on the log typical value), ``omega_<p>``
     (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV,
     ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
-    (half-normal). Deterministics: ``tv_<p>`` and ``eta_<p> = omega_<p> z_<p>``; categorical and
+    (half-normal). With ``spec.prior``, the potential ``published_prior`` adds ``weight *
+    log Normal(x; mean, sd)`` for each informed quantity (:class:`InformativePrior`).
+    Deterministics: ``tv_<p>`` and ``eta_<p> = omega_<p> z_<p>``; categorical and
     indicator effects also as ``ratio_*`` (``exp(theta)``, the factor on the parameter).
     """
     import pymc as pm
@@ -190,6 +197,7 @@ def build_model(spec: PopulationSpec, data: PopulationData):
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv:
                 omega = pm.HalfNormal(f"omega_{name}", par.omega_prior)
+                values[f"omega_{name}"] = omega
                 z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="subject")
                 values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega * z,
                                                          dims="subject")
@@ -203,6 +211,11 @@ def build_model(spec: PopulationSpec, data: PopulationData):
         if spec.residual.error in ("additive", "combined"):
             values["sigma_add_ug_ml"] = pm.HalfNormal("sigma_add_ug_ml",
                                                       spec.residual.additive_prior_ug_ml)
+        if spec.prior is not None:  # the power prior of a published model
+            informed = pt.stack([pt.log(values[k]) if k.startswith("omega_") else values[k]
+                                 for k in spec.prior.terms])
+            pm.Potential("published_prior", arrays["prior_weight"] * pt.sum(pm.logp(
+                pm.Normal.dist(arrays["prior_mean"], arrays["prior_sd"]), informed)))
         log_params = individual_log_parameters(spec, arrays, values, xp=pt)
         pred = predict(spec, arrays, log_params, xp=pt)
         sd = residual_sd(spec, pred, values, xp=pt)

@@ -33,7 +33,7 @@ from pkmodel.errors import (
 )
 from pkmodel.files import atomic_path
 from pkmodel.netcdf import CHECKSUM_ATTR, ENGINE, checksum, package_versions, plain_strings
-from pkmodel.pk.models import COVARIATES
+from pkmodel.pk.models import COVARIATES, PARAMETERS, CovariateEffect, PopulationModel
 from pkmodel.pk.population.build import (
     build_model,
     individual_log_parameters,
@@ -72,6 +72,8 @@ def _compiled_model(spec: PopulationSpec, data: PopulationData):
     # the graph depends on the model, not on how the data were prepared (units, LLOQ, BLQ method)
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
     described["model"].pop("infusion_hours", None)
+    if "prior" in described:  # its numbers are data: only which quantities it informs counts
+        described["prior"] = sorted(described["prior"]["terms"])
     key = json.dumps(described, sort_keys=True) + f"|subjects={data.n_subjects}"
     arrays = model_data(spec, data)
     if key in _COMPILED:
@@ -321,8 +323,10 @@ class PopulationFit:
             above), ``pred_ug_ml`` (typical subject of those covariates, eta 0, at the posterior
             medians), ``ipred_ug_ml`` (posterior median of the individual prediction) and
             ``iwres`` (``(dv - ipred) / sd`` at ``ipred`` and the residual SDs' medians; NaN
-            for censored values).
+            for censored values) and ``cwres`` (:func:`~pkmodel.pk.population.checks.cwres`).
         """
+        from pkmodel.pk.population.checks import cwres
+
         post = self.posterior.stack(sample=("chain", "draw"))
         n = post.sizes["sample"]
         pick = np.unique(np.linspace(0, n - 1, min(int(max_draws), n)).astype(int))
@@ -343,7 +347,85 @@ class PopulationFit:
         return pd.DataFrame({"ID": ids[self.data.obs_subject], "time_days":
                              self.data.obs_time_days, "dv_ug_ml": self.data.obs_value_ug_ml,
                              "cens": self.data.obs_cens, "pred_ug_ml": pred,
-                             "ipred_ug_ml": ipred, "iwres": iwres})
+                             "ipred_ug_ml": ipred, "iwres": iwres, "cwres": cwres(self)})
+
+    def pc_vpc(self, *, n_replicates: int = 200, n_bins: int = 8, ci_prob: float = 0.9,
+               random_seed: int | None = None):
+        """The prediction-corrected visual predictive check; see
+        :func:`pkmodel.pk.population.checks.pc_vpc`."""
+        from pkmodel.pk.population.checks import pc_vpc
+
+        return pc_vpc(self, n_replicates=n_replicates, n_bins=n_bins, ci_prob=ci_prob,
+                      random_seed=self.random_seed if random_seed is None else random_seed)
+
+    def to_population_model(self, name: str = "popfit", *,
+                            title: str | None = None) -> PopulationModel:
+        """The fitted model as a :class:`~pkmodel.pk.PopulationModel`, usable wherever a library
+        model is (``estimate_individual``, ``simulate``, ``pkmodel pk forecast --model FIT.nc``).
+
+        Posterior medians: typical values, covariate coefficients, ``omega2 = median(omega)^2``
+        and the residual SDs (a term the fit lacks is 0). The reference covariates are those of
+        the specification's terms.
+
+        Parameters
+        ----------
+        name : str, default "popfit"
+            The model's name.
+        title : str, optional
+            One line describing it (default: the structure and the dataset).
+
+        Raises
+        ------
+        SpecificationError
+            Naming why: a structure other than the library's two-compartment infusion, or a
+            covariate effect with no library form (an indicator, a categorical term with
+            other levels than 0/1, a linear or exponential term of a continuous covariate).
+        """
+        spec = self.spec
+        if spec.compartments != 2 or spec.dosing != "infusion":
+            raise SpecificationError(
+                f"the fit is a {spec.structure_label()} model; only a 2-compartment, "
+                "zero-order infusion fit (cl, v1, q, v2, as the library models) can be used as "
+                "a library model")
+        med = {k: float(np.median(v.values)) for k, v in self.posterior.data_vars.items()
+               if "subject" not in v.dims}
+        effects, reference = [], {}
+        for term in spec.covariates:
+            binary = COVARIATES[term.covariate]["binary"]
+            what = f"the {term.effect} effect of {term.covariate} on {term.parameter}"
+            if term.effect == "power":
+                coef = term.exponent if not term.estimated else med[term.names[0]]
+                effects.append(CovariateEffect(term.parameter, term.covariate, "power",
+                                               float(coef), float(term.reference)))
+                reference[term.covariate] = float(term.reference)
+            elif term.effect == "categorical" and binary and term.reference == 0 \
+                    and term.levels == (1.0,):
+                effects.append(CovariateEffect(term.parameter, term.covariate, "factor",
+                                               float(np.exp(med[term.names[0]]))))
+                reference[term.covariate] = 0.0
+            elif term.effect in ("linear", "exponential") and binary and term.reference == 0:
+                theta = med[term.names[0]]
+                ratio = 1.0 + theta if term.effect == "linear" else float(np.exp(theta))
+                effects.append(CovariateEffect(term.parameter, term.covariate, "factor", ratio))
+                reference[term.covariate] = 0.0
+            else:
+                raise SpecificationError(
+                    f"{what} has no form in a library model (power, or a 0/1 factor with "
+                    "reference 0); refit without it, or as a power or categorical term")
+        omega2 = {p: med[f"omega_{p}"] ** 2 for p in PARAMETERS if p in spec.bsv_parameters}
+        return PopulationModel(
+            name=str(name),
+            title=title or (f"Population PK fit ({spec.structure_label()}) of "
+                            f"{self.data.n_subjects} subjects from {self.data.source}"),
+            citation="a local population PK fit (pkmodel pk fit)",
+            source=("posterior medians of a pkmodel population fit: typical values, covariate "
+                    "coefficients, omega^2 = median(omega)^2, residual SDs"),
+            typical={p: med[f"tv_{p}"] for p in PARAMETERS},
+            reference_covariates=reference, effects=tuple(effects), omega2=omega2,
+            proportional_sd=med.get("sigma_prop", 0.0),
+            additive_sd_ug_ml=med.get("sigma_add_ug_ml", 0.0),
+            population=f"{self.data.n_subjects} subjects of {self.data.source}",
+            cv_convention="lognormal")
 
     def to_dict(self, ci_prob: float = 0.9) -> dict:
         """Plain JSON: the summary rows, shrinkage, diagnostics, notes, specification."""

@@ -27,7 +27,8 @@ from pkmodel.errors import SpecFileError, SpecificationError
 from pkmodel.pk.models import COVARIATES, nonmem_columns
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DOSING", "PARAMETER_UNITS", "RESIDUAL_ERRORS",
-           "CovariateTerm", "Parameter", "PopulationSpec", "ResidualError", "read_spec"]
+           "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec", "ResidualError",
+           "read_spec"]
 
 #: The unit of each structural parameter (typical values and priors are stated in it).
 PARAMETER_UNITS = {"cl": "L/day", "v": "L", "v1": "L", "q": "L/day", "v2": "L", "ka": "1/day"}
@@ -264,6 +265,57 @@ class ResidualError:
 
 
 @dataclass(frozen=True)
+class InformativePrior:
+    """An informative prior taken from a published model, with its weight (NONMEM's ``$PRIOR``).
+
+    Each informed quantity ``x`` (``log_tv_<p>``: the log typical value; ``omega_<p>``: entered
+    as ``log(omega)``; ``theta_*``: as it is) gets, on top of the specification's own prior,
+    ``weight * log Normal(x; mean, sd)`` in the log density: a power prior. For a log typical
+    value this multiplies the specification's prior by a normal of SD ``sd / sqrt(weight)``;
+    ``weight`` 1 counts the published model at its stated uncertainty, larger values as more
+    certain, and ``weight -> 0`` leaves the specification's own prior. Built by
+    :func:`pkmodel.pk.population.published_prior`, which says what it could map and what not.
+
+    Parameters
+    ----------
+    model : str
+        The published model's name (:data:`pkmodel.pk.MODELS`).
+    weight : float
+        The weight, > 0.
+    terms : mapping of str to (float, float)
+        Informed quantity -> ``(mean, sd)`` at weight 1, on the scale said above.
+    notes : tuple of str
+        What was mapped how, and what was left out.
+    """
+
+    model: str
+    weight: float
+    terms: Mapping[str, tuple[float, float]]
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight", _positive(self.weight, "the prior weight"))
+        terms = {}
+        for name, pair in dict(self.terms).items():
+            if not re.fullmatch(r"(log_tv|omega|theta)_\w+", str(name)):
+                raise SpecificationError(f"prior term {name!r} is not log_tv_*, omega_* or "
+                                         "theta_*")
+            mean, sd = pair
+            terms[str(name)] = (_number(mean, f"the prior mean of {name}"),
+                                _positive(sd, f"the prior sd of {name}"))
+        if not terms:
+            raise SpecificationError(f"the published model {self.model} informs no parameter "
+                                     "of the specification")
+        object.__setattr__(self, "terms", terms)
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
+
+    def to_dict(self) -> dict:
+        """Plain-JSON description (the ``[prior]`` table as pkmodel writes it)."""
+        return {"model": self.model, "weight": self.weight,
+                "terms": {k: list(v) for k, v in self.terms.items()}, "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
 class PopulationSpec:
     """A population PK model to fit to a multi-patient NONMEM-style dataset.
 
@@ -313,6 +365,7 @@ class PopulationSpec:
     time_unit: str = "day"
     concentration_unit: str = "µg/mL"
     amount_unit: str = "mg"
+    prior: InformativePrior | None = None
 
     def __post_init__(self) -> None:
         if self.compartments not in (1, 2) or isinstance(self.compartments, bool):
@@ -362,6 +415,16 @@ class PopulationSpec:
         object.__setattr__(self, "covariates", terms)
         if not isinstance(self.residual, ResidualError):
             raise SpecificationError("residual must be a ResidualError")
+        if self.prior is not None:
+            if not isinstance(self.prior, InformativePrior):
+                raise SpecificationError("prior must be an InformativePrior (see "
+                                         "pkmodel.pk.population.published_prior)")
+            known = {f"log_tv_{p}" for p in wanted} | {f"omega_{p}" for p in self.bsv_parameters}
+            known |= {n for t in terms if t.estimated for n in t.names}
+            unknown = [k for k in self.prior.terms if k not in known]
+            if unknown:
+                raise SpecificationError(f"the prior informs {', '.join(unknown)}, which this "
+                                         "specification does not estimate")
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -392,7 +455,8 @@ class PopulationSpec:
         return {"model": model, "data": data,
                 "parameters": {p: par.to_dict() for p, par in self.parameters.items()},
                 "covariates": [t.to_dict() for t in self.covariates],
-                "residual": self.residual.to_dict()}
+                "residual": self.residual.to_dict()} | (
+                    {} if self.prior is None else {"prior": self.prior.to_dict()})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None,
@@ -457,13 +521,14 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
 
 # ----------------------------------------------------------------------------- reading
 _KNOWN = {
-    "": ("model", "data", "parameters", "covariates", "residual"),
+    "": ("model", "data", "parameters", "covariates", "residual", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml"),
     "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
     "residual": ("error", "proportional_prior", "additive_prior_ug_ml"),
+    "prior": ("model", "weight", "typical_log_sd", "omega_log_sd", "theta_sd", "terms", "notes"),
 }
 
 
@@ -582,9 +647,33 @@ class _Reader:
             terms.append(self.build(lambda e=entry: CovariateTerm(**e), path))
         residual = self.build(lambda: ResidualError(
             **self.table(top.get("residual", {}), ("residual",), "residual")), ("residual",))
-        return self.build(lambda: PopulationSpec(
+        spec = self.build(lambda: PopulationSpec(
             parameters=parameters, covariates=tuple(terms), residual=residual,
             **model, **data), ("model",), ("data",), ("parameters",))
+        if "prior" not in top:
+            return spec
+        entry = self.table(top["prior"], ("prior",), "prior")
+        if "model" not in entry:
+            raise self.error("[prior] needs model = (a library model, e.g. \"fasanmade2009\")",
+                             ("prior",))
+        if "terms" in entry:  # as pkmodel writes it (a saved fit): the mapping already made
+            prior = self.build(lambda: InformativePrior(
+                str(entry["model"]), entry.get("weight", 1.0),
+                {k: tuple(v) for k, v in dict(entry["terms"]).items()},
+                tuple(entry.get("notes", ()))), ("prior",))
+            return self.build(lambda: _replace(spec, prior=prior), ("prior",))
+        from pkmodel.pk.population.prior import with_prior
+
+        options = {k: entry[k] for k in ("typical_log_sd", "omega_log_sd", "theta_sd")
+                   if k in entry}
+        return self.build(lambda: with_prior(spec, entry["model"], entry.get("weight", 1.0),
+                                             **options), ("prior",))
+
+
+def _replace(spec: PopulationSpec, **changes: Any) -> PopulationSpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, **changes)
 
 
 def _label(path: tuple) -> str:

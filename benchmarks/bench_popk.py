@@ -1,0 +1,167 @@
+"""Whole-process time of ``pkmodel pk fit`` against a plain PyMC model of the same population.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_popk.py [--subjects 60] [--samples 2.5]
+
+A two-compartment infusion dataset (3 doses of 5 mg/kg at weeks 0, 2, 6; ``--subjects`` x
+``--samples`` observations on average, at random times among peaks and troughs; CL and V1 with
+BSV, CL x (WT/70)^0.75 estimated, proportional error) is simulated with known truth. Each tool
+runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4 chains x
+1000 tuning + 1000 draws):
+
+* **pkmodel**: ``pkmodel pk fit DATA --spec SPEC -o FIT.nc --json``;
+* **pymc**: the same model written by hand in PyMC (non-centred etas, the same priors, the
+  two-compartment infusion closed form summed over doses with numpy-style broadcasting), sampled
+  by ``nutpie`` with its default settings.
+
+Printed: the wall time of each, their ratio, and pkmodel's convergence gate. The figures in
+benchmarks/README.md come from one run of this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPEC = """\
+[model]
+compartments = 2
+dosing = "infusion"
+
+[parameters.cl]
+typical = 0.3
+bsv = true
+
+[parameters.v1]
+typical = 3.0
+bsv = true
+
+[parameters.q]
+typical = 0.5
+prior_log_sd = 0.5
+
+[parameters.v2]
+typical = 2.0
+prior_log_sd = 0.5
+
+[[covariates]]
+parameter = "cl"
+covariate = "WT"
+effect = "power"
+reference = 70
+prior_mean = 0.75
+prior_sd = 0.25
+
+[residual]
+error = "proportional"
+"""
+
+TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.35,
+         "omega_v1": 0.2, "theta_cl_weight_kg": 0.75, "sigma_prop": 0.15}
+
+PLAIN_PYMC = r'''
+import sys, time
+import numpy as np, pandas as pd, pymc as pm, pytensor.tensor as pt, nutpie
+start = time.perf_counter()
+frame = pd.read_csv(sys.argv[1])
+ids = {v: i for i, v in enumerate(dict.fromkeys(frame.ID))}
+doses = frame[frame.EVID == 1]; obs = frame[frame.EVID == 0]
+wt = frame.groupby("ID", sort=False).WT.first().to_numpy()
+o_subj = obs.ID.map(ids).to_numpy(); d_subj = doses.ID.map(ids).to_numpy()
+pairs = [(i, j) for i in range(len(obs)) for j in range(len(doses))
+         if o_subj[i] == d_subj[j] and doses.TIME.iloc[j] <= obs.TIME.iloc[i]]
+po, pd_ = map(np.array, zip(*pairs))
+elapsed = obs.TIME.to_numpy()[po] - doses.TIME.to_numpy()[pd_]
+amt = doses.AMT.to_numpy()[pd_]; dur = (doses.AMT / doses.RATE).to_numpy()[pd_]
+subj = d_subj[pd_]; n = len(ids)
+with pm.Model() as model:
+    lcl = pm.Normal("log_tv_cl", np.log(0.3), 1); lv1 = pm.Normal("log_tv_v1", np.log(3.0), 1)
+    lq = pm.Normal("log_tv_q", np.log(0.5), 0.5); lv2 = pm.Normal("log_tv_v2", np.log(2.0), 0.5)
+    th = pm.Normal("theta", 0.75, 0.25)
+    ocl = pm.HalfNormal("omega_cl", 0.5); ov1 = pm.HalfNormal("omega_v1", 0.5)
+    zcl = pm.Normal("z_cl", 0, 1, shape=n); zv1 = pm.Normal("z_v1", 0, 1, shape=n)
+    sig = pm.HalfNormal("sigma_prop", 0.3)
+    cl = pt.exp(lcl + th * np.log(wt / 70) + ocl * zcl)[subj]
+    v1 = pt.exp(lv1 + ov1 * zv1)[subj]; q = pt.exp(lq); v2 = pt.exp(lv2)
+    k10, k12, k21 = cl / v1, q / v1, q / v2
+    s = k10 + k12 + k21
+    alpha = 0.5 * (s + pt.sqrt(s * s - 4 * k10 * k21)); beta = k10 * k21 / alpha
+    a = (alpha - k21) / (v1 * (alpha - beta)); b = (k21 - beta) / (v1 * (alpha - beta))
+    rate = amt / dur; t_in = np.minimum(elapsed, dur)
+    def part(c, lam):
+        return c / lam * (pt.exp(-lam * (elapsed - t_in)) - pt.exp(-lam * elapsed))
+    conc = rate * (part(a, alpha) + part(b, beta))
+    pred = pt.inc_subtensor(pt.zeros(len(obs))[po], conc)
+    pm.Normal("y", pred, sig * pred, observed=obs.DV.to_numpy())
+compiled = nutpie.compile_pymc_model(model)
+trace = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1, progress_bar=False)
+div = int(trace.sample_stats.diverging.sum())
+print(f"PLAIN {time.perf_counter() - start:.1f} divergences={div}")
+'''
+
+
+def simulate(path: Path, n_subjects: int, samples: float, seed: int) -> int:
+    """Write the dataset; return its number of observations."""
+    from pkmodel.pk.population import read_spec, simulate_dataset
+
+    spec_path = path.parent / "spec.toml"
+    spec_path.write_text(SPEC, encoding="utf-8")
+    spec = read_spec(spec_path)
+    rng = np.random.default_rng(seed)
+    times = [0.1, 13.9, 14.1, 41.9, 42.1, 55.9, 70.0, 97.9]
+    sim = simulate_dataset(spec, TRUTH, n_subjects=n_subjects, dose_times_days=[0, 14, 42],
+                           sample_times_days=times, dose_mg_kg=5, random_seed=seed)
+    frame = sim.frame
+    obs = frame.index[frame.EVID == 0].to_numpy()
+    keep = rng.choice(obs, size=round(samples * n_subjects), replace=False)
+    frame = frame[(frame.EVID == 1) | frame.index.isin(keep)]
+    frame.to_csv(path, index=False)
+    return int((frame.EVID == 0).sum())
+
+
+def main() -> None:
+    """Run both tools once each and print the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=60)
+    parser.add_argument("--samples", type=float, default=2.5, help="observations per subject")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "pk.csv"
+        n_obs = simulate(data, args.subjects, args.samples, args.seed)
+        print(f"{args.subjects} subjects, {n_obs} observations")
+        start = time.perf_counter()
+        cli = "import sys; from pkmodel.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        out = subprocess.run([sys.executable, "-c", cli, "pk", "fit", str(data), "--spec",
+                              str(Path(tmp) / "spec.toml"), "-o", str(Path(tmp) / "fit.nc"),
+                              "--json", "--seed", str(args.seed)],
+                             capture_output=True, text=True, check=False)
+        ours = time.perf_counter() - start
+        if out.returncode != 0:
+            sys.exit(f"pkmodel pk fit failed: {out.stderr[-2000:]}")
+        gate = json.loads(out.stdout)["diagnostics"]
+        print(f"pkmodel pk fit: {ours:.1f} s whole process; gate passed: {gate['converged']}, "
+              f"divergences {gate['divergences']}")
+        script = Path(tmp) / "plain.py"
+        script.write_text(PLAIN_PYMC, encoding="utf-8")
+        start = time.perf_counter()
+        plain = subprocess.run([sys.executable, str(script), str(data)], capture_output=True,
+                               text=True, check=False)
+        theirs = time.perf_counter() - start
+        if plain.returncode != 0:
+            sys.exit(f"plain PyMC failed: {plain.stderr[-2000:]}")
+        line = [s for s in plain.stdout.splitlines() if s.startswith("PLAIN")][-1]
+        print(f"plain PyMC + nutpie: {theirs:.1f} s whole process ({line.split()[-1]})")
+        print(f"ratio pkmodel / plain PyMC: {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
