@@ -8,13 +8,17 @@ arrays and the root ``pkmodel_*`` attributes, and a loader compares it with the 
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["CHECKSUM_ATTR", "ENGINE", "VERSIONED", "checksum", "package_versions",
-           "plain_strings"]
+from pkmodel.errors import FitFileError
+
+__all__ = ["CHECKSUM_ATTR", "ENGINE", "VERSIONED", "checksum", "open_fit_file",
+           "package_versions", "plain_strings"]
 
 #: The netCDF engine of every saved fit (ArviZ 1 needs one named).
 ENGINE = "h5netcdf"
@@ -66,3 +70,59 @@ def checksum(tree: xr.DataTree) -> str:
             else:
                 digest.update("\x1f".join(map(str, values.ravel())).encode("utf-8", "replace"))
     return digest.hexdigest()
+
+
+def open_fit_file(path: str | os.PathLike, kinds: tuple[str, ...], format_version: int,
+                  loader: str, unrecorded: str = "remission_by_baseline_tl") -> xr.DataTree:
+    """Read a saved fit and verify what every kind shares: format, kind and checksum.
+
+    Parameters
+    ----------
+    path : str or path
+        The netCDF file.
+    kinds : tuple of str
+        The model kinds the caller reads (``pkmodel_model_kind``).
+    format_version : int
+        The newest file format the caller reads.
+    loader : str
+        How the caller is called, for the message naming another kind (``load_fit``).
+    unrecorded : str
+        The kind of files that record none (remission fits saved before kinds were recorded).
+
+    Raises
+    ------
+    FitFileError
+        Missing, truncated or corrupt file, not a pkmodel fit, a fit of another kind, or saved
+        by a newer format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FitFileError(f"{path}: no such fit file")
+    try:
+        with xr.open_datatree(path, engine=ENGINE) as opened:
+            tree = opened.load()
+    except Exception as exc:  # h5py/h5netcdf raise many types for a damaged file
+        raise FitFileError(
+            f"{path}: not a readable netCDF fit ({type(exc).__name__}); the file is truncated, "
+            "corrupt or of another format. Fit again"
+        ) from None
+    attrs = tree.attrs
+    if "pkmodel_format" not in attrs or "posterior" not in tree.children:
+        raise FitFileError(f"{path}: a netCDF file, but not a fit saved by pkmodel")
+    try:
+        file_format = int(attrs["pkmodel_format"])
+    except (TypeError, ValueError):
+        raise FitFileError(f"{path}: unknown fit format {attrs['pkmodel_format']!r}; the file is "
+                           "damaged or not written by pkmodel. Fit again") from None
+    if file_format > format_version:
+        raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
+                           "upgrade pkmodel to read it")
+    kind = str(attrs.get("pkmodel_model_kind", unrecorded))
+    if kind not in kinds:
+        raise FitFileError(f"{path}: a fit of another kind of model ({kind!r}); {loader} reads "
+                           f"{', '.join(map(repr, kinds))} fits")
+    # Fits saved before the checksum existed have none; every later one is verified.
+    if CHECKSUM_ATTR in attrs and str(attrs[CHECKSUM_ATTR]) != checksum(tree):
+        raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
+                           "checksum written with it); restore a good copy or fit again")
+    return tree

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from pkmodel.files import atomic_path
 from pkmodel.netcdf import CHECKSUM_ATTR as _CHECKSUM
 from pkmodel.netcdf import ENGINE as _ENGINE
 from pkmodel.netcdf import checksum as _checksum
+from pkmodel.netcdf import open_fit_file
 from pkmodel.netcdf import package_versions as _versions
 from pkmodel.netcdf import plain_strings as _plain
 
@@ -133,37 +133,9 @@ def read_fit_file(path: str | os.PathLike, kinds: tuple[str, ...]) -> SavedFit:
         Missing, truncated or corrupt file, not a pkmodel fit, a fit of another kind, or saved
         by a newer format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FitFileError(f"{path}: no such fit file")
-    try:
-        with xr.open_datatree(path, engine=_ENGINE) as opened:
-            tree = opened.load()
-    except Exception as exc:  # h5py/h5netcdf raise many types for a damaged file
-        raise FitFileError(
-            f"{path}: not a readable netCDF fit ({type(exc).__name__}); the file is truncated, "
-            "corrupt or of another format. Fit again with `pkmodel fit`"
-        ) from None
+    tree = open_fit_file(path, kinds, FORMAT_VERSION, "load_fit", unrecorded=kinds[0])
     attrs = tree.attrs
-    if "pkmodel_format" not in attrs or "posterior" not in tree.children:
-        raise FitFileError(f"{path}: a netCDF file, but not a fit saved by pkmodel")
-    try:
-        file_format = int(attrs["pkmodel_format"])
-    except (TypeError, ValueError):
-        raise FitFileError(f"{path}: unknown fit format {attrs['pkmodel_format']!r}; the file is "
-                           "damaged or not written by pkmodel. Fit again") from None
-    if file_format > FORMAT_VERSION:
-        raise FitFileError(f"{path}: saved by a newer pkmodel (format {file_format}); "
-                           "upgrade pkmodel to read it")
-    # Fits saved before the model kind was recorded are remission fits, the only kind then.
     kind = str(attrs.get("pkmodel_model_kind", kinds[0]))
-    if kind not in kinds:
-        raise FitFileError(f"{path}: a fit of another kind of model ({kind!r}); this pkmodel "
-                           f"reads {', '.join(map(repr, kinds))} fits")
-    # Fits saved before the checksum existed have none; every later one is verified.
-    if _CHECKSUM in attrs and str(attrs[_CHECKSUM]) != _checksum(tree):
-        raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
-                           "checksum written with it); restore a good copy or fit again")
     try:
         spec = json.loads(attrs["pkmodel_spec"])
         meta = json.loads(attrs["pkmodel_design"])

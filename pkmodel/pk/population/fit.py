@@ -18,7 +18,6 @@ import os
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,14 @@ from pkmodel.errors import (
     SpecificationError,
 )
 from pkmodel.files import atomic_path
-from pkmodel.netcdf import CHECKSUM_ATTR, ENGINE, checksum, package_versions, plain_strings
+from pkmodel.netcdf import (
+    CHECKSUM_ATTR,
+    ENGINE,
+    checksum,
+    open_fit_file,
+    package_versions,
+    plain_strings,
+)
 from pkmodel.pk.models import COVARIATES, PARAMETERS, CovariateEffect, PopulationModel
 from pkmodel.pk.population.build import (
     build_model,
@@ -485,28 +491,8 @@ def load_population_fit(path: str | os.PathLike, *, warn: bool = True) -> Popula
         Missing, truncated or corrupt file (checksum), not a pkmodel fit, a fit of another kind,
         or written by a newer format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FitFileError(f"{path}: no such fit file")
-    try:
-        with xr.open_datatree(path, engine=ENGINE) as opened:
-            tree = opened.load()
-    except Exception as exc:  # h5py/h5netcdf raise many types for a damaged file
-        raise FitFileError(f"{path}: not a readable netCDF fit ({type(exc).__name__}); the file "
-                           "is truncated, corrupt or of another format. Fit again") from None
+    tree = open_fit_file(path, (MODEL_KIND,), FORMAT_VERSION, "load_population_fit")
     attrs = tree.attrs
-    if "pkmodel_format" not in attrs or "posterior" not in tree.children:
-        raise FitFileError(f"{path}: a netCDF file, but not a fit saved by pkmodel")
-    kind = str(attrs.get("pkmodel_model_kind", "remission"))
-    if kind != MODEL_KIND:
-        raise FitFileError(f"{path}: a fit of another kind of model ({kind!r}); "
-                           f"load_population_fit reads {MODEL_KIND!r} fits")
-    if int(attrs["pkmodel_format"]) > FORMAT_VERSION:
-        raise FitFileError(f"{path}: saved by a newer pkmodel (format "
-                           f"{attrs['pkmodel_format']}); upgrade pkmodel to read it")
-    if str(attrs.get(CHECKSUM_ATTR)) != checksum(tree):
-        raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
-                           "checksum written with it); restore a good copy or fit again")
     try:
         spec = PopulationSpec.from_dict(json.loads(attrs["pkmodel_spec"]))
         subjects = tree["pkmodel_subjects"].to_dataset()
