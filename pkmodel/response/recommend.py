@@ -32,6 +32,7 @@ from pkmodel.errors import PredictionError
 from pkmodel.pk.gain import log_gain_posterior
 from pkmodel.pk.models import get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
+from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response.exposure import GAIN_SEED, pk_covariates
 from pkmodel.sampling import resolve_seed
 from pkmodel.validation import check_probability
@@ -144,6 +145,9 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
 
     for name, value in (("p_min", p_min), ("credibility", credibility), ("ci_prob", ci_prob)):
         check_probability(name, value, error=PredictionError)
+    if tl_cens not in (-1, 0, 1):
+        raise PredictionError(f"tl_cens must be 0 (measured), -1 (above the limit) or 1 (below "
+                              f"it), not {tl_cens!r}")
     meta = fit.meta
     exposure = meta.get("exposure") or {}
     months = [int(m) for m in meta["months"]]
@@ -184,8 +188,6 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     else:
         eta = model.sample_eta((TDM_DRAWS,), rng)
         params = model.individual_parameters({k: v[0] for k, v in pk_cov.items()}, eta)
-        from pkmodel.pk.simulation import steady_state_trough
-
         pred = steady_state_trough(params, baseline.dose_mg_kg * float(weight_kg),
                                    baseline.interval_days, baseline.infusion_days)
         sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
