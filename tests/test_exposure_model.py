@@ -27,6 +27,7 @@ from pkmodel.pk import get_model
 from pkmodel.pk.gain import log_gain_posterior
 from pkmodel.pk.regimens import Regimen
 from pkmodel.response import RemissionPredictor
+from pkmodel.response.exposure import cohort_regimens
 from pkmodel.response.recommend import FUTILE, recommend
 
 ASSUME = {"assume": {"immunomodulator": 0}}  # the generator's patients take none
@@ -131,6 +132,8 @@ def test_regimens_differ_by_their_exposure_in_curves_and_scenarios(fits):
         tl=[4.0], strategy=["5 mg/kg q6w", "5 mg/kg q4w"], month=12))
     q6, q4 = curve.set_index("strategy").loc[["5 mg/kg q6w", "5 mg/kg q4w"], "median"]
     assert q4 > q6 + 0.03  # q4w brings more exposure than q6w, and b_gain > 0
+    # the figure shows the observed outcomes of each regimen beside its curve
+    assert set(cohort_regimens(fit.cohort_data, fit.meta)) == set(fit.meta["strategies"])
     ds = pkmodel.simulate_scenarios(fit, 3000, ["5 mg/kg q6w", "5 mg/kg q4w", "10 mg/kg q4w"],
                                     pk_model="fasanmade2011", random_seed=2)
     rate = ds["remission_rate_mean"].sel(month=12, band="all").to_numpy()

@@ -78,6 +78,10 @@ def plot_remission_curves(fit, curve=None, thresholds: pd.DataFrame | None = Non
     axes = fig.subplots(1, len(months), sharey=True, squeeze=False)
     colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
     data = fit.cohort_data
+    if fit.meta.get("exposure"):  # its curves are per regimen, and so are the observed outcomes
+        from pkmodel.response.exposure import cohort_regimens
+
+        data = data.assign(strategy=cohort_regimens(data, fit.meta))
     if thresholds is not None and p_min is None and len(thresholds):
         p_min = float(thresholds["p_min"].iloc[0])
     from matplotlib.lines import Line2D

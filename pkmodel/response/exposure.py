@@ -29,8 +29,8 @@ from pkmodel.pk.gain import LogGain, log_gain_posterior
 from pkmodel.pk.models import COVARIATES, PopulationModel, check_covariate, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 
-__all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "exposure_inputs", "pk_covariates",
-           "regimen_gain"]
+__all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
+           "pk_covariates", "regimen_gain", "regimen_labels"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
@@ -126,6 +126,21 @@ def pk_covariates(model: PopulationModel, columns: Mapping[str, object]) -> dict
     return {k: out[k] for k in ("weight_kg", *model.covariates_used) if k in out}
 
 
+def regimen_labels(dose_mg_kg, interval_weeks) -> np.ndarray:
+    """The label of each row's regimen (``"10 mg/kg q8w"``): the exposure model's "strategies"."""
+    return np.array([Regimen(float(d), float(i)).label
+                     for d, i in zip(dose_mg_kg, interval_weeks, strict=True)])
+
+
+def cohort_regimens(frame: pd.DataFrame, meta: dict) -> np.ndarray:
+    """The regimen label of each row of a fitted cohort table, with the fit's stated assumptions."""
+    assume = (meta.get("exposure") or {}).get("assume", {})
+    values = [pd.to_numeric(frame[c], errors="coerce").fillna(assume.get(c, np.nan))
+              if c in frame else pd.Series(assume.get(c, np.nan), index=frame.index)
+              for c in ("dose_mg_kg", "interval_weeks")]
+    return regimen_labels(*values)
+
+
 def _column(patients: pd.DataFrame, name: str, spec: Exposure, source: str, why: str):
     """One per-patient column, with the stated assumption filling gaps, or an error."""
     values = (pd.to_numeric(patients[name], errors="coerce") if name in patients
@@ -165,7 +180,7 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
         check_covariate(name, value)
     gain = log_gain_posterior(model, np.exp(log_tl), tl_cens, cov, dose, interval,
                               baseline=baseline, random_seed=GAIN_SEED)
-    labels = np.array([Regimen(d, i).label for d, i in zip(dose, interval, strict=True)])
+    labels = regimen_labels(dose, interval)
     regimens = {lab: [float(d), float(i)] for lab, d, i in
                 sorted(set(zip(labels, dose, interval, strict=True)))}
     reference = {c: float(np.median(v)) for c, v in columns.items()}
