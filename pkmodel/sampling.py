@@ -21,8 +21,16 @@ import numpy as np
 
 from pkmodel.errors import SamplingError, SpecificationError
 
-__all__ = ["DEFAULT_RANDOM_SEED", "InterruptState", "check_complete", "collector_paused",
-           "exact_arithmetic", "interrupt_guard", "resolve_seed"]
+__all__ = [
+    "DEFAULT_RANDOM_SEED",
+    "InterruptState",
+    "check_complete",
+    "collector_paused",
+    "exact_arithmetic",
+    "interrupt_guard",
+    "resolve_seed",
+    "sampler_failure",
+]
 
 #: The seed used when none is given: the same input gives the same output by default. Pass
 #: another ``random_seed`` (``--seed`` on the command line) for an independent replicate.
@@ -122,6 +130,11 @@ def interrupt_guard() -> Iterator[InterruptState]:
         signal.signal(signal.SIGINT, previous)
     if state.interrupted:
         raise KeyboardInterrupt
+
+
+def sampler_failure(err: BaseException) -> str:
+    """The first line of a sampler's error, without the Rust backtrace nutpie appends."""
+    return " ".join(str(err).split("Stack backtrace")[0].split())
 
 
 def check_complete(tree, *, draws: int, chains: int) -> None:

@@ -29,7 +29,13 @@ from pkmodel.response.exposure import Exposure
 from pkmodel.response.fit import RemissionFit
 from pkmodel.response.predictor import EXPOSURE_KIND, MODEL_KIND
 from pkmodel.response.priors import Priors
-from pkmodel.sampling import check_complete, collector_paused, interrupt_guard, resolve_seed
+from pkmodel.sampling import (
+    check_complete,
+    collector_paused,
+    interrupt_guard,
+    resolve_seed,
+    sampler_failure,
+)
 
 __all__ = ["RemissionModel"]
 
@@ -299,7 +305,7 @@ class RemissionModel:
                         target_accept=float(self.target_accept), save_warmup=False,
                         progress_bar=progressbar)
                 except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
-                    reason = " ".join(str(err).split("Stack backtrace")[0].split())
+                    reason = sampler_failure(err)
                     raise SamplingError(
                         f"the sampler failed ({reason}); check the data for extreme values "
                         "and the priors for very wide or narrow scales, then fit again "

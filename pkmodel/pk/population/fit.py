@@ -55,6 +55,7 @@ from pkmodel.sampling import (
     exact_arithmetic,
     interrupt_guard,
     resolve_seed,
+    sampler_failure,
 )
 
 __all__ = ["MODEL_KIND", "PopulationFit", "fit_population", "load_population_fit"]
@@ -170,7 +171,7 @@ def fit_population(
                                      target_accept=float(target_accept), save_warmup=False,
                                      progress_bar=progressbar, **_SAMPLER_OPTIONS)
             except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
-                reason = " ".join(str(err).split("Stack backtrace")[0].split())
+                reason = sampler_failure(err)
                 raise SamplingError(
                     f"the sampler failed ({reason}); check the dataset's units (AMT in mg, DV in "
                     "µg/mL, TIME in the specification's time_unit) and the typical values of "
