@@ -149,7 +149,8 @@ def main() -> None:
             sys.exit(f"pkmodel pk fit failed: {out.stderr[-2000:]}")
         gate = json.loads(out.stdout)["diagnostics"]
         print(f"pkmodel pk fit: {ours:.1f} s whole process; gate passed: {gate['converged']}, "
-              f"divergences {gate['divergences']}")
+              f"divergences {gate['divergences']}, max R-hat {gate['max_rhat']:.3f}, min bulk "
+              f"ESS {gate['min_ess_bulk']:.0f} ({gate.get('worst_ess_parameter', '?')})")
         script = Path(tmp) / "plain.py"
         script.write_text(PLAIN_PYMC, encoding="utf-8")
         start = time.perf_counter()
