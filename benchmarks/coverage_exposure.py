@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=8)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    import pkmodel
     from exposure_truth import simulate_exposure_cohort
+
+    import pkmodel
 
     rows = []
     for seed in range(100, 100 + args.replicates):
