@@ -135,18 +135,17 @@ def regimen_labels(dose_mg_kg, interval_weeks) -> np.ndarray:
 def cohort_regimens(frame: pd.DataFrame, meta: dict) -> np.ndarray:
     """The regimen label of each row of a fitted cohort table, with the fit's stated assumptions."""
     assume = (meta.get("exposure") or {}).get("assume", {})
-    values = [pd.to_numeric(frame[c], errors="coerce").fillna(assume.get(c, np.nan))
-              if c in frame else pd.Series(assume.get(c, np.nan), index=frame.index)
-              for c in ("dose_mg_kg", "interval_weeks")]
-    return regimen_labels(*values)
+    return regimen_labels(*(_column(frame, c, assume, "<fitted cohort>", "(the regimen given)")
+                            for c in ("dose_mg_kg", "interval_weeks")))
 
 
-def _column(patients: pd.DataFrame, name: str, spec: Exposure, source: str, why: str):
+def _column(patients: pd.DataFrame, name: str, assume: Mapping[str, float], source: str,
+            why: str):
     """One per-patient column, with the stated assumption filling gaps, or an error."""
     values = (pd.to_numeric(patients[name], errors="coerce") if name in patients
               else pd.Series(np.nan, index=patients.index))
-    if name in spec.assume:
-        values = values.fillna(spec.assume[name])
+    if name in assume:
+        values = values.fillna(assume[name])
     missing = values.isna().to_numpy()
     if missing.any():
         pid = patients["patient_id"].iloc[int(np.argmax(missing))]
@@ -170,10 +169,10 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
         A regimen column or a PK covariate missing for a patient, without a stated assumption.
     """
     model, baseline = spec.model, spec.baseline
-    dose = _column(patients, "dose_mg_kg", spec, source, "(the regimen given)")
-    interval = _column(patients, "interval_weeks", spec, source, "(the regimen given)")
+    dose = _column(patients, "dose_mg_kg", spec.assume, source, "(the regimen given)")
+    interval = _column(patients, "interval_weeks", spec.assume, source, "(the regimen given)")
     needed = {COVARIATES[c]["cohort"] or c for c in ("weight_kg", *model.covariates_used)}
-    columns = {c: _column(patients, c, spec, source, f"for the PK model {model.name}")
+    columns = {c: _column(patients, c, spec.assume, source, f"for the PK model {model.name}")
                for c in sorted(needed)}
     cov = pk_covariates(model, columns)
     for name, value in cov.items():

@@ -242,9 +242,9 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
     z_rows = None if z is None else np.broadcast_to(z, (rows_tl.size, z.shape[1]))
     p = {}
+    kw = ({"log_gain": gain.mean, "log_gain_sd": gain.sd} if exposure else {})
+    strategy = np.array([predicted_as[r] or meta["strategies"][0] for r in rows_reg])
     for m in months:
-        kw = ({"log_gain": gain.mean, "log_gain_sd": gain.sd} if exposure else {})
-        strategy = np.array([predicted_as[r] or meta["strategies"][0] for r in rows_reg])
         p[m] = predictor.p_remission(np.log(rows_tl), strategy, m, covariates=z_rows,
                                      disease=None if not predictor.design.diseases else
                                      np.full(rows_tl.size, given.get("disease")),
