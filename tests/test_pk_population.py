@@ -435,6 +435,35 @@ def test_datasets_the_spec_cannot_use_name_row_column_or_parameter(spec, simulat
         read_population_data(constant, spec)
 
 
+
+def test_a_pre_dose_sample_is_predicted_zero_as_in_nonmem(tmp_path):
+    """A sample written before the first dose (same TIME) has no dose before it: predicted 0
+    and kept under an error with an additive part; refused, naming its row, under a purely
+    proportional one."""
+    rows = ["ID,TIME,AMT,DV,EVID,MDV"]
+    for sid, predose in (("1", 0.3), ("2", 0.0)):
+        rows += [f"{sid},0,.,{predose},0,0", f"{sid},0,300,.,1,1"]
+        rows += [f"{sid},{t},.,{c},0,0" for t, c in ((1, 6.0), (4, 5.0), (12, 2.5))]
+    path = tmp_path / "predose.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    pars = {"cl": Parameter(60.0), "v": Parameter(30.0), "ka": Parameter(30.0)}
+    for error in ("additive", "combined"):
+        spec = PopulationSpec(compartments=1, dosing="oral", time_unit="hour",
+                              parameters=pars, residual=ResidualError(error))
+        data = read_population_data(path, spec)
+        assert data.n_observations == 8
+        assert any("2 pre-dose observation(s)" in n and "predicted 0" in n for n in data.notes)
+        arrays = model_data(spec, data)
+        values = {"log_tv_cl": np.log(60.0), "log_tv_v": np.log(30.0),
+                  "log_tv_ka": np.log(30.0)}
+        pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
+        assert pred[0] == 0.0 and pred[4] == 0.0 and np.all(pred[[1, 2, 3, 5, 6, 7]] > 0)
+    spec = dataclasses.replace(spec, residual=ResidualError("proportional"))
+    with pytest.raises(PKDataError, match=r"row 2, column 'TIME': ID '1' has an observation at "
+                       r"TIME 0 .*pre-dose sample.*Fix: use error = \"combined\""):
+        read_population_data(path, spec)
+
+
 # ----------------------------------------------------------------------------- command line
 def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
     from pkmodel.cli.main import main

@@ -68,6 +68,10 @@ class PKSubject:
     covariate_history : CovariateHistory or None
         Every covariate over time (days since the first dose, last value carried forward) when
         at least one changes within the patient; ``None`` when all are constant.
+    observation_rows : tuple or None
+        The row of each observation in the source (as errors name it: the header is row 1 of a
+        file, a DataFrame's rows by index label), in the order of ``observations``; ``None``
+        when not known.
     """
 
     id: str
@@ -75,6 +79,7 @@ class PKSubject:
     schedule: DoseSchedule
     observations: Observations | None
     covariate_history: CovariateHistory | None = None
+    observation_rows: tuple[int | str, ...] | None = None
 
     @property
     def weight_kg(self) -> float | None:
@@ -294,7 +299,8 @@ def read_nonmem(
                                   "CENS = -1") from None
         baseline, history = _subject_covariates(table, sid, rows, (time[rows] - first) * to_days,
                                                 cov_values, covariate_columns)
-        subjects[sid] = PKSubject(sid, baseline, schedule, observations, history)
+        subjects[sid] = PKSubject(sid, baseline, schedule, observations, history,
+                                  tuple(table.where.row(int(i)) for i in o) if o.size else None)
     return PKDataset(table.label, subjects)
 
 

@@ -180,10 +180,12 @@ def pc_vpc(fit, *, n_replicates: int = 200, n_bins: int = 8, ci_prob: float = 0.
         lloq = float(np.median(data.obs_value_ug_ml[below]))
         sim = np.where(sim < lloq, np.nan, sim)
     bins = _bins(data.obs_time_days, int(n_bins))
-    ratio = np.empty_like(pred)
+    ratio = np.ones_like(pred)  # a pre-dose sample (predicted 0) is left uncorrected
     for b in np.unique(bins):
         members = bins == b
-        ratio[members] = np.median(pred[members]) / pred[members]
+        positive = members & (pred > 0)
+        if positive.any():
+            ratio[positive] = np.median(pred[positive]) / pred[positive]
     keep = data.obs_cens == 0
     pc_obs = np.where(keep, data.obs_value_ug_ml * ratio, np.nan)
     pc_sim = sim * ratio

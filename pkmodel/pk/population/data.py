@@ -4,10 +4,16 @@ The dataset is read by :func:`pkmodel.pk.read_nonmem` (the one NONMEM reader); h
 doses and observations are laid end to end (``obs_*``, ``dose_*``), with the baseline covariates
 of each subject and the design of each covariate term, and the dose-observation pairs that
 superposition sums over (every dose of the subject that started before the observation).
+
+An observation with no dose started before it (a pre-dose sample, such as one at the time of the
+first dose written before the dose row) is predicted 0, as NONMEM predicts it: it is kept when the
+residual error has an additive part (it then informs the additive SD, as in NONMEM's likelihood)
+and refused, naming its row, when the error is purely proportional (its SD would be 0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -124,8 +130,9 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
         A dataset the specification cannot use, naming the ID, column and fix: an infusion
         without ``RATE`` or duration (row), a covariate the specification uses that a subject
         lacks, a categorical level not in the specification, a covariate that does not vary so
-        that its effect cannot be estimated, an observation with no dose before it, a censoring
-        interval (``LIMIT``), fewer than two subjects with observations.
+        that its effect cannot be estimated, a pre-dose observation (no dose started before it)
+        under a purely proportional error, a censoring interval (``LIMIT``), fewer than two
+        subjects with observations.
     """
     if isinstance(source, PKDataset):
         dataset = source
@@ -161,7 +168,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
             values.append(float(s.covariates[name]))
         covariates[name] = np.asarray(values)
     _check_terms(spec, covariates, [s.id for s in subjects], dataset.source)
-    obs_parts, dose_parts = [], []
+    obs_parts, dose_parts, obs_rows = [], [], []
     for i, s in enumerate(subjects):
         o, d = s.observations, s.schedule
         if o.limit_ug_ml is not None and np.any(np.isfinite(o.limit_ug_ml[o.cens != 0])):
@@ -170,6 +177,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                               fix="the population fit takes values below the LLOQ (M3) or above "
                                   "a limit, not intervals: drop LIMIT")
         obs_parts.append((np.full(len(o), i), o.times_days, o.values_ug_ml, o.cens))
+        obs_rows.extend(s.observation_rows or (None,) * len(o))
         dose_parts.append((np.full(len(d), i), d.times_days, d.amounts, d.durations_days))
     obs_subject, obs_time, obs_value, obs_cens = (np.concatenate(p) for p in zip(*obs_parts,
                                                                                  strict=True))
@@ -191,20 +199,30 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                      "'drop'; the M3 likelihood keeps them)")
     obs_subject, obs_time, obs_value, obs_cens = (a[keep] for a in (obs_subject, obs_time,
                                                                     obs_value, obs_cens))
+    obs_rows = [r for r, k in zip(obs_rows, keep, strict=True) if k]
     ids = tuple(s.id for s in subjects)
     data = PopulationData(dataset.source, ids, covariates, obs_subject.astype(int),
                           obs_time.astype(float), obs_value, obs_cens, dose_subject.astype(int),
                           dose_time.astype(float), dose_amount.astype(float),
                           dose_duration.astype(float), tuple(notes))
     obs, _ = data.pairs(inclusive=spec.dosing == "bolus")
-    informed = np.zeros(data.n_observations, dtype=bool)
-    informed[obs] = True
-    if not informed.all():
-        k = int(np.argmin(informed))
-        raise PKDataError(f"ID {ids[obs_subject[k]]!r} has an observation at day "
-                          f"{obs_time[k]:g} with no dose started before it (its predicted "
-                          "concentration is 0)", source=dataset.source, column="TIME",
-                          fix="drop pre-dose samples (MDV 1) or correct TIME")
+    predose = np.ones(data.n_observations, dtype=bool)
+    predose[obs] = False
+    if predose.any():
+        if spec.residual.error == "proportional":
+            k = int(np.argmax(predose))
+            per_day = {"day": 1.0, "hour": 24.0, "week": 1 / 7}[spec.time_unit]
+            raise PKDataError(
+                f"ID {ids[obs_subject[k]]!r} has an observation at TIME "
+                f"{obs_time[k] * per_day:g} ({spec.time_unit}s after its first dose) with no dose "
+                "started before it: a pre-dose sample, predicted 0, whose SD under a purely "
+                "proportional error is 0", source=dataset.source, row=obs_rows[k],
+                column="TIME", fix="use error = \"combined\" in [residual] (pre-dose samples "
+                "then get the additive SD, as in NONMEM), or drop the pre-dose samples (MDV 1), "
+                "or correct TIME")
+        data = dataclasses.replace(data, notes=(*data.notes, (
+            f"{int(predose.sum())} pre-dose observation(s) (no dose started before them) "
+            "predicted 0, as NONMEM predicts them; they inform the additive residual error")))
     if data.n_observations == 0:
         raise PKDataError("no observations are left", source=dataset.source, column="DV",
                           fix="add observations, or use blq = 'm3' to keep those below the LLOQ")
