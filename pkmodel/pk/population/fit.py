@@ -85,7 +85,10 @@ def _compiled_model(spec: PopulationSpec, data: PopulationData):
     arrays = model_data(spec, data)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
-        return _COMPILED[key].with_data(**arrays)
+        compiled = _COMPILED[key]
+        # arrays the graph does not read (infusion durations of an oral model) were pruned
+        known = {var.name for var in compiled.shared_var_keys}
+        return compiled.with_data(**{k: v for k, v in arrays.items() if k in known})
     model = build_model(spec, data)
     with warnings.catch_warnings(), exact_arithmetic():
         warnings.simplefilter("ignore", UserWarning)
