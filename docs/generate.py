@@ -135,8 +135,36 @@ def model_priors() -> str:
     return "\n".join(lines) + "\n"
 
 
+def population_theophylline() -> str:
+    """pkmodel against NONMEM on the theophylline data: the figures that
+    tests/test_pk_population_theoph.py writes to docs/theophylline_nonmem.json."""
+    import json
+
+    figures = json.loads((DOCS / "theophylline_nonmem.json").read_text(encoding="utf-8"))
+    labels = {"cl": ("CL", "L/h"), "v": ("V", "L"), "ka": ("ka", "1/h"),
+              "omega2_cl": ("omega² CL", ""), "omega2_v": ("omega² V", ""),
+              "omega2_ka": ("omega² ka", ""), "sigma2": ("sigma² (additive)", "(mg/L)²")}
+    lines = ["| quantity | unit | pkmodel (posterior median) | NONMEM FOCE-I | NONMEM SE | "
+             "ratio | difference / SE | target | met |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for name, row in figures["rows"].items():
+        label, unit = labels[name]
+        target = "within 2 SE" if name in ("cl", "v", "ka") else "ratio 0.67-1.5"
+        lines.append(f"| {label} | {unit} | {row['pkmodel']:.4g} | {row['nonmem']:.4g} | "
+                     f"{row['nonmem_se']:.3g} | {row['ratio']:.3f} | {row['z']:+.2f} | "
+                     f"{target} | {'yes' if row['met'] else 'NO'} |")
+    lines += ["", f"NONMEM's objective function at its estimates: {figures['nonmem_ofv']:.3f};",
+              "the same FOCE objective from pkmodel's predictions at those estimates: "
+              f"{figures['ofv_at_nonmem_estimates']:.3f}.", f"Fit: {figures['chains']} chains x "
+              f"{figures['draws']} draws after {figures['tune']} tuning steps, target_accept "
+              f"{figures['target_accept']}, seed {figures['random_seed']};", "convergence gate "
+              f"{'passed' if figures['converged'] else 'FAILED'}."]
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "model-priors": model_priors,
+    "population-theophylline": population_theophylline,
     "pk-models": pk_models,
     "pk-typical-troughs": pk_typical_troughs,
     "pk-frymoyer": pk_frymoyer,
