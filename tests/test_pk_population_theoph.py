@@ -201,8 +201,19 @@ def test_figures_of_the_docs_are_this_fit(fit):
         FIGURES.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     stored = json.loads(FIGURES.read_text(encoding="utf-8"))
     assert stored["converged"]
-    for name, row in rows.items():  # the docs show 3 significant figures
-        assert np.isclose(stored["rows"][name]["pkmodel"], row["pkmodel"], rtol=5e-3), (
+    # the same seed gives the same draws here; elsewhere (another BLAS, another nutpie) the
+    # medians may move by their Monte Carlo error: 4 MCSEs of the median, in the table's units
+    import arviz as az
+
+    post = fit.posterior
+    mcse = {k: float(az.mcse(post[k], method="median").values) for k in
+            ("tv_cl", "tv_v", "tv_ka", "omega_cl", "omega_v", "omega_ka", "sigma_add_ug_ml")}
+    med = {k: float(np.median(post[k].values)) for k in mcse}
+    scale = {"cl": mcse["tv_cl"] / 24, "v": mcse["tv_v"], "ka": mcse["tv_ka"] / 24,
+             "sigma2": 2 * med["sigma_add_ug_ml"] * mcse["sigma_add_ug_ml"]}
+    scale |= {f"omega2_{p}": 2 * med[f"omega_{p}"] * mcse[f"omega_{p}"] for p in TYPICAL}
+    for name, row in rows.items():
+        assert abs(stored["rows"][name]["pkmodel"] - row["pkmodel"]) <= 4 * scale[name], (
             f"{name}: docs/theophylline_nonmem.json is stale; rerun this test with "
             "PKMODEL_WRITE_FIGURES=1, then python docs/generate.py")
         assert stored["rows"][name]["nonmem"] == row["nonmem"]
