@@ -7,7 +7,8 @@ Individual parameters (log-normal, non-centred random effects)::
 with ``eta_iP = omega_P z_iP``, ``z_iP ~ Normal(0, 1)`` (diagonal BSV), or, for the parameters of
 a BSV block (``PopulationSpec.bsv_blocks``), ``eta_i = L z_i`` with ``L`` the Cholesky factor of
 the block's covariance ``diag(omega) R diag(omega)``, ``R ~ LKJ(lkj_eta)`` (``L = diag(omega)
-chol(R)``; :func:`correlated_etas` is the same in NumPy).
+chol(R)``; :func:`correlated_etas` is the same in NumPy). Each omega keeps its half-normal
+prior whether or not it is in a block.
 
 Concentrations come from the closed-form linear solutions summed over every dose started before
 each observation (superposition), vectorised over all dose-observation pairs of the dataset at
@@ -240,10 +241,9 @@ def build_model(spec: PopulationSpec, data: PopulationData):
 
     Free parameters: ``log_tv_<p>`` (Normal on the log typical value), ``omega_<p>``
     (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV;
-    for a BSV block, ``chol_<p>_<q>...`` (``pm.LKJCholeskyCov``: the packed Cholesky factor of
-    its covariance, the LKJ prior on its correlations and each parameter's half-normal on its
-    SD) in place of the block's ``omega_<p>``, which are then deterministics (the SDs), with
-    ``corr_<p>_<q>`` (the correlations) and ``eta = L z``;
+    for a BSV block, also ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C`` of
+    the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>`` and
+    ``eta = diag(omega) C z``;
     ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
     (half-normal). With ``spec.prior``, the potential ``published_prior`` adds ``weight *
     log Normal(x; mean, sd)`` for each informed quantity (:class:`InformativePrior`).
@@ -300,19 +300,19 @@ def build_model(spec: PopulationSpec, data: PopulationData):
 
 
 def _block(spec: PopulationSpec, block: tuple[str, ...], pm, pt) -> dict:
-    """A BSV block: ``pm.LKJCholeskyCov`` with each parameter's half-normal ``omega_prior`` as
-    the prior of its SD, and ``eta = L z`` (non-centred)."""
+    """A BSV block: each parameter's ``omega_<p>`` with its half-normal ``omega_prior``, the
+    Cholesky factor ``C`` of the correlation matrix ``R = C C'`` with ``R ~ LKJ(lkj_eta)``
+    (``pm.LKJCorr``), and ``eta = diag(omega) C z`` (non-centred)."""
     k = len(block)
-    sd_dist = pm.HalfNormal.dist(sigma=np.array([spec.parameters[p].omega_prior for p in block]),
-                                 shape=k)
-    chol, corr, stds = pm.LKJCholeskyCov("chol_" + "_".join(block), eta=spec.lkj_eta, n=k,
-                                         sd_dist=sd_dist, compute_corr=True,
-                                         store_in_trace=False)
+    omega = pt.stack([pm.HalfNormal(f"omega_{p}", spec.parameters[p].omega_prior)
+                      for p in block])
+    chol = pm.LKJCorr("chol_corr_" + "_".join(block), n=k, eta=spec.lkj_eta)
     z = pt.stack([pm.Normal(f"z_{p}", 0.0, 1.0, dims="subject") for p in block])
-    eta = pt.dot(chol, z)
+    eta = omega[:, None] * pt.dot(chol, z)
+    corr = pt.dot(chol, chol.T)
     values = {}
     for i, p in enumerate(block):
-        values[f"omega_{p}"] = pm.Deterministic(f"omega_{p}", stds[i])
+        values[f"omega_{p}"] = omega[i]
         values[f"eta_{p}"] = pm.Deterministic(f"eta_{p}", eta[i], dims="subject")
         for j in range(i + 1, k):
             pm.Deterministic(correlation_name(p, block[j]), corr[i, j])
