@@ -161,11 +161,16 @@ def test_simulated_etas_have_the_stated_correlation(block_spec):
 
 
 # ----------------------------------------------------------------------------- the fit
-def test_a_correlation_of_0_6_is_recovered(block_fit):
+def test_a_correlation_of_0_6_is_recovered(block_fit, block_sim):
     table = block_fit.summary().set_index("parameter")
     row = table.loc["corr_cl_v1"]
     assert row["unit"] == "correlation of the etas"
     assert row["lower"] < 0.6 < row["upper"] and row["lower"] > 0, row
+    # the figures docs/population_pk.md quotes (stale docs fail here)
+    sample = np.corrcoef(block_sim.eta["cl"], block_sim.eta["v1"])[0, 1]
+    assert sample == pytest.approx(0.489, abs=0.0005)
+    assert [row["median"], row["lower"], row["upper"]] == pytest.approx([0.514, 0.285, 0.693],
+                                                                        abs=0.02)
     for name in ("tv_cl", "tv_v1", "omega_cl", "omega_v1", "sigma_prop"):
         assert table.loc[name, "lower"] < BLOCK_TRUTH[name] < table.loc[name, "upper"], name
     assert np.isnan(row["shrinkage"]) and table["shrinkage"].notna().sum() == 2
@@ -204,3 +209,19 @@ def test_checks_and_files_of_a_block_fit(block_fit, block_spec, tmp_path):
     loaded = load_population_fit(path, warn=False)
     assert loaded.spec == block_spec
     pd.testing.assert_frame_equal(loaded.summary(), block_fit.summary())
+
+
+def test_the_lkj_prior_is_as_the_docs_say(block_spec):
+    # docs/population_pk.md: LKJ(2) gives a correlation of two etas the density 0.75 (1 - r^2),
+    # 90 % of it within +-0.73
+    import pymc as pm
+
+    assert block_spec.lkj_eta == 2.0
+    chol = pm.draw(pm.LKJCorr.dist(n=2, eta=block_spec.lkj_eta), draws=20000, random_seed=1)
+    r = chol[:, 1, 0]  # the correlation: C C' has it off the diagonal
+    assert np.quantile(np.abs(r), 0.9) == pytest.approx(0.73, abs=0.015)
+    assert 1.5 * 0.73 - 0.5 * 0.73 ** 3 == pytest.approx(0.9, abs=0.001)  # the CDF of 0.75(1-r²)
+    counts, edges = np.histogram(r, bins=10, range=(-1, 1), density=True)
+    mid = (edges[:-1] + edges[1:]) / 2
+    # each bin's mean density: mean of r^2 over a bin of width 0.2 is mid^2 + 0.2^2 / 12
+    np.testing.assert_allclose(counts, 0.75 * (1 - mid ** 2 - 0.2 ** 2 / 12), atol=0.05)

@@ -5,10 +5,10 @@
   of the population parameters;
 * :func:`pc_vpc`: the prediction-corrected visual predictive check (Bergstrand et al. 2011):
   replicates of the dataset simulated from the posterior (a posterior draw, new random effects
-  for every subject, correlated within each BSV block as that draw says, residual error), binned by time, each value multiplied by ``PRED_bin /
-  PRED`` (the median population prediction of its bin over its own), and the 5th, 50th and 95th
-  percentiles of the observed values set against the 90 % intervals of the same percentiles
-  over the replicates.
+  for every subject, correlated within each BSV block as that draw says, residual error),
+  binned by time, each value multiplied by ``PRED_bin / PRED`` (the median population
+  prediction of its bin over its own), and the 5th, 50th and 95th percentiles of the observed
+  values set against the 90 % intervals of the same percentiles over the replicates.
 
 Values below the LLOQ: the observed ones are left out of the percentiles, and so are the
 simulated values below the same limit, so that both sides describe the values above the LLOQ.

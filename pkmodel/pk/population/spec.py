@@ -27,8 +27,8 @@ from pkmodel.errors import SpecFileError, SpecificationError
 from pkmodel.pk.models import COVARIATES, nonmem_columns
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
-           "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec", "ResidualError",
-           "read_spec"]
+           "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
+           "ResidualError", "correlation_name", "read_spec"]
 
 #: The unit of each structural parameter (typical values and priors are stated in it).
 PARAMETER_UNITS = {"cl": "L/day", "v": "L", "v1": "L", "q": "L/day", "v2": "L", "ka": "1/day"}
