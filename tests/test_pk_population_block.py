@@ -19,6 +19,7 @@ from pkmodel.errors import SpecFileError, SpecificationError
 from pkmodel.pk.population import (
     Parameter,
     PopulationSpec,
+    cwres,
     fit_population,
     load_population_fit,
     read_population_data,
@@ -201,6 +202,14 @@ def test_checks_and_files_of_a_block_fit(block_fit, block_spec, tmp_path):
                                         * medians["omega_v1"])
     gof = block_fit.goodness_of_fit()
     assert abs(np.nanmean(gof.cwres)) < 0.2 and 0.8 < np.nanstd(gof.cwres) < 1.2
+    # CWRES read the correlation: with it set to 0 (a diagonal Omega) they change
+    tree = block_fit.tree.copy()
+    tree["posterior"] = tree["posterior"].to_dataset().assign(
+        corr_cl_v1=block_fit.posterior["corr_cl_v1"] * 0.0)
+    diagonal = dataclasses.replace(block_fit, tree=tree, warn=False,
+                                   _diagnostics=block_fit.diagnostics)
+    changed = np.abs(cwres(diagonal) - gof.cwres.to_numpy())
+    assert np.nanmax(changed) > 0.01
     assert 0.7 <= block_fit.pc_vpc(n_replicates=100).fraction_inside <= 1.0
     with pytest.raises(SpecificationError, match=r"correlated BSV \(corr_cl_v1\).*diagonal"):
         block_fit.to_population_model()
