@@ -1,8 +1,14 @@
 """The hierarchical PyMC model of a population PK specification, and its closed-form predictions.
 
-Individual parameters (log-normal, non-centred random effects, diagonal)::
+Individual parameters (log-normal, non-centred random effects)::
 
-    log P_i = log TV_P + sum_terms effect(covariates_i) + omega_P z_iP,   z_iP ~ Normal(0, 1)
+    log P_i = log TV_P + sum_terms effect(covariates_i) + eta_iP
+
+with ``eta_iP = omega_P z_iP``, ``z_iP ~ Normal(0, 1)`` (diagonal BSV), or, for the parameters of
+a BSV block (``PopulationSpec.bsv_blocks``), ``eta_i = L z_i`` with ``L`` the Cholesky factor of
+the block's covariance ``diag(omega) R diag(omega)``, ``R ~ LKJ(lkj_eta)`` (``L = diag(omega)
+chol(R)``; :func:`correlated_etas` is the same in NumPy). Each omega keeps its half-normal
+prior whether or not it is in a block.
 
 Concentrations come from the closed-form linear solutions summed over every dose started before
 each observation (superposition), vectorised over all dose-observation pairs of the dataset at
@@ -31,12 +37,14 @@ from types import ModuleType
 
 import numpy as np
 
+from pkmodel.errors import SpecificationError
 from pkmodel.pk.population.data import PopulationData, term_design
-from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.population.spec import PopulationSpec, correlation_name
 from pkmodel.pk.simulation import disposition, infusion_response
 
-__all__ = ["build_model", "individual_log_parameters", "model_data", "pair_concentrations",
-           "predict", "residual_sd"]
+__all__ = ["build_model", "correlated_etas", "correlation_cholesky", "individual_log_parameters",
+           "model_data", "omega_matrix", "pair_concentrations", "predict", "random_etas",
+           "residual_sd"]
 
 
 def _exponentials(compartments: int, p: dict, xp: ModuleType) -> list[tuple]:
@@ -120,6 +128,61 @@ def residual_sd(spec: PopulationSpec, pred, values: dict, xp: ModuleType = np):
     return xp.sqrt(values["sigma_add_ug_ml"] ** 2 + (values["sigma_prop"] * pred) ** 2)
 
 
+def correlation_cholesky(block: tuple[str, ...], values: dict) -> np.ndarray:
+    """Cholesky factor ``(..., k, k)`` of a block's correlation matrix from its ``corr_*``
+    values (scalars, or arrays of draws with the same shape)."""
+    k = len(block)
+    shape = np.shape(values[correlation_name(block[0], block[1])])
+    corr = np.broadcast_to(np.eye(k), (*shape, k, k)).copy()
+    for i in range(k):
+        for j in range(i + 1, k):
+            r = np.asarray(values[correlation_name(block[i], block[j])], dtype=float)
+            corr[..., i, j] = corr[..., j, i] = r
+    try:
+        return np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        raise SpecificationError(f"the correlations of the BSV block {', '.join(block)} do not "
+                                 "form a valid correlation matrix (it must be positive "
+                                 "definite)") from None
+
+
+def correlated_etas(block: tuple[str, ...], values: dict, z: np.ndarray) -> dict:
+    """The etas of a block from standard normal ``z`` of shape ``(k, ..., n_subjects)``:
+    ``eta = diag(omega) chol(R) z``, as in the PyMC model. ``values`` holds ``omega_<p>`` and
+    ``corr_*`` (scalars, or draws shaped ``(m, 1)`` against ``z``'s ``(k, m, n)``)."""
+    chol = correlation_cholesky(block, values)  # (..., k, k): the draws' shape, then k x k
+    return {f"eta_{p}": np.asarray(values[f"omega_{p}"], dtype=float)
+            * sum(chol[..., i, j] * z[j] for j in range(i + 1)) for i, p in enumerate(block)}
+
+
+def random_etas(spec: PopulationSpec, values: dict, rng: np.random.Generator,
+                shape: tuple[int, ...]) -> dict:
+    """New random effects of every parameter with BSV, ``shape`` each (e.g. ``(n_subjects,)``
+    or ``(draws, n_subjects)`` with ``omega_<p>`` and ``corr_*`` shaped ``(draws, 1)``): the
+    diagonal ones first, in order, then each block's, correlated."""
+    blocked = {p for block in spec.bsv_blocks for p in block}
+    out = {f"eta_{p}": values[f"omega_{p}"] * rng.standard_normal(shape)
+           for p in spec.bsv_parameters if p not in blocked}
+    for block in spec.bsv_blocks:
+        out |= correlated_etas(block, values, rng.standard_normal((len(block), *shape)))
+    return out
+
+
+def omega_matrix(spec: PopulationSpec, values: dict) -> np.ndarray:
+    """Omega, the covariance of the etas of :attr:`PopulationSpec.bsv_parameters` (in that
+    order), from scalar ``omega_<p>`` and ``corr_*``: diagonal, with each block's
+    ``omega_p omega_q corr_p_q`` off the diagonal."""
+    names = spec.bsv_parameters
+    sd = np.array([float(values[f"omega_{p}"]) for p in names])
+    corr = np.eye(len(names))
+    for block in spec.bsv_blocks:
+        for i, a in enumerate(block):
+            for b in block[i + 1:]:
+                ia, ib = names.index(a), names.index(b)
+                corr[ia, ib] = corr[ib, ia] = float(values[correlation_name(a, b)])
+    return sd[:, None] * corr * sd[None, :]
+
+
 def model_data(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
     """Every array the model reads, by its ``pm.Data`` name."""
     obs, dose = data.pairs(inclusive=spec.dosing == "bolus")
@@ -177,7 +240,10 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     """The PyMC model of ``spec`` on ``data``.
 
     Free parameters: ``log_tv_<p>`` (Normal on the log typical value), ``omega_<p>``
-    (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV,
+    (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV;
+    for a BSV block, also ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C`` of
+    the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>`` and
+    ``eta = diag(omega) C z``;
     ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
     (half-normal). With ``spec.prior``, the potential ``published_prior`` adds ``weight *
     log Normal(x; mean, sd)`` for each informed quantity (:class:`InformativePrior`).
@@ -195,12 +261,14 @@ def build_model(spec: PopulationSpec, data: PopulationData):
             log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
             values[f"log_tv_{name}"] = log_tv
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
-            if par.bsv:
+            if par.bsv and not any(name in block for block in spec.bsv_blocks):
                 omega = pm.HalfNormal(f"omega_{name}", par.omega_prior)
                 values[f"omega_{name}"] = omega
                 z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="subject")
                 values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega * z,
                                                          dims="subject")
+        for block in spec.bsv_blocks:
+            values |= _block(spec, block, pm, pt)
         for term in spec.covariates:
             for theta in term.names:
                 values[theta] = pm.Normal(theta, term.prior_mean, term.prior_sd)
@@ -229,3 +297,23 @@ def build_model(spec: PopulationSpec, data: PopulationData):
         pm.Potential("y_above_limit", pt.sum(pm.logcdf(
             pm.Normal.dist(-pred[above], sd[above]), -arrays["above_limit_ug_ml"])))
     return model
+
+
+def _block(spec: PopulationSpec, block: tuple[str, ...], pm, pt) -> dict:
+    """A BSV block: each parameter's ``omega_<p>`` with its half-normal ``omega_prior``, the
+    Cholesky factor ``C`` of the correlation matrix ``R = C C'`` with ``R ~ LKJ(lkj_eta)``
+    (``pm.LKJCorr``), and ``eta = diag(omega) C z`` (non-centred)."""
+    k = len(block)
+    omega = pt.stack([pm.HalfNormal(f"omega_{p}", spec.parameters[p].omega_prior)
+                      for p in block])
+    chol = pm.LKJCorr("chol_corr_" + "_".join(block), n=k, eta=spec.lkj_eta)
+    z = pt.stack([pm.Normal(f"z_{p}", 0.0, 1.0, dims="subject") for p in block])
+    eta = omega[:, None] * pt.dot(chol, z)
+    corr = pt.dot(chol, chol.T)
+    values = {}
+    for i, p in enumerate(block):
+        values[f"omega_{p}"] = omega[i]
+        values[f"eta_{p}"] = pm.Deterministic(f"eta_{p}", eta[i], dims="subject")
+        for j in range(i + 1, k):
+            pm.Deterministic(correlation_name(p, block[j]), corr[i, j])
+    return values

@@ -5,10 +5,10 @@
   of the population parameters;
 * :func:`pc_vpc`: the prediction-corrected visual predictive check (Bergstrand et al. 2011):
   replicates of the dataset simulated from the posterior (a posterior draw, new random effects
-  for every subject, residual error), binned by time, each value multiplied by ``PRED_bin /
-  PRED`` (the median population prediction of its bin over its own), and the 5th, 50th and 95th
-  percentiles of the observed values set against the 90 % intervals of the same percentiles
-  over the replicates.
+  for every subject, correlated within each BSV block as that draw says, residual error),
+  binned by time, each value multiplied by ``PRED_bin / PRED`` (the median population
+  prediction of its bin over its own), and the 5th, 50th and 95th percentiles of the observed
+  values set against the 90 % intervals of the same percentiles over the replicates.
 
 Values below the LLOQ: the observed ones are left out of the percentiles, and so are the
 simulated values below the same limit, so that both sides describe the values above the LLOQ.
@@ -26,7 +26,9 @@ from pkmodel.errors import SpecificationError
 from pkmodel.pk.population.build import (
     individual_log_parameters,
     model_data,
+    omega_matrix,
     predict,
+    random_etas,
     residual_sd,
 )
 from pkmodel.sampling import resolve_seed
@@ -57,7 +59,9 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
     For each subject, with ``f(eta)`` its predictions, ``eta_hat`` the posterior mean of its
     random effects and ``G = df/deta`` at ``eta_hat`` (central differences): ``CWRES = L^-1 (y -
     f(eta_hat) + G eta_hat)``, ``L L' = G Omega G' + R(eta_hat)``, with the population
-    parameters at their posterior medians and ``R`` the residual variance at ``f(eta_hat)``.
+    parameters at their posterior medians (``Omega`` the full covariance of the etas: each BSV
+    block's ``omega_p omega_q corr_p_q`` off the diagonal, from the medians of the omegas and
+    correlations) and ``R`` the residual variance at ``f(eta_hat)``.
     Under the model they are about independent standard normal.
     """
     spec, data = fit.spec, fit.data
@@ -77,7 +81,7 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
         down = base | {f"eta_{p}": eta_hat[p] - step}
         grads.append((f(up) - f(down)) / (2 * step))
     gmat = np.stack(grads, axis=1) if grads else np.zeros((data.n_observations, 0))
-    omega2 = np.array([_medians(fit)[f"omega_{p}"] ** 2 for p in spec.bsv_parameters])
+    omega = omega_matrix(spec, _medians(fit))
     r = residual_sd(spec, pred, base) ** 2
     eta_obs = (np.stack([eta_hat[p][data.obs_subject] for p in spec.bsv_parameters], axis=1)
                if grads else gmat)
@@ -87,7 +91,7 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
         if rows.size == 0:
             continue
         g = gmat[rows]
-        cov = (g * omega2) @ g.T + np.diag(r[rows])
+        cov = g @ omega @ g.T + np.diag(r[rows])
         centred = data.obs_value_ug_ml[rows] - pred[rows] + np.sum(g * eta_obs[rows], axis=1)
         out[rows] = np.linalg.solve(np.linalg.cholesky(cov), centred)
     return out
@@ -169,9 +173,9 @@ def pc_vpc(fit, *, n_replicates: int = 200, n_bins: int = 8, ci_prob: float = 0.
     pick = np.linspace(0, n - 1, int(n_replicates)).astype(int)
     names = [k for k in post.data_vars if k.startswith(("log_tv_", "theta_", "sigma_"))]
     draws = {k: post[k].values[pick][:, None] for k in names}
-    for p in spec.bsv_parameters:
-        omega = post[f"omega_{p}"].values[pick][:, None]
-        draws[f"eta_{p}"] = omega * rng.standard_normal((pick.size, data.n_subjects))
+    scales = {k: post[k].values[pick][:, None] for k in
+              (*(f"omega_{p}" for p in spec.bsv_parameters), *spec.correlation_names)}
+    draws |= random_etas(spec, scales, rng, (pick.size, data.n_subjects))
     sim_pred = predict(spec, arrays, individual_log_parameters(spec, arrays, draws))
     sim = sim_pred + residual_sd(spec, sim_pred, draws) * rng.standard_normal(sim_pred.shape)
     lloq = None

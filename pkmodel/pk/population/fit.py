@@ -216,7 +216,8 @@ class PopulationFit:
         if self._diagnostics is None:
             self._diagnostics = compute_diagnostics(
                 self.posterior, self.tree["sample_stats"].to_dataset(), self.checked_variables(),
-                hierarchical_priors="omega_prior of the parameters with BSV")
+                hierarchical_priors="omega_prior of the parameters with BSV"
+                + (", lkj_eta of [bsv]" if self.spec.bsv_blocks else ""))
         if self.warn and not self._diagnostics.converged:
             warnings.warn("the population fit fails its convergence checks: "
                           + "; ".join(self._diagnostics.problems()), ConvergenceWarning,
@@ -246,6 +247,7 @@ class PopulationFit:
         """The population parameters of the summary, with their units."""
         out = {f"tv_{p}": PARAMETER_UNITS[p] for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
+        out |= {name: "correlation of the etas" for name in self.spec.correlation_names}
         for term in self.spec.covariates:
             unit = COVARIATES[term.covariate]["unit"]
             for theta in term.names:
@@ -262,7 +264,8 @@ class PopulationFit:
         return out | {k: units[k] for k in self.spec.residual.names}
 
     def checked_variables(self) -> list[str]:
-        """What the convergence gate checks: every population parameter and every eta."""
+        """What the convergence gate checks: every population parameter (the correlations of
+        the BSV blocks among them) and every eta."""
         return [*self.reported_variables(), *(f"eta_{p}" for p in self.spec.bsv_parameters)]
 
     def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
@@ -387,11 +390,19 @@ class PopulationFit:
         Raises
         ------
         SpecificationError
-            Naming why: a structure other than the library's two-compartment infusion, or a
+            Naming why: a structure other than the library's two-compartment infusion, a
             covariate effect with no library form (an indicator, a categorical term with
-            other levels than 0/1, a linear or exponential term of a continuous covariate).
+            other levels than 0/1, a linear or exponential term of a continuous covariate), or
+            a BSV block (a library model's BSV is diagonal: dropping the correlations would
+            change the prior of every individual estimate).
         """
         spec = self.spec
+        if spec.bsv_blocks:
+            raise SpecificationError(
+                "the fit has correlated BSV (" + ", ".join(spec.correlation_names) + "), and a "
+                "library model's BSV is diagonal: dropping the correlations would change every "
+                "individual estimate; refit without [bsv] block to use the fit as a library "
+                "model")
         if spec.compartments != 2 or spec.dosing != "infusion":
             raise SpecificationError(
                 f"the fit is a {spec.structure_label()} model; only a 2-compartment, "

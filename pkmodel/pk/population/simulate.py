@@ -16,6 +16,7 @@ import pandas as pd
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.models import COVARIATES
 from pkmodel.pk.population.build import (
+    correlated_etas,
     individual_log_parameters,
     model_data,
     predict,
@@ -52,6 +53,7 @@ def truth_names(spec: PopulationSpec) -> tuple[str, ...]:
     """The population values :func:`simulate_dataset` needs for ``spec``."""
     names = [f"tv_{p}" for p in spec.parameter_names]
     names += [f"omega_{p}" for p in spec.bsv_parameters]
+    names += list(spec.correlation_names)
     names += [n for t in spec.covariates for n in t.names]
     return (*names, *spec.residual.names)
 
@@ -85,7 +87,8 @@ def simulate_dataset(
         The model; its ``lloq_ug_ml`` (if any) censors values below it (``CENS`` 1, DV = LLOQ).
     truth : mapping
         Every name of :func:`truth_names` (typical values in the parameters' units, omegas as
-        log-scale SDs, covariate effects' thetas, residual SDs).
+        log-scale SDs, the correlations ``corr_<p>_<q>`` of the etas of each BSV block,
+        covariate effects' thetas, residual SDs).
     n_subjects : int
         Number of subjects.
     dose_times_days, sample_times_days : sequence of float
@@ -125,7 +128,14 @@ def simulate_dataset(
         np.ones(n * samples.size), np.zeros(n * samples.size, dtype=int),
         np.repeat(np.arange(n), doses.size), np.tile(doses, n), np.repeat(amount, doses.size),
         np.full(n * doses.size, duration))
-    eta = {p: rng.normal(0.0, float(truth[f"omega_{p}"]), n) for p in spec.bsv_parameters}
+    blocked = {p for block in spec.bsv_blocks for p in block}
+    eta = {p: rng.normal(0.0, float(truth[f"omega_{p}"]), n) for p in spec.bsv_parameters
+           if p not in blocked}
+    for block in spec.bsv_blocks:  # multivariate normal: diag(omega) chol(R) z
+        drawn = correlated_etas(block, {k: float(v) for k, v in truth.items()},
+                                rng.standard_normal((len(block), n)))
+        eta |= {p: drawn[f"eta_{p}"] for p in block}
+    eta = {p: eta[p] for p in spec.bsv_parameters}
     values = {f"log_tv_{p}": np.log(float(truth[f"tv_{p}"])) for p in spec.parameter_names}
     values |= {f"eta_{p}": v for p, v in eta.items()}
     values |= {k: float(truth[k]) for t in spec.covariates for k in t.names}

@@ -26,9 +26,9 @@ from typing import Any
 from pkmodel.errors import SpecFileError, SpecificationError
 from pkmodel.pk.models import COVARIATES, nonmem_columns
 
-__all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DOSING", "PARAMETER_UNITS", "RESIDUAL_ERRORS",
-           "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec", "ResidualError",
-           "read_spec"]
+__all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
+           "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
+           "ResidualError", "correlation_name", "read_spec"]
 
 #: The unit of each structural parameter (typical values and priors are stated in it).
 PARAMETER_UNITS = {"cl": "L/day", "v": "L", "v1": "L", "q": "L/day", "v2": "L", "ka": "1/day"}
@@ -43,6 +43,14 @@ BLQ_METHODS = ("m3", "drop")
 _TIME_UNITS = ("day", "hour", "week")
 _CONCENTRATION_UNITS = ("µg/mL", "ug/mL", "mg/L")
 _COLUMN_TO_COVARIATE = nonmem_columns()
+#: Default shape of the LKJ prior of the correlation matrix of a BSV block (see
+#: :class:`PopulationSpec`).
+DEFAULT_LKJ_ETA = 2.0
+
+
+def correlation_name(a: str, b: str) -> str:
+    """The posterior name of the correlation of the etas of ``a`` and ``b``: ``corr_a_b``."""
+    return f"corr_{a}_{b}"
 
 
 def _positive(value: Any, what: str) -> float:
@@ -84,7 +92,8 @@ class Parameter:
         SD of that prior on the log scale (1: a factor of about 7 either way at 95 %).
     bsv : bool, default False
         Whether the parameter varies between subjects: ``P_i = TV * covariates *
-        exp(eta_i)``, ``eta_i ~ Normal(0, omega^2)`` (log-normal, diagonal).
+        exp(eta_i)``, ``eta_i ~ Normal(0, omega^2)`` (log-normal; independent of the other
+        etas unless the specification puts it in a block, ``PopulationSpec.bsv_blocks``).
     omega_prior : float, default 0.5
         Scale of the half-normal prior of ``omega`` (the SD of ``eta``, log scale).
     unit : str, optional
@@ -344,6 +353,21 @@ class PopulationSpec:
         The unit of ``DV``: µg/mL or mg/L (the same).
     amount_unit : str, default "mg"
         The unit of ``AMT``: mg.
+    prior : InformativePrior, optional
+        A published model as an informative prior (:func:`~pkmodel.pk.population.with_prior`).
+    bsv_blocks : sequence of sequences of str, default ()
+        Blocks of correlated BSV (NONMEM's ``$OMEGA BLOCK(n)``), e.g. ``(("cl", "v1"),)``:
+        the etas of a block are multivariate normal with covariance ``diag(omega) R
+        diag(omega)``, ``R ~ LKJ(lkj_eta)``; each parameter of a block needs ``bsv=True`` and
+        belongs to one block at most. The others stay independent (diagonal). Each block is
+        kept in the order of the structural parameters; its correlations are named
+        ``corr_<p>_<q>`` (:attr:`correlation_names`).
+    lkj_eta : float, default 2
+        Shape of the LKJ prior of each block's correlation matrix: its density is proportional
+        to ``det(R)^(lkj_eta - 1)``, so that 1 is uniform over correlation matrices and 2 (a
+        correlation of two etas then has the prior density ``0.75 (1 - r^2)`` on (-1, 1))
+        leans gently away from correlations near -1 and 1, where a sparse dataset cannot tell
+        one eta from the other.
 
     Examples
     --------
@@ -366,6 +390,8 @@ class PopulationSpec:
     concentration_unit: str = "µg/mL"
     amount_unit: str = "mg"
     prior: InformativePrior | None = None
+    bsv_blocks: tuple[tuple[str, ...], ...] = ()
+    lkj_eta: float = DEFAULT_LKJ_ETA
 
     def __post_init__(self) -> None:
         if self.compartments not in (1, 2) or isinstance(self.compartments, bool):
@@ -415,6 +441,7 @@ class PopulationSpec:
         object.__setattr__(self, "covariates", terms)
         if not isinstance(self.residual, ResidualError):
             raise SpecificationError("residual must be a ResidualError")
+        self._check_blocks(wanted)
         if self.prior is not None:
             if not isinstance(self.prior, InformativePrior):
                 raise SpecificationError("prior must be an InformativePrior (see "
@@ -425,6 +452,44 @@ class PopulationSpec:
             if unknown:
                 raise SpecificationError(f"the prior informs {', '.join(unknown)}, which this "
                                          "specification does not estimate")
+
+    def _check_blocks(self, wanted: tuple[str, ...]) -> None:
+        object.__setattr__(self, "lkj_eta", _positive(self.lkj_eta, "lkj_eta"))
+        raw = self.bsv_blocks
+        if isinstance(raw, str) or not isinstance(raw, tuple | list):
+            raise SpecificationError(f"bsv_blocks must be a sequence of blocks, each a sequence "
+                                     f"of parameter names (e.g. [[\"cl\", \"v1\"]]), not {raw!r}")
+        blocks, seen = [], set()
+        for block in raw:
+            if isinstance(block, str) or not isinstance(block, tuple | list):
+                raise SpecificationError(f"a BSV block must be a list of parameter names, not "
+                                         f"{block!r}")
+            names = [str(p) for p in block]
+            unknown = [p for p in names if p not in wanted]
+            if unknown:
+                raise SpecificationError(f"the BSV block {', '.join(names)} names "
+                                         f"{', '.join(unknown)}, which this structure does not "
+                                         f"have ({', '.join(wanted)})")
+            if len(names) < 2 or len(set(names)) != len(names):
+                raise SpecificationError(f"a BSV block needs two or more distinct parameters, "
+                                         f"not {', '.join(names) or 'none'}")
+            for p in names:
+                if not self.parameters[p].bsv:
+                    raise SpecificationError(f"the BSV block {', '.join(names)} includes {p}, "
+                                             f"which has no BSV: set bsv = true in "
+                                             f"[parameters.{p}] or leave {p} out of the block")
+                if p in seen:
+                    raise SpecificationError(f"parameter {p} is in two BSV blocks; a parameter "
+                                             "belongs to one block at most")
+                seen.add(p)
+            blocks.append(tuple(p for p in wanted if p in names))
+        object.__setattr__(self, "bsv_blocks", tuple(blocks))
+
+    @property
+    def correlation_names(self) -> tuple[str, ...]:
+        """The correlations of the BSV blocks, ``corr_<p>_<q>`` for each pair of a block."""
+        return tuple(correlation_name(a, b) for block in self.bsv_blocks
+                     for i, a in enumerate(block) for b in block[i + 1:])
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -456,7 +521,9 @@ class PopulationSpec:
                 "parameters": {p: par.to_dict() for p, par in self.parameters.items()},
                 "covariates": [t.to_dict() for t in self.covariates],
                 "residual": self.residual.to_dict()} | (
-                    {} if self.prior is None else {"prior": self.prior.to_dict()})
+                    {} if self.prior is None else {"prior": self.prior.to_dict()}) | (
+                    {} if not self.bsv_blocks else {"bsv": {
+                        "block": [list(b) for b in self.bsv_blocks], "lkj_eta": self.lkj_eta}})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None,
@@ -521,13 +588,14 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
 
 # ----------------------------------------------------------------------------- reading
 _KNOWN = {
-    "": ("model", "data", "parameters", "covariates", "residual", "prior"),
+    "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml"),
     "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
     "residual": ("error", "proportional_prior", "additive_prior_ug_ml"),
+    "bsv": ("block", "lkj_eta"),
     "prior": ("model", "weight", "typical_log_sd", "omega_log_sd", "theta_sd", "terms", "notes"),
 }
 
@@ -647,9 +715,10 @@ class _Reader:
             terms.append(self.build(lambda e=entry: CovariateTerm(**e), path))
         residual = self.build(lambda: ResidualError(
             **self.table(top.get("residual", {}), ("residual",), "residual")), ("residual",))
+        bsv = self.bsv(top.get("bsv", {}))
         spec = self.build(lambda: PopulationSpec(
             parameters=parameters, covariates=tuple(terms), residual=residual,
-            **model, **data), ("model",), ("data",), ("parameters",))
+            **model, **data, **bsv), ("bsv",), ("model",), ("data",), ("parameters",))
         if "prior" not in top:
             return spec
         entry = self.table(top["prior"], ("prior",), "prior")
@@ -668,6 +737,31 @@ class _Reader:
                    if k in entry}
         return self.build(lambda: with_prior(spec, entry["model"], entry.get("weight", 1.0),
                                              **options), ("prior",))
+
+
+    def bsv(self, raw: Any) -> dict:
+        """``[bsv]``: ``block = ["cl", "v1"]`` (one block) or ``[["cl", "v1"], ["q", "v2"]]``
+        (several), and ``lkj_eta``; as :class:`PopulationSpec`'s ``bsv_blocks`` and
+        ``lkj_eta``."""
+        entry = self.table(raw, ("bsv",), "bsv")
+        out: dict[str, Any] = {}
+        if "lkj_eta" in entry:
+            out["lkj_eta"] = entry["lkj_eta"]
+        if "block" in entry:
+            block = entry["block"]
+            if not isinstance(block, list) or not block:
+                raise self.error("[bsv]: block must be a list of parameter names (block = "
+                                 "[\"cl\", \"v1\"]) or a list of such lists, not "
+                                 f"{block!r}", ("bsv", "block"), "block")
+            nested = [isinstance(b, list) for b in block]
+            if all(nested):
+                out["bsv_blocks"] = tuple(tuple(b) for b in block)
+            elif not any(nested):
+                out["bsv_blocks"] = (tuple(block),)
+            else:
+                raise self.error("[bsv]: block mixes names and lists; give one list of names "
+                                 "or a list of lists", ("bsv", "block"), "block")
+        return out
 
 
 def _replace(spec: PopulationSpec, **changes: Any) -> PopulationSpec:
