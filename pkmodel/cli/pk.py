@@ -39,16 +39,9 @@ def _albumin_g_dl(g_l: float) -> float:
 
 def _pk_model(name: str):
     """A library model by name, or a population fit's file (``POPFIT.nc``) as a model."""
-    from pathlib import Path
+    from pkmodel.pk import resolve_model
 
-    from pkmodel.pk import get_model as library_model
-
-    if str(name).lower().endswith(".nc"):
-        from pkmodel.pk.population import load_population_fit
-
-        path = Path(name)
-        return load_population_fit(path).to_population_model(name=path.stem)
-    return library_model(name)
+    return resolve_model(name)
 
 
 def _simulate(args) -> int:
