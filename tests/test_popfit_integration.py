@@ -135,3 +135,32 @@ def test_scenarios_and_the_command_line_take_the_fit_file(popfit, exposure_fit, 
     assert main(["scenarios", str(saved), "--regimen", *regimens,
                  "--pk-model", str(tmp_path / "nope.nc")]) == 2
     assert re.search(r"nope\.nc", capsys.readouterr().err)
+
+
+def test_the_population_pk_run_report(popfit, tmp_path, capsys):
+    from pkmodel.cli.main import main
+
+    fit, path = popfit
+    out = tmp_path / "report.html"
+    assert main(["pk", "report", str(path), "-o", str(out), "--replicates", "20",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == str(out)
+    text = out.read_text(encoding="utf-8")
+    assert pkmodel.DISCLAIMER in text and "http" not in text.replace(
+        "http-equiv", "")  # self-contained: no link to fetch
+    assert text.count('<img src="data:image/png;base64,') == 2  # GOF and pcVPC
+    status = "PASS" if fit.converged else "FAIL"
+    assert f'<span class="badge {status.lower()}" id="diagnostics-status">{status}</span>' in text
+    for row in fit.summary().itertuples():  # every parameter with its median, interval, R-hat
+        assert re.search(rf"<td>{row.parameter}</td><td>[^<]*</td><td>{row.median:.3g}</td>"
+                         rf"<td>{row.lower:.3g} – {row.upper:.3g}</td>", text), row.parameter
+        assert f"<td class=num>{row.rhat:.3f}</td>" in text
+    for value in fit.shrinkage().values():
+        assert f"<td>{value:.0%}</td>" in text
+    assert "theta ~ Normal(0.75, 0.25)" in text and "Beal's M3" in text
+    assert re.search(r'id="vpc-inside">\d+% of the observed', text)
+    # an existing report is kept without --force; the remission report points here
+    assert main(["pk", "report", str(path), "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 2
+    assert "pkmodel pk report" in capsys.readouterr().err
