@@ -164,3 +164,21 @@ def test_the_population_pk_run_report(popfit, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 2
     assert "pkmodel pk report" in capsys.readouterr().err
+
+
+def test_the_command_lines_of_the_population_page_parse():
+    import shlex
+    from pathlib import Path
+
+    from pkmodel.cli.main import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "population_pk.md").read_text("utf-8")
+    text = text.replace("\\\n", " ")
+    commands = [line.strip() for line in text.splitlines() if line.startswith("    pkmodel ")]
+    assert any(" pk report " in c for c in commands)
+    assert any(c.startswith("pkmodel scenarios") and "popfit.nc" in c for c in commands)
+    parser = build_parser()
+    for command in commands:
+        words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))[1:]
+        args = parser.parse_args(words)  # an unknown option exits here
+        assert args.handler is not None, command
