@@ -182,3 +182,12 @@ def test_the_command_lines_of_the_population_page_parse():
         words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))[1:]
         args = parser.parse_args(words)  # an unknown option exits here
         assert args.handler is not None, command
+
+
+def test_the_remission_report_names_the_local_pk_model(exposure_fit):
+    from pkmodel.report.sections import model_section
+
+    text = model_section(exposure_fit)
+    assert "PK model of the exposure gains" in text
+    assert "popfit: Population PK fit (2-compartment, zero-order infusion)" in text
+    assert "its numbers recorded in the fit" in text

@@ -273,6 +273,15 @@ def model_section(fit) -> str:
         "random seed": str(fit.random_seed),
         "data hash (SHA-256)": fit.data_hash[:16] + "…",
     }
+    exposure = fit.meta.get("exposure") or {}
+    if exposure:  # the exposure-driven model: which PK model made the gains
+        from pkmodel.response.exposure import fitted_pk_model
+
+        pk = fitted_pk_model(exposure)
+        local = "pk_model_definition" in exposure
+        items["PK model of the exposure gains"] = (
+            f"{pk.name}: {pk.title}" + (" (its numbers recorded in the fit)" if local else ""))
+        items["baseline regimen"] = exposure["baseline_regimen"]
     spec_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items.items())
     formula = ("logit P(remission<sub>ij</sub>) = α + a<sub>centre[i]</sub> + τ<sub>month[j]</sub>"
                " + β<sub>i</sub> (log TL<sub>i</sub> − log 5) + δ<sub>strategy[i]</sub>"
