@@ -191,3 +191,10 @@ def test_the_remission_report_names_the_local_pk_model(exposure_fit):
     assert "PK model of the exposure gains" in text
     assert "popfit: Population PK fit (2-compartment, zero-order infusion)" in text
     assert "its numbers recorded in the fit" in text
+
+
+def test_an_exposure_given_a_library_model_object_records_its_name():
+    from pkmodel.response.exposure import Exposure
+
+    assert Exposure(pk_model=MODELS["fasanmade2009"]).to_dict()["pk_model"] == "fasanmade2009"
+    assert Exposure(pk_model="uc").to_dict()["pk_model"] == "uc"

@@ -71,8 +71,11 @@ class Exposure:
 
     def __post_init__(self) -> None:
         model = resolve_model(self.pk_model)
-        if not _is_library(model):  # the numbers themselves, never a path that may change
+        # a library model by its name; any other by its numbers, never a path that may change
+        if not _is_library(model):
             object.__setattr__(self, "pk_model", model)
+        elif isinstance(self.pk_model, PopulationModel):
+            object.__setattr__(self, "pk_model", model.name)
         parse_regimen(self.baseline_regimen)
         columns = {spec["cohort"] for spec in COVARIATES.values() if spec["cohort"]}
         columns |= {"ati", "dose_mg_kg", "interval_weeks"}
