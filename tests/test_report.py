@@ -223,7 +223,7 @@ def test_one_chain_says_rhat_needs_two_chains():
     import numpy as np
     import xarray as xr
 
-    from pkmodel.report.sections import _checks_table
+    from pkmodel.report.sections import checks_table
     from pkmodel.response.diagnostics import compute_diagnostics
 
     rng = np.random.default_rng(0)
@@ -234,5 +234,5 @@ def test_one_chain_says_rhat_needs_two_chains():
     problems = " ".join(d.problems())
     assert "R-hat needs two or more chains" in problems and "chains >= 2" in problems
     assert "R-hat nan" not in str(d) and "n/a (1 chain" in str(d)
-    row = _checks_table(d).iloc[0]
+    row = checks_table(d).iloc[0]
     assert row["check"] == "max R-hat" and row["value"].startswith("n/a") and row["ok"] == "NO"

@@ -39,16 +39,9 @@ def _albumin_g_dl(g_l: float) -> float:
 
 def _pk_model(name: str):
     """A library model by name, or a population fit's file (``POPFIT.nc``) as a model."""
-    from pathlib import Path
+    from pkmodel.pk import resolve_model
 
-    from pkmodel.pk import get_model as library_model
-
-    if str(name).lower().endswith(".nc"):
-        from pkmodel.pk.population import load_population_fit
-
-        path = Path(name)
-        return load_population_fit(path).to_population_model(name=path.stem)
-    return library_model(name)
+    return resolve_model(name)
 
 
 def _simulate(args) -> int:
@@ -309,6 +302,26 @@ def _fit(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from pathlib import Path
+
+    from pkmodel.files import check_writable
+    from pkmodel.pk.population import load_population_fit
+    from pkmodel.report import write_population_report
+
+    check_writable(args.output, force=args.force, inputs=[args.fit])
+    fit = load_population_fit(args.fit, warn=False)  # the report shows a failed gate as FAIL
+    path = write_population_report(fit, args.output, force=args.force, ci_prob=args.credible,
+                                   n_replicates=args.replicates, random_seed=args.random_seed,
+                                   source=Path(args.fit).name)
+    if args.json:
+        emit_json({"output": str(path), "diagnostics": fit.diagnostics.to_dict(),
+                   "bytes": path.stat().st_size})
+    else:
+        print(f"wrote {path} (diagnostics {'PASS' if fit.converged else 'FAIL'})")
+    return 0
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -325,12 +338,12 @@ def _seed_option(p) -> None:
 
 
 def register(subparsers) -> None:
-    """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast`` and
-    ``pkmodel pk fit``."""
+    """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast``,
+    ``pkmodel pk fit`` and ``pkmodel pk report``."""
     from pkmodel.pk import MODELS
 
     pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast, "
-                                          "fit")
+                                          "fit, report")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
@@ -442,3 +455,18 @@ def register(subparsers) -> None:
                    help="print JSON: parameter rows (parameter, unit, median, lower, upper, "
                         "rhat, ess_bulk, ess_tail), shrinkage, diagnostics")
     p.set_defaults(handler=_fit)
+
+    p = sub.add_parser("report", help="write the HTML run report of a population PK fit (data, "
+                                      "model and priors, convergence, parameters, GOF, pcVPC)")
+    p.add_argument("fit", metavar="POPFIT.nc", help="a fit saved by `pkmodel pk fit`")
+    p.add_argument("-o", "--output", required=True, metavar="REPORT.html",
+                   help="the HTML file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing report")
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+                   help="credible interval width")
+    p.add_argument("--replicates", type=int, default=200,
+                   help="replicates of the pcVPC (default 200)")
+    p.add_argument("--seed", "--random-seed", dest="random_seed", type=int, default=None,
+                   help="seed of the pcVPC's replicates (default: the fit's seed)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_report)

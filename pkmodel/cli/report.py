@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from pkmodel.cli.output import emit_json
-from pkmodel.errors import ConvergenceWarning
+from pkmodel.errors import ConvergenceWarning, FitFileError
 from pkmodel.files import check_writable
 
 __all__ = ["register"]
@@ -20,7 +20,15 @@ def _report(args) -> int:
     with warnings.catch_warnings():
         # the report itself shows a failed fit's diagnostics as FAIL, with what to do
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = load_fit(args.fit, warn=False)
+        try:
+            fit = load_fit(args.fit, warn=False)
+        except FitFileError as exc:
+            from pkmodel.pk.population.fit import MODEL_KIND
+
+            if f"({MODEL_KIND!r})" not in str(exc):
+                raise
+            raise FitFileError(f"{args.fit}: a population PK fit; write its run report with "
+                               f"`pkmodel pk report {args.fit} -o {args.output}`") from None
     path = write_report(fit, args.output, force=args.force, p_min=args.p_min,
                         credibility=args.credibility, ci_prob=args.ci_prob,
                         random_seed=args.seed, source=Path(args.fit).name)
@@ -38,7 +46,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="write a self-contained HTML report of a saved fit (data, model and "
         "priors, diagnostics, curves, thresholds, checks)")
-    p.add_argument("fit", help="a fit saved by `pkmodel fit` or `pkmodel analyze`")
+    p.add_argument("fit", help="a fit saved by `pkmodel fit` or `pkmodel analyze` (a population "
+                               "PK fit has its own: `pkmodel pk report`)")
     p.add_argument("-o", "--output", required=True, help="the HTML file to write")
     p.add_argument("--force", action="store_true", help="replace an existing report")
     p.add_argument("--p-min", type=float, default=0.2, help="futile below this P(remission)")

@@ -76,7 +76,8 @@ def _add_fit_options(p) -> None:
                         "model's covariates")
     p.add_argument("--pk-model", default=_DEFAULT_PK_MODEL,
                    help="with --exposure: the population PK model of the exposure gains "
-                        "(`pkmodel pk models`)")
+                        "(`pkmodel pk models`), or a population fit POPFIT.nc (`pkmodel pk "
+                        "fit`; its numbers are recorded in the fit)")
     p.add_argument("--assume", action="append", metavar="COLUMN=VALUE",
                    help="with --exposure: a value stated for a PK column the cohort lacks or "
                         "leaves empty, e.g. albumin_g_l=40 (repeatable; recorded in the fit)")

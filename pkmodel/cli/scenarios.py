@@ -184,8 +184,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="random seed (default 0: the same input gives the same output)")
     p.add_argument("--pk-model", default="by_disease",
-                   help="'by_disease' (default: Fasanmade 2011 for CD, 2009 for UC), or one "
-                        "published model (`pkmodel pk models` lists them)")
+                   help="'by_disease' (default: Fasanmade 2011 for CD, 2009 for UC), one "
+                        "published model (`pkmodel pk models` lists them), or a population "
+                        "fit POPFIT.nc (`pkmodel pk fit`)")
     p.add_argument("--map", action="append", metavar="REGIMEN=STRATEGY",
                    help="predict a regimen the fitted cohort did not receive as this fitted "
                         "strategy (repeatable)")

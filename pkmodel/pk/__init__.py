@@ -4,7 +4,8 @@ The public API:
 
 * models: :class:`PopulationModel`, :data:`MODELS` (:data:`FASANMADE_2009_UC`,
   :data:`FASANMADE_2011_CD`, :data:`FASANMADE_2011_PAEDIATRIC`, :data:`WOJCIECHOWSKI_2017`,
-  :data:`DUBINSKY_2017`, :data:`AUBOURG_2015`), :func:`get_model`, :class:`PKParameters`;
+  :data:`DUBINSKY_2017`, :data:`AUBOURG_2015`), :func:`get_model`, :func:`resolve_model` (a name, a
+  population fit's file or a model), :class:`PKParameters`;
 * regimens and dosing histories: :class:`Regimen`, :data:`NAMED_REGIMENS`,
   :func:`parse_regimen`, :class:`DoseSchedule`;
 * closed-form simulation: :func:`concentrations`, :func:`troughs`, :func:`steady_state_trough`,
@@ -34,6 +35,7 @@ from pkmodel.pk.models import (
     PKParameters,
     PopulationModel,
     get_model,
+    resolve_model,
 )
 from pkmodel.pk.nonmem import PKDataset, PKSubject, example_dataset, read_nonmem
 from pkmodel.pk.observations import Observations
@@ -77,6 +79,7 @@ __all__ = [
     "parse_regimen",
     "piecewise_concentrations",
     "read_nonmem",
+    "resolve_model",
     "simulate",
     "steady_state_trough",
     "steady_state_troughs",

@@ -83,7 +83,9 @@ def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
     for d, tau in set(zip(dose.tolist(), interval.tolist(), strict=True)):
         rows = (dose == d) & (interval == tau)
         reg = Regimen(d, tau, infusion_hours=baseline.infusion_hours)
-        sub = PKParameters(**{k: getattr(params, k)[rows] for k in ("cl", "v1", "q", "v2")})
+        # a parameter without covariates or BSV (a local fit's q, say) broadcasts to the rows
+        sub = PKParameters(**{k: np.broadcast_to(getattr(params, k), base.shape)[rows]
+                              for k in ("cl", "v1", "q", "v2")})
         after = steady_state_trough(sub, d * weight[rows, None], reg.interval_days,
                                     reg.infusion_days)
         log_after[rows] = np.log(after)

@@ -14,8 +14,9 @@ constants (:data:`FASANMADE_2009_UC`, :data:`FASANMADE_2011_CD`, :data:`FASANMAD
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Literal
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "PKParameters",
     "PopulationModel",
     "get_model",
+    "resolve_model",
 ]
 
 #: The four structural parameters and their units.
@@ -346,6 +348,71 @@ class PopulationModel:
         """Random effects drawn from the population distribution, shape ``shape + (n_eta,)``."""
         z = rng.standard_normal(size=(*shape, len(self.random_effects)))
         return z * self.omega_sd
+
+    def to_dict(self) -> dict:
+        """Every number and text of the model as plain JSON (:meth:`from_dict` reads it back
+        exactly: floats survive JSON unchanged)."""
+        return {"name": self.name, "title": self.title, "citation": self.citation,
+                "source": self.source, "typical": {k: float(v) for k, v in self.typical.items()},
+                "reference_covariates": {k: float(v)
+                                         for k, v in self.reference_covariates.items()},
+                "effects": [{"parameter": e.parameter, "covariate": e.covariate, "form": e.form,
+                             "coefficient": float(e.coefficient),
+                             "reference": None if e.reference is None else float(e.reference)}
+                            for e in self.effects],
+                "omega2": {k: float(v) for k, v in self.omega2.items()},
+                "proportional_sd": float(self.proportional_sd),
+                "additive_sd_ug_ml": float(self.additive_sd_ug_ml),
+                "population": self.population, "cv_convention": self.cv_convention,
+                "reported_cv_percent": {k: float(v) for k, v in self.reported_cv_percent.items()},
+                "aliases": list(self.aliases)}
+
+    @classmethod
+    def from_dict(cls, value: Mapping) -> PopulationModel:
+        """The model written by :meth:`to_dict`.
+
+        Raises
+        ------
+        SpecificationError
+            A key missing or unknown, a parameter or covariate that is not known, a form that
+            is not ``power``, ``linear`` or ``factor``.
+        """
+        if not isinstance(value, Mapping):
+            raise SpecificationError(f"a PK model's definition must be a mapping, not "
+                                     f"{type(value).__name__}")
+        names = [f.name for f in fields(cls)]
+        required = [f.name for f in fields(cls)
+                    if f.default is MISSING and f.default_factory is MISSING]
+        unknown = sorted(set(value) - set(names))
+        missing = [k for k in required if k not in value]
+        if unknown or missing:
+            raise SpecificationError(
+                "the PK model's definition " + "; ".join(
+                    ([f"lacks {', '.join(missing)}"] if missing else [])
+                    + ([f"has unknown key(s) {', '.join(unknown)}"] if unknown else []))
+                + f"; its keys are {', '.join(names)}")
+        d = dict(value)
+        for key in ("typical", "omega2", "reference_covariates"):
+            known, what = ((COVARIATES, "covariates") if key == "reference_covariates"
+                           else (PARAMETERS, "parameters"))
+            bad = sorted(set(d[key]) - set(known))
+            if bad:
+                raise SpecificationError(f"the PK model's {key} names {bad}, which are not "
+                                         f"{what} pkmodel knows ({', '.join(known)})")
+        if set(d["typical"]) != set(PARAMETERS):
+            raise SpecificationError("the PK model's typical values must be those of "
+                                     f"{', '.join(PARAMETERS)}")
+        effects = []
+        for e in d["effects"]:
+            if e.get("parameter") not in PARAMETERS or e.get("covariate") not in COVARIATES \
+                    or e.get("form") not in ("power", "linear", "factor"):
+                raise SpecificationError(f"the PK model's covariate effect {e!r} is not a "
+                                         "known parameter, covariate and form (power, linear, "
+                                         "factor)")
+            effects.append(CovariateEffect(**e))
+        d["effects"] = tuple(effects)
+        d["aliases"] = tuple(d.get("aliases", ()))
+        return cls(**d)
 
 
 def check_covariate(name: str, value: object) -> np.ndarray:
@@ -675,3 +742,42 @@ def get_model(name: str | PopulationModel) -> PopulationModel:
         f"unknown PK model {name!r}; use one of {', '.join(MODELS)} "
         "(aliases: uc = fasanmade2009, cd = fasanmade2011; `pkmodel pk models` lists them)"
     )
+
+
+def resolve_model(value: str | os.PathLike | PopulationModel | Mapping) -> PopulationModel:
+    """The one resolver of a PK model wherever one is asked for (command line, scenarios,
+    the exposure-driven remission model).
+
+    Parameters
+    ----------
+    value : str, path, PopulationModel or mapping
+        A library model's name or alias (:func:`get_model`); a population fit's file
+        (``POPFIT.nc``, written by ``pkmodel pk fit``), turned into a model by
+        :meth:`~pkmodel.pk.population.PopulationFit.to_population_model` and named after the
+        file's stem; a :class:`PopulationModel`, returned as it is; or a model's
+        :meth:`PopulationModel.to_dict` (as a saved remission fit records a local model).
+
+    Raises
+    ------
+    SpecificationError
+        An unknown name, a bad definition, or a fit whose structure cannot serve as a library
+        model (saying why).
+    FitFileError
+        A population fit's file that is missing, corrupt or of another kind.
+    """
+    if isinstance(value, PopulationModel):
+        return value
+    if isinstance(value, Mapping):
+        return PopulationModel.from_dict(value)
+    if isinstance(value, os.PathLike) or str(value).strip().lower().endswith(".nc"):
+        from pathlib import Path
+
+        from pkmodel.pk.population.fit import load_population_fit
+
+        path = Path(value)
+        try:
+            return load_population_fit(path, warn=False).to_population_model(name=path.stem)
+        except SpecificationError as exc:
+            raise SpecificationError(f"{path}: this population fit cannot be used as a PK "
+                                     f"model: {exc}") from None
+    return get_model(value)

@@ -22,7 +22,7 @@ from pkmodel.report.sections import (
     threshold_section,
 )
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["footer", "html_document", "render_report", "write_html", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -65,6 +65,37 @@ def _versions() -> str:
         except PackageNotFoundError:
             continue
     return ", ".join(out)
+
+
+def footer() -> str:
+    """The footer of every report: the versions that made it and the disclaimer."""
+    return (f"<footer>Made by pkmodel ({html.escape(_versions())}). "
+            f"{html.escape(DISCLAIMER)}</footer>")
+
+
+def html_document(title: str, body: list[str]) -> str:
+    """One self-contained HTML page (the report's style) of ``title`` and ``body`` fragments."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style></head>",
+        "<body><main>", *body, "</main></body></html>", "",
+    ])
+
+
+def written_at() -> str:
+    """The time a report is written, for its header."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_html(text: str, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write a rendered report to ``path`` atomically (an existing file only with ``force``)."""
+    target = check_writable(path, force=force)
+    with atomic_path(target, force=force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
 
 
 def _checks_section(fit, random_seed: int | None) -> str:
@@ -118,7 +149,7 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
     title = f"pkmodel report: {fit.cohort_name or 'cohort'}"
     if is_reconstructed(fit) and "reconstructed" not in title.lower():
         title += " (RECONSTRUCTED cohort)"
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = written_at()
     header = (f'<p class="meta">Fit {html.escape(source) + ", " if source else ""}'
               f"cohort {html.escape(fit.cohort_name or '-')}, seed {fit.random_seed}; "
               f"diagnostics <strong>{status}</strong>; written {now}.</p>")
@@ -133,17 +164,9 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
         curves_section(fit, curve, thresholds, ci_prob),
         threshold_section(fit, curve, thresholds, p_min, credibility, ci_prob),
         _checks_section(fit, random_seed),
-        f"<footer>Made by pkmodel ({html.escape(_versions())}). "
-        f"{html.escape(DISCLAIMER)}</footer>",
+        footer(),
     ]
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style></head>",
-        "<body><main>", *body, "</main></body></html>", "",
-    ])
+    return html_document(title, body)
 
 
 def write_report(fit, path: str | os.PathLike, *, force: bool = False,
@@ -175,9 +198,7 @@ def write_report(fit, path: str | os.PathLike, *, force: bool = False,
     >>> fit = pkmodel.load_fit("out/fit.nc")  # doctest: +SKIP
     >>> write_report(fit, "out/report.html", force=True)  # doctest: +SKIP
     """
-    target = check_writable(path, force=force)
+    check_writable(path, force=force)  # before any work is done
     text = render_report(fit, p_min=p_min, credibility=credibility, ci_prob=ci_prob,
                          random_seed=random_seed, source=source)
-    with atomic_path(target, force=force) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return write_html(text, path, force=force)

@@ -16,10 +16,12 @@ from pkmodel.report.figures import figure_html
 
 __all__ = [
     "RESEARCH_DISCLAIMER",
+    "checks_table",
     "cohort_of",
     "curves_section",
     "data_section",
     "diagnostics_section",
+    "disclaimer_notice",
     "disclaimer_section",
     "is_reconstructed",
     "model_section",
@@ -88,10 +90,15 @@ def cohort_of(fit):
     return dataclasses.replace(cohort, notes=tuple(fit.cohort_notes))
 
 
+def disclaimer_notice() -> str:
+    """The research-use disclaimer of every report."""
+    return (f'<div class="notice" id="disclaimer"><strong>Research use only.</strong> '
+            f"{_esc(RESEARCH_DISCLAIMER)}</div>")
+
+
 def disclaimer_section(fit) -> str:
     """The research-use disclaimer, and the reconstructed-cohort warning when it applies."""
-    parts = [f'<div class="notice" id="disclaimer"><strong>Research use only.</strong> '
-             f"{_esc(RESEARCH_DISCLAIMER)}</div>"]
+    parts = [disclaimer_notice()]
     from pkmodel.response.provenance import data_origin
 
     origin = data_origin(fit)
@@ -266,6 +273,15 @@ def model_section(fit) -> str:
         "random seed": str(fit.random_seed),
         "data hash (SHA-256)": fit.data_hash[:16] + "…",
     }
+    exposure = fit.meta.get("exposure") or {}
+    if exposure:  # the exposure-driven model: which PK model made the gains
+        from pkmodel.response.exposure import fitted_pk_model
+
+        pk = fitted_pk_model(exposure)
+        local = "pk_model_definition" in exposure
+        items["PK model of the exposure gains"] = (
+            f"{pk.name}: {pk.title}" + (" (its numbers recorded in the fit)" if local else ""))
+        items["baseline regimen"] = exposure["baseline_regimen"]
     spec_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items.items())
     formula = ("logit P(remission<sub>ij</sub>) = α + a<sub>centre[i]</sub> + τ<sub>month[j]</sub>"
                " + β<sub>i</sub> (log TL<sub>i</sub> − log 5) + δ<sub>strategy[i]</sub>"
@@ -290,7 +306,7 @@ def model_section(fit) -> str:
     ])
 
 
-def _checks_table(d) -> pd.DataFrame:
+def checks_table(d) -> pd.DataFrame:
     """The convergence gate, one row per check, values formatted for reading."""
     from pkmodel.response.diagnostics import (
         BFMI_MIN,
@@ -361,7 +377,7 @@ def diagnostics_section(fit) -> str:
         f"{_esc(verdict)} {d.n_draws} posterior draws; worst R-hat in "
         f"<code>{_esc(d.worst_parameter)}</code>.</p>",
         f"<ul>{problems}</ul>" if problems else "",
-        _table(_checks_table(d)),
+        _table(checks_table(d)),
         f'<p id="rank-test">{_esc(rank_text)}</p>',
         figure_html(plot_rank(fit), "rank plots of the population parameters",
                     "Rank plots: each chain's fractional-rank Δ-ECDF stays near zero when the "

@@ -26,11 +26,18 @@ import pandas as pd
 
 from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.pk.gain import LogGain, log_gain_posterior
-from pkmodel.pk.models import COVARIATES, PopulationModel, check_covariate, get_model
+from pkmodel.pk.models import (
+    COVARIATES,
+    MODELS,
+    PopulationModel,
+    check_covariate,
+    get_model,
+    resolve_model,
+)
 from pkmodel.pk.regimens import Regimen, parse_regimen
 
 __all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
-           "pk_covariates", "regimen_gain", "regimen_labels"]
+           "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
@@ -43,9 +50,12 @@ class Exposure:
 
     Parameters
     ----------
-    pk_model : str, default "fasanmade2011"
-        The population PK model whose parameters are the prior of each patient's PK (any name of
-        ``pkmodel pk models``).
+    pk_model : str, path or PopulationModel, default "fasanmade2011"
+        The population PK model whose parameters are the prior of each patient's PK: any name of
+        ``pkmodel pk models``, a population fit's file ``POPFIT.nc`` (``pkmodel pk fit``) or a
+        :class:`~pkmodel.pk.PopulationModel` (see :func:`pkmodel.pk.resolve_model`). A model
+        that is not a library one is kept as the model itself (its :meth:`to_dict` in the saved
+        fit), so that the fit loads and predicts the same without the file it came from.
     baseline_regimen : str, default "5 mg/kg q8w"
         The regimen at whose steady state the baseline trough was measured (standard
         maintenance).
@@ -55,12 +65,17 @@ class Exposure:
         patient. Recorded with the fit.
     """
 
-    pk_model: str = "fasanmade2011"
+    pk_model: str | PopulationModel = "fasanmade2011"
     baseline_regimen: str = "5 mg/kg q8w"
     assume: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        get_model(self.pk_model)
+        model = resolve_model(self.pk_model)
+        # a library model by its name; any other by its numbers, never a path that may change
+        if not _is_library(model):
+            object.__setattr__(self, "pk_model", model)
+        elif isinstance(self.pk_model, PopulationModel):
+            object.__setattr__(self, "pk_model", model.name)
         parse_regimen(self.baseline_regimen)
         columns = {spec["cohort"] for spec in COVARIATES.values() if spec["cohort"]}
         columns |= {"ati", "dose_mg_kg", "interval_weeks"}
@@ -86,8 +101,9 @@ class Exposure:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"pk_model": self.pk_model, "baseline_regimen": self.baseline_regimen,
-                "assume": dict(self.assume)}
+        pk = self.pk_model
+        return {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
+                "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
 
     @classmethod
     def from_any(cls, value) -> Exposure | None:
@@ -105,6 +121,18 @@ class Exposure:
                                          "pk_model, baseline_regimen, assume")
             return cls(**value)
         raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
+
+
+def _is_library(model: PopulationModel) -> bool:
+    return MODELS.get(model.name) == model
+
+
+def fitted_pk_model(exposure: Mapping) -> PopulationModel:
+    """The PK model a fit's exposure record (``meta["exposure"]``) was made with: the recorded
+    definition of a local model (a population fit's), or the library model by name."""
+    if "pk_model_definition" in exposure:
+        return PopulationModel.from_dict(exposure["pk_model_definition"])
+    return get_model(exposure["pk_model"])
 
 
 @dataclass(frozen=True)
@@ -183,7 +211,9 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
     regimens = {lab: [float(d), float(i)] for lab, d, i in
                 sorted(set(zip(labels, dose, interval, strict=True)))}
     reference = {c: float(np.median(v)) for c, v in columns.items()}
-    meta = {"pk_model": model.name, "baseline_regimen": baseline.label,
+    meta = {"pk_model": model.name,
+            **({} if _is_library(model) else {"pk_model_definition": model.to_dict()}),
+            "baseline_regimen": baseline.label,
             "regimens": regimens, "assume": dict(spec.assume),
             "reference_columns": reference,
             "log_gain_range": [float(gain.mean.min()), float(gain.mean.max())],
@@ -199,7 +229,7 @@ def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
     left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``).
     """
     exp = meta["exposure"]
-    model = get_model(exp["pk_model"])
+    model = fitted_pk_model(exp)
     baseline = parse_regimen(exp["baseline_regimen"])
     n = np.asarray(log_tl).shape[-1]
     given = {c: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for c, v in columns.items()

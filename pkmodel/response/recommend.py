@@ -30,10 +30,10 @@ import pandas as pd
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import PredictionError
 from pkmodel.pk.gain import log_gain_posterior
-from pkmodel.pk.models import get_model
+from pkmodel.pk.models import resolve_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.simulation import steady_state_trough
-from pkmodel.response.exposure import GAIN_SEED, pk_covariates
+from pkmodel.response.exposure import GAIN_SEED, fitted_pk_model, pk_covariates
 from pkmodel.sampling import resolve_seed
 from pkmodel.validation import check_probability
 
@@ -161,7 +161,7 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     if len(set(labels)) != len(labels):
         raise PredictionError(f"regimens are repeated: {labels}")
     baseline = parse_regimen(exposure.get("baseline_regimen", "5 mg/kg q8w"))
-    model = get_model(exposure.get("pk_model", pk_model))
+    model = fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
     notes: list[str] = []
 
     # --- the patient's PK columns, with stated reference values for those left out

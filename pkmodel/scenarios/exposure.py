@@ -23,6 +23,7 @@ from pkmodel.pk.models import (
     cohort_columns,
     from_cohort,
     get_model,
+    resolve_model,
 )
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.scenarios.populations import STREAM_PK, block_normals
@@ -45,9 +46,10 @@ def resolve_pk_models(pk_model: str | PopulationModel) -> tuple[tuple[Population
 
     Parameters
     ----------
-    pk_model : str or PopulationModel
-        ``"by_disease"`` (Fasanmade 2011 for CD, Fasanmade 2009 for UC) or one model of
-        :data:`pkmodel.pk.MODELS`.
+    pk_model : str, path or PopulationModel
+        ``"by_disease"`` (Fasanmade 2011 for CD, Fasanmade 2009 for UC), one model of
+        :data:`pkmodel.pk.MODELS`, or a population fit's file ``POPFIT.nc``
+        (:func:`pkmodel.pk.resolve_model`).
 
     Returns
     -------
@@ -57,7 +59,7 @@ def resolve_pk_models(pk_model: str | PopulationModel) -> tuple[tuple[Population
     """
     if isinstance(pk_model, str) and pk_model.strip().lower() == "by_disease":
         return (get_model("fasanmade2011"), get_model("fasanmade2009")), True
-    return (get_model(pk_model),), False
+    return (resolve_model(pk_model),), False
 
 
 def needed_columns(pk_models: Sequence[PopulationModel]) -> dict[str, str]:

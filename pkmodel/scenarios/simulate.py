@@ -9,6 +9,7 @@ describes the steps; the PK step is :mod:`pkmodel.scenarios.exposure`) and summa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import dask.array as da
@@ -70,7 +71,7 @@ def simulate_scenarios(
     population: VirtualPopulation | pd.DataFrame | xr.Dataset | str | int,
     regimens: Sequence[str | Regimen],
     *,
-    pk_model: str | PopulationModel = "by_disease",
+    pk_model: str | os.PathLike | PopulationModel = "by_disease",
     random_seed: int | None = None,
     strategy_map: Mapping[str, str] | None = None,
     baseline_regimen: str | Regimen = "5mg/kg q8w",
@@ -104,9 +105,11 @@ def simulate_scenarios(
     regimens : sequence of str or Regimen
         Intensified regimens, e.g. ``["10mg/kg q8w", "5mg/kg q4w"]``. Each is mapped to a fitted
         strategy (see :mod:`pkmodel.response.strategies`) or refused.
-    pk_model : str or PopulationModel, default "by_disease"
+    pk_model : str, path or PopulationModel, default "by_disease"
         ``"by_disease"``: Fasanmade 2011 for Crohn's disease, Fasanmade 2009 for ulcerative
-        colitis; or one model of :data:`pkmodel.pk.MODELS` (a name or an object).
+        colitis; or one model of :data:`pkmodel.pk.MODELS` (a name or an object), or a
+        population fit's file ``POPFIT.nc`` (``pkmodel pk fit``; see
+        :func:`pkmodel.pk.resolve_model`).
     random_seed : int, optional
         Seeds the population and the PK random effects. The same seed gives the same numbers
         whatever ``chunk_size``, ``scheduler`` or ``client``.

@@ -1,0 +1,223 @@
+"""The HTML run report of a population PK fit (``pkmodel pk report POPFIT.nc -o report.html``).
+
+What a pharmacometrician reads of a run: the data (subjects, observations, values below the
+LLOQ, what was changed while reading them), the specification (structure, priors of the typical
+values, BSV, covariate effects, residual error, a published prior), the convergence gate's
+verdict, the parameter table (median, credible interval, R-hat, ESS, eta shrinkage), the
+goodness-of-fit plots and the pcVPC, and the research-use disclaimer. Same page, style and
+figure machinery as the remission fit's report (:mod:`pkmodel.report.document`).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkmodel.files import check_writable
+from pkmodel.report.document import footer, html_document, write_html, written_at
+from pkmodel.report.figures import figure_html
+from pkmodel.report.sections import _esc, _table, checks_table, disclaimer_notice
+
+__all__ = ["render_population_report", "write_population_report"]
+
+def _data_section(fit) -> str:
+    data = fit.data
+    n_blq = int(np.sum(data.obs_cens == 1))
+    n_above = int(np.sum(data.obs_cens == -1))
+    spec = fit.spec
+    per = np.bincount(data.obs_subject, minlength=data.n_subjects)
+    rows = pd.DataFrame([
+        {"quantity": "subjects", "value": data.n_subjects},
+        {"quantity": "observations", "value": data.n_observations},
+        {"quantity": "below the LLOQ",
+         "value": f"{n_blq} ({n_blq / max(data.n_observations, 1):.0%}), "
+                  + ("M3 likelihood" if spec.blq == "m3" else "left out")},
+        *([{"quantity": "above an upper limit", "value": n_above}] if n_above else []),
+        {"quantity": "doses", "value": len(data.dose_time_days)},
+        {"quantity": "observations per subject", "value": (
+            f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()}")},
+        {"quantity": "time span", "value": f"{data.obs_time_days.min():.3g}-"
+                                   f"{data.obs_time_days.max():.3g} days"},
+    ])
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in fit.notes)
+    return "\n".join([
+        '<section id="data"><h2>1. Data</h2>',
+        f"<p>Dataset <code>{_esc(data.source or '-')}</code> (NONMEM format, read by "
+        "<code>read_nonmem</code>).</p>",
+        _table(rows.astype({"value": str})),
+        f'<div class="notice">What was changed or left out while reading the data:<ul>{notes}'
+        "</ul></div>" if notes else "<p>Nothing was changed or left out while reading it.</p>",
+        "</section>",
+    ])
+
+
+def _model_section(fit) -> str:
+    spec = fit.spec
+    params = pd.DataFrame([
+        {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
+         "prior of the typical value": f"log-normal, median {p.typical:g}, log-SD "
+                                       f"{p.prior_log_sd:g}",
+         "BSV": (f"log-normal, omega ~ half-normal({p.omega_prior:g})" if p.bsv else "none")}
+        for name, p in spec.parameters.items()])
+    parts = [
+        '<section id="model"><h2>2. Model</h2>',
+        f"<p><strong>{_esc(spec.structure_label())}</strong>; closed-form linear solution "
+        "summed over the doses (superposition); TIME in "
+        f"{_esc(spec.time_unit)}s. Individual parameters:</p>",
+        '<p class="formula">log P<sub>i</sub> = log TV<sub>P</sub> + Σ covariate effects + '
+        "ω<sub>P</sub> z<sub>iP</sub>,&nbsp; z<sub>iP</sub> ~ Normal(0, 1) (diagonal BSV, "
+        "non-centred)</p>",
+        "<h3>Structural parameters and their priors</h3>", _table(params),
+    ]
+    if spec.covariates:
+        terms = pd.DataFrame([{
+            "parameter": t.parameter, "covariate": t.covariate, "effect": t.effect,
+            "reference": "–" if t.reference is None else f"{t.reference:g}",
+            "coefficient": (f"fixed {t.exponent:g}" if not t.estimated else
+                            f"theta ~ Normal({t.prior_mean:g}, {t.prior_sd:g})")}
+            for t in spec.covariates])
+        parts += ["<h3>Covariate effects</h3>", _table(terms)]
+    r = spec.residual
+    priors = {"proportional": f"sigma_prop ~ half-normal({r.proportional_prior:g})",
+              "additive": f"sigma_add ~ half-normal({r.additive_prior_ug_ml:g} µg/mL)"}
+    used = [v for k, v in priors.items() if r.error in (k, "combined")]
+    parts.append(f"<h3>Residual error</h3><p>{_esc(r.error)}, normal on the concentration "
+                 f"scale: {_esc('; '.join(used))}. "
+                 + (f"LLOQ {spec.lloq_ug_ml:g} µg/mL; " if spec.lloq_ug_ml is not None else "")
+                 + ("values below it enter by Beal's M3 likelihood."
+                    if spec.blq == "m3" else "values below it are left out.") + "</p>")
+    if spec.prior is not None:
+        p = spec.prior
+        terms = pd.DataFrame([{"quantity": k, "prior mean": m, "SD at weight 1": sd}
+                              for k, (m, sd) in p.terms.items()])
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in p.notes)
+        parts += [f"<h3>Published prior: {_esc(p.model)}, weight {p.weight:g}</h3>",
+                  "<p>Enters the log density as weight × log Normal(x; mean, SD) on top of "
+                  "the specification's own priors (effective SD = SD / √weight).</p>",
+                  _table(terms, digits=4), f"<ul>{notes}</ul>" if notes else ""]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _diagnostics_section(fit) -> str:
+    d = fit.diagnostics
+    status = "PASS" if d.converged else "FAIL"
+    verdict = ("All checks of the convergence gate pass (R-hat, ESS, divergences, E-BFMI, tree "
+               "depth), on every population parameter and every eta." if d.converged else
+               "The fit FAILS its convergence checks: do not use its estimates before fixing "
+               "this (more tuning and draws, a higher target_accept, or a simpler model).")
+    problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
+    return "\n".join([
+        '<section id="diagnostics"><h2>3. Convergence</h2>',
+        f'<p><span class="badge {status.lower()}" id="diagnostics-status">{status}</span> '
+        f"{_esc(verdict)} {d.n_draws} posterior draws; worst R-hat in "
+        f"<code>{_esc(d.worst_parameter)}</code>.</p>",
+        f"<ul>{problems}</ul>" if problems else "",
+        _table(checks_table(d)),
+        "</section>",
+    ])
+
+
+def _parameter_section(fit, ci_prob: float) -> str:
+    table = fit.summary(ci_prob)
+    width = round(100 * ci_prob)
+    omega = {f"omega_{p}": float(np.median(fit.posterior[f"omega_{p}"].values))
+             for p in fit.spec.bsv_parameters}
+    table = pd.DataFrame({
+        "parameter": table["parameter"], "unit": table["unit"],
+        "median": [f"{v:.3g}" for v in table["median"]],
+        f"{width}% CrI": [f"{lo:.3g} – {hi:.3g}"
+                          for lo, hi in zip(table["lower"], table["upper"], strict=True)],
+        "BSV CV%": [f"{100 * np.sqrt(np.expm1(omega[n] ** 2)):.0f}%" if n in omega else "–"
+                    for n in table["parameter"]],
+        "eta shrinkage": ["–" if not np.isfinite(v) else f"{v:.0%}"
+                          for v in table["shrinkage"]],
+        "R-hat": table["rhat"], "bulk ESS": table["ess_bulk"], "tail ESS": table["ess_tail"]})
+    return "\n".join([
+        '<section id="parameters"><h2>4. Parameter estimates</h2>',
+        f"<p>Posterior medians and equal-tailed {width}% credible intervals; typical values at "
+        "the covariates' references; <code>omega_</code> rows are the SDs of the log-scale "
+        "random effects (BSV CV% = √(exp(ω²) − 1) at the median ω); eta shrinkage is "
+        "1 − SD<sub>i</sub>(E[η<sub>i</sub> | y]) / ω.</p>",
+        _table(table, formats={"bulk ESS": ".0f", "tail ESS": ".0f", "R-hat": ".3f"}),
+        "</section>",
+    ])
+
+
+def _checks_section(fit, n_replicates: int, random_seed: int | None) -> str:
+    from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+
+    vpc = fit.pc_vpc(n_replicates=n_replicates, random_seed=random_seed)
+    width = round(100 * vpc.ci_prob)
+    return "\n".join([
+        '<section id="checks"><h2>5. Model checks</h2>',
+        "<h3>Goodness of fit</h3>",
+        figure_html(plot_goodness_of_fit(fit), "goodness-of-fit plots",
+                    "Observed against PRED (typical subject of those covariates, posterior "
+                    "medians) and IPRED (posterior median of the individual prediction), log "
+                    "scales; CWRES (FOCE-I linearisation at the posterior-mean etas) and IWRES "
+                    "against time and prediction, with running medians (red). Values below the "
+                    "LLOQ are left out of these panels."),
+        "<h3>Prediction-corrected visual predictive check</h3>",
+        f'<p id="vpc-inside">{100 * vpc.fraction_inside:.0f}% of the observed 5th, 50th and '
+        f"95th percentile points lie inside the {width}% intervals of the same percentiles "
+        f"over {vpc.n_replicates} replicates of the dataset from the posterior.</p>",
+        figure_html(plot_pc_vpc(vpc), "prediction-corrected visual predictive check",
+                    "pcVPC (Bergstrand et al. 2011): every value multiplied by PRED of its bin "
+                    "over its own PRED; values below the LLOQ left out on both sides."),
+        "</section>",
+    ])
+
+
+def render_population_report(fit, *, ci_prob: float = 0.9, n_replicates: int = 200,
+                             random_seed: int | None = None, source: str = "") -> str:
+    """The run report of a population PK fit as one self-contained HTML document.
+
+    Parameters
+    ----------
+    fit : PopulationFit
+        The fit (:func:`pkmodel.pk.population.load_population_fit`).
+    ci_prob : float, default 0.9
+        Width of the parameters' credible intervals.
+    n_replicates : int, default 200
+        Replicates of the pcVPC.
+    random_seed : int, optional
+        Seed of the pcVPC's replicates (default: the fit's own seed).
+    source : str, optional
+        Where the fit came from (shown in the header), e.g. its file name.
+
+    Returns
+    -------
+    str
+        HTML with every image inlined: it needs no network and no other file to open.
+    """
+    d = fit.diagnostics
+    status = "PASS" if d.converged else "FAIL"
+    title = f"pkmodel population PK report: {fit.data.source or 'dataset'}"
+    header = (f'<p class="meta">Fit {html.escape(source) + ", " if source else ""}'
+              f"{html.escape(fit.spec.structure_label())}, {fit.data.n_subjects} subjects, "
+              f"{fit.data.n_observations} observations; seed {fit.random_seed}; diagnostics "
+              f"<strong>{status}</strong>; written {written_at()}.</p>")
+    nav = ('<nav><a href="#data">Data</a><a href="#model">Model</a>'
+           '<a href="#diagnostics">Convergence</a><a href="#parameters">Parameters</a>'
+           '<a href="#checks">Checks</a></nav>')
+    body = [f"<h1>{html.escape(title)}</h1>", header, disclaimer_notice(), nav,
+            _data_section(fit), _model_section(fit), _diagnostics_section(fit),
+            _parameter_section(fit, ci_prob),
+            _checks_section(fit, n_replicates, random_seed), footer()]
+    return html_document(title, body)
+
+
+def write_population_report(fit, path: str | os.PathLike, *, force: bool = False,
+                            ci_prob: float = 0.9, n_replicates: int = 200,
+                            random_seed: int | None = None, source: str = "") -> Path:
+    """Write :func:`render_population_report` of ``fit`` to ``path``, atomically (an existing
+    file only with ``force``, checked before any work is done)."""
+    check_writable(path, force=force)
+    text = render_population_report(fit, ci_prob=ci_prob, n_replicates=n_replicates,
+                                    random_seed=random_seed, source=source)
+    return write_html(text, path, force=force)
