@@ -3,12 +3,21 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/bench_popk.py [--subjects 60] [--samples 2.5]
+    .venv/bin/python benchmarks/bench_popk.py --design troughs --subjects 1000 --samples 2
 
-A two-compartment infusion dataset (3 doses of 5 mg/kg at weeks 0, 2, 6; ``--subjects`` x
-``--samples`` observations on average, at random times among peaks and troughs; CL and V1 with
-BSV, CL x (WT/70)^0.75 estimated, proportional error) is simulated with known truth. Each tool
-runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4 chains x
-1000 tuning + 1000 draws):
+A two-compartment infusion dataset is simulated with known truth (CL x (WT/70)^0.75 estimated,
+proportional error), in one of two designs:
+
+* ``mixed`` (default): 3 doses of 5 mg/kg at weeks 0, 2, 6; ``--subjects`` x ``--samples``
+  observations at random times among peaks and troughs; CL and V1 with BSV, every typical value
+  with a weak prior (log-SD 1, 0.5 for Q and V2);
+* ``troughs``: a therapeutic drug monitoring dataset, doses at weeks 0, 2, 6 then every 8 weeks
+  to week 22, ``--samples`` troughs a patient on average at random among weeks 6, 14 and 22. Troughs
+  inform clearance and little else: CL has BSV, and V1, Q and V2 are fixed at their true values
+  (``fixed = true``, NONMEM's FIX, as taken from a published model).
+
+Each tool runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4
+chains x 1000 tuning + 1000 draws):
 
 * **pkmodel**: ``pkmodel pk fit DATA --spec SPEC -o FIT.nc --json``;
 * **pymc**: the same model written by hand in PyMC (non-centred etas, the same priors, the
@@ -64,33 +73,45 @@ prior_sd = 0.25
 error = "proportional"
 """
 
+TROUGH_SPEC = SPEC.replace("typical = 3.0\nbsv = true", "typical = 3.2\nfixed = true").replace(
+    "typical = 0.5\nprior_log_sd = 0.5", "typical = 0.6\nfixed = true").replace(
+    "typical = 2.0\nprior_log_sd = 0.5", "typical = 2.2\nfixed = true")
+
 TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.35,
          "omega_v1": 0.2, "theta_cl_weight_kg": 0.75, "sigma_prop": 0.15}
+# the plain model's priors: (median of the typical value, log-SD) or a fixed value, and
+# whether V1 has BSV
+PLAIN_PRIORS = {"mixed": {"cl": (0.3, 1), "v1": (3.0, 1), "q": (0.5, 0.5), "v2": (2.0, 0.5),
+                          "bsv_v1": True},
+                "troughs": {"cl": (0.3, 1), "v1": 3.2, "q": 0.6, "v2": 2.2, "bsv_v1": False}}
 
 PLAIN_PYMC = r'''
-import sys, time
+import json, sys, time
 import numpy as np, pandas as pd, pymc as pm, pytensor.tensor as pt, nutpie
 start = time.perf_counter()
-frame = pd.read_csv(sys.argv[1])
+frame = pd.read_csv(sys.argv[1]); pri = json.loads(sys.argv[2])
 ids = {v: i for i, v in enumerate(dict.fromkeys(frame.ID))}
 doses = frame[frame.EVID == 1]; obs = frame[frame.EVID == 0]
 wt = frame.groupby("ID", sort=False).WT.first().to_numpy()
 o_subj = obs.ID.map(ids).to_numpy(); d_subj = doses.ID.map(ids).to_numpy()
-pairs = [(i, j) for i in range(len(obs)) for j in range(len(doses))
-         if o_subj[i] == d_subj[j] and doses.TIME.iloc[j] <= obs.TIME.iloc[i]]
-po, pd_ = map(np.array, zip(*pairs))
+po, pd_ = np.nonzero((o_subj[:, None] == d_subj[None, :])
+                     & (doses.TIME.to_numpy()[None, :] <= obs.TIME.to_numpy()[:, None]))
 elapsed = obs.TIME.to_numpy()[po] - doses.TIME.to_numpy()[pd_]
 amt = doses.AMT.to_numpy()[pd_]; dur = (doses.AMT / doses.RATE).to_numpy()[pd_]
 subj = d_subj[pd_]; n = len(ids)
 with pm.Model() as model:
-    lcl = pm.Normal("log_tv_cl", np.log(0.3), 1); lv1 = pm.Normal("log_tv_v1", np.log(3.0), 1)
-    lq = pm.Normal("log_tv_q", np.log(0.5), 0.5); lv2 = pm.Normal("log_tv_v2", np.log(2.0), 0.5)
+    lt = {k: np.log(pri[k]) if isinstance(pri[k], float)  # fixed
+          else pm.Normal(f"log_tv_{k}", np.log(pri[k][0]), pri[k][1]) for k in pri if k != "bsv_v1"}
     th = pm.Normal("theta", 0.75, 0.25)
-    ocl = pm.HalfNormal("omega_cl", 0.5); ov1 = pm.HalfNormal("omega_v1", 0.5)
-    zcl = pm.Normal("z_cl", 0, 1, shape=n); zv1 = pm.Normal("z_v1", 0, 1, shape=n)
+    ocl = pm.HalfNormal("omega_cl", 0.5); zcl = pm.Normal("z_cl", 0, 1, shape=n)
     sig = pm.HalfNormal("sigma_prop", 0.3)
-    cl = pt.exp(lcl + th * np.log(wt / 70) + ocl * zcl)[subj]
-    v1 = pt.exp(lv1 + ov1 * zv1)[subj]; q = pt.exp(lq); v2 = pt.exp(lv2)
+    cl = pt.exp(lt["cl"] + th * np.log(wt / 70) + ocl * zcl)[subj]
+    if pri["bsv_v1"]:
+        ov1 = pm.HalfNormal("omega_v1", 0.5); zv1 = pm.Normal("z_v1", 0, 1, shape=n)
+        v1 = pt.exp(lt["v1"] + ov1 * zv1)[subj]
+    else:
+        v1 = pt.exp(lt["v1"])
+    q = pt.exp(lt["q"]); v2 = pt.exp(lt["v2"])
     k10, k12, k21 = cl / v1, q / v1, q / v2
     s = k10 + k12 + k21
     alpha = 0.5 * (s + pt.sqrt(s * s - 4 * k10 * k21)); beta = k10 * k21 / alpha
@@ -108,16 +129,21 @@ print(f"PLAIN {time.perf_counter() - start:.1f} divergences={div}")
 '''
 
 
-def simulate(path: Path, n_subjects: int, samples: float, seed: int) -> int:
-    """Write the dataset; return its number of observations."""
+def simulate(path: Path, n_subjects: int, samples: float, seed: int,
+             design: str = "mixed") -> int:
+    """Write the dataset and its specification; return its number of observations."""
     from pkmodel.pk.population import read_spec, simulate_dataset
 
     spec_path = path.parent / "spec.toml"
-    spec_path.write_text(SPEC, encoding="utf-8")
+    spec_path.write_text(SPEC if design == "mixed" else TROUGH_SPEC, encoding="utf-8")
     spec = read_spec(spec_path)
     rng = np.random.default_rng(seed)
-    times = [0.1, 13.9, 14.1, 41.9, 42.1, 55.9, 70.0, 97.9]
-    sim = simulate_dataset(spec, TRUTH, n_subjects=n_subjects, dose_times_days=[0, 14, 42],
+    if design == "mixed":
+        doses, times, truth = [0, 14, 42], [0.1, 13.9, 14.1, 41.9, 42.1, 55.9, 70.0, 97.9], TRUTH
+    else:
+        doses, times = [0, 14, 42, 98, 154], [41.9, 97.9, 153.9]
+        truth = {k: v for k, v in TRUTH.items() if k != "omega_v1"}
+    sim = simulate_dataset(spec, truth, n_subjects=n_subjects, dose_times_days=doses,
                            sample_times_days=times, dose_mg_kg=5, random_seed=seed)
     frame = sim.frame
     obs = frame.index[frame.EVID == 0].to_numpy()
@@ -133,10 +159,11 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--samples", type=float, default=2.5, help="observations per subject")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--design", choices=("mixed", "troughs"), default="mixed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pk.csv"
-        n_obs = simulate(data, args.subjects, args.samples, args.seed)
+        n_obs = simulate(data, args.subjects, args.samples, args.seed, args.design)
         print(f"{args.subjects} subjects, {n_obs} observations")
         start = time.perf_counter()
         cli = "import sys; from pkmodel.cli.main import main; sys.exit(main(sys.argv[1:]))"
@@ -154,7 +181,8 @@ def main() -> None:
         script = Path(tmp) / "plain.py"
         script.write_text(PLAIN_PYMC, encoding="utf-8")
         start = time.perf_counter()
-        plain = subprocess.run([sys.executable, str(script), str(data)], capture_output=True,
+        plain = subprocess.run([sys.executable, str(script), str(data),
+                                json.dumps(PLAIN_PRIORS[args.design])], capture_output=True,
                                text=True, check=False)
         theirs = time.perf_counter() - start
         if plain.returncode != 0:

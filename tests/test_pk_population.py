@@ -390,7 +390,7 @@ def test_an_unknown_key_names_its_line_and_the_known_keys(tmp_path):
         read_spec(_write(tmp_path, text))
     message = str(err.value)
     assert f"line {line}:" in message and "'typicl'" in message
-    assert "known keys: typical, prior_log_sd, bsv, omega_prior, unit" in message
+    assert "known keys: typical, prior_log_sd, bsv, omega_prior, unit, fixed" in message
     assert err.value.line == line and err.value.key == "typicl"
     assert isinstance(err.value, SpecificationError)
 
@@ -529,3 +529,44 @@ def test_the_code_blocks_of_the_population_page_run(tmp_path, monkeypatch):
         (tmp_path / f"block{i}.toml").write_text(block, encoding="utf-8")
         read_spec(tmp_path / f"block{i}.toml")
     assert set(namespace["table"]["parameter"]) >= {"tv_cl", "omega_cl", "sigma_prop"}
+
+
+def test_a_fixed_parameter_is_held_at_its_value_reported_and_not_gated(spec, simulated,
+                                                                        tmp_path, capsys):
+    """``fixed = true`` (NONMEM's FIX): no free variable, the value in every draw, no interval
+    and no diagnostics, no published prior on it; with BSV it is refused naming the line."""
+    from pkmodel.cli.main import main
+    from pkmodel.pk.population.build import build_model
+    from pkmodel.pk.population.data import read_population_data
+
+    text = SPEC_TOML.replace("typical = 0.5\nprior_log_sd = 0.5", "typical = 0.6\nfixed = true")
+    fixed = read_spec(_write(tmp_path, text))
+    assert fixed.parameters["q"].fixed and fixed.to_dict()["parameters"]["q"]["fixed"] is True
+    assert "fixed" not in spec.to_dict()["parameters"]["q"]  # unchanged for estimated ones
+    model = build_model(fixed, read_population_data(simulated.frame, fixed))
+    free = {rv.name for rv in model.free_RVs}
+    assert "log_tv_q" not in free and "log_tv_v2" in free
+    prior = published_prior(fixed, "fasanmade2009")
+    assert "log_tv_q" not in prior.terms and any("tv_q is fixed at 0.6" in n for n in prior.notes)
+
+    data = tmp_path / "pk.csv"
+    simulated.frame.to_csv(data, index=False)
+    out = tmp_path / "fixed.nc"
+    args = ["pk", "fit", str(data), "--spec", str(tmp_path / "spec.toml"), "-o", str(out),
+            "--seed", "1", "--draws", "200", "--tune", "300", "--chains", "2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 2 x 200 draws may miss the gate: not the point
+        assert main([*args, "--json"]) == 0
+    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)["parameters"]}
+    assert rows["tv_q"]["median"] == rows["tv_q"]["lower"] == rows["tv_q"]["upper"] == 0.6
+    assert rows["tv_q"]["rhat"] is None and rows["tv_v2"]["rhat"] is not None
+    fit = load_population_fit(out, warn=False)
+    assert "tv_q" not in fit.checked_variables() and "tv_v2" in fit.checked_variables()
+    assert np.all(fit.posterior["tv_q"].values == pytest.approx(0.6))
+    assert main([*args, "--force"]) == 0
+    assert re.search(r"tv_q\s+0\.6\s+fixed\s+L/day", capsys.readouterr().out)
+
+    bad = text.replace("typical = 0.6\nfixed = true", "typical = 0.6\nfixed = true\nbsv = true")
+    with pytest.raises(SpecFileError,
+                       match=r"line 19: \[parameters.q\]: a fixed parameter cannot have BSV"):
+        read_spec(_write(tmp_path, bad))

@@ -291,6 +291,10 @@ def _fit(args) -> int:
     print(f"{'parameter':<28} {'median':>10} {f'{width}% CrI':>23} {'R-hat':>6} "
           f"{'ESS':>6}  unit")
     for row in payload["parameters"]:
+        if row["rhat"] is None:  # a fixed typical value
+            print(f"{row['parameter']:<28} {row['median']:>10.4g} {'fixed':>23} {'':>6} "
+                  f"{'':>6}  {row['unit']}")
+            continue
         print(f"{row['parameter']:<28} {row['median']:>10.4g} "
               f"{f'[{row['lower']:.4g}, {row['upper']:.4g}]':>23} {row['rhat']:>6.3f} "
               f"{min(row['ess_bulk'], row['ess_tail']):>6.0f}  {row['unit']}")

@@ -59,8 +59,8 @@ def _model_section(fit) -> str:
     spec = fit.spec
     params = pd.DataFrame([
         {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
-         "prior of the typical value": f"log-normal, median {p.typical:g}, log-SD "
-                                       f"{p.prior_log_sd:g}",
+         "prior of the typical value": f"fixed at {p.typical:g}" if p.fixed else
+         f"log-normal, median {p.typical:g}, log-SD {p.prior_log_sd:g}",
          "BSV": (f"log-normal, omega ~ half-normal({p.omega_prior:g})" if p.bsv else "none")}
         for name, p in spec.parameters.items()])
     parts = [
@@ -130,8 +130,9 @@ def _parameter_section(fit, ci_prob: float) -> str:
     table = pd.DataFrame({
         "parameter": table["parameter"], "unit": table["unit"],
         "median": [f"{v:.3g}" for v in table["median"]],
-        f"{width}% CrI": [f"{lo:.3g} – {hi:.3g}"
-                          for lo, hi in zip(table["lower"], table["upper"], strict=True)],
+        f"{width}% CrI": ["fixed" if not np.isfinite(r) else f"{lo:.3g} – {hi:.3g}"
+                          for lo, hi, r in zip(table["lower"], table["upper"], table["rhat"],
+                                               strict=True)],
         "BSV CV%": [f"{100 * np.sqrt(np.expm1(omega[n] ** 2)):.0f}%" if n in omega else "–"
                     for n in table["parameter"]],
         "eta shrinkage": ["–" if not np.isfinite(v) else f"{v:.0%}"

@@ -239,7 +239,8 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
 def build_model(spec: PopulationSpec, data: PopulationData):
     """The PyMC model of ``spec`` on ``data``.
 
-    Free parameters: ``log_tv_<p>`` (Normal on the log typical value), ``omega_<p>``
+    Free parameters: ``log_tv_<p>`` (Normal on the log typical value; a constant
+    deterministic for a fixed parameter), ``omega_<p>``
     (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV;
     for a BSV block, also ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C`` of
     the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>`` and
@@ -258,7 +259,10 @@ def build_model(spec: PopulationSpec, data: PopulationData):
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
         values: dict = {}
         for name, par in spec.parameters.items():
-            log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
+            if par.fixed:  # NONMEM's FIX: a constant, recorded with the draws
+                log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(np.log(par.typical)))
+            else:
+                log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
             values[f"log_tv_{name}"] = log_tv
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv and not any(name in block for block in spec.bsv_blocks):

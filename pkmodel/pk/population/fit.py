@@ -265,8 +265,10 @@ class PopulationFit:
 
     def checked_variables(self) -> list[str]:
         """What the convergence gate checks: every population parameter (the correlations of
-        the BSV blocks among them) and every eta."""
-        return [*self.reported_variables(), *(f"eta_{p}" for p in self.spec.bsv_parameters)]
+        the BSV blocks among them; not the fixed typical values) and every eta."""
+        fixed = {f"tv_{p}" for p, par in self.spec.parameters.items() if par.fixed}
+        return [*(v for v in self.reported_variables() if v not in fixed),
+                *(f"eta_{p}" for p in self.spec.bsv_parameters)]
 
     def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
         """Every population parameter: median, equal-tailed credible interval, R-hat, ESS.
@@ -280,7 +282,8 @@ class PopulationFit:
         -------
         pandas.DataFrame
             Columns ``parameter, unit, median, lower, upper, rhat, ess_bulk, ess_tail``; then
-            ``shrinkage`` of each parameter with BSV on the ``omega_`` rows (NaN elsewhere).
+            ``shrinkage`` of each parameter with BSV on the ``omega_`` rows (NaN elsewhere). A
+            fixed typical value has its value as median and both bounds, and NaN diagnostics.
         """
         import arviz as az
 
@@ -288,9 +291,10 @@ class PopulationFit:
             raise SpecificationError(f"ci_prob must be between 0 and 1, not {ci_prob!r}")
         units = self.reported_variables()
         post = self.posterior[list(units)]
-        rhat = az.rhat(post)
-        bulk = az.ess(post, method="bulk")
-        tail = az.ess(post, method="tail")
+        sampled = post[[v for v in units if v in self.checked_variables()]]
+        rhat = az.rhat(sampled)
+        bulk = az.ess(sampled, method="bulk")
+        tail = az.ess(sampled, method="tail")
         shrinkage = self.shrinkage()
         rows = []
         lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
@@ -299,8 +303,10 @@ class PopulationFit:
             q = np.quantile(values, [lo, 0.5, hi])
             rows.append({"parameter": name, "unit": unit, "median": float(q[1]),
                          "lower": float(q[0]), "upper": float(q[2]),
-                         "rhat": float(rhat[name]), "ess_bulk": float(bulk[name]),
-                         "ess_tail": float(tail[name]),
+                         # a fixed value (NONMEM's FIX) has no diagnostics: NaN
+                         "rhat": float(rhat[name]) if name in rhat else np.nan,
+                         "ess_bulk": float(bulk[name]) if name in bulk else np.nan,
+                         "ess_tail": float(tail[name]) if name in tail else np.nan,
                          "shrinkage": shrinkage.get(name.removeprefix("omega_"), np.nan)
                          if name.startswith("omega_") else np.nan})
         return pd.DataFrame(rows)

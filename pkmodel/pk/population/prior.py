@@ -153,7 +153,11 @@ def published_prior(spec: PopulationSpec, model: str | PopulationModel, weight: 
             else:
                 notes.append(f"the exponent of {term.covariate} on {p} is fixed at "
                              f"{term.exponent:g} ({published.name}: {effect.coefficient:g})")
-        terms[f"log_tv_{p}"] = (math.log(typical), float(typical_log_sd))
+        if spec.parameters[p].fixed:
+            notes.append(f"tv_{p} is fixed at {spec.parameters[p].typical:g} by the "
+                         f"specification ({published.name}: {typical:g})")
+        else:
+            terms[f"log_tv_{p}"] = (math.log(typical), float(typical_log_sd))
         if spec.parameters[p].bsv:
             if p in published.omega2:
                 terms[f"omega_{p}"] = (0.5 * math.log(published.omega2[p]), float(omega_log_sd))

@@ -98,6 +98,11 @@ class Parameter:
         Scale of the half-normal prior of ``omega`` (the SD of ``eta``, log scale).
     unit : str, optional
         The unit the specification states; checked against :data:`PARAMETER_UNITS`.
+    fixed : bool, default False
+        Hold the typical value at ``typical`` instead of estimating it (NONMEM's ``FIX``): for a
+        parameter the data cannot inform, e.g. the peripheral distribution from troughs alone,
+        taken from a published model. A fixed parameter has no prior and no BSV; it is reported
+        with its value and no interval, and not checked by the convergence gate.
     """
 
     typical: float
@@ -105,6 +110,7 @@ class Parameter:
     bsv: bool = False
     omega_prior: float = 0.5
     unit: str | None = None
+    fixed: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "typical", _positive(self.typical, "typical"))
@@ -112,6 +118,11 @@ class Parameter:
         object.__setattr__(self, "omega_prior", _positive(self.omega_prior, "omega_prior"))
         if not isinstance(self.bsv, bool):
             raise SpecificationError(f"bsv must be true or false, not {self.bsv!r}")
+        if not isinstance(self.fixed, bool):
+            raise SpecificationError(f"fixed must be true or false, not {self.fixed!r}")
+        if self.fixed and self.bsv:
+            raise SpecificationError("a fixed parameter cannot have BSV: set bsv = false, or "
+                                     "fixed = false to estimate its typical value")
 
     def to_dict(self) -> dict:
         """Plain-JSON description (the TOML keys)."""
@@ -119,6 +130,8 @@ class Parameter:
                "omega_prior": self.omega_prior}
         if self.unit is not None:
             out["unit"] = self.unit
+        if self.fixed:
+            out["fixed"] = True
         return out
 
 
@@ -446,7 +459,8 @@ class PopulationSpec:
             if not isinstance(self.prior, InformativePrior):
                 raise SpecificationError("prior must be an InformativePrior (see "
                                          "pkmodel.pk.population.published_prior)")
-            known = {f"log_tv_{p}" for p in wanted} | {f"omega_{p}" for p in self.bsv_parameters}
+            known = {f"log_tv_{p}" for p in wanted if not self.parameters[p].fixed}
+            known |= {f"omega_{p}" for p in self.bsv_parameters}
             known |= {n for t in terms if t.estimated for n in t.names}
             unknown = [k for k in self.prior.terms if k not in known]
             if unknown:
@@ -591,7 +605,7 @@ _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml"),
-    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit"),
+    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
     "residual": ("error", "proportional_prior", "additive_prior_ug_ml"),
