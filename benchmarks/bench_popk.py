@@ -13,7 +13,8 @@ proportional error), in one of two designs:
   with a weak prior (log-SD 1, 0.5 for Q and V2);
 * ``troughs``: a therapeutic drug monitoring dataset, doses at weeks 0, 2, 6 then every 8 weeks
   to week 22, ``--samples`` troughs a patient on average at random among weeks 6, 14 and 22. Troughs
-  inform clearance and little else: CL has BSV, and V1, Q and V2 are fixed at their true values
+  inform clearance and little else: CL has BSV, sampled centred (``centred = true``: two troughs
+  inform each patient's clearance well), and V1, Q and V2 are fixed at their true values
   (``fixed = true``, NONMEM's FIX, as taken from a published model).
 
 Each tool runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4
@@ -73,17 +74,20 @@ prior_sd = 0.25
 error = "proportional"
 """
 
-TROUGH_SPEC = SPEC.replace("typical = 3.0\nbsv = true", "typical = 3.2\nfixed = true").replace(
+TROUGH_SPEC = SPEC.replace(
+    "typical = 0.3\nbsv = true", "typical = 0.3\nbsv = true\ncentred = true").replace(
+    "typical = 3.0\nbsv = true", "typical = 3.2\nfixed = true").replace(
     "typical = 0.5\nprior_log_sd = 0.5", "typical = 0.6\nfixed = true").replace(
     "typical = 2.0\nprior_log_sd = 0.5", "typical = 2.2\nfixed = true")
 
 TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.35,
          "omega_v1": 0.2, "theta_cl_weight_kg": 0.75, "sigma_prop": 0.15}
 # the plain model's priors: (median of the typical value, log-SD) or a fixed value, and
-# whether V1 has BSV
+# whether V1 has BSV and CL is sampled centred
 PLAIN_PRIORS = {"mixed": {"cl": (0.3, 1), "v1": (3.0, 1), "q": (0.5, 0.5), "v2": (2.0, 0.5),
-                          "bsv_v1": True},
-                "troughs": {"cl": (0.3, 1), "v1": 3.2, "q": 0.6, "v2": 2.2, "bsv_v1": False}}
+                          "bsv_v1": True, "centred_cl": False},
+                "troughs": {"cl": (0.3, 1), "v1": 3.2, "q": 0.6, "v2": 2.2, "bsv_v1": False,
+                            "centred_cl": True}}
 
 PLAIN_PYMC = r'''
 import json, sys, time
@@ -101,11 +105,16 @@ amt = doses.AMT.to_numpy()[pd_]; dur = (doses.AMT / doses.RATE).to_numpy()[pd_]
 subj = d_subj[pd_]; n = len(ids)
 with pm.Model() as model:
     lt = {k: np.log(pri[k]) if isinstance(pri[k], float)  # fixed
-          else pm.Normal(f"log_tv_{k}", np.log(pri[k][0]), pri[k][1]) for k in pri if k != "bsv_v1"}
+          else pm.Normal(f"log_tv_{k}", np.log(pri[k][0]), pri[k][1])
+          for k in ("cl", "v1", "q", "v2")}
     th = pm.Normal("theta", 0.75, 0.25)
-    ocl = pm.HalfNormal("omega_cl", 0.5); zcl = pm.Normal("z_cl", 0, 1, shape=n)
-    sig = pm.HalfNormal("sigma_prop", 0.3)
-    cl = pt.exp(lt["cl"] + th * np.log(wt / 70) + ocl * zcl)[subj]
+    ocl = pm.HalfNormal("omega_cl", 0.5); sig = pm.HalfNormal("sigma_prop", 0.3)
+    if pri["centred_cl"]:
+        lcl = pm.Normal("log_cl_i", lt["cl"] + th * np.log(wt / 70), ocl, shape=n)
+        cl = pt.exp(lcl)[subj]
+    else:
+        zcl = pm.Normal("z_cl", 0, 1, shape=n)
+        cl = pt.exp(lt["cl"] + th * np.log(wt / 70) + ocl * zcl)[subj]
     if pri["bsv_v1"]:
         ov1 = pm.HalfNormal("omega_v1", 0.5); zv1 = pm.Normal("z_v1", 0, 1, shape=n)
         v1 = pt.exp(lt["v1"] + ov1 * zv1)[subj]

@@ -239,6 +239,9 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
 def build_model(spec: PopulationSpec, data: PopulationData):
     """The PyMC model of ``spec`` on ``data``.
 
+    A parameter with ``centred = True`` is sampled centred, ``log P_i ~ Normal(log TV_P +
+    covariate effects, omega_P)`` (free ``log_<p>_i``), instead of through ``z_<p>``.
+
     Free parameters: ``log_tv_<p>`` (Normal on the log typical value; a constant
     deterministic for a fixed parameter), ``omega_<p>``
     (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV;
@@ -254,6 +257,7 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     import pymc as pm
     import pytensor.tensor as pt
 
+    centred = {p for p, par in spec.parameters.items() if par.centred}
     coords = {"subject": np.arange(data.n_subjects)}
     with pm.Model(coords=coords) as model:
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
@@ -268,6 +272,8 @@ def build_model(spec: PopulationSpec, data: PopulationData):
             if par.bsv and not any(name in block for block in spec.bsv_blocks):
                 omega = pm.HalfNormal(f"omega_{name}", par.omega_prior)
                 values[f"omega_{name}"] = omega
+                if name in centred:
+                    continue
                 z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="subject")
                 values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega * z,
                                                          dims="subject")
@@ -288,6 +294,13 @@ def build_model(spec: PopulationSpec, data: PopulationData):
                                  for k in spec.prior.terms])
             pm.Potential("published_prior", arrays["prior_weight"] * pt.sum(pm.logp(
                 pm.Normal.dist(arrays["prior_mean"], arrays["prior_sd"]), informed)))
+        for name in spec.bsv_parameters:  # centred ones: their mean needs every theta
+            if name in centred:
+                no_etas = {f"eta_{q}": 0.0 for q in spec.bsv_parameters}
+                mean = individual_log_parameters(spec, arrays, values | no_etas, xp=pt)[name]
+                log_p = pm.Normal(f"log_{name}_i", mean, values[f"omega_{name}"], dims="subject")
+                values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", log_p - mean,
+                                                         dims="subject")
         log_params = individual_log_parameters(spec, arrays, values, xp=pt)
         pred = predict(spec, arrays, log_params, xp=pt)
         sd = residual_sd(spec, pred, values, xp=pt)

@@ -103,6 +103,12 @@ class Parameter:
         parameter the data cannot inform, e.g. the peripheral distribution from troughs alone,
         taken from a published model. A fixed parameter has no prior and no BSV; it is reported
         with its value and no interval, and not checked by the convergence gate.
+    centred : bool, default False
+        Sample the random effects centred, ``log P_i ~ Normal(log TV + covariate effects,
+        omega)``, instead of non-centred (``eta_i = omega z_i``): better where each subject's
+        data inform its parameter well (measured: clearance of 1,000 patients with two troughs
+        each passes the convergence gate centred, min ESS 1,945, and fails it non-centred, min
+        ESS 67); worse where they do not (a funnel). Not for a parameter in a BSV block.
     """
 
     typical: float
@@ -111,6 +117,7 @@ class Parameter:
     omega_prior: float = 0.5
     unit: str | None = None
     fixed: bool = False
+    centred: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "typical", _positive(self.typical, "typical"))
@@ -120,6 +127,11 @@ class Parameter:
             raise SpecificationError(f"bsv must be true or false, not {self.bsv!r}")
         if not isinstance(self.fixed, bool):
             raise SpecificationError(f"fixed must be true or false, not {self.fixed!r}")
+        if not isinstance(self.centred, bool):
+            raise SpecificationError(f"centred must be true or false, not {self.centred!r}")
+        if self.centred and not self.bsv:
+            raise SpecificationError("centred applies to the random effects: set bsv = true, "
+                                     "or leave centred out")
         if self.fixed and self.bsv:
             raise SpecificationError("a fixed parameter cannot have BSV: set bsv = false, or "
                                      "fixed = false to estimate its typical value")
@@ -132,6 +144,8 @@ class Parameter:
             out["unit"] = self.unit
         if self.fixed:
             out["fixed"] = True
+        if self.centred:
+            out["centred"] = True
         return out
 
 
@@ -492,6 +506,10 @@ class PopulationSpec:
                     raise SpecificationError(f"the BSV block {', '.join(names)} includes {p}, "
                                              f"which has no BSV: set bsv = true in "
                                              f"[parameters.{p}] or leave {p} out of the block")
+                if self.parameters[p].centred:
+                    raise SpecificationError(f"parameter {p} is in a BSV block, which is sampled "
+                                             f"non-centred: leave centred out of "
+                                             f"[parameters.{p}]")
                 if p in seen:
                     raise SpecificationError(f"parameter {p} is in two BSV blocks; a parameter "
                                              "belongs to one block at most")
@@ -605,7 +623,7 @@ _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml"),
-    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed"),
+    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
     "residual": ("error", "proportional_prior", "additive_prior_ug_ml"),
