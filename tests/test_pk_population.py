@@ -570,3 +570,37 @@ def test_a_fixed_parameter_is_held_at_its_value_reported_and_not_gated(spec, sim
     with pytest.raises(SpecFileError,
                        match=r"line 19: \[parameters.q\]: a fixed parameter cannot have BSV"):
         read_spec(_write(tmp_path, bad))
+
+
+def test_a_centred_parameter_defines_the_same_posterior(spec, simulated, tmp_path):
+    """``centred = true``: free ``log_cl_i`` instead of ``z_cl``; at corresponding points the
+    two log densities differ by the Jacobian of ``log CL_i = mean_i + omega z_i``, ``-n log
+    omega``, so they are the same posterior. Refused without BSV or inside a block."""
+    from pkmodel.pk.population.build import build_model
+    from pkmodel.pk.population.data import read_population_data
+
+    centred = read_spec(_write(tmp_path, SPEC_TOML.replace(
+        'unit = "L/day"\nbsv = true', 'unit = "L/day"\nbsv = true\ncentred = true')))
+    assert centred.parameters["cl"].centred and centred.to_dict()["parameters"]["cl"]["centred"]
+    data = read_population_data(simulated.frame, spec)
+    plain, cent = build_model(spec, data), build_model(centred, data)
+    assert "z_cl" in {v.name for v in plain.free_RVs} and "z_cl" not in {
+        v.name for v in cent.free_RVs}
+    point = plain.initial_point()
+    rng = np.random.default_rng(0)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    omega = float(np.exp(point["omega_cl_log__"]))
+    mean = (point["log_tv_cl"] + point["theta_cl_weight_kg"]
+            * np.log(data.covariates["weight_kg"] / 70))
+    other = {k: v for k, v in point.items() if k != "z_cl"}
+    other["log_cl_i"] = mean + omega * point["z_cl"]
+    difference = cent.compile_logp()(other) - plain.compile_logp()(point)
+    assert difference == pytest.approx(-data.n_subjects * np.log(omega), rel=1e-8)
+    for text, match in (('unit = "L/day"\nbsv = true', "centred applies to the random effects"),
+                        ("typical = 3.0\nbsv = true", "sampled non-centred")):
+        bad = SPEC_TOML.replace(text, text.replace("bsv = true", "bsv = false") + "\ncentred = true"
+                                if "applies" in match else text + "\ncentred = true")
+        if "non-centred" in match:
+            bad += '\n[bsv]\nblock = ["cl", "v1"]\n'
+        with pytest.raises(SpecFileError, match=match):
+            read_spec(_write(tmp_path, bad))
