@@ -390,7 +390,7 @@ def test_an_unknown_key_names_its_line_and_the_known_keys(tmp_path):
         read_spec(_write(tmp_path, text))
     message = str(err.value)
     assert f"line {line}:" in message and "'typicl'" in message
-    assert "known keys: typical, prior_log_sd, bsv, omega_prior, unit, fixed" in message
+    assert "known keys: typical, prior_log_sd, bsv, omega_prior, unit, fixed, centred" in message
     assert err.value.line == line and err.value.key == "typicl"
     assert isinstance(err.value, SpecificationError)
 
