@@ -26,45 +26,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_popk import SPEC as _SPEC  # the same model, with an LLOQ
+from bench_popk import TRUTH
 
-SPEC = """\
-[model]
-compartments = 2
-dosing = "infusion"
-
-[data]
-lloq_ug_ml = 8.0
-
-[parameters.cl]
-typical = 0.3
-bsv = true
-
-[parameters.v1]
-typical = 3.0
-bsv = true
-
-[parameters.q]
-typical = 0.5
-prior_log_sd = 0.5
-
-[parameters.v2]
-typical = 2.0
-prior_log_sd = 0.5
-
-[[covariates]]
-parameter = "cl"
-covariate = "WT"
-effect = "power"
-reference = 70
-prior_mean = 0.75
-prior_sd = 0.25
-
-[residual]
-error = "proportional"
-"""
-
-TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.35,
-         "omega_v1": 0.2, "theta_cl_weight_kg": 0.75, "sigma_prop": 0.15}
+SPEC = _SPEC.replace("[parameters.cl]", "[data]\nlloq_ug_ml = 8.0\n\n[parameters.cl]", 1)
 TIMES_DAYS = [0.1, 7, 13.9, 35, 56, 70]
 DESIGNS = {"rich": (40, None), "sparse": (60, 2.5)}
 
