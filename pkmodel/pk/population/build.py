@@ -294,9 +294,9 @@ def build_model(spec: PopulationSpec, data: PopulationData):
                                  for k in spec.prior.terms])
             pm.Potential("published_prior", arrays["prior_weight"] * pt.sum(pm.logp(
                 pm.Normal.dist(arrays["prior_mean"], arrays["prior_sd"]), informed)))
+        no_etas = {f"eta_{q}": 0.0 for q in spec.bsv_parameters}
         for name in spec.bsv_parameters:  # centred ones: their mean needs every theta
             if name in centred:
-                no_etas = {f"eta_{q}": 0.0 for q in spec.bsv_parameters}
                 mean = individual_log_parameters(spec, arrays, values | no_etas, xp=pt)[name]
                 log_p = pm.Normal(f"log_{name}_i", mean, values[f"omega_{name}"], dims="subject")
                 values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", log_p - mean,
