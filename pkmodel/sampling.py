@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,9 +105,11 @@ def interrupt_guard() -> Iterator[InterruptState]:
 
     The previous SIGINT handler still runs (by default it raises ``KeyboardInterrupt``, which the
     sampler catches to stop early). When the block ends after a SIGINT, ``KeyboardInterrupt`` is
-    raised, even if the code inside swallowed it. Outside the main thread, or when SIGINT is ignored
-    or left to the system default, signals cannot be (or are not) handled by Python and the guard
-    does nothing; :func:`check_complete` still catches a truncated trace.
+    raised, even if the code inside swallowed it or failed with another error because of it, and
+    a ``KeyboardInterrupt`` that Python could only report as "Exception ignored" is not printed.
+    Outside the main thread, or when SIGINT is ignored or left to the system default, signals
+    cannot be (or are not) handled by Python and the guard does nothing; :func:`check_complete`
+    still catches a truncated trace.
 
     Examples
     --------
@@ -123,11 +126,29 @@ def interrupt_guard() -> Iterator[InterruptState]:
         state.interrupted = True
         previous(signum, frame)
 
+    previous_hook = sys.unraisablehook
+
+    def quiet_interrupt(unraisable) -> None:
+        # A KeyboardInterrupt raised in a callback Python cannot propagate from (ctypes, as in
+        # Numba's object cache) would be printed as "Exception ignored ... Traceback": it is
+        # the Ctrl-C already recorded, which is raised again below.
+        if not (state.interrupted and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            previous_hook(unraisable)
+
     signal.signal(signal.SIGINT, record)
+    sys.unraisablehook = quiet_interrupt
     try:
         yield state
+    except BaseException as err:
+        # A SIGINT inside a compiler callback (Numba's object cache, run from ctypes) is
+        # swallowed there and surfaces as some other error (``RuntimeError: no compiled object
+        # yet``): after a SIGINT, whatever the block raised is the interruption.
+        if state.interrupted and not isinstance(err, KeyboardInterrupt):
+            raise KeyboardInterrupt from err
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
     if state.interrupted:
         raise KeyboardInterrupt
 

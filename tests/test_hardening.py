@@ -135,6 +135,54 @@ def test_interrupt_guard_reraises_a_swallowed_ctrl_c():
     assert not state.interrupted
 
 
+def test_interrupt_guard_turns_an_error_caused_by_ctrl_c_into_the_interruption():
+    # CI saw a Ctrl-C land inside Numba's compile callback, which swallowed it and then failed
+    # with RuntimeError ("no compiled object yet"): the user pressed Ctrl-C, so exit 130.
+    from pkmodel.sampling import interrupt_guard
+
+    with pytest.raises(KeyboardInterrupt) as info, interrupt_guard():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        raise RuntimeError("no compiled object yet")
+    assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(RuntimeError), interrupt_guard():
+        raise RuntimeError("a real failure, no Ctrl-C")
+
+
+def test_interrupt_guard_keeps_a_ctrl_c_in_a_callback_quiet(monkeypatch):
+    # The same Ctrl-C, raised where Python can only report it as "Exception ignored ...
+    # Traceback": it is not printed; any other unraisable error still is.
+    from pkmodel.sampling import interrupt_guard
+
+    seen = []
+
+    def hook(unraisable):
+        seen.append(type(unraisable.exc_value))
+
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+
+    class RaisesOnDelete:
+        def __init__(self, error):
+            self.error = error
+
+        def __del__(self):
+            raise self.error
+
+    with pytest.raises(KeyboardInterrupt), interrupt_guard():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        RaisesOnDelete(KeyboardInterrupt())
+        RaisesOnDelete(ValueError("not the interruption"))
+    assert seen == [ValueError]
+    assert sys.unraisablehook is hook
+
+
 def test_truncated_or_nan_trace_is_refused():
     import numpy as np
     import xarray as xr
