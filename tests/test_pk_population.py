@@ -436,6 +436,40 @@ def test_datasets_the_spec_cannot_use_name_row_column_or_parameter(spec, simulat
 
 
 
+def test_centring_weights_follow_each_subjects_information(tmp_path):
+    """One-compartment bolus, one dose, proportional error: ``d log C / d log CL = -k t`` and
+    ``d log C / d log V = k t - 1`` (``k = CL / V``), so each subject's information ``I`` (at
+    the median residual SD, ``0.674 x`` its half-normal scale) is known in closed form, and its
+    weight ``w = log(s(hi) / s(lo)) / log(hi / lo)``, ``s(omega) = (I + omega^-2)^-1/2``, with
+    ``lo, hi`` the 5 % and 90 % quantiles of omega's half-normal prior (``0.0627`` and
+    ``1.6449 x`` its scale). A censored value adds nothing; a forced choice wins."""
+    rows = ["ID,TIME,AMT,DV,EVID,MDV,CENS"]
+    times = {"1": [0.5, 1, 2], "2": [1], "3": [0.5, 4, 8, 12]}
+    for sid, ts in times.items():
+        rows += [f"{sid},0,100,.,1,1,0"] + [f"{sid},{t},.,5,0,0,0" for t in ts]
+    rows += ["3,20,.,1,0,0,1"]  # below the LLOQ: no information
+    path = tmp_path / "bolus.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    spec = PopulationSpec(compartments=1, dosing="bolus", time_unit="day", lloq_ug_ml=1.0,
+                          parameters={"cl": Parameter(1.0, bsv=True),
+                                      "v": Parameter(4.0, bsv=True, omega_prior=0.3)},
+                          residual=ResidualError("proportional", proportional_prior=0.2))
+    data = read_population_data(path, spec)
+    arrays = model_data(spec, data)
+    sigma, k = 0.6744897501960817 * 0.2, 1.0 / 4.0  # the standard half-normal's median
+    for p, scale, slope in (("cl", 0.5, lambda t: -k * t), ("v", 0.3, lambda t: k * t - 1)):
+        info = np.array([np.sum(slope(np.array(ts, float)) ** 2) / sigma**2
+                         for ts in times.values()])
+        lo, hi = 0.06270677794321385 * scale, 1.6448536269514722 * scale
+        w = np.log(np.sqrt((info + lo**-2) / (info + hi**-2))) / np.log(hi / lo)
+        np.testing.assert_allclose(arrays[f"w_{p}"], w, rtol=1e-6)
+        assert np.all((w > 0.01) & (w < 0.99))
+    forced = dataclasses.replace(spec, parameters=spec.parameters | {
+        "cl": Parameter(1.0, bsv=True, centred=True)})
+    got = model_data(forced, data)
+    assert np.all(got["w_cl"] == 0.0) and np.allclose(got["w_v"], arrays["w_v"])
+
+
 def test_a_pre_dose_sample_is_predicted_zero_as_in_nonmem(tmp_path):
     """A sample written before the first dose (same TIME) has no dose before it: predicted 0
     and kept under an error with an additive part; refused, naming its row, under a purely
@@ -572,30 +606,50 @@ def test_a_fixed_parameter_is_held_at_its_value_reported_and_not_gated(spec, sim
         read_spec(_write(tmp_path, bad))
 
 
-def test_a_centred_parameter_defines_the_same_posterior(spec, simulated, tmp_path):
-    """``centred = true``: free ``log_cl_i`` instead of ``z_cl``; at corresponding points the
-    two log densities differ by the Jacobian of ``log CL_i = mean_i + omega z_i``, ``-n log
-    omega``, so they are the same posterior. Refused without BSV or inside a block."""
+def test_every_parametrisation_of_the_random_effects_defines_the_same_posterior(
+        spec, simulated, tmp_path):
+    """The random effects of CL written non-centred (``centred = false``: ``z_i``), centred
+    (``true``) or partially centred with the design's weights (left out): free ``u_cl`` with
+    ``eta = omega^w (u - (1 - w) mean)``. At corresponding points ``u = (1 - w) mean +
+    omega^(1 - w) z`` the log densities differ by the Jacobian, ``-sum_i (1 - w_i) log omega``,
+    and the etas agree, so all three are one posterior. Refused without BSV or in a block."""
     from pkmodel.pk.population.build import build_model
     from pkmodel.pk.population.data import read_population_data
 
-    centred = read_spec(_write(tmp_path, SPEC_TOML.replace(
-        'unit = "L/day"\nbsv = true', 'unit = "L/day"\nbsv = true\ncentred = true')))
-    assert centred.parameters["cl"].centred and centred.to_dict()["parameters"]["cl"]["centred"]
+    def variant(value):
+        return read_spec(_write(tmp_path, SPEC_TOML.replace(
+            'unit = "L/day"\nbsv = true', f'unit = "L/day"\nbsv = true\ncentred = {value}')))
+
+    plain, centred = variant("false"), variant("true")
+    assert centred.parameters["cl"].centred is True and plain.parameters["cl"].centred is False
+    assert spec.parameters["cl"].centred is None and "centred" not in spec.to_dict()[
+        "parameters"]["cl"]
+    assert centred.to_dict()["parameters"]["cl"]["centred"] is True
     data = read_population_data(simulated.frame, spec)
-    plain, cent = build_model(spec, data), build_model(centred, data)
-    assert "z_cl" in {v.name for v in plain.free_RVs} and "z_cl" not in {
-        v.name for v in cent.free_RVs}
-    point = plain.initial_point()
+    weights = model_data(spec, data)["w_cl"]
+    assert np.all((weights > 0.01) & (weights < 0.99)) and np.ptp(weights) > 0
+    models = {name: build_model(s, data) for name, s in
+              (("plain", plain), ("auto", spec), ("centred", centred))}
+    assert "u_cl" in {v.name for v in models["plain"].free_RVs}
     rng = np.random.default_rng(0)
-    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v))
+             for k, v in models["plain"].initial_point().items()}
     omega = float(np.exp(point["omega_cl_log__"]))
     mean = (point["log_tv_cl"] + point["theta_cl_weight_kg"]
             * np.log(data.covariates["weight_kg"] / 70))
-    other = {k: v for k, v in point.items() if k != "z_cl"}
-    other["log_cl_i"] = mean + omega * point["z_cl"]
-    difference = cent.compile_logp()(other) - plain.compile_logp()(point)
-    assert difference == pytest.approx(-data.n_subjects * np.log(omega), rel=1e-8)
+    z = point["u_cl"]  # non-centred: u is z
+    base = models["plain"].compile_logp()(point)
+    def etas(model, at):
+        graph = model.replace_rvs_by_values([model["eta_cl"]])[0]
+        return model.compile_fn(graph, inputs=model.value_vars, on_unused_input="ignore")(at)
+
+    eta = etas(models["plain"], point)
+    np.testing.assert_allclose(eta, omega * z, rtol=1e-12)
+    for name, w in (("auto", weights), ("centred", np.zeros_like(weights))):
+        moved = point | {"u_cl": (1 - w) * mean + omega ** (1 - w) * z}
+        difference = models[name].compile_logp()(moved) - base
+        assert difference == pytest.approx(-np.sum(1 - w) * np.log(omega), rel=1e-8)
+        np.testing.assert_allclose(etas(models[name], moved), eta, rtol=1e-9, atol=1e-12)
     for text, match in (('unit = "L/day"\nbsv = true', "centred applies to the random effects"),
                         ("typical = 3.0\nbsv = true", "sampled non-centred")):
         bad = SPEC_TOML.replace(text, text.replace("bsv = true", "bsv = false") + "\ncentred = true"

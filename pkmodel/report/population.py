@@ -69,8 +69,10 @@ def _model_section(fit) -> str:
         "summed over the doses (superposition); TIME in "
         f"{_esc(spec.time_unit)}s. Individual parameters:</p>",
         '<p class="formula">log P<sub>i</sub> = log TV<sub>P</sub> + Σ covariate effects + '
-        "ω<sub>P</sub> z<sub>iP</sub>,&nbsp; z<sub>iP</sub> ~ Normal(0, 1) (diagonal BSV, "
-        "non-centred)</p>",
+        "η<sub>iP</sub>,&nbsp; η<sub>iP</sub> ~ Normal(0, ω<sub>P</sub>)</p>",
+        "<p>The random effects are sampled partially centred, each subject's with a weight "
+        "from how much its data say about them (the model is the same whatever the "
+        "weights).</p>",
         "<h3>Structural parameters and their priors</h3>", _table(params),
     ]
     if spec.covariates:

@@ -1,10 +1,12 @@
 """The hierarchical PyMC model of a population PK specification, and its closed-form predictions.
 
-Individual parameters (log-normal, non-centred random effects)::
+Individual parameters (log-normal random effects)::
 
     log P_i = log TV_P + sum_terms effect(covariates_i) + eta_iP
 
-with ``eta_iP = omega_P z_iP``, ``z_iP ~ Normal(0, 1)`` (diagonal BSV), or, for the parameters of
+with ``eta_iP ~ Normal(0, omega_P)`` (diagonal BSV) written partially non-centred for the
+sampler with each subject's weight ``w_iP`` (:mod:`pkmodel.pk.population.centring`: 1 is
+``eta = omega z``, 0 is ``log P_i ~ Normal(mean_i, omega)``), or, for the parameters of
 a BSV block (``PopulationSpec.bsv_blocks``), ``eta_i = L z_i`` with ``L`` the Cholesky factor of
 the block's covariance ``diag(omega) R diag(omega)``, ``R ~ LKJ(lkj_eta)`` (``L = diag(omega)
 chol(R)``; :func:`correlated_etas` is the same in NumPy). Each omega keeps its half-normal
@@ -209,7 +211,9 @@ def model_data(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarr
         out |= {"prior_mean": np.array(means, dtype=float),
                 "prior_sd": np.array(sds, dtype=float),
                 "prior_weight": np.array(spec.prior.weight, dtype=float)}
-    return out
+    from pkmodel.pk.population.centring import centring_weights  # it needs predict, below
+
+    return out | centring_weights(spec, data, out)
 
 
 def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType = np):
@@ -239,25 +243,24 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
 def build_model(spec: PopulationSpec, data: PopulationData):
     """The PyMC model of ``spec`` on ``data``.
 
-    A parameter with ``centred = True`` is sampled centred, ``log P_i ~ Normal(log TV_P +
-    covariate effects, omega_P)`` (free ``log_<p>_i``), instead of through ``z_<p>``.
-
     Free parameters: ``log_tv_<p>`` (Normal on the log typical value; a constant
-    deterministic for a fixed parameter), ``omega_<p>``
-    (half-normal) and ``z_<p>`` (standard normal, one per subject) for the parameters with BSV;
-    for a BSV block, also ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C`` of
-    the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>`` and
-    ``eta = diag(omega) C z``;
+    deterministic for a fixed parameter), ``omega_<p>`` (half-normal) and, for the parameters
+    with diagonal BSV, ``u_<p>`` (one per subject: ``u_i ~ Normal((1 - w_i) mean_i,
+    omega^(1 - w_i))``, ``eta_i = omega^w_i (u_i - (1 - w_i) mean_i)``, with ``mean_i`` the
+    log typical value plus the covariate effects and ``w_i`` the data array ``w_<p>`` of
+    :func:`~pkmodel.pk.population.centring.centring_weights`); for a BSV block, ``z_<p>``
+    (standard normal) and ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C``
+    of the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>``
+    and ``eta = diag(omega) C z``;
     ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
     (half-normal). With ``spec.prior``, the potential ``published_prior`` adds ``weight *
     log Normal(x; mean, sd)`` for each informed quantity (:class:`InformativePrior`).
-    Deterministics: ``tv_<p>`` and ``eta_<p> = omega_<p> z_<p>``; categorical and
-    indicator effects also as ``ratio_*`` (``exp(theta)``, the factor on the parameter).
+    Deterministics: ``tv_<p>`` and ``eta_<p>``; categorical and indicator effects also as
+    ``ratio_*`` (``exp(theta)``, the factor on the parameter).
     """
     import pymc as pm
     import pytensor.tensor as pt
 
-    centred = {p for p, par in spec.parameters.items() if par.centred}
     coords = {"subject": np.arange(data.n_subjects)}
     with pm.Model(coords=coords) as model:
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
@@ -270,13 +273,7 @@ def build_model(spec: PopulationSpec, data: PopulationData):
             values[f"log_tv_{name}"] = log_tv
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv and not any(name in block for block in spec.bsv_blocks):
-                omega = pm.HalfNormal(f"omega_{name}", par.omega_prior)
-                values[f"omega_{name}"] = omega
-                if name in centred:
-                    continue
-                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="subject")
-                values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega * z,
-                                                         dims="subject")
+                values[f"omega_{name}"] = pm.HalfNormal(f"omega_{name}", par.omega_prior)
         for block in spec.bsv_blocks:
             values |= _block(spec, block, pm, pt)
         for term in spec.covariates:
@@ -294,13 +291,18 @@ def build_model(spec: PopulationSpec, data: PopulationData):
                                  for k in spec.prior.terms])
             pm.Potential("published_prior", arrays["prior_weight"] * pt.sum(pm.logp(
                 pm.Normal.dist(arrays["prior_mean"], arrays["prior_sd"]), informed)))
-        no_etas = {f"eta_{q}": 0.0 for q in spec.bsv_parameters}
-        for name in spec.bsv_parameters:  # centred ones: their mean needs every theta
-            if name in centred:
-                mean = individual_log_parameters(spec, arrays, values | no_etas, xp=pt)[name]
-                log_p = pm.Normal(f"log_{name}_i", mean, values[f"omega_{name}"], dims="subject")
-                values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", log_p - mean,
-                                                         dims="subject")
+        # diagonal BSV, partially non-centred with the design's weights (centring.py); the
+        # means need every theta
+        means = individual_log_parameters(
+            spec, arrays, values | {f"eta_{q}": 0.0 for q in spec.bsv_parameters}, xp=pt)
+        for name in spec.bsv_parameters:
+            if f"w_{name}" not in arrays:  # in a block
+                continue
+            w, omega = arrays[f"w_{name}"], values[f"omega_{name}"]
+            shift = (1.0 - w) * means[name]
+            u = pm.Normal(f"u_{name}", shift, omega ** (1.0 - w), dims="subject")
+            values[f"eta_{name}"] = pm.Deterministic(f"eta_{name}", omega**w * (u - shift),
+                                                     dims="subject")
         log_params = individual_log_parameters(spec, arrays, values, xp=pt)
         pred = predict(spec, arrays, log_params, xp=pt)
         sd = residual_sd(spec, pred, values, xp=pt)

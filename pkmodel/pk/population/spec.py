@@ -103,13 +103,15 @@ class Parameter:
         parameter the data cannot inform, e.g. the peripheral distribution from troughs alone,
         taken from a published model. A fixed parameter has no prior and no BSV; it is reported
         with its value and no interval, and not checked by the convergence gate.
-    centred : bool, default False
-        Sample the random effects centred, ``log P_i ~ Normal(log TV + covariate effects,
-        omega)``, instead of non-centred (``eta_i = omega z_i``): better where each subject's
-        data inform its parameter well (measured with nutpie's diagonal mass matrix: clearance
-        of 1,000 patients with two troughs each passes the convergence gate centred, min ESS
-        1,945, and fails it non-centred, min ESS 67); worse where they do not (a funnel). Not
-        for a parameter in a BSV block.
+    centred : bool, optional
+        How the sampler writes this parameter's random effects. Left out (the default), each
+        subject's are partially non-centred with a weight taken from how much that subject's
+        data say about them (:mod:`pkmodel.pk.population.centring`): nearly centred for a
+        clearance informed by troughs, nearly non-centred for a parameter the data hardly
+        inform. ``true`` forces centred (``log P_i ~ Normal(log TV + covariate effects,
+        omega)``), ``false`` non-centred (``eta_i = omega z_i``), for every subject. The model
+        is the same either way; only the sampler's efficiency changes. The parameters of a BSV
+        block are always non-centred (``centred = true`` is refused there).
     """
 
     typical: float
@@ -118,7 +120,7 @@ class Parameter:
     omega_prior: float = 0.5
     unit: str | None = None
     fixed: bool = False
-    centred: bool = False
+    centred: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "typical", _positive(self.typical, "typical"))
@@ -128,9 +130,10 @@ class Parameter:
             raise SpecificationError(f"bsv must be true or false, not {self.bsv!r}")
         if not isinstance(self.fixed, bool):
             raise SpecificationError(f"fixed must be true or false, not {self.fixed!r}")
-        if not isinstance(self.centred, bool):
-            raise SpecificationError(f"centred must be true or false, not {self.centred!r}")
-        if self.centred and not self.bsv:
+        if self.centred is not None and not isinstance(self.centred, bool):
+            raise SpecificationError(f"centred must be true or false (or left out), not "
+                                     f"{self.centred!r}")
+        if self.centred is not None and not self.bsv:
             raise SpecificationError("centred applies to the random effects: set bsv = true, "
                                      "or leave centred out")
         if self.fixed and self.bsv:
@@ -145,8 +148,8 @@ class Parameter:
             out["unit"] = self.unit
         if self.fixed:
             out["fixed"] = True
-        if self.centred:
-            out["centred"] = True
+        if self.centred is not None:
+            out["centred"] = self.centred
         return out
 
 
