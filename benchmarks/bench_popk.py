@@ -18,7 +18,7 @@ proportional error), in one of two designs:
   taken from a published model).
 
 Each tool runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4
-chains x 1000 tuning + 1000 draws):
+chains x 1000 tuning + 2000 draws, pkmodel's default):
 
 * **pkmodel**: ``pkmodel pk fit DATA --spec SPEC -o FIT.nc --json``;
 * **pymc**: the same model written by hand in PyMC (non-centred etas, except clearance centred
@@ -132,7 +132,7 @@ with pm.Model() as model:
     pred = pt.inc_subtensor(pt.zeros(len(obs))[po], conc)
     pm.Normal("y", pred, sig * pred, observed=obs.DV.to_numpy())
 compiled = nutpie.compile_pymc_model(model)
-trace = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1, progress_bar=False)
+trace = nutpie.sample(compiled, draws=2000, tune=1000, chains=4, seed=1, progress_bar=False)
 div = int(trace.sample_stats.diverging.sum())
 print(f"PLAIN {time.perf_counter() - start:.1f} divergences={div}")
 '''

@@ -4,7 +4,7 @@ Each replicate is a two-compartment infusion dataset like infliximab's (5 mg/kg 
 2; BSV on CL and V1; CL x (WT/70)^theta estimated; proportional error; an LLOQ of 8 µg/mL, so
 about a quarter of the late samples are censored and enter by the M3 likelihood), simulated by
 ``pkmodel.pk.population.simulate_dataset`` and fitted by ``fit_population`` with the default
-settings (4 chains x 1000 tuning + 1000 draws). Two designs:
+settings (4 chains x 1000 tuning + 2000 draws). Two designs:
 
 * ``rich``: 40 subjects, 6 samples each (peaks, troughs and the washout);
 * ``sparse``: 60 subjects, 2.5 samples each at random among the same times.

@@ -24,6 +24,7 @@ from pkmodel.errors import SamplingError, SpecificationError
 
 __all__ = [
     "DEFAULT_RANDOM_SEED",
+    "POPULATION_DRAWS",
     "InterruptState",
     "check_complete",
     "collector_paused",
@@ -36,6 +37,13 @@ __all__ = [
 #: The seed used when none is given: the same input gives the same output by default. Pass
 #: another ``random_seed`` (``--seed`` on the command line) for an independent replicate.
 DEFAULT_RANDOM_SEED = 0
+
+#: Posterior draws per chain of a population PK fit by default (``pkmodel pk fit --draws``). The
+#: weakest-informed parameter of a sparse design (the BSV of V1 from 2.5 samples a patient)
+#: reached the gate's ESS of 400 with 2,000 draws where 1,000 often fell short
+#: (benchmarks/README.md, coverage_popk); tuning takes most of the time, so the extra draws cost
+#: about a fifth more.
+POPULATION_DRAWS = 2000
 
 
 def resolve_seed(random_seed: int | None) -> int:

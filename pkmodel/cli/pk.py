@@ -12,6 +12,7 @@ import numpy as np
 
 from pkmodel.cli.output import emit_json, separator
 from pkmodel.disclaimer import DISCLAIMER
+from pkmodel.sampling import POPULATION_DRAWS
 
 __all__ = ["register"]
 
@@ -433,7 +434,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", required=True, metavar="POPFIT.nc",
                    help="the fitted model, netCDF")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    p.add_argument("--draws", type=int, default=POPULATION_DRAWS,
+                   help=f"posterior draws per chain (default {POPULATION_DRAWS})")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=4, help="chains")
     p.add_argument("--target-accept", type=float, default=0.9,

@@ -50,6 +50,7 @@ from pkmodel.pk.population.build import (
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec, read_spec
 from pkmodel.sampling import (
+    POPULATION_DRAWS,
     check_complete,
     collector_paused,
     exact_arithmetic,
@@ -67,11 +68,25 @@ _CACHE_ENTRIES = 4
 # nutpie's diagonal mass matrix (its default). With the random effects partially centred
 # (centring.py), the correlation between each typical value and its subjects' effects that
 # nutpie's low-rank adaptation was chosen for (when they were all non-centred) is gone, and
-# low-rank became both slower and worse: 60 subjects, 150 observations, 4 x 1000 draws, 194 s
-# and R-hat 1.60 against 34 s and 1.03; on 1,000 patients with two troughs each it had not
+# low-rank became both slower and worse (measured with the weights at omega's prior median,
+# before the range of centring.py): 60 subjects, 150 observations, 4 x 1000 draws, 194 s and
+# R-hat 1.60 against 34 s and 1.03; on 1,000 patients with two troughs each it had not
 # finished after 8 minutes where the diagonal one passed the gate in 90 s.
 _SAMPLER_OPTIONS: dict = {}
 _COMPILED: OrderedDict[str, object] = OrderedDict()
+
+
+def _jittered(model) -> set:
+    """The free variables whose starting values nutpie jitters (``U(-1, 1)``, unconstrained):
+    the subjects' random-effect coordinates (``u_<p>``, ``z_<p>``) only.
+
+    Every chain starts the population parameters at their prior's centre, as a
+    pharmacometrician starts NONMEM from initial estimates. Jittered there too (log scale, a
+    factor of up to e), one chain of four on the theophylline data started in the flip-flop
+    region of the one-compartment oral model (absorption and elimination rates swapped for
+    some subjects, which gives the same concentrations) and stayed there (R-hat 1.53).
+    """
+    return {rv for rv in model.free_RVs if rv.name.startswith(("u_", "z_"))}
 
 
 def _compiled_model(spec: PopulationSpec, data: PopulationData):
@@ -95,7 +110,7 @@ def _compiled_model(spec: PopulationSpec, data: PopulationData):
     model = build_model(spec, data)
     with warnings.catch_warnings(), exact_arithmetic():
         warnings.simplefilter("ignore", UserWarning)
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = nutpie.compile_pymc_model(model, jitter_rvs=_jittered(model))
     _COMPILED[key] = compiled
     while len(_COMPILED) > _CACHE_ENTRIES:
         _COMPILED.popitem(last=False)
@@ -106,7 +121,7 @@ def fit_population(
     dataset,
     spec: PopulationSpec | str | os.PathLike,
     *,
-    draws: int = 1000,
+    draws: int = POPULATION_DRAWS,
     tune: int = 1000,
     chains: int = 4,
     cores: int | None = None,
