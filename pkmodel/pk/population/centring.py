@@ -113,5 +113,8 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
         low, high = (q * spec.parameters[p].omega_prior for q in _OMEGA_RANGE)
         # log s_i(omega) = -log(I_i + omega^-2) / 2
         ratio = np.log((information + low**-2) / (information + high**-2)) / 2
-        out[f"w_{p}"] = ratio / np.log(high / low)
+        w = ratio / np.log(high / low)
+        # predictions that cannot be differentiated there (an overflow at absurd typical
+        # values): the non-centred form, which needs no information
+        out[f"w_{p}"] = np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 1.0)
     return out
