@@ -87,20 +87,18 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
     """
     blocked = {p for block in spec.bsv_blocks for p in block}
     names = [p for p in spec.bsv_parameters if p not in blocked]
-    forced = {p: spec.parameters[p].centred for p in names}
-    if all(value is not None for value in forced.values()):
-        return {f"w_{p}": np.full(data.n_subjects, 0.0 if forced[p] else 1.0) for p in names}
+    out = {f"w_{p}": np.full(data.n_subjects, 0.0 if spec.parameters[p].centred else 1.0)
+           for p in names if spec.parameters[p].centred is not None}
+    automatic = [p for p in names if spec.parameters[p].centred is None]
+    if not automatic:
+        return out
     values = reference_values(spec)
     log_params = {k: np.broadcast_to(v, (data.n_subjects,)).astype(float)
                   for k, v in individual_log_parameters(spec, arrays, values).items()}
     pred = predict(spec, arrays, log_params)
     sd = residual_sd(spec, pred, values)
     exact = (data.obs_cens == 0) & (sd > 0) & np.isfinite(sd)
-    out = {}
-    for p in names:
-        if forced[p] is not None:
-            out[f"w_{p}"] = np.full(data.n_subjects, 0.0 if forced[p] else 1.0)
-            continue
+    for p in automatic:
         slope = []
         for step in (_STEP, -_STEP):
             moved = dict(log_params)

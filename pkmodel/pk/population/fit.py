@@ -201,8 +201,9 @@ def fit_population(
         posterior = tree["posterior"].to_dataset()
         # the sampler's coordinates (unconstrained values; the partially centred u_<p> of
         # centring.py, kept as the model's eta_<p>) are not parameters of the model
-        coordinates = [v for v in posterior.data_vars if str(v).endswith("__")
-                       or str(v) in {f"u_{p}" for p in spec.bsv_parameters}]
+        partial = {f"u_{p}" for p in spec.bsv_parameters}
+        coordinates = [v for v in posterior.data_vars
+                       if str(v).endswith("__") or str(v) in partial]
         posterior = posterior.drop_vars(coordinates).assign_coords(
             subject=list(data.subject_ids)).assign_attrs(tuning_steps=int(tune))
         stats = tree["sample_stats"].to_dataset()
