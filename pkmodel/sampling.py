@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_RANDOM_SEED",
     "POPULATION_DRAWS",
     "InterruptState",
+    "centring_exponent",
     "check_complete",
     "collector_paused",
     "exact_arithmetic",
@@ -44,6 +45,38 @@ DEFAULT_RANDOM_SEED = 0
 #: (benchmarks/README.md, coverage_popk); tuning takes most of the time, so the extra draws cost
 #: about a fifth more.
 POPULATION_DRAWS = 2000
+
+
+def centring_exponent(information, low: float, high: float) -> np.ndarray:
+    """The exponent ``w`` of partially non-centred random effects, ``eta = scale^w u``.
+
+    Given its scale, an effect that its own data inform with Fisher information ``I`` has the
+    spread ``(I + 1 / scale^2)^(-1/2)``, and the sampler's coordinate ``u`` that spread over
+    ``scale^w``. ``w`` is the slope of the log spread against ``log scale`` between ``low`` and
+    ``high``, so that the spread of ``u`` is the same at both ends of that plausible range of
+    the scale: 1 (non-centred) where the data say little, towards 0 (centred) where they say
+    much. Used by the remission model's centre effects and the population PK model's etas.
+
+    Parameters
+    ----------
+    information : float or array
+        ``I`` of each effect (``1 / se^2``).
+    low, high : float
+        The ends of the range of the scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w`` in [0, 1], the shape of ``information``; 1 where it cannot be computed (an empty
+        range, a non-finite information).
+    """
+    information = np.asarray(information, dtype=float)
+    if not high > low:
+        return np.ones_like(information)
+    with np.errstate(invalid="ignore"):
+        log_spread = [-0.5 * np.log(information + 1.0 / end**2) for end in (low, high)]
+        w = (log_spread[1] - log_spread[0]) / np.log(high / low)
+    return np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 1.0)
 
 
 def resolve_seed(random_seed: int | None) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 from pkmodel.errors import SpecificationError
 from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.priors import Priors
+from pkmodel.sampling import centring_exponent
 
 __all__ = ["GROUP_PARAMETRISATION", "Structure", "choose_structure", "group_sd_prior",
            "group_sd_rate", "new_group_intercept"]
@@ -184,10 +185,9 @@ def _centring(design: Design, priors: Priors) -> tuple[float, float | None]:
     cdf = np.cumsum(weight) / weight.sum()
     ends = np.minimum(np.searchsorted(cdf, [_RANGE_TAIL, 1 - _RANGE_TAIL]), _GRID.size - 1)
     lo, hi = _GRID[ends]
-    log_spread = -0.5 * np.log(1.0 / se2 + 1.0 / np.array([lo, hi]) ** 2)
-    slope = (log_spread[1] - log_spread[0]) / np.log(hi / lo) if hi > lo else 1.0
+    slope = centring_exponent(1.0 / se2, float(lo), float(hi))
     # rounded: the structure is part of the compiled model's cache key
-    return round(float(np.clip(slope, 0.0, 1.0)), 6), float(f"{np.sqrt(se2):.6g}")
+    return round(float(slope), 6), float(f"{np.sqrt(se2):.6g}")
 
 
 def choose_structure(design: Design, priors: Priors, *, group: str,

@@ -45,6 +45,7 @@ from scipy import stats
 from pkmodel.pk.population.build import individual_log_parameters, predict, residual_sd
 from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.sampling import centring_exponent
 
 __all__ = ["centring_weights", "reference_values"]
 
@@ -109,10 +110,7 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
         score[exact] = (dpred[exact] / sd[exact]) ** 2
         information = np.bincount(data.obs_subject, weights=score, minlength=data.n_subjects)
         low, high = (q * spec.parameters[p].omega_prior for q in _OMEGA_RANGE)
-        # log s_i(omega) = -log(I_i + omega^-2) / 2
-        ratio = np.log((information + low**-2) / (information + high**-2)) / 2
-        w = ratio / np.log(high / low)
         # predictions that cannot be differentiated there (an overflow at absurd typical
-        # values): the non-centred form, which needs no information
-        out[f"w_{p}"] = np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 1.0)
+        # values) give the non-centred form, which needs no information
+        out[f"w_{p}"] = centring_exponent(information, low, high)
     return out
