@@ -1,4 +1,6 @@
-"""The disk cache of compiled sampler models (pkmodel.response.compiled)."""
+"""The disk cache of compiled sampler models (pkmodel.model_cache), with the remission model
+(pkmodel.response.compiled); the population PK model's use of it is tested in
+test_pk_population_cache.py."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 import pkmodel
+from pkmodel import model_cache
 from pkmodel.response import compiled, marginal
 from pkmodel.response.simulation import simulate_cohort
 
@@ -27,13 +30,13 @@ CHILD = """
 import json, sys, warnings
 import numpy as np
 import pkmodel
-from pkmodel.response import compiled, marginal
+from pkmodel import model_cache
 from pkmodel.response.simulation import simulate_cohort
 warnings.simplefilter("ignore")
 cohort = simulate_cohort(60, 2, random_seed=5)
 fit = pkmodel.RemissionModel().fit(cohort, draws=150, tune=150, chains=2, random_seed=3,
                                    progressbar=False)
-(model,) = compiled._MEMO.values()
+(model,) = model_cache._MEMO.values()
 print(json.dumps({"pymc": "pymc" in sys.modules, "from_cache": model.from_cache,
                   "beta": fit.posterior["beta"].values.ravel().tolist(),
                   "loglik": float(fit.tree["log_likelihood"]["remission"].sum())}))
@@ -66,7 +69,7 @@ def test_second_process_loads_the_model_without_pymc_and_gets_the_same_posterior
         "expand.bc", "expand.o", "logp.bc", "logp.o", "manifest.json"]
     manifest = json.loads((entry / "manifest.json").read_text())  # plain JSON, no pickle
     assert manifest["versions"]["nutpie"] == first_version("nutpie")
-    assert manifest["kernel_version"] == marginal.KERNEL_VERSION
+    assert manifest["inputs"] == []  # the remission model's data are constants of its code
     long_ago = time.time() - 30 * 86400
     os.utime(entry / "manifest.json", (long_ago, long_ago))
     second = _child(path)
@@ -87,7 +90,7 @@ def _forbid_private(monkeypatch, keep: tuple[str, ...] = ()) -> list[str]:
         def boom(*args, _name=name, **kwargs):
             called.append(_name)
             raise AttributeError(f"{_name} is not to be called")
-        monkeypatch.setattr(compiled, name, boom)
+        monkeypatch.setattr(model_cache, name, boom)
     return called
 
 
@@ -106,13 +109,13 @@ def test_cache_off_calls_no_private_api_and_matches_the_cached_fit(cache, monkey
     """
     _, first = cache
     monkeypatch.setenv("PKMODEL_CACHE_DIR", "off")
-    monkeypatch.setattr(compiled, "_MEMO", {})
-    monkeypatch.setattr(compiled, "_NOTICED", set())
+    monkeypatch.setattr(model_cache, "_MEMO", {})
+    monkeypatch.setattr(model_cache, "_NOTICED", set())
     called = _forbid_private(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="pkmodel"):
         assert _fit_beta() == first["beta"]
     assert called == [] and not caplog.records
-    (model,) = compiled._MEMO.values()
+    (model,) = model_cache._MEMO.values()
     assert not model.from_cache and model._compiled is not None
 
 
@@ -120,8 +123,8 @@ def test_failing_private_path_falls_back_with_one_line(cache, tmp_path, monkeypa
     """Internals that moved (every private function raises): the supported path, same draws."""
     path, first = cache
     monkeypatch.setenv("PKMODEL_CACHE_DIR", str(path))  # holds the entry of this model
-    monkeypatch.setattr(compiled, "_MEMO", {})
-    monkeypatch.setattr(compiled, "_NOTICED", set())
+    monkeypatch.setattr(model_cache, "_MEMO", {})
+    monkeypatch.setattr(model_cache, "_NOTICED", set())
     before = sorted(p.name for p in path.iterdir())
     called = _forbid_private(monkeypatch, keep=("_machine_tag", "_prune", "_touch"))
     with caplog.at_level(logging.WARNING, logger="pkmodel"):
@@ -138,10 +141,10 @@ def test_versions_outside_those_tested_bypass_the_cache(tmp_path, monkeypatch, c
     """A nutpie the cache was not written for: no private call, one line, the model compiles."""
     spec = pkmodel.RemissionModel(patient_effect=False)
     design, options = spec._design(simulate_cohort(30, 2, random_seed=9))
-    monkeypatch.setattr(compiled, "_MEMO", {})
-    monkeypatch.setattr(compiled, "_NOTICED", set())
+    monkeypatch.setattr(model_cache, "_MEMO", {})
+    monkeypatch.setattr(model_cache, "_NOTICED", set())
     monkeypatch.setenv("PKMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setitem(compiled.CACHE_VERSIONS, "nutpie", ("0.17", "0.18"))
+    monkeypatch.setitem(model_cache.CACHE_VERSIONS, "nutpie", ("0.17", "0.18"))
     called = _forbid_private(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="pkmodel"):
         model = compiled.sampler_model(design, spec.priors, **options)
@@ -156,9 +159,9 @@ def test_bounds_in_pyproject_are_the_versions_of_the_cache():
     deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     declared = deps["project"]["dependencies"]
     for pkg in ("nutpie", "numba", "pytensor"):
-        low, high = compiled.CACHE_VERSIONS[pkg]
+        low, high = model_cache.CACHE_VERSIONS[pkg]
         assert f"{pkg}>={low},<{high}" in declared
-    assert compiled.unsupported_versions() is None  # the installed ones are in range
+    assert model_cache.unsupported_versions() is None  # the installed ones are in range
 
 
 def first_version(pkg: str) -> str:
@@ -214,14 +217,14 @@ def test_key_follows_data_priors_and_options():
 def test_cache_off_and_unwritable_directory(tmp_path, monkeypatch):
     spec = pkmodel.RemissionModel(patient_effect=False)
     design, options = spec._design(simulate_cohort(30, 2, random_seed=9))
-    monkeypatch.setattr(compiled, "_MEMO", {})
+    monkeypatch.setattr(model_cache, "_MEMO", {})
     monkeypatch.setenv("PKMODEL_CACHE_DIR", "off")
-    assert compiled.cache_dir() is None
+    assert model_cache.cache_dir() is None
     model = compiled.sampler_model(design, spec.priors, **options)
     assert not model.from_cache and model.n_dim > 0
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    monkeypatch.setattr(compiled, "_MEMO", {})
+    monkeypatch.setattr(model_cache, "_MEMO", {})
     monkeypatch.setenv("PKMODEL_CACHE_DIR", str(blocked / "cache"))
     again = compiled.sampler_model(design, spec.priors, **options)
     assert not again.from_cache and np.array_equal(again.x0, model.x0)
@@ -232,12 +235,12 @@ def test_entry_is_checked_in_another_process_before_it_is_kept(cache):
     path, _ = cache
     (entry,) = [p for p in path.iterdir() if not p.name.startswith(".")]
     manifest = json.loads((entry / "manifest.json").read_text())
-    model = compiled._load(entry, manifest["key"])
-    value = compiled._logp_at(model.logp_address, model.n_dim, model.x0)
+    model = model_cache._load(entry, manifest["key"])
+    value = model_cache._logp_at(model.logp_address, model.n_dim, model.x0)
     assert np.isfinite(value)
-    assert compiled._loads_elsewhere(entry, manifest["key"], value)
-    assert not compiled._loads_elsewhere(entry, manifest["key"], value + 1e-6)
-    assert not compiled._loads_elsewhere(entry, "another key", value)
+    assert model_cache._loads_elsewhere(entry, manifest["key"], value)
+    assert not model_cache._loads_elsewhere(entry, manifest["key"], value + 1e-6)
+    assert not model_cache._loads_elsewhere(entry, "another key", value)
 
 
 def _fake_entry(directory, name: str, used: float) -> Path:
@@ -259,21 +262,21 @@ def test_prune_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
     other = tmp_path / "notes"  # not the cache's: left alone
     other.mkdir()
     (tmp_path / ("f" * 64)).write_text("a file, not an entry")
-    removed = compiled._prune(tmp_path, 3)
+    removed = model_cache._prune(tmp_path, 3)
     assert sorted(removed) == sorted([*entries[3:], stale])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [e.name for e in entries[:3]] + [fresh.name, other.name, "f" * 64])
-    compiled._touch(entries[2])  # used now: the newest
-    compiled._prune(tmp_path, 1)
+    model_cache._touch(entries[2])  # used now: the newest
+    model_cache._prune(tmp_path, 1)
     assert entries[2].exists() and not entries[0].exists()
     monkeypatch.delenv("PKMODEL_CACHE_ENTRIES", raising=False)
-    assert compiled.max_entries() == compiled.DEFAULT_MAX_ENTRIES == 16
+    assert model_cache.max_entries() == model_cache.DEFAULT_MAX_ENTRIES == 16
     monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "4")
-    assert compiled.max_entries() == 4
+    assert model_cache.max_entries() == 4
     monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "0")
-    assert compiled.max_entries() == 1
+    assert model_cache.max_entries() == 1
     monkeypatch.setenv("PKMODEL_CACHE_ENTRIES", "many")
-    assert compiled.max_entries() == 16
+    assert model_cache.max_entries() == 16
 
 
 def test_kernel_version_invalidates_the_entry_and_the_numba_cache_key(cache, monkeypatch):
@@ -288,7 +291,7 @@ def test_kernel_version_invalidates_the_entry_and_the_numba_cache_key(cache, mon
     spec = pkmodel.RemissionModel()
     design, options = spec._design(simulate_cohort(60, 2, random_seed=5))
     assert compiled.model_key(design, spec.priors, **options) == key
-    assert compiled._read_entry(entry, key) is not None
+    assert model_cache._read_entry(entry, key) is not None
     node = marginal._marginal_op.make_node(pt.lmatrix(), pt.dmatrix(), pt.dvector(),
                                            pt.dmatrix())
     op_key = numba_funcify_and_cache_key(marginal._marginal_op, node)[1]
@@ -297,6 +300,6 @@ def test_kernel_version_invalidates_the_entry_and_the_numba_cache_key(cache, mon
     monkeypatch.setattr(marginal, "KERNEL_VERSION", bumped)
     monkeypatch.setattr(compiled, "_kernel_version", lambda: bumped)
     assert compiled.model_key(design, spec.priors, **options) != key
-    with pytest.raises(compiled.CacheEntryError, match="kernel version 1"):
-        compiled._read_entry(entry, key)
+    with pytest.raises(model_cache.CacheEntryError, match="for another key"):
+        model_cache._read_entry(entry, compiled.model_key(design, spec.priors, **options))
     assert numba_funcify_and_cache_key(marginal._marginal_op, node)[1] != op_key

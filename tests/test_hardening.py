@@ -596,13 +596,14 @@ def test_sampler_that_cannot_start_is_a_sampling_error():
 import dataclasses, sys, warnings
 import numpy as np
 import pkmodel
+from pkmodel import model_cache
 from pkmodel.response import compiled
 from pkmodel.response.simulation import simulate_cohort
 warnings.simplefilter("ignore")
 spec, cohort = pkmodel.RemissionModel(), simulate_cohort(30, 2, random_seed=4)
 design, options = spec._design(cohort)
 model = compiled.sampler_model(design, spec.priors, **options)
-compiled._MEMO[model.key] = dataclasses.replace(model, x0=np.full(model.n_dim, np.nan))
+model_cache._MEMO[model.key] = dataclasses.replace(model, x0=np.full(model.n_dim, np.nan))
 try:
     spec.fit(cohort, draws=20, tune=20, chains=1, progressbar=False)
 except pkmodel.SamplingError as err:
