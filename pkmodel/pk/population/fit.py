@@ -4,8 +4,9 @@
 hierarchical model (:mod:`~pkmodel.pk.population.build`), samples it with nutpie under the
 project's seed, Ctrl-C guard and exact arithmetic, and checks convergence with the gate every fit
 passes (:func:`pkmodel.diagnostics.compute_diagnostics`: R-hat, ESS, divergences, E-BFMI, tree
-depth). The compiled model is kept in memory for the process and reused, with the new data, by
-later fits of the same specification and number of subjects (nutpie's ``with_data``).
+depth). The compiled model is kept in memory and on disk (:mod:`pkmodel.model_cache`) and reused,
+with the new data, by later fits of the same specification and number of subjects in any
+process.
 
 A :class:`PopulationFit` gives the summary of every parameter (median, credible interval, R-hat,
 ESS), the eta shrinkage, goodness-of-fit data, and saves as netCDF (never pickled).
@@ -16,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,13 @@ from pkmodel.errors import (
     SpecificationError,
 )
 from pkmodel.files import atomic_path
+from pkmodel.model_cache import (
+    SamplerModel,
+    cache_location,
+    free_coordinates,
+    load_or_compile,
+    model_key,
+)
 from pkmodel.netcdf import (
     CHECKSUM_ATTR,
     ENGINE,
@@ -64,7 +72,6 @@ __all__ = ["MODEL_KIND", "PopulationFit", "fit_population", "load_population_fit
 #: The ``pkmodel_model_kind`` of a saved population PK fit.
 MODEL_KIND = "population_pk"
 FORMAT_VERSION = 1
-_CACHE_ENTRIES = 4
 # nutpie's diagonal mass matrix (its default). With the random effects partially centred
 # (centring.py), the correlation between each typical value and its subjects' effects that
 # nutpie's low-rank adaptation was chosen for (when they were all non-centred) is gone, and
@@ -73,48 +80,78 @@ _CACHE_ENTRIES = 4
 # R-hat 1.60 against 34 s and 1.03; on 1,000 patients with two troughs each it had not
 # finished after 8 minutes where the diagonal one passed the gate in 90 s.
 _SAMPLER_OPTIONS: dict = {}
-_COMPILED: OrderedDict[str, object] = OrderedDict()
 
 
-def _jittered(model) -> set:
-    """The free variables whose starting values nutpie jitters (``U(-1, 1)``, unconstrained):
-    the subjects' random-effect coordinates (``u_<p>``, ``z_<p>``) only.
-
-    Every chain starts the population parameters at their prior's centre, as a
-    pharmacometrician starts NONMEM from initial estimates. Jittered there too (log scale, a
-    factor of up to e), one chain of four on the theophylline data started in the flip-flop
-    region of the one-compartment oral model (absorption and elimination rates swapped for
-    some subjects, which gives the same concentrations) and stayed there (R-hat 1.53).
-    """
-    return {rv for rv in model.free_RVs if rv.name.startswith(("u_", "z_"))}
+_SOURCES = ("pk/population/build.py", "pk/population/fit.py", "pk/population/spec.py",
+            "pk/simulation.py")
 
 
-def _compiled_model(spec: PopulationSpec, data: PopulationData):
-    """nutpie's compiled model of ``spec`` for ``data``: compiled once per specification and
-    number of subjects in this process, then given the new data."""
+def _compile(spec: PopulationSpec, data: PopulationData):
+    """nutpie's compiled model of ``spec`` on ``data`` (``nutpie.compile_pymc_model``, no jitter:
+    :func:`_sampler_model` sets the start), and the model's free variables with their sizes."""
     import nutpie
 
-    # the graph depends on the model, not on how the data were prepared (units, LLOQ, BLQ method)
+    model = build_model(spec, data)
+    with warnings.catch_warnings(), exact_arithmetic():
+        warnings.simplefilter("ignore", UserWarning)
+        compiled = nutpie.compile_pymc_model(model, jitter_rvs=set())
+    return compiled, free_coordinates(model, compiled)
+
+
+def _start(spec: PopulationSpec, arrays: dict,
+           model: SamplerModel) -> tuple[np.ndarray, np.ndarray]:
+    """The initial point of the sampler on these data, and which coordinates are jittered.
+
+    The population parameters start where PyMC starts them, at the centre of their priors
+    (the compiled model's ``x0``, which the specification alone decides); each subject's
+    ``u_<p>`` at its prior's centre given them, ``(1 - w_i) mean_i``, with ``mean_i`` the typical
+    value with the covariate effects of that subject (what PyMC's initial point gives these
+    data; tested). Only the random-effect coordinates ``u_<p>`` and ``z_<p>`` are jittered
+    (``U(-1, 1)``), as a pharmacometrician starts NONMEM from initial estimates: jittered on the
+    log scale too (a factor of up to e), one chain of four on the theophylline data started in
+    the flip-flop region of the one-compartment oral model (absorption and elimination rates
+    swapped for some subjects, which gives the same concentrations) and stayed there (R-hat
+    1.53).
+    """
+    x0 = np.array(model.x0, dtype=float)
+    jitter = np.zeros(model.n_dim, dtype=bool)
+    where = model.slices()
+    values: dict = {f"log_tv_{p}": np.log(par.typical) for p, par in spec.parameters.items()}
+    values |= {name: float(x0[sl][0]) for name, sl in where.items()
+               if name.startswith(("log_tv_", "theta_"))}
+    means = individual_log_parameters(
+        spec, arrays, values | {f"eta_{q}": 0.0 for q in spec.bsv_parameters})
+    for name, sl in where.items():
+        if name.startswith("u_"):
+            p = name.removeprefix("u_")
+            x0[sl] = (1.0 - arrays[f"w_{p}"]) * np.broadcast_to(means[p], x0[sl].shape)
+        jitter[sl] = name.startswith(("u_", "z_"))
+    return x0, jitter
+
+
+def _model_key(spec: PopulationSpec, n_subjects: int, machine: str) -> str:
+    """The cache key of the compiled model: the specification without what only prepares the
+    data (units, LLOQ, BLQ method, infusion duration, a published prior's numbers), the number
+    of subjects, the sources that build the model, the library versions and the CPU."""
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
     described["model"].pop("infusion_hours", None)
     if "prior" in described:  # its numbers are data: only which quantities it informs counts
         described["prior"] = sorted(described["prior"]["terms"])
-    key = json.dumps(described, sort_keys=True) + f"|subjects={data.n_subjects}"
+    root = Path(__file__).parents[2]
+    return model_key([root / name for name in _SOURCES], json.dumps(described, sort_keys=True),
+                     f"subjects={int(n_subjects)}", machine=machine)
+
+
+def _sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
+    """The compiled model of ``spec`` for ``data``: compiled once per specification and number of
+    subjects, kept in memory and in the disk cache (:mod:`pkmodel.model_cache`), then given
+    these data and their initial point."""
+    directory, machine = cache_location()
+    key = _model_key(spec, data.n_subjects, machine)
+    model = load_or_compile(key, directory, lambda: _compile(spec, data))
     arrays = model_data(spec, data)
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        compiled = _COMPILED[key]
-        # arrays the graph does not read (infusion durations of an oral model) were pruned
-        known = {var.name for var in compiled.shared_var_keys}
-        return compiled.with_data(**{k: v for k, v in arrays.items() if k in known})
-    model = build_model(spec, data)
-    with warnings.catch_warnings(), exact_arithmetic():
-        warnings.simplefilter("ignore", UserWarning)
-        compiled = nutpie.compile_pymc_model(model, jitter_rvs=_jittered(model))
-    _COMPILED[key] = compiled
-    while len(_COMPILED) > _CACHE_ENTRIES:
-        _COMPILED.popitem(last=False)
-    return compiled
+    x0, jitter = _start(spec, arrays, model)
+    return model.with_data(arrays, x0=x0, jitter=jitter)
 
 
 def fit_population(
@@ -183,11 +220,10 @@ def fit_population(
     with collector_paused():
         import nutpie
 
-        with exact_arithmetic():
-            compiled = _compiled_model(spec, data)
+        compiled = _sampler_model(spec, data)
         with interrupt_guard():
             try:
-                tree = nutpie.sample(compiled, draws=int(draws), tune=int(tune),
+                tree = nutpie.sample(compiled.nutpie_model(), draws=int(draws), tune=int(tune),
                                      chains=int(chains), cores=int(cores), seed=int(seed),
                                      target_accept=float(target_accept), save_warmup=False,
                                      progress_bar=progressbar, **_SAMPLER_OPTIONS)
