@@ -9,6 +9,7 @@ the model and the number of subjects, not the data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,12 +17,13 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 from test_pk_population import SAMPLES_DAYS, SPEC_TOML, TRUTH
 
 from pkmodel.pk.population import read_spec, simulate_dataset, with_prior
 from pkmodel.pk.population.build import build_model, model_data
 from pkmodel.pk.population.data import read_population_data
-from pkmodel.pk.population.fit import _model_key, _sampler_model, _start
+from pkmodel.pk.population.fit import _model_key, _sampler_model, _start, padded, subject_slots
 
 N_SUBJECTS = 12
 
@@ -134,3 +136,28 @@ def read_spec_text(near, text: str):
     path = near.with_name("variant.toml")
     path.write_text(text, encoding="utf-8")
     return read_spec(path)
+
+
+def test_empty_slots_leave_the_posterior_as_it_is(spec_path):
+    """40 subjects are compiled with room for 46: the log density of the padded model is that
+    of the subjects' model plus a standard normal for each empty slot's coordinate, and the
+    empty slots are non-centred even where the specification forces centring."""
+    spec = read_spec(spec_path)
+    sim = simulate_dataset(spec, TRUTH, n_subjects=40, dose_times_days=[0, 14],
+                           sample_times_days=SAMPLES_DAYS, dose_mg_kg=5, random_seed=7)
+    data = read_population_data(sim.frame, spec)
+    assert subject_slots(data.n_subjects) == 46
+    full = padded(data, 46)
+    assert full.n_subjects == 46 and full.n_observations == data.n_observations
+    small, large = build_model(spec, data), build_model(spec, full)
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in small.initial_point().items()}
+    extra = {k: rng.normal(size=6) for k in ("u_cl", "u_v1")}
+    bigger = point | {k: np.concatenate([point[k], v]) for k, v in extra.items()}
+    difference = large.compile_logp()(bigger) - small.compile_logp()(point)
+    expected = sum(stats.norm.logpdf(v).sum() for v in extra.values())
+    assert difference == pytest.approx(expected, rel=1e-10, abs=1e-9)
+    forced = dataclasses.replace(spec, parameters=spec.parameters | {
+        "cl": dataclasses.replace(spec.parameters["cl"], centred=True)})
+    weights = _sampler_model(forced, data).data["w_cl"]
+    assert weights.size == 46 and (weights[:40] == 0).all() and (weights[40:] == 1).all()

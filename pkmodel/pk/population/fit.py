@@ -14,7 +14,9 @@ ESS), the eta shrinkage, goodness-of-fit data, and saves as netCDF (never pickle
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -142,14 +144,46 @@ def _model_key(spec: PopulationSpec, n_subjects: int, machine: str) -> str:
                      f"subjects={int(n_subjects)}", machine=machine)
 
 
+def subject_slots(n_subjects: int) -> int:
+    """How many subjects the compiled model of ``n_subjects`` has room for: the smallest
+    ``ceil(2^(k/4))`` (k = 0, 1, ...) that holds them, at most 19 % more (12 -> 12, 60 -> 64,
+    1,000 -> 1,024)."""
+    k = 0
+    while math.ceil(2 ** (k / 4)) < n_subjects:
+        k += 1
+    return max(math.ceil(2 ** (k / 4)), 1)
+
+
+def padded(data: PopulationData, slots: int) -> PopulationData:
+    """``data`` with subjects added up to ``slots``: no observations, no doses, the first
+    subject's covariates (never used: nothing is predicted for them)."""
+    extra = slots - data.n_subjects
+    if extra <= 0:
+        return data
+    ids = tuple(f"(empty slot {i + 1})" for i in range(extra))
+    covariates = {k: np.concatenate([v, np.repeat(v[:1], extra)])
+                  for k, v in data.covariates.items()}
+    return dataclasses.replace(data, subject_ids=data.subject_ids + ids, covariates=covariates)
+
+
 def _sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
-    """The compiled model of ``spec`` for ``data``: compiled once per specification and number of
-    subjects, kept in memory and in the disk cache (:mod:`pkmodel.model_cache`), then given
-    these data and their initial point."""
+    """The compiled model of ``spec`` for ``data``, and these data with their initial point.
+
+    The model is compiled once per specification and number of :func:`subject_slots`, kept in
+    memory and in the disk cache (:mod:`pkmodel.model_cache`), so that a dataset with a few
+    subjects more or less is served by the same code. The slots beyond the subjects hold random
+    effects without data, always non-centred (``w = 1``: ``u ~ Normal(0, 1)``, ``eta = omega
+    u``): independent standard normals a posteriori, they leave the posterior of every other
+    quantity exactly as it is, and are dropped from the draws.
+    """
+    full = padded(data, subject_slots(data.n_subjects))
     directory, machine = cache_location()
-    key = _model_key(spec, data.n_subjects, machine)
-    model = load_or_compile(key, directory, lambda: _compile(spec, data))
-    arrays = model_data(spec, data)
+    key = _model_key(spec, full.n_subjects, machine)
+    model = load_or_compile(key, directory, lambda: _compile(spec, full))
+    arrays = model_data(spec, full)
+    for name in [k for k in arrays if k.startswith("w_")]:
+        arrays[name] = np.concatenate([arrays[name][:data.n_subjects],
+                                       np.ones(full.n_subjects - data.n_subjects)])
     x0, jitter = _start(spec, arrays, model)
     return model.with_data(arrays, x0=x0, jitter=jitter)
 
@@ -240,7 +274,8 @@ def fit_population(
         partial = {f"u_{p}" for p in spec.bsv_parameters}
         coordinates = [v for v in posterior.data_vars
                        if str(v).endswith("__") or str(v) in partial]
-        posterior = posterior.drop_vars(coordinates).assign_coords(
+        posterior = posterior.drop_vars(coordinates).isel(
+            subject=slice(0, data.n_subjects)).assign_coords(
             subject=list(data.subject_ids)).assign_attrs(tuning_steps=int(tune))
         stats = tree["sample_stats"].to_dataset()
     core = xr.DataTree.from_dict({"/posterior": posterior, "/sample_stats": stats})
