@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +163,14 @@ def test_empty_slots_leave_the_posterior_as_it_is(spec_path):
         "cl": dataclasses.replace(spec.parameters["cl"], centred=True)})
     weights = _sampler_model(forced, data).data["w_cl"]
     assert weights.size == 46 and (weights[:40] == 0).all() and (weights[40:] == 1).all()
+
+
+def test_the_docs_give_the_slots_of_the_code():
+    text = " ".join((Path(__file__).parents[1] / "docs" / "population_pk.md").read_text(
+        encoding="utf-8").split())
+    listed = re.search(r"rounded up to the next of ([\d, ]+), \.\.\.", text).group(1)
+    sizes = [int(v) for v in listed.split(", ")]
+    assert sizes == sorted({subject_slots(n) for n in range(12, sizes[-1] + 1)})
+    assert "1,000 subjects get 1,024" in text and subject_slots(1000) == 1024
+    worst = max(subject_slots(n) / n for n in range(12, 20000))
+    assert "at most 19 % more" in text and 1.18 < worst <= 1.19

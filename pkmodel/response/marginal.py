@@ -41,8 +41,8 @@ __all__ = ["GH_NODES", "GH_WEIGHTS", "KERNEL_VERSION", "marginal_bernoulli_logp"
 #: either changes what they compute or how they are compiled: it is part of PyTensor's Numba
 #: cache key of the Op (``register_funcify_default_op_cache_key``, which otherwise keys on the
 #: Op's type and props only, and would serve the old kernel's code from PyTensor's cache) and
-#: of the compiled-model cache key (:mod:`pkmodel.response.compiled`, which reads it from this
-#: file's source). A plain integer literal.
+#: of the compiled-model cache key (:func:`pkmodel.response.compiled.model_key`, which reads
+#: it from this file's source). A plain integer literal.
 KERNEL_VERSION = 1
 
 GH_NODES, _raw_weights = np.polynomial.hermite_e.hermegauss(24)  # for e ~ N(0, 1)

@@ -226,7 +226,7 @@ class RemissionModel:
         """Fit the model by NUTS (nutpie) and check convergence.
 
         The compiled model is kept on disk and reused by later fits of the same model and
-        data, in any process (:mod:`pkmodel.response.compiled`).
+        data, in any process (:mod:`pkmodel.model_cache`).
 
         Parameters
         ----------
