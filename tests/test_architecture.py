@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
-FOUNDATIONS = {"errors", "ranges", "files", "sampling", "tables", "validation", "disclaimer",
-               "diagnostics", "netcdf"}
+FOUNDATIONS = {"errors", "ranges", "files", "sampling", "model_cache", "tables", "validation",
+               "disclaimer", "diagnostics", "netcdf"}
 ALLOWED = {
     "foundations": FOUNDATIONS,
     "data": FOUNDATIONS | {"data"},

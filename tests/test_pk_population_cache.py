@@ -25,7 +25,14 @@ from test_pk_population import SAMPLES_DAYS, SPEC_TOML, TRUTH
 from pkmodel.pk.population import read_spec, simulate_dataset, with_prior
 from pkmodel.pk.population.build import build_model, model_data
 from pkmodel.pk.population.data import read_population_data
-from pkmodel.pk.population.fit import _model_key, _sampler_model, _start, padded, subject_slots
+from pkmodel.pk.population.fit import (
+    _model_key,
+    _sampler_model,
+    _start,
+    padded,
+    slotted_data,
+    subject_slots,
+)
 
 N_SUBJECTS = 12
 
@@ -161,7 +168,7 @@ def test_empty_slots_leave_the_posterior_as_it_is(spec_path):
     assert difference == pytest.approx(expected, rel=1e-10, abs=1e-9)
     forced = dataclasses.replace(spec, parameters=spec.parameters | {
         "cl": dataclasses.replace(spec.parameters["cl"], centred=True)})
-    weights = _sampler_model(forced, data).data["w_cl"]
+    weights = slotted_data(forced, data)[1]["w_cl"]
     assert weights.size == 46 and (weights[:40] == 0).all() and (weights[40:] == 1).all()
 
 
