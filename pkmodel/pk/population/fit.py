@@ -5,8 +5,8 @@ hierarchical model (:mod:`~pkmodel.pk.population.build`), samples it with nutpie
 project's seed, Ctrl-C guard and exact arithmetic, and checks convergence with the gate every fit
 passes (:func:`pkmodel.diagnostics.compute_diagnostics`: R-hat, ESS, divergences, E-BFMI, tree
 depth). The compiled model is kept in memory and on disk (:mod:`pkmodel.model_cache`) and reused,
-with the new data, by later fits of the same specification and number of subjects in any
-process.
+with the new data, by later fits in any process of the same specification on about as many
+subjects (the same :func:`subject_slots`).
 
 A :class:`PopulationFit` gives the summary of every parameter (median, credible interval, R-hat,
 ESS), the eta shrinkage, goodness-of-fit data, and saves as netCDF (never pickled).
