@@ -30,7 +30,6 @@ from pkmodel.pk.population.fit import (
     _sampler_model,
     _start,
     padded,
-    slotted_data,
     subject_slots,
 )
 
@@ -168,7 +167,7 @@ def test_empty_slots_leave_the_posterior_as_it_is(spec_path):
     assert difference == pytest.approx(expected, rel=1e-10, abs=1e-9)
     forced = dataclasses.replace(spec, parameters=spec.parameters | {
         "cl": dataclasses.replace(spec.parameters["cl"], centred=True)})
-    weights = slotted_data(forced, data)[1]["w_cl"]
+    weights = model_data(forced, full)["w_cl"]
     assert weights.size == 46 and (weights[:40] == 0).all() and (weights[40:] == 1).all()
 
 

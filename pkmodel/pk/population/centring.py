@@ -33,8 +33,8 @@ centre effects of the remission model, ``docs/model.md``), with
   random effects, and the median of each residual error prior; censored values count nothing.
 
 A reference point that is off makes the coordinates less ideal, never the model wrong.
-``centred = true`` or ``false`` in a parameter's table forces ``w_i = 0`` or ``1``; the
-parameters of a BSV block are always non-centred.
+``centred = true`` or ``false`` in a parameter's table forces ``w_i = 0`` or ``1`` (except for a
+subject without observations, always 1); the parameters of a BSV block are always non-centred.
 """
 
 from __future__ import annotations
@@ -88,7 +88,10 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
     """
     blocked = {p for block in spec.bsv_blocks for p in block}
     names = [p for p in spec.bsv_parameters if p not in blocked]
-    out = {f"w_{p}": np.full(data.n_subjects, 0.0 if spec.parameters[p].centred else 1.0)
+    # a subject without any observation (an empty slot of the compiled model) has nothing to
+    # centre on: non-centred even where centring is forced, else it would funnel with omega
+    empty = np.bincount(data.obs_subject, minlength=data.n_subjects) == 0
+    out = {f"w_{p}": np.where(empty, 1.0, 0.0 if spec.parameters[p].centred else 1.0)
            for p in names if spec.parameters[p].centred is not None}
     automatic = [p for p in names if spec.parameters[p].centred is None]
     if not automatic:

@@ -176,23 +176,14 @@ def _sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
     u``): independent standard normals a posteriori, they leave the posterior of every other
     quantity exactly as it is, and are dropped from the draws.
     """
-    full, arrays = slotted_data(spec, data)
+    full = padded(data, subject_slots(data.n_subjects))
+    arrays = model_data(spec, full)  # the empty slots' weights are 1 (centring.py)
     directory, machine = cache_location()
     key = _model_key(spec, full.n_subjects, machine)
     model = load_or_compile(key, directory, lambda: _compile(spec, full))
     x0, jitter = _start(spec, arrays, model)
     return model.with_data(arrays, x0=x0, jitter=jitter)
 
-
-def slotted_data(spec: PopulationSpec, data: PopulationData) -> tuple[PopulationData, dict]:
-    """``data`` padded to its :func:`subject_slots`, and the model's arrays of it, with the
-    empty slots non-centred (``w = 1``) even where the specification forces centring."""
-    full = padded(data, subject_slots(data.n_subjects))
-    arrays = model_data(spec, full)
-    for name in [k for k in arrays if k.startswith("w_")]:
-        arrays[name] = np.concatenate([arrays[name][:data.n_subjects],
-                                       np.ones(full.n_subjects - data.n_subjects)])
-    return full, arrays
 
 
 def fit_population(
