@@ -1,4 +1,8 @@
-"""Running the sampler so that an interrupted run is never mistaken for a complete one.
+"""The one sampling run of every NUTS fit, and what keeps it honest.
+
+:func:`sample_nuts` is the only place pkmodel calls the sampler (``nutpie.sample``): the
+remission model, population PK and individual PK estimation all sample through it, with their
+settings checked once (:class:`SamplerSettings`).
 
 Both nutpie and PyMC's own samplers catch ``KeyboardInterrupt`` (Ctrl-C) and return the draws made
 so far, as if sampling had finished: a chain may be short or filled with NaN. pkmodel must not
@@ -12,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +32,14 @@ __all__ = [
     "DEFAULT_RANDOM_SEED",
     "POPULATION_DRAWS",
     "InterruptState",
+    "SamplerSettings",
     "centring_exponent",
     "check_complete",
     "collector_paused",
     "exact_arithmetic",
     "interrupt_guard",
     "resolve_seed",
+    "sample_nuts",
     "sampler_failure",
 ]
 
@@ -235,3 +243,127 @@ def check_complete(tree, *, draws: int, chains: int) -> None:
     if flat and (np.concatenate(flat, axis=-1) == 0).all(axis=-1).any():
         raise SamplingError(f"the sampler could not compute the stored values of some draws "
                             f"(all zero); {fix}")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The checked settings of one NUTS run: what every fit asks of the sampler.
+
+    Built (and so checked) before any data are read or any model compiled, so that a bad
+    option is refused at once.
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain (``tune`` may be 0: the sampler then gets
+        one step, and the convergence gate says that tuning was too short), and chains.
+    cores : int, optional
+        Chains run in parallel on this many cores; ``None`` (default): all, up to ``chains``.
+        Resolved to a number here. The same seed gives the same draws whatever the number.
+    target_accept : float, default 0.9
+        NUTS target acceptance rate, in [0.5, 1).
+    random_seed : int, optional
+        The one seed (:func:`resolve_seed`: ``None`` gives :data:`DEFAULT_RANDOM_SEED`).
+    progressbar : bool, default False
+        Show the sampler's progress bar.
+
+    Raises
+    ------
+    SpecificationError
+        Naming the setting and the values it takes.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    target_accept: float = 0.9
+    random_seed: int | None = None
+    progressbar: bool = False
+
+    def __post_init__(self) -> None:
+        counts = [("draws", 1), ("tune", 0), ("chains", 1)]
+        if self.cores is not None:
+            counts.append(("cores", 1))
+        for name, low in counts:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise SpecificationError(f"{name} must be an integer >= {low}, not {value!r}")
+            object.__setattr__(self, name, int(value))
+        target = self.target_accept
+        if isinstance(target, bool) or not isinstance(target, int | float | np.number) \
+                or not 0.5 <= float(target) < 1.0:
+            raise SpecificationError(f"target_accept must be in [0.5, 1), not {target!r}")
+        object.__setattr__(self, "target_accept", float(target))
+        object.__setattr__(self, "random_seed", resolve_seed(self.random_seed))
+        object.__setattr__(self, "cores", min(self.chains, self.cores or os.cpu_count() or 1))
+        object.__setattr__(self, "progressbar", bool(self.progressbar))
+
+
+def sample_nuts(compile_model: Callable[[], Any], settings: SamplerSettings, *,
+                failure_hint: str, drop: Iterable[str] = (),
+                options: Mapping[str, Any] | None = None):
+    """Sample a compiled model with nutpie: the one sampling run of every pkmodel fit.
+
+    With Python's cyclic garbage collector paused (:func:`collector_paused`) and under
+    :func:`interrupt_guard` (Ctrl-C raises, never returns a partial trace), the model is
+    compiled (or loaded from the cache) by ``compile_model`` and sampled, the trace checked
+    complete (:func:`check_complete`), and the sampler's own coordinates dropped from the
+    posterior: the unconstrained values (``*__``) and the names in ``drop`` (coordinates of a
+    reparametrisation the caller stores under the model's own names).
+
+    Parameters
+    ----------
+    compile_model : callable
+        ``compile_model()`` returns nutpie's compiled model (``nutpie.compile_pymc_model``, or
+        ``SamplerModel.nutpie_model()`` of :mod:`pkmodel.model_cache`).
+    settings : SamplerSettings
+        Draws, tuning, chains, cores, target acceptance, seed, progress bar.
+    failure_hint : str
+        What to check when the sampler fails (no finite starting point, ...), e.g. "check the
+        data for extreme values and the priors for very wide or narrow scales": the message is
+        ``the sampler failed (REASON); HINT, then fit again (nothing was saved)``.
+    drop : iterable of str
+        Further posterior variables that are the sampler's coordinates, not the model's.
+    options : mapping, optional
+        Further keyword arguments of ``nutpie.sample`` (e.g. ``maxdepth``).
+
+    Returns
+    -------
+    xarray.DataTree
+        What nutpie returns (``posterior``, ``sample_stats``, ...), the posterior without the
+        sampler's coordinates and with the attribute ``tuning_steps`` (the tuning steps asked
+        for per chain; the convergence gate blames too few of them first).
+
+    Raises
+    ------
+    SamplingError
+        The sampler failed, or returned fewer chains or draws than asked for, or draws it could
+        not compute.
+    KeyboardInterrupt
+        On Ctrl-C during sampling.
+    """
+    drop = set(drop)
+    with collector_paused():
+        import nutpie
+
+        # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it
+        # (also when it comes while the model is compiled or loaded from the cache).
+        with interrupt_guard():
+            compiled = compile_model()
+            try:
+                tree = nutpie.sample(
+                    compiled, draws=settings.draws, tune=max(settings.tune, 1),
+                    chains=settings.chains, cores=settings.cores, seed=settings.random_seed,
+                    target_accept=settings.target_accept, save_warmup=False,
+                    progress_bar=settings.progressbar, **dict(options or {}))
+            except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
+                raise SamplingError(
+                    f"the sampler failed ({sampler_failure(err)}); {failure_hint}, then fit "
+                    "again (nothing was saved)") from err
+        check_complete(tree, draws=settings.draws, chains=settings.chains)
+        posterior = tree["posterior"].to_dataset()
+        coordinates = [v for v in posterior.data_vars if str(v).endswith("__") or v in drop]
+        tree["posterior"] = posterior.drop_vars(coordinates).assign_attrs(
+            tuning_steps=settings.tune)
+    return tree
