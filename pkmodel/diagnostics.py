@@ -1,6 +1,7 @@
 """Convergence checks of a fit: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.
 
-The one gate of every model pkmodel samples (the remission model, population PK). PyMC 6 with
+The one gate of every model pkmodel samples (the remission model, population PK, individual PK
+estimation by NUTS). PyMC 6 with
 nutpie prints no convergence warnings, so pkmodel checks every fit itself. R-hat and
 ESS come from ArviZ (``az.rhat``, ``az.ess``), E-BFMI from ``az.bfmi``; tree-depth saturation
 is read from the sampler's statistics (``maxdepth_reached`` in nutpie, ``reached_max_treedepth``
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Self
 
 import arviz as az
 import numpy as np
@@ -79,7 +81,15 @@ class Diagnostics:
     hierarchical_priors: str = "group_sd, patient_sd"
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict."""
         return asdict(self)
+
+    def __call__(self) -> Self:
+        """Itself, with a :class:`DeprecationWarning`: ``fit.diagnostics`` is a property of
+        every fit (pkmodel 0.5); pkmodel 0.4's remission fits had ``fit.diagnostics()``."""
+        warnings.warn("fit.diagnostics is a property: drop the parentheses (fit.diagnostics() "
+                      "is removed in a later version)", DeprecationWarning, stacklevel=2)
+        return self
 
     def problems(self) -> list[str]:
         """What failed, each with the remedy."""
