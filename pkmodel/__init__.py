@@ -3,7 +3,8 @@
 Research software: it supports research on therapeutic drug monitoring, not bedside decisions.
 
 The data layer is imported eagerly; the PyMC-based layers are imported on first use so that
-``import pkmodel`` and the command line stay quick.
+``import pkmodel`` and the command line stay quick. ``pkmodel.load(path)`` reads any saved fit
+(a remission fit, a population PK fit) as the fitted model of its kind.
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 _LAZY = {
+    "load": "pkmodel.fits",
     "RemissionModel": "pkmodel.response",
     "Priors": "pkmodel.response",
     "RemissionFit": "pkmodel.response",
     "load_fit": "pkmodel.response",
+    "fit_population": "pkmodel.pk.population",
+    "PopulationSpec": "pkmodel.pk.population",
+    "PopulationFit": "pkmodel.pk.population",
+    "load_population_fit": "pkmodel.pk.population",
     "simulate_scenarios": "pkmodel.scenarios",
     "compare": "pkmodel.response",
     "summarize_curve": "pkmodel.response",

@@ -17,8 +17,10 @@ Two methods:
 * ``"map"`` (fast, milliseconds): the posterior mode by BFGS in standardised eta, then posterior
   draws by sampling importance resampling from a Student-t approximation centred on the mode
   with the inverse Hessian as scale (the Laplace approximation, corrected by importance weights).
-* ``"nuts"`` (full posterior): PyMC NUTS (nutpie when installed, as PyMC chooses) on the same
-  model; R-hat, bulk/tail ESS and divergences are checked here, since nutpie prints no warnings.
+* ``"nuts"`` (full posterior): NUTS on the same model, written in PyMC and sampled by nutpie
+  through :func:`pkmodel.sampling.sample_nuts`, the one sampling run of every pkmodel fit, and
+  checked by the convergence gate every fit passes (:func:`pkmodel.diagnostics.compute_diagnostics`:
+  R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth), since nutpie prints no warnings.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize, special
 
+from pkmodel.diagnostics import compute_diagnostics
 from pkmodel.errors import (
     ConvergenceWarning,
     ImplausibleEstimateWarning,
@@ -48,7 +51,7 @@ from pkmodel.pk.simulation import (
     infusion_response,
     piecewise_concentrations,
 )
-from pkmodel.sampling import check_complete, exact_arithmetic, interrupt_guard, resolve_seed
+from pkmodel.sampling import SamplerSettings, exact_arithmetic, sample_nuts
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
 
@@ -79,9 +82,14 @@ class IndividualEstimate:
     eta_draws : numpy.ndarray
         Posterior draws of the random effects, shape (n_draws, n_eta).
     diagnostics : dict
-        Optimiser status and importance-sampling ESS (map), or R-hat, ESS and divergences (nuts).
+        Optimiser status and importance-sampling ESS (map); for ``"nuts"``, the convergence
+        gate of every fit (:meth:`pkmodel.diagnostics.Diagnostics.to_dict`: ``max_rhat``,
+        ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``min_bfmi``,
+        ``treedepth_fraction``, ``converged``, ...) with its ``problems``, and under the names
+        of pkmodel 0.4 ``rhat_max`` (= ``max_rhat``), ``ess_bulk_min``, ``ess_tail_min``,
+        ``draws`` (= ``n_draws``) and ``chains`` (= ``n_chains``).
     posterior : xarray.DataTree or None
-        The PyMC result for ``"nuts"``.
+        nutpie's result for ``"nuts"`` (``posterior``: ``z``, ``eta`` and the parameters).
     covariate_history : CovariateHistory or None
         The covariates over time when they change (weight included), else ``None``.
     """
@@ -454,6 +462,7 @@ def estimate_individual(
     sampler: str | None = None,
     random_seed: int | None = None,
     strict: bool = False,
+    target_accept: float = 0.9,
 ) -> IndividualEstimate:
     """The posterior of a patient's PK parameters given covariates, doses and observed troughs.
 
@@ -477,9 +486,9 @@ def estimate_individual(
         history, only when the history has no weight (it is then taken as constant).
     draws, tune, chains : int
         Posterior draws (per chain for NUTS), NUTS tuning steps and chains.
-    sampler : str, optional
-        NUTS sampler passed to ``pymc.sample(nuts_sampler=...)``; default: PyMC's choice
-        (nutpie when installed).
+    sampler : {None, "nutpie"}, optional
+        Deprecated: NUTS samples with nutpie, as every pkmodel fit (pkmodel 0.4 passed this to
+        ``pymc.sample``); another sampler is an error.
     random_seed : int, optional
         The one seed of every random number used (default
         :data:`pkmodel.sampling.DEFAULT_RANDOM_SEED`: the same input gives the same output).
@@ -489,6 +498,8 @@ def estimate_individual(
         :class:`~pkmodel.errors.ImplausibleEstimateWarning`. Either way the message names the
         likely unit slip (AMT in mg/kg, DV in ng/mL, TIME in hours or weeks) when one explains
         the data, and ``diagnostics["plausibility"]`` records the verdict.
+    target_accept : float, default 0.9
+        NUTS target acceptance rate (raise it, e.g. to 0.95, against divergences).
 
     Returns
     -------
@@ -507,9 +518,15 @@ def estimate_individual(
     model = get_model(model)
     if method not in ("map", "nuts"):
         raise SpecificationError(f"method must be 'map' or 'nuts', not {method!r}")
-    if draws < 1 or tune < 0 or chains < 1:
-        raise SpecificationError("draws and chains must be >= 1 and tune >= 0")
-    random_seed = resolve_seed(random_seed)
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains,
+                               target_accept=target_accept, random_seed=random_seed)
+    if sampler is not None:
+        if sampler != "nutpie":
+            raise SpecificationError(f"sampler {sampler!r}: NUTS samples with nutpie, as every "
+                                     "pkmodel fit; drop sampler=")
+        warnings.warn("sampler= is deprecated: NUTS samples with nutpie; drop it",
+                      DeprecationWarning, stacklevel=2)
+    random_seed = settings.random_seed
     cov, weight, history = _check_inputs(model, covariates, schedule, observations, weight_kg)
     post = _Posterior(model, cov, weight, schedule, observations, history)
     z_map, mode = _map(post)
@@ -544,14 +561,22 @@ def estimate_individual(
                 "patient", ConvergenceWarning, stacklevel=2)
         return IndividualEstimate(model, cov, weight, schedule, observations, "map", eta_map,
                                   z_draws * post.sd, diagnostics, covariate_history=history)
-    eta_draws, tree, diagnostics = _nuts(post, z_map, draws, tune, chains, sampler, random_seed)
+    eta_draws, tree, diagnostics = _nuts(post, z_map, settings)
     diagnostics["plausibility"] = mode["plausibility"]
     return IndividualEstimate(model, cov, weight, schedule, observations, "nuts", eta_map,
                               eta_draws, diagnostics, tree, covariate_history=history)
 
 
-def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
-    import arviz as az
+#: What to check when the sampler cannot run an individual model.
+FAILURE_HINT = ("check the doses, sampling times and troughs (AMT in mg or mg/kg, DV in µg/mL, "
+                "TIME in days since the first dose) against the population model")
+#: The priors named in the gate's remedy for divergent transitions.
+HIERARCHICAL_PRIORS = "the population model's between-subject variability (omega)"
+
+
+def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
+    """NUTS on the posterior of ``post`` (standardised random effects ``z``, starting near
+    ``z_map``): the draws of eta, nutpie's tree, and the convergence gate as a dict."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -590,42 +615,28 @@ def _nuts(post: _Posterior, z_map, draws, tune, chains, sampler, random_seed):
             log_u = pm.logcdf(dist, obs.upper[interval])
             log_l = pm.logcdf(dist, obs.lower[interval])
             pm.Potential("y_interval", pt.sum(log_u + pt.log1mexp(log_l - log_u)))
-        kwargs = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                  "progressbar": False, "compute_convergence_checks": False}
-        if sampler is not None:
-            kwargs["nuts_sampler"] = sampler
-        # Ctrl-C: raise, keep no partial trace; no fast-math, as for the remission model
-        with warnings.catch_warnings(), interrupt_guard(), exact_arithmetic():
+
+    def compile_model():
+        import nutpie
+
+        # no fast-math, as for every model pkmodel samples (pkmodel.sampling.exact_arithmetic)
+        with warnings.catch_warnings(), exact_arithmetic():
             warnings.simplefilter("ignore", UserWarning)
-            tree = pm.sample(**kwargs)
-        check_complete(tree, draws=draws, chains=chains)
-    posterior = tree["posterior"].to_dataset() if hasattr(tree, "children") else tree.posterior
-    stats = tree["sample_stats"].to_dataset() if hasattr(tree, "children") else tree.sample_stats
+            return nutpie.compile_pymc_model(pm_model)
+
+    tree = sample_nuts(compile_model, settings, failure_hint=FAILURE_HINT)
+    posterior = tree["posterior"].to_dataset()
     eta_draws = posterior["eta"].values.reshape(-1, len(names))
-    rhat = az.rhat(posterior[["z"]])["z"].values
-    ess_bulk = az.ess(posterior[["z"]], method="bulk")["z"].values
-    ess_tail = az.ess(posterior[["z"]], method="tail")["z"].values
-    divergences = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
-    diagnostics = {
-        "rhat_max": float(np.max(rhat)),
-        "ess_bulk_min": float(np.min(ess_bulk)),
-        "ess_tail_min": float(np.min(ess_tail)),
-        "divergences": divergences,
-        "draws": int(eta_draws.shape[0]),
-        "chains": int(chains),
-    }
-    problems = []
-    if diagnostics["rhat_max"] > 1.01:
-        problems.append(f"R-hat {diagnostics['rhat_max']:.3f} > 1.01")
-    if min(diagnostics["ess_bulk_min"], diagnostics["ess_tail_min"]) < 400:
-        problems.append("bulk/tail ESS below 400")
-    if divergences:
-        problems.append(f"{divergences} divergent transitions")
-    diagnostics["converged"] = not problems
-    if problems:
-        warnings.warn(
-            "NUTS diagnostics fail: " + "; ".join(problems)
-            + ". Run more tuning steps and draws (tune=, draws=) or check the data.",
-            ConvergenceWarning, stacklevel=3)
-    del pm_model
+    gate = compute_diagnostics(posterior, tree["sample_stats"].to_dataset(), ["eta"],
+                               hierarchical_priors=HIERARCHICAL_PRIORS)
+    diagnostics = gate.to_dict() | {
+        "problems": gate.problems(),
+        # the names of pkmodel 0.4
+        "rhat_max": gate.max_rhat, "ess_bulk_min": gate.min_ess_bulk,
+        "ess_tail_min": gate.min_ess_tail, "draws": gate.n_draws, "chains": gate.n_chains}
+    if not gate.converged:
+        warnings.warn("NUTS did not pass its convergence checks:\n  - "
+                      + "\n  - ".join(gate.problems())
+                      + "\nDo not use this estimate before fixing this.",
+                      ConvergenceWarning, stacklevel=3)
     return eta_draws, tree, diagnostics

@@ -772,7 +772,7 @@ def resolve_model(value: str | os.PathLike | PopulationModel | Mapping) -> Popul
     if isinstance(value, os.PathLike) or str(value).strip().lower().endswith(".nc"):
         from pathlib import Path
 
-        from pkmodel.pk.population.fit import load_population_fit
+        from pkmodel.pk.population.loading import load_population_fit
 
         path = Path(value)
         try:

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pkmodel.errors import ConvergenceWarning, PredictionError
+from pkmodel.diagnostics import Diagnostics
+from pkmodel.errors import PredictionError
+from pkmodel.fits import BayesianFit
 from pkmodel.response.curves import compute_curve
-from pkmodel.response.diagnostics import Diagnostics, compute_diagnostics
-from pkmodel.response.persistence import save_fit
+from pkmodel.response.persistence import cohort_dataset
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
 from pkmodel.response.structure import group_sd_prior
-from pkmodel.response.terms import POPULATION_PARAMETERS
+from pkmodel.response.terms import POPULATION_PARAMETERS, term
 from pkmodel.response.thresholds import futility_table
 from pkmodel.sampling import resolve_seed
 
 if TYPE_CHECKING:
     from pkmodel.response.spec import RemissionModel
 
-__all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters"]
+__all__ = ["POPULATION_PARAMETERS", "RemissionFit", "diagnosed_parameters", "parameter_unit"]
 
 # Sampler coordinates that are not parameters of the model: the centre effects are checked as
 # ``a_group``, the model's own parameter, not as their partially non-centred coordinates.
@@ -35,6 +34,26 @@ SAMPLER_COORDINATES = ("z_group",)
 # With fewer posterior SD than this fraction of the prior SD left, a scale is "informed mostly
 # by its prior": less than half of the prior variance was removed by the data.
 PRIOR_DOMINATED_SD_RATIO = 0.71
+
+
+#: The derived quantity of the summary: the odds ratio of remission for a doubling of TL.
+ODDS_RATIO = "or_per_doubling"
+_REGRESSOR_UNITS = {"log_tl": "log-odds per log µg/mL", "log_gain": "log-odds per log gain",
+                    "z": "log-odds per SD (numeric) or level (factor)"}
+
+
+def parameter_unit(name: str) -> str:
+    """The unit of a population parameter of the remission model (a summary's ``unit``)."""
+    if name == ODDS_RATIO:
+        return "odds ratio per doubling of TL"
+    if name.startswith("sigma_slope"):  # the slope offsets' SDs of fits saved by version 0.1
+        return "SD of log-odds per log µg/mL"
+    t = term(name)
+    if t.role == "tl":
+        return "log µg/mL" if name == "mu_tl" else "SD of log µg/mL"
+    if t.role == "random":
+        return "SD of log-odds"
+    return _REGRESSOR_UNITS.get(t.regressor, "log-odds")
 
 
 def diagnosed_parameters(post: xr.Dataset) -> list[str]:
@@ -51,10 +70,12 @@ def diagnosed_parameters(post: xr.Dataset) -> list[str]:
 
 
 @dataclass(eq=False)
-class RemissionFit:
+class RemissionFit(BayesianFit):
     """The posterior of a :class:`RemissionModel` on one cohort.
 
-    Build it with :meth:`RemissionModel.fit` or :func:`pkmodel.load_fit`.
+    Build it with :meth:`RemissionModel.fit` or :func:`pkmodel.load`. It has the shape of every
+    fit (:class:`pkmodel.fits.BayesianFit`): ``diagnostics``, ``notes``, ``converged``,
+    ``summary(ci_prob)``, ``save(path)``, ``to_dict()``.
 
     Attributes
     ----------
@@ -76,6 +97,8 @@ class RemissionFit:
         removed, by reason); empty for fits saved before pkmodel recorded it.
     """
 
+    unconverged_advice: ClassVar[str] = "Do not use its curves or thresholds before fixing this."
+
     spec: RemissionModel
     tree: xr.DataTree
     meta: dict
@@ -87,17 +110,6 @@ class RemissionFit:
     cohort_population: dict = field(default_factory=dict)
     _diagnostics: Diagnostics | None = field(default=None, repr=False)
 
-    def warn_if_unconverged(self, stacklevel: int = 2) -> None:
-        """Emit a :class:`~pkmodel.errors.ConvergenceWarning` if the fit failed its checks."""
-        diag = self.diagnostics()
-        if not diag.converged:
-            warnings.warn(
-                "the fit did not pass its convergence checks:\n  - "
-                + "\n  - ".join(diag.problems())
-                + "\nDo not use its curves or thresholds before fixing this.",
-                ConvergenceWarning, stacklevel=stacklevel + 1,
-            )
-
     # ------------------------------------------------------------------ views
     @property
     def model_kind(self) -> str:
@@ -105,34 +117,44 @@ class RemissionFit:
         return self.spec.model_kind
 
     @property
-    def posterior(self) -> xr.Dataset:
-        """The posterior draws as one Dataset (chain, draw, ...)."""
-        return self.tree["posterior"].to_dataset()
-
-    @property
     def population_parameters(self) -> list[str]:
         """Names of the population-level parameters present in this fit."""
         return [v for v in POPULATION_PARAMETERS if v in self.tree["posterior"].data_vars]
 
-    def diagnostics(self) -> Diagnostics:
-        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, on the model's parameters.
+    def checked_variables(self) -> list[str]:
+        """What the convergence gate checks: every parameter of the model as the model states
+        it (:func:`diagnosed_parameters`: the centre effects ``a_group``, the latent TL of
+        censored patients, ...), never the sampler's transformed coordinates."""
+        return diagnosed_parameters(self.posterior)
 
-        R-hat and ESS are computed over every parameter of the model as the model states it
-        (:func:`diagnosed_parameters`: the centre effects ``a_group``, the latent TL of censored
-        patients, ...), never over the sampler's transformed coordinates.
-        """
-        if self._diagnostics is None:
-            post = self.posterior
-            self._diagnostics = compute_diagnostics(
-                post, self.tree["sample_stats"].to_dataset(), diagnosed_parameters(post))
-        return self._diagnostics
+    def reported_variables(self) -> dict[str, str]:
+        """The summary's variables with their units: the population parameters and, but for
+        the exposure-driven model, the odds ratio per doubling of TL of each strategy."""
+        names = self.population_parameters
+        if "b_gain" not in self.tree["posterior"].data_vars:
+            names = [*names, ODDS_RATIO]
+        return {name: parameter_unit(name) for name in names}
+
+    def _summary_posterior(self) -> xr.Dataset:
+        """The population parameters and ``or_per_doubling = exp(log 2 * slope)`` per
+        strategy (slope: ``beta`` plus the strategy's offset)."""
+        post = self.posterior[self.population_parameters]
+        if "b_gain" in post:  # exposure-driven: no per-strategy TL slope
+            return post
+        slope = post["beta"]
+        if "b_slope_strategy" in post:
+            slope = slope + post["b_slope_strategy"]
+        odds = np.exp(np.log(2.0) * slope)
+        if "strategy" not in odds.dims:
+            odds = odds.expand_dims(strategy=self.meta["strategies"])
+        return post.assign({ODDS_RATIO: odds.transpose("chain", "draw", ...)})
 
     @property
     def structure(self) -> dict:
         """The structural choices made for this cohort (:mod:`pkmodel.response.structure`)."""
         return dict(self.meta.get("structure") or {})
 
-    def notes(self) -> list[str]:
+    def _notes(self) -> list[str]:
         """What the reader of this fit's numbers must know about what the data could identify.
 
         The simplifications made for the cohort (a single centre: no centre term), and, for the
@@ -159,53 +181,9 @@ class RemissionFit:
                 out.append(f"{where}: the data inform it")
         return out
 
-    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Population parameters as a tidy table, with odds ratios per doubling of TL.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per parameter (element), columns ``parameter, mean, sd, lower, upper,
-            ess_bulk, ess_tail, r_hat``. Rows ``or_per_doubling[<strategy>]`` give the odds ratio
-            of remission for a doubling of baseline TL, ``exp(log 2 * slope)``, per strategy.
-            ``attrs["notes"]`` holds :meth:`notes`. The exposure-driven model reports ``b_base``
-            and ``b_gain`` instead of a slope per strategy, and no odds-ratio rows.
-        """
-        post = self.posterior
-        names = self.population_parameters
-        table = az.summary(post[names], ci_prob=ci_prob, kind="all", round_to="none")
-        table = table.reset_index(names="parameter")
-        rename = {c: c.replace(f"eti{round(ci_prob * 100)}_", "") for c in table.columns}
-        rename.update({c: "lower" for c in table.columns if c.endswith("_lb")})
-        rename.update({c: "upper" for c in table.columns if c.endswith("_ub")})
-        table = table.rename(columns=rename)
-        if "b_gain" in post:  # exposure-driven: no per-strategy TL slope
-            out = table[[c for c in ("parameter", "mean", "sd", "lower", "upper", "ess_bulk",
-                                     "ess_tail", "r_hat") if c in table.columns]]
-            out.attrs["notes"] = self.notes()
-            return out
-        slope = post["beta"]
-        if "b_slope_strategy" in post:
-            slope = slope + post["b_slope_strategy"]
-        odds = np.exp(np.log(2.0) * slope)
-        if "strategy" not in odds.dims:
-            odds = odds.expand_dims(strategy=self.meta["strategies"])
-        q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
-        rows = []
-        for s in odds["strategy"].values:
-            v = odds.sel(strategy=s)
-            lo, hi = v.quantile(q, dim=("chain", "draw")).values
-            ds = v.to_dataset(name="x")
-            rows.append({"parameter": f"or_per_doubling[{s}]", "mean": float(v.mean()),
-                         "sd": float(v.std()), "lower": float(lo), "upper": float(hi),
-                         "ess_bulk": az.ess(ds, method="bulk")["x"].item(),
-                         "ess_tail": az.ess(ds, method="tail")["x"].item(),
-                         "r_hat": az.rhat(ds)["x"].item()})
-        out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
-        keep = ["parameter", "mean", "sd", "lower", "upper", "ess_bulk", "ess_tail", "r_hat"]
-        out = out[[c for c in keep if c in out.columns]]
-        out.attrs["notes"] = self.notes()
-        return out
+    def _dict_extras(self, ci_prob: float) -> dict:
+        return {"structure": self.structure, "cohort_name": self.cohort_name,
+                "data_hash": self.data_hash, "spec": self.spec.to_dict()}
 
     # ------------------------------------------------------------ prediction
     def recommend(self, *, tl_ug_ml: float | None, weight_kg: float, **options):
@@ -385,16 +363,26 @@ class RemissionFit:
         return xr.DataArray(out, dims=("chain", "draw", "row"))
 
     # ----------------------------------------------------------------- files
-    def save(self, path, *, force: bool = False) -> None:
-        """Write the fit to a netCDF file (atomically; never pickled).
+    def _file_groups(self) -> dict[str, xr.Dataset]:
+        """The posterior tree's groups and the cohort table (``pkmodel_cohort``)."""
+        groups = {name: self.tree[name].to_dataset() for name in self.tree.children}
+        return groups | {"pkmodel_cohort": cohort_dataset(self.cohort_data)}
 
-        The file holds the posterior tree, the cohort table, and in its attributes the model
-        specification, the design, the data hash, the seed and package versions.
-        """
-        save_fit(self, path, force=force)
+    def _file_attrs(self) -> dict[str, Any]:
+        """The specification, the design, the data hash, the seed, the cohort's name, notes and
+        population."""
+        return {
+            "pkmodel_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
+            "pkmodel_design": json.dumps(self.meta, sort_keys=True),
+            "pkmodel_data_hash": self.data_hash,
+            "pkmodel_random_seed": int(self.random_seed),
+            "pkmodel_cohort_name": self.cohort_name,
+            "pkmodel_cohort_notes": json.dumps(list(self.cohort_notes)),
+            "pkmodel_cohort_population": json.dumps(self.cohort_population, sort_keys=True),
+        }
 
     def __repr__(self) -> str:
-        d = self.diagnostics()
+        d = self.diagnostics
         return (f"RemissionFit(cohort={self.cohort_name!r}, spec={self.spec}, "
                 f"draws={d.n_draws}, converged={d.converged})")
 

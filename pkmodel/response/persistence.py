@@ -1,7 +1,10 @@
-"""Saving and loading fits as netCDF: the DataTree plus specification, design, hash, versions.
+"""What a remission fit's file holds besides what every fit's does: the cohort table, read back.
 
-Nothing is pickled: the specification and design are JSON strings in the root attributes, the
-cohort table is a group of plain arrays, and loading only reads arrays and JSON.
+The file is written and verified by :mod:`pkmodel.netcdf` (the one writer and reader of every
+fit; :meth:`RemissionFit.save` supplies the groups and attributes). Nothing is pickled: the
+specification and design are JSON strings in the root attributes, the cohort table is a group of
+plain arrays (:func:`cohort_dataset`), and reading only reads arrays and JSON
+(:func:`read_saved_fit`).
 """
 
 from __future__ import annotations
@@ -15,23 +18,17 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.errors import FitFileError
-from pkmodel.files import atomic_path
-from pkmodel.netcdf import CHECKSUM_ATTR as _CHECKSUM
-from pkmodel.netcdf import ENGINE as _ENGINE
-from pkmodel.netcdf import checksum as _checksum
-from pkmodel.netcdf import open_fit_file
-from pkmodel.netcdf import package_versions as _versions
-from pkmodel.netcdf import plain_strings as _plain
+from pkmodel.netcdf import KIND_ATTR, UNRECORDED_KIND
 
-__all__ = ["FORMAT_VERSION", "SavedFit", "read_fit_file", "save_fit"]
+__all__ = ["SavedFit", "cohort_dataset", "read_saved_fit"]
 
-FORMAT_VERSION = 1
 # Keys of RemissionFit.meta that prediction needs.
 _DESIGN_KEYS = ["diseases", "encodings", "groups", "months", "patient_effect", "patient_ids",
                 "strategies", "tl_range_ug_ml"]
 
 
-def _cohort_dataset(frame: pd.DataFrame) -> xr.Dataset:
+def cohort_dataset(frame: pd.DataFrame) -> xr.Dataset:
+    """The cohort table as a group of plain arrays (text as strings, missing text as "")."""
     data = {}
     for col in frame.columns:
         values = frame[col]
@@ -58,29 +55,6 @@ def _cohort_frame(ds: xr.Dataset) -> pd.DataFrame:
         elif c in ints:
             frame[c] = frame[c].astype(np.int64)
     return frame
-
-
-def save_fit(fit, path: str | os.PathLike, *, force: bool = False) -> None:
-    """Write ``fit`` to ``path`` (netCDF); see :meth:`RemissionFit.save`."""
-    children = {name: xr.DataTree(_plain(fit.tree[name].to_dataset()))
-                for name in fit.tree.children}
-    children["pkmodel_cohort"] = xr.DataTree(_cohort_dataset(fit.cohort_data))
-    tree = xr.DataTree.from_dict({f"/{k}": v.to_dataset() for k, v in children.items()})
-    tree.attrs.update({
-        "pkmodel_format": FORMAT_VERSION,
-        "pkmodel_model_kind": fit.model_kind,
-        "pkmodel_spec": json.dumps(fit.spec.to_dict(), sort_keys=True),
-        "pkmodel_design": json.dumps(fit.meta, sort_keys=True),
-        "pkmodel_data_hash": fit.data_hash,
-        "pkmodel_random_seed": int(fit.random_seed),
-        "pkmodel_cohort_name": fit.cohort_name,
-        "pkmodel_cohort_notes": json.dumps(list(fit.cohort_notes)),
-        "pkmodel_cohort_population": json.dumps(fit.cohort_population, sort_keys=True),
-        "pkmodel_versions": json.dumps(_versions(), sort_keys=True),
-    })
-    tree.attrs[_CHECKSUM] = _checksum(tree)
-    with atomic_path(path, force=force) as tmp:
-        tree.to_netcdf(tmp, engine=_ENGINE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,25 +91,17 @@ def incompatible(path, reason: str) -> FitFileError:
                         "fit again with `pkmodel fit`")
 
 
-def read_fit_file(path: str | os.PathLike, kinds: tuple[str, ...]) -> SavedFit:
-    """Read and verify a fit file written by :func:`save_fit`.
-
-    Parameters
-    ----------
-    path : str or path
-        The netCDF file.
-    kinds : tuple of str
-        The model kinds the caller can assemble.
+def read_saved_fit(tree: xr.DataTree, path: str | os.PathLike) -> SavedFit:
+    """What a remission fit's file holds, from its tree as :func:`pkmodel.netcdf.open_fit_file`
+    read and verified it.
 
     Raises
     ------
     FitFileError
-        Missing, truncated or corrupt file, not a pkmodel fit, a fit of another kind, or saved
-        by a newer format.
+        Metadata missing or unreadable (naming what), for this version of pkmodel.
     """
-    tree = open_fit_file(path, kinds, FORMAT_VERSION, "load_fit", unrecorded=kinds[0])
     attrs = tree.attrs
-    kind = str(attrs.get("pkmodel_model_kind", kinds[0]))
+    kind = str(attrs.get(KIND_ATTR, UNRECORDED_KIND))
     try:
         spec = json.loads(attrs["pkmodel_spec"])
         meta = json.loads(attrs["pkmodel_design"])

@@ -78,7 +78,7 @@ def fit_status(fit) -> dict:
         :func:`data_origin`; ``warnings``: the lines a reader must see (a reconstructed cohort,
         a failed fit).
     """
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     origin = data_origin(fit)
     warnings = []
     if origin["warning"]:

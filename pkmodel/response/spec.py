@@ -1,62 +1,27 @@
-"""What to fit: the immutable specification of the remission model."""
+"""What to fit: the immutable specification of the remission model.
+
+How it is fitted (the cohort's checks, the design, the compiled model, the one sampling run of
+every fit) is :mod:`pkmodel.response.fitting`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
-
-from pkmodel.data import Cohort, read_cohort
-from pkmodel.data.separation import (
-    constant_outcome_message,
-    constant_outcomes,
-    separation_message,
-    tl_separation,
-)
-from pkmodel.errors import (
-    CohortError,
-    ConstantOutcomeWarning,
-    SamplingError,
-    SeparationWarning,
-    SpecificationError,
-)
+from pkmodel.data import Cohort
+from pkmodel.errors import SpecificationError
 from pkmodel.response.exposure import Exposure
 from pkmodel.response.fit import RemissionFit
+from pkmodel.response.fitting import as_cohort, fit_remission
 from pkmodel.response.predictor import EXPOSURE_KIND, MODEL_KIND
 from pkmodel.response.priors import Priors
-from pkmodel.sampling import (
-    check_complete,
-    collector_paused,
-    interrupt_guard,
-    resolve_seed,
-    sampler_failure,
-)
+from pkmodel.sampling import SamplerSettings, resolve_seed
 
 __all__ = ["RemissionModel"]
 
-logger = logging.getLogger("pkmodel")
-
-#: Fewest patients a fit accepts: with one, every patient-level term (the patient effect, the
-#: TL slope) is confounded with the intercept and the sampler's model has arrays of the wrong
-#: shape; from two the model is defined, and the fit's notes say what the data cannot inform.
-MIN_PATIENTS = 2
-
 _SLOPE_BY = (None, "disease")
-
-
-def as_cohort(cohort) -> Cohort:
-    """Accept a Cohort, a path or a DataFrame."""
-    if isinstance(cohort, Cohort):
-        return cohort
-    if isinstance(cohort, str | os.PathLike | pd.DataFrame):
-        return read_cohort(cohort)
-    raise SpecificationError(f"expected a Cohort, a path or a DataFrame, not "
-                             f"{type(cohort).__name__}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +38,7 @@ class RemissionModel:
     centre effects are partially pooled, the patient effect is integrated out, slope offsets are
     regularised towards the common slope, and a TL censored at an assay limit is latent. What
     the data can identify, and the parametrisation, are decided per cohort
-    (:mod:`pkmodel.response.structure`; ``fit.structure``, ``fit.notes()``). See
+    (:mod:`pkmodel.response.structure`; ``fit.structure``, ``fit.notes``). See
     ``docs/model.md`` for every prior and structural choice and the reason for it.
 
     Parameters
@@ -222,11 +187,13 @@ class RemissionModel:
 
     def fit(self, cohort, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int | None = None, progressbar: bool = True,
-            cores: int | None = None):
+            cores: int | None = None) -> RemissionFit:
         """Fit the model by NUTS (nutpie) and check convergence.
 
         The compiled model is kept on disk and reused by later fits of the same model and
-        data, in any process (:mod:`pkmodel.model_cache`).
+        data, in any process (:mod:`pkmodel.model_cache`). The run itself is
+        :func:`pkmodel.response.fitting.fit_remission`, sampling through
+        :func:`pkmodel.sampling.sample_nuts` as every fit does.
 
         Parameters
         ----------
@@ -262,67 +229,7 @@ class RemissionModel:
             When the sampler cannot start (no finite starting point) or returns fewer chains
             or draws than asked for, or draws it could not compute.
         """
-        from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
-
-        checks = [("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)]
-        if cores is not None:
-            checks.append(("cores", cores, 1))
-        for name, v, low in checks:
-            if not isinstance(v, int | np.integer) or v < low:
-                raise SpecificationError(f"{name} must be an integer >= {low}, not {v!r}")
-        cohort = as_cohort(cohort)
-        n_patients = int(cohort.data["patient_id"].nunique())
-        if n_patients < MIN_PATIENTS:
-            raise CohortError(
-                f"the cohort has {n_patients} patient(s) after the exclusions; the remission "
-                f"model needs at least {MIN_PATIENTS}", source=cohort.source,
-                fix="fit a larger cohort, or relax the exclusions (--keep-ati-positive, "
-                    "--min-tl 0)")
-        separated = tl_separation(cohort)
-        if separated:
-            warnings.warn(separation_message(separated), SeparationWarning, stacklevel=2)
-        constant = constant_outcomes(cohort)
-        if constant:
-            warnings.warn(constant_outcome_message(constant), ConstantOutcomeWarning,
-                          stacklevel=2)
-        design, options = self._design(cohort)
-        structure = options["structure"]
-        for note in structure.notes:
-            logger.info("%s", note)
-        random_seed = resolve_seed(random_seed)
-        cores = min(chains, cores or os.cpu_count() or 1)
-        with collector_paused():
-            import nutpie
-            import xarray as xr
-
-            compiled = sampler_model(design, self.priors, **options)
-            # The sampler swallows Ctrl-C and returns a short trace: re-raise it, never keep it.
-            with interrupt_guard():
-                try:
-                    tree = nutpie.sample(
-                        compiled.nutpie_model(), draws=int(draws), tune=max(int(tune), 1),
-                        chains=int(chains), cores=int(cores), seed=int(random_seed),
-                        target_accept=float(self.target_accept), save_warmup=False,
-                        progress_bar=progressbar)
-                except RuntimeError as err:  # nutpie's errors, e.g. no finite starting point
-                    reason = sampler_failure(err)
-                    raise SamplingError(
-                        f"the sampler failed ({reason}); check the data for extreme values "
-                        "and the priors for very wide or narrow scales, then fit again "
-                        "(nothing was saved)") from err
-            check_complete(tree, draws=draws, chains=chains)
-            posterior = tree["posterior"].to_dataset()
-            tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
-            # the sampler's unconstrained coordinates (``*_log__``, ...) are not the model's
-            unconstrained = [v for v in posterior.data_vars if str(v).endswith("__")]
-            tree["posterior"] = posterior.drop_vars([LOGLIK_NAME, *unconstrained]).assign_attrs(
-                tuning_steps=int(tune))
-        meta = {**design.metadata(), "patient_effect": options["patient_effect"],
-                "structure": structure.to_dict()}
-        fit = RemissionFit(spec=self, tree=tree, meta=meta, cohort_data=cohort.data,
-                           data_hash=cohort.content_hash, random_seed=int(random_seed),
-                           cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
-                           cohort_population={"exclusions": dict(cohort.exclusions),
-                                              "dropped": dict(cohort.dropped)})
-        fit.warn_if_unconverged(stacklevel=2)
-        return fit
+        settings = SamplerSettings(draws=draws, tune=tune, chains=chains, cores=cores,
+                                   target_accept=self.target_accept, random_seed=random_seed,
+                                   progressbar=progressbar)
+        return fit_remission(self, as_cohort(cohort), settings)

@@ -6,8 +6,13 @@
   flat arrays of observations, doses and dose-observation pairs;
 * :mod:`~pkmodel.pk.population.build`: the closed-form predictions and the hierarchical PyMC
   model;
-* :mod:`~pkmodel.pk.population.fit`: fitting with nutpie (:func:`fit_population`), the fitted
-  model (:class:`PopulationFit`: summary, shrinkage, goodness-of-fit data) and its netCDF file;
+* :mod:`~pkmodel.pk.population.compiled`: the compiled sampler model, cached for every dataset
+  of the same specification and subject slots;
+* :mod:`~pkmodel.pk.population.fitting`: fitting with nutpie (:func:`fit_population`);
+* :mod:`~pkmodel.pk.population.fit`: the fitted model (:class:`PopulationFit`: the shape of
+  every fit, shrinkage, goodness-of-fit data, the fit as a library model);
+* :mod:`~pkmodel.pk.population.loading`: a saved fit read back (:func:`load_population_fit`;
+  :func:`pkmodel.load` reads every kind);
 * :mod:`~pkmodel.pk.population.prior`: a published model as an informative prior
   (:func:`published_prior`, :func:`with_prior`);
 * :mod:`~pkmodel.pk.population.checks`: CWRES and the prediction-corrected visual predictive
@@ -19,7 +24,9 @@ PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on i
 
 from pkmodel.pk.population.checks import PCVPC, cwres, pc_vpc
 from pkmodel.pk.population.data import PopulationData, read_population_data
-from pkmodel.pk.population.fit import PopulationFit, fit_population, load_population_fit
+from pkmodel.pk.population.fit import PopulationFit
+from pkmodel.pk.population.fitting import fit_population
+from pkmodel.pk.population.loading import load_population_fit
 from pkmodel.pk.population.prior import published_prior, with_prior
 from pkmodel.pk.population.simulate import SimulatedDataset, simulate_dataset, truth_names
 from pkmodel.pk.population.spec import (
