@@ -1,4 +1,5 @@
-"""Shared output helpers of the command line: JSON printing and loading a cohort argument."""
+"""Shared output helpers of the command line: JSON printing, a fit's printout and exit status,
+the options every fitting command shares, and loading a cohort argument."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_cohort_argument", "check_plot_path", "emit_json", "load_cohort_arg", "phase",
+__all__ = ["STRICT_EXIT", "add_cohort_argument", "add_sampler_options", "check_plot_path",
+           "emit_json", "fit_exit", "fit_text", "load_cohort_arg", "phase", "print_fit",
            "separator", "to_jsonable"]
+
+#: The exit status of a fitting command run with ``--strict`` whose fit fails its checks.
+STRICT_EXIT = 3
 
 
 def to_jsonable(value: Any) -> Any:
@@ -95,3 +100,55 @@ def load_cohort_arg(args):
     if args.cohort is None:
         return load_ungar2019(**options)
     return read_cohort(args.cohort, sep=args.sep, **options)
+
+
+def add_sampler_options(p, *, draws: int, strict_also: str = "") -> None:
+    """The options of every command that samples a fit: ``--draws`` (default ``draws``),
+    ``--tune``, ``--chains``, ``--cores``, ``--target-accept`` and ``--strict`` (with
+    ``strict_also``, the command's other reasons to fail, in its help)."""
+    p.add_argument("--draws", type=int, default=draws,
+                   help=f"posterior draws per chain (default {draws})")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="run chains in parallel on this many cores (default: all, up to --chains);"
+                   " the same seed gives the same draws whatever the number")
+    p.add_argument("--target-accept", type=float, default=0.9,
+                   help="NUTS target acceptance rate (default 0.9; raise it against divergences)")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit with status {STRICT_EXIT} if the fit fails its convergence checks"
+                        + strict_also)
+
+
+def fit_text(fit, ci_prob: float = 0.9) -> str:
+    """A fit's summary table as text: 3 significant digits, ESS as whole numbers, R-hat to 3
+    decimals, ``-`` for the diagnostics of a fixed value. The same for every kind of fit."""
+    table = fit.summary(ci_prob)
+
+    def number(fmt: str):
+        return lambda v: "-" if not math.isfinite(v) else format(v, fmt)
+
+    formats = {"ess_bulk": number(".0f"), "ess_tail": number(".0f"), "r_hat": number(".3f")}
+    return table.to_string(index=False, formatters=formats, float_format=lambda v: f"{v:.3g}")
+
+
+def print_fit(fit, ci_prob: float = 0.9) -> None:
+    """Print a fit's summary table (``--ci-prob`` wide intervals) and notes on standard output,
+    the same for every kind of fit; :func:`fit_exit` prints its diagnostics."""
+    print(f"posterior summary: mean, SD, median and {round(100 * ci_prob)}% equal-tailed "
+          "interval (lower, upper)")
+    print(fit_text(fit, ci_prob))
+    for note in fit.notes:
+        print(f"note: {note}")
+
+
+def fit_exit(fit, strict: bool, reasons: tuple[str, ...] = ()) -> int:
+    """Print the fit's convergence diagnostics on standard error (also with ``--json``), and
+    return the exit status: :data:`STRICT_EXIT` with ``--strict`` when the fit fails its gate or
+    for one of ``reasons`` (each printed, e.g. data that leave a parameter to its prior), else
+    0."""
+    print(str(fit.diagnostics), file=sys.stderr)
+    if strict:
+        for reason in reasons:
+            print(f"strict: {reason}", file=sys.stderr)
+    return STRICT_EXIT if strict and (not fit.converged or reasons) else 0

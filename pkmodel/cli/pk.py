@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from pkmodel.cli.output import emit_json, separator
+from pkmodel.cli.output import add_sampler_options, emit_json, separator
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.sampling import POPULATION_DRAWS
 
@@ -232,14 +232,16 @@ def _forecast(args) -> int:
 
 
 def _fit(args) -> int:
-    from pkmodel.cli.output import phase
+    from pkmodel.cli.output import fit_exit, phase, print_fit
+    from pkmodel.errors import ConvergenceWarning
     from pkmodel.files import check_writable
     from pkmodel.pk.population import fit_population, read_population_data, read_spec
 
-    check_writable(args.out, force=args.force, inputs=[args.dataset, args.spec])
+    check_writable(args.output, force=args.force, inputs=[args.dataset, args.spec])
     for figure in (args.gof, args.vpc):
         if figure is not None:
-            check_writable(figure, force=args.force, inputs=[args.dataset, args.spec, args.out])
+            check_writable(figure, force=args.force,
+                           inputs=[args.dataset, args.spec, args.output])
     spec = read_spec(args.spec)
     if args.prior is not None:
         from pkmodel.pk.population import with_prior
@@ -259,10 +261,13 @@ def _fit(args) -> int:
         phase(f"fitting a {spec.structure_label()} model to {data.n_subjects} subjects, "
               f"{data.n_observations} observations")
         fit = fit_population(data, spec, draws=args.draws, tune=args.tune, chains=args.chains,
-                             target_accept=args.target_accept, random_seed=args.random_seed)
-    for w in caught:
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    fit.save(args.out, force=args.force)
+                             cores=args.cores, target_accept=args.target_accept,
+                             random_seed=args.random_seed,
+                             progressbar=not args.json and sys.stderr.isatty())
+    for w in caught:  # a failed gate is said by the diagnostics below
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    fit.save(args.output, force=args.force)
     figures = []
     if args.gof is not None or args.vpc is not None:
         from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
@@ -273,38 +278,25 @@ def _fit(args) -> int:
         if args.vpc is not None:
             plot_pc_vpc(fit).savefig(args.vpc, dpi=110)
             figures.append(str(args.vpc))
-    payload = fit.to_dict(args.credible) | {"output": str(args.out), "figures": figures,
+    payload = fit.to_dict(args.credible) | {"output": str(args.output), "figures": figures,
                                             "warnings": [str(w.message) for w in caught],
                                             "disclaimer": DISCLAIMER}
     if args.json:
         emit_json(payload)
-        return 0
+        return fit_exit(fit, args.strict)
     print(f"population PK fit: {payload['structure']}, {payload['n_subjects']} subjects, "
           f"{payload['n_observations']} observations ({payload['n_below_lloq']} below the LLOQ)")
-    for note in payload["notes"]:
-        print(f"  note: {note}")
     if spec.prior is not None:
         print(f"prior: {spec.prior.model}, weight {spec.prior.weight:g} (informs "
               f"{', '.join(spec.prior.terms)})")
         for note in spec.prior.notes:
             print(f"  prior note: {note}")
-    width = int(args.credible * 100)
-    print(f"{'parameter':<28} {'median':>10} {f'{width}% CrI':>23} {'R-hat':>6} "
-          f"{'ESS':>6}  unit")
-    for row in payload["parameters"]:
-        if row["rhat"] is None:  # a fixed typical value
-            print(f"{row['parameter']:<28} {row['median']:>10.4g} {'fixed':>23} {'':>6} "
-                  f"{'':>6}  {row['unit']}")
-            continue
-        print(f"{row['parameter']:<28} {row['median']:>10.4g} "
-              f"{f'[{row['lower']:.4g}, {row['upper']:.4g}]':>23} {row['rhat']:>6.3f} "
-              f"{min(row['ess_bulk'], row['ess_tail']):>6.0f}  {row['unit']}")
+    print_fit(fit, args.credible)
     for name, value in payload["shrinkage"].items():
         print(f"eta shrinkage {name}: {value:.1%}")
-    print(fit.diagnostics)
-    print(f"saved to {args.out}" + (f"; figures {', '.join(figures)}" if figures else ""))
+    print(f"saved to {args.output}" + (f"; figures {', '.join(figures)}" if figures else ""))
     print(DISCLAIMER)
-    return 0
+    return fit_exit(fit, args.strict)
 
 
 def _report(args) -> int:
@@ -431,15 +423,10 @@ def register(subparsers) -> None:
                                    "censoring and covariate columns)")
     p.add_argument("--spec", required=True, metavar="SPEC.toml",
                    help="the model specification (TOML; see docs/population_pk.md)")
-    p.add_argument("-o", "--out", required=True, metavar="POPFIT.nc",
-                   help="the fitted model, netCDF")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--draws", type=int, default=POPULATION_DRAWS,
-                   help=f"posterior draws per chain (default {POPULATION_DRAWS})")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
-    p.add_argument("--chains", type=int, default=4, help="chains")
-    p.add_argument("--target-accept", type=float, default=0.9,
-                   help="NUTS target acceptance rate (raise against divergences)")
+    p.add_argument("-o", "--output", "--out", dest="output", required=True,
+                   metavar="POPFIT.nc", help="the fitted model, netCDF")
+    p.add_argument("--force", action="store_true", help="replace the output if it exists")
+    add_sampler_options(p, draws=POPULATION_DRAWS)
     p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
                    help="credible interval width")
     p.add_argument("--sep", default=",", type=separator,
@@ -458,8 +445,8 @@ def register(subparsers) -> None:
                    help="write the prediction-corrected visual predictive check (200 replicates)")
     _seed_option(p)
     p.add_argument("--json", action="store_true",
-                   help="print JSON: parameter rows (parameter, unit, median, lower, upper, "
-                        "rhat, ess_bulk, ess_tail), shrinkage, diagnostics")
+                   help="print JSON: the summary rows (parameter, unit, mean, sd, median, "
+                        "lower, upper, ess_bulk, ess_tail, r_hat), shrinkage, diagnostics")
     p.set_defaults(handler=_fit)
 
     p = sub.add_parser("report", help="write the HTML run report of a population PK fit (data, "

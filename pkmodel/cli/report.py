@@ -13,26 +13,22 @@ __all__ = ["register"]
 
 
 def _report(args) -> int:
+    from pkmodel.fits import load
     from pkmodel.report import write_report
-    from pkmodel.response import load_fit
+    from pkmodel.response import RemissionFit
 
     check_writable(args.output, force=args.force, inputs=[args.fit])
     with warnings.catch_warnings():
         # the report itself shows a failed fit's diagnostics as FAIL, with what to do
         warnings.simplefilter("ignore", ConvergenceWarning)
-        try:
-            fit = load_fit(args.fit, warn=False)
-        except FitFileError as exc:
-            from pkmodel.pk.population.fit import MODEL_KIND
-
-            if f"({MODEL_KIND!r})" not in str(exc):
-                raise
-            raise FitFileError(f"{args.fit}: a population PK fit; write its run report with "
-                               f"`pkmodel pk report {args.fit} -o {args.output}`") from None
+        fit = load(args.fit, warn=False)
+    if not isinstance(fit, RemissionFit):
+        raise FitFileError(f"{args.fit}: a population PK fit; write its run report with "
+                           f"`pkmodel pk report {args.fit} -o {args.output}`")
     path = write_report(fit, args.output, force=args.force, p_min=args.p_min,
                         credibility=args.credibility, ci_prob=args.ci_prob,
                         random_seed=args.seed, source=Path(args.fit).name)
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     if args.json:
         emit_json({"output": str(path), "diagnostics": diag.to_dict(),
                    "bytes": path.stat().st_size})

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from pkmodel.cli.output import (
     add_cohort_argument,
+    add_sampler_options,
     check_plot_path,
     emit_json,
+    fit_exit,
     load_cohort_arg,
     phase,
+    print_fit,
 )
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import ConvergenceWarning, SpecificationError
@@ -85,20 +88,12 @@ def _add_fit_options(p) -> None:
                    help="adjust for this patient-level column (repeatable)")
     p.add_argument("--slope-by", choices=["disease"], default=None,
                    help="let the TL slope also differ by disease (regularised offsets)")
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
-    p.add_argument("--chains", type=int, default=4, help="number of chains")
+    add_sampler_options(p, draws=1000, strict_also=(
+        ", remission is separated by TL (slope set by the prior) or does not vary at some "
+        "month (remission probability set by the prior)"))
     p.add_argument("--seed", type=int, default=None,
                    help="random seed, recorded in the fit (default 0: the same input gives the "
                         "same output)")
-    p.add_argument("--cores", type=int, default=None,
-                   help="run chains in parallel on this many cores (default: all, up to --chains);"
-                   " the same seed gives the same draws whatever the number")
-    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 3 if the fit fails its convergence checks, remission "
-                   "is separated by TL (slope set by the prior) or does not vary at some month "
-                   "(remission probability set by the prior)")
 
 
 def _status(fit) -> dict:
@@ -114,37 +109,20 @@ def _print_warnings(fit) -> None:
         print(f"WARNING: {line}")
 
 
-def _summary_text(fit) -> str:
-    """The posterior summary as text: 3 significant digits, ESS as whole numbers."""
-    table = fit.summary()
-    formats = {c: (lambda v: f"{v:.0f}") for c in ("ess_bulk", "ess_tail")}
-    formats["r_hat"] = lambda v: f"{v:.3f}"
-    return table.to_string(index=False, formatters=formats, float_format=lambda v: f"{v:.3g}")
-
-
-def _print_notes(fit) -> None:
-    """What the data could identify (``fit.notes()``), one line each."""
-    for note in fit.notes():
-        print(f"note: {note}")
-
-
 def _diagnostics_exit(fit, args, cohort) -> int:
     """Print the diagnostics; with ``--strict``, 3 for a failed fit, TL-separated data or
     remission that does not vary at some month."""
     from pkmodel.data import tl_separation
     from pkmodel.data.separation import constant_outcomes
 
-    diag = fit.diagnostics()
-    print(str(diag), file=sys.stderr)
-    separated = bool(tl_separation(cohort))
-    constant = bool(constant_outcomes(cohort))
-    if args.strict and separated:
-        print("strict: remission is separated by TL, so the slope is set by its prior (see the "
-              "warning above)", file=sys.stderr)
-    if args.strict and constant:
-        print("strict: remission does not vary at some month, so its probability there is set "
-              "by the prior (see the warning above)", file=sys.stderr)
-    return 3 if (args.strict and (not diag.converged or separated or constant)) else 0
+    reasons = []
+    if tl_separation(cohort):
+        reasons.append("remission is separated by TL, so the slope is set by its prior (see the "
+                       "warning above)")
+    if constant_outcomes(cohort):
+        reasons.append("remission does not vary at some month, so its probability there is set "
+                       "by the prior (see the warning above)")
+    return fit_exit(fit, args.strict, tuple(reasons))
 
 
 def _fit(args) -> int:
@@ -152,14 +130,11 @@ def _fit(args) -> int:
     cohort, fit = _fit_from_args(args)
     fit.save(args.output, force=args.force)
     if args.json:
-        emit_json({"output": str(args.output), "diagnostics": fit.diagnostics().to_dict(),
-                   **_status(fit), "random_seed": fit.random_seed, "structure": fit.structure,
-                   "notes": fit.notes(), "summary": fit.summary().to_dict(orient="records")})
+        emit_json({"output": str(args.output), **fit.to_dict(), **_status(fit)})
     else:
         _print_warnings(fit)
         print(f"wrote {args.output}")
-        print(_summary_text(fit))
-        _print_notes(fit)
+        print_fit(fit)
     return _diagnostics_exit(fit, args, cohort)
 
 
@@ -267,12 +242,10 @@ def _analyze(args) -> int:
         write_report(fit, staged[report_path.name], p_min=args.p_min,
                      credibility=args.credibility, random_seed=fit.random_seed,
                      source=fit_path.name)
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     if args.json:
         emit_json({"disclaimer": DISCLAIMER, "cohort": cohort.describe().to_dict(),
-                   **classical.to_dict(), "diagnostics": diag.to_dict(), **_status(fit),
-                   "structure": fit.structure, "notes": fit.notes(),
-                   "summary": fit.summary().to_dict(orient="records"),
+                   **classical.to_dict(), **fit.to_dict(), **_status(fit),
                    "thresholds": thresholds.to_dict(orient="records"),
                    "outputs": {"fit": str(fit_path), "plot": str(plot_path),
                                "report": str(report_path)}})
@@ -282,8 +255,7 @@ def _analyze(args) -> int:
         print(cohort.describe(), "\n")
         print(classical, "\n")
         print("Bayesian remission model:", diag, "\n", sep=" ")
-        print(_summary_text(fit))
-        _print_notes(fit)
+        print_fit(fit)
         print()
         s = summarize_curve(curve)
         grid = [3, 4, 5, 6, 8, 10, 12, 16, 20]

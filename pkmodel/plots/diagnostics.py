@@ -8,7 +8,7 @@ plot does.
 The rank plot carries its own test, the multi-chain uniformity test of the ranks
 (:func:`rank_test`, ``arviz_stats``' ``mchain_uniformity_test``): a p-value per panel and, below
 the level, the draws that contribute most marked in black. It is not the convergence gate of
-:meth:`pkmodel.RemissionFit.diagnostics` (R-hat, ESS, divergences, E-BFMI, tree depth) and,
+:attr:`pkmodel.RemissionFit.diagnostics` (R-hat, ESS, divergences, E-BFMI, tree depth) and,
 with thousands of draws, it can flag differences between chains too small to show in R-hat or
 ESS; the figure's title says which panels it flags and that the gate is separate.
 """
@@ -58,7 +58,7 @@ def _detach(plot_collection) -> Figure:
 
 
 def _gate_text(fit) -> str:
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     status = "PASS" if diag.converged else "FAIL"
     return (f"diagnostics (convergence gate) {status}: max R-hat {diag.rhat_text()}, min ESS bulk "
             f"{diag.min_ess_bulk:.0f} / tail {diag.min_ess_tail:.0f}, divergences "
@@ -66,7 +66,7 @@ def _gate_text(fit) -> str:
 
 
 def _title(fit, fig: Figure, what: str, extra: str = "") -> None:
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     lines = [f"{what} ({diag.n_draws} draws); {_gate_text(fit)}", *([extra] if extra else [])]
     fig.suptitle("\n".join(lines), fontsize=9)
 
@@ -93,7 +93,7 @@ def rank_test(fit, var_names: list[str] | str | None = None, *,
 
     Notes
     -----
-    The test is not part of the convergence gate (:meth:`RemissionFit.diagnostics`). It asks
+    The test is not part of the convergence gate (:attr:`RemissionFit.diagnostics`). It asks
     whether each chain's ranks are uniform among all draws; with thousands of draws it can
     detect between-chain differences too small to show in R-hat or ESS.
     """

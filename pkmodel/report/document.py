@@ -144,7 +144,7 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
     cohort = cohort_of(fit)
     curve = fit.remission_curve()
     thresholds = fit.futility_threshold(p_min=p_min, credibility=credibility, ci_prob=ci_prob)
-    d = fit.diagnostics()
+    d = fit.diagnostics
     status = "PASS" if d.converged else "FAIL"
     title = f"pkmodel report: {fit.cohort_name or 'cohort'}"
     if is_reconstructed(fit) and "reconstructed" not in title.lower():

@@ -129,17 +129,18 @@ def _parameter_section(fit, ci_prob: float) -> str:
     width = round(100 * ci_prob)
     omega = {f"omega_{p}": float(np.median(fit.posterior[f"omega_{p}"].values))
              for p in fit.spec.bsv_parameters}
+    shrinkage = {f"omega_{p}": value for p, value in fit.shrinkage().items()}
     table = pd.DataFrame({
         "parameter": table["parameter"], "unit": table["unit"],
         "median": [f"{v:.3g}" for v in table["median"]],
         f"{width}% CrI": ["fixed" if not np.isfinite(r) else f"{lo:.3g} – {hi:.3g}"
-                          for lo, hi, r in zip(table["lower"], table["upper"], table["rhat"],
+                          for lo, hi, r in zip(table["lower"], table["upper"], table["r_hat"],
                                                strict=True)],
         "BSV CV%": [f"{100 * np.sqrt(np.expm1(omega[n] ** 2)):.0f}%" if n in omega else "–"
                     for n in table["parameter"]],
-        "eta shrinkage": ["–" if not np.isfinite(v) else f"{v:.0%}"
-                          for v in table["shrinkage"]],
-        "R-hat": table["rhat"], "bulk ESS": table["ess_bulk"], "tail ESS": table["ess_tail"]})
+        "eta shrinkage": [f"{shrinkage[n]:.0%}" if np.isfinite(shrinkage.get(n, np.nan))
+                          else "–" for n in table["parameter"]],
+        "R-hat": table["r_hat"], "bulk ESS": table["ess_bulk"], "tail ESS": table["ess_tail"]})
     return "\n".join([
         '<section id="parameters"><h2>4. Parameter estimates</h2>',
         f"<p>Posterior medians and equal-tailed {width}% credible intervals; typical values at "

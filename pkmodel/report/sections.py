@@ -136,9 +136,9 @@ _CLASSICAL_LABELS = {
     "youden_cutoff_ug_ml": "Youden-optimal cut-off (µg/mL)",
     "sensitivity": "sensitivity at the cut-off", "specificity": "specificity at the cut-off",
 }
-_SUMMARY_LABELS = {"parameter": "parameter", "mean": "mean", "sd": "SD", "lower": "lower",
-                   "upper": "upper", "ess_bulk": "bulk ESS", "ess_tail": "tail ESS",
-                   "r_hat": "R-hat"}
+_SUMMARY_LABELS = {"parameter": "parameter", "unit": "unit", "mean": "mean", "sd": "SD",
+                   "median": "median", "lower": "lower", "upper": "upper",
+                   "ess_bulk": "bulk ESS", "ess_tail": "tail ESS", "r_hat": "R-hat"}
 
 
 def _readable(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
@@ -251,8 +251,8 @@ def prior_table(fit) -> pd.DataFrame:
 
 
 def _structure_notes(fit) -> str:
-    """What the data could identify (:meth:`RemissionFit.notes`), as a list for the report."""
-    notes = fit.notes()
+    """What the data could identify (:attr:`RemissionFit.notes`), as a list for the report."""
+    notes = fit.notes
     if not notes:
         return ""
     items = "".join(f"<li>{_esc(n)}</li>" for n in notes)
@@ -298,8 +298,8 @@ def model_section(fit) -> str:
         f'<table class="data spec"><tbody>{spec_rows}</tbody></table>',
         "<h3>Priors</h3>", _table(prior_table(fit)),
         "<h3>Posterior summary of the population parameters</h3>",
-        "<p>Mean, SD and 90% equal-tailed interval; <code>or_per_doubling</code> is the odds "
-        "ratio of remission for a doubling of baseline TL.</p>",
+        "<p>Mean, SD, median and 90% equal-tailed interval; <code>or_per_doubling</code> is "
+        "the odds ratio of remission for a doubling of baseline TL.</p>",
         _table(fit.summary().rename(columns=_SUMMARY_LABELS),
                formats={"bulk ESS": ".0f", "tail ESS": ".0f", "R-hat": ".3f"}),
         "</section>",
@@ -348,7 +348,7 @@ def diagnostics_section(fit) -> str:
     """
     from pkmodel.plots import plot_rank, plot_trace, rank_test
 
-    d = fit.diagnostics()
+    d = fit.diagnostics
     status = "PASS" if d.converged else "FAIL"
     problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
     verdict = ("All checks of the convergence gate pass (R-hat, ESS, divergences, E-BFMI, tree "
