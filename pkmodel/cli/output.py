@@ -124,12 +124,9 @@ def fit_text(fit, ci_prob: float = 0.9) -> str:
     """A fit's summary table as text: 3 significant digits, ESS as whole numbers, R-hat to 3
     decimals, ``-`` for the diagnostics of a fixed value. The same for every kind of fit."""
     table = fit.summary(ci_prob)
-
-    def number(fmt: str):
-        return lambda v: "-" if not math.isfinite(v) else format(v, fmt)
-
-    formats = {"ess_bulk": number(".0f"), "ess_tail": number(".0f"), "r_hat": number(".3f")}
-    return table.to_string(index=False, formatters=formats, float_format=lambda v: f"{v:.3g}")
+    formats = {"ess_bulk": "{:.0f}".format, "ess_tail": "{:.0f}".format, "r_hat": "{:.3f}".format}
+    return table.to_string(index=False, formatters=formats, float_format="{:.3g}".format,
+                           na_rep="-")
 
 
 def print_fit(fit, ci_prob: float = 0.9) -> None:
