@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
 FOUNDATIONS = {"errors", "ranges", "files", "sampling", "model_cache", "tables", "validation",
-               "disclaimer", "diagnostics", "netcdf"}
+               "disclaimer", "diagnostics", "netcdf", "fits"}
 ALLOWED = {
     "foundations": FOUNDATIONS,
     "data": FOUNDATIONS | {"data"},

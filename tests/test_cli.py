@@ -158,3 +158,34 @@ def test_repeated_column_exits_2_and_strategy_typo_warns(capsys, tmp_path):
     assert code == 0 and "Cohort cohort.csv: 6 patients" in out
     assert err.startswith(f"pkmodel: warning: file {path}, row 4, column 'strategy': strategy "
                           "'dose_escalaton' (1 patient) is very like 'dose_escalation'"), err
+
+
+def _options(parser) -> dict[str, tuple[str, ...]]:
+    """Each option of a parser by its destination: its option strings."""
+    return {a.dest: tuple(a.option_strings) for a in parser._actions if a.option_strings}
+
+
+def test_both_fitting_commands_share_the_option_names():
+    """`pkmodel fit` and `pkmodel pk fit` sample alike and are driven alike."""
+    import argparse
+
+    from pkmodel.cli.main import build_parser
+
+    def sub(parser, *path):
+        for name in path:
+            action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            parser = action.choices[name]
+        return parser
+
+    parser = build_parser()
+    remission, population = _options(sub(parser, "fit")), _options(sub(parser, "pk", "fit"))
+    shared = ("output", "force", "json", "strict", "cores", "draws", "tune", "chains",
+              "target_accept")
+    for dest in shared:
+        assert dest in remission and dest in population, dest
+        assert set(remission[dest]) <= set(population[dest]), dest  # pk fit keeps --out too
+    assert "-o" in population["output"] and "--output" in population["output"]
+    assert "--seed" in remission["seed"] and "--seed" in population["random_seed"]
+    args = sub(parser, "pk", "fit").parse_args(["d.csv", "--spec", "s.toml", "--out", "x.nc",
+                                                "--strict", "--cores", "2"])
+    assert (args.output, args.strict, args.cores) == ("x.nc", True, 2)

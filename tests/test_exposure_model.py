@@ -101,7 +101,7 @@ def test_b_base_and_b_gain_are_recovered(cohorts, fits, name):
     cohort, (b_base, b_gain), _ = cohorts[name]
     assert cohort.data["patient_id"].nunique() > 900
     fit = fits[name]
-    assert fit.diagnostics().converged
+    assert fit.diagnostics.converged
     post = fit.posterior
     for var, truth in (("b_base", b_base), ("b_gain", b_gain)):
         lo, hi = np.quantile(post[var].values, [0.005, 0.995])

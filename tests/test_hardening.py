@@ -22,7 +22,7 @@ import pytest
 
 import pkmodel
 from pkmodel.cli.main import main
-from pkmodel.response.persistence import _checksum
+from pkmodel.netcdf import checksum as _checksum
 
 FAST = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "7"]
 

@@ -149,6 +149,36 @@ def test_nuts_posterior_agrees_with_map_and_reports_diagnostics():
     assert nuts.posterior is not None
 
 
+def test_nuts_passes_the_gate_of_every_fit_tree_depth_included(monkeypatch):
+    """The individual path is checked by pkmodel.diagnostics, as the remission and population
+    fits are: a sampler held to trees of depth 1 fails on tree depth (which the old,
+    hand-written R-hat/ESS/divergence check of this path never looked at)."""
+    import nutpie
+
+    from pkmodel.errors import ConvergenceWarning
+
+    model = FASANMADE_2009_UC
+    cov = {"weight_kg": 70.0, "albumin_g_dl": 4.0}
+    history, obs = _patient(model, np.array([0.3, 0.0]), cov, 3, np.random.default_rng(8))
+    sample = nutpie.sample
+    monkeypatch.setattr(nutpie, "sample", lambda *a, **k: sample(*a, **k, maxdepth=1))
+    with pytest.warns(ConvergenceWarning, match="maximum tree depth") as caught:
+        est = estimate_individual(model, cov, history, obs, method="nuts", draws=200, tune=200,
+                                  chains=2, random_seed=2)
+    assert all(Path(w.filename) == Path(__file__) for w in caught)
+    diag = est.diagnostics
+    assert not diag["converged"] and diag["treedepth_fraction"] > 0.5
+    assert any("tree depth" in p for p in diag["problems"])
+    # the gate's fields, and the names of pkmodel 0.4 beside them
+    assert {"min_bfmi", "worst_parameter", "n_chains", "max_rhat"} <= set(diag)
+    assert diag["rhat_max"] == diag["max_rhat"] and diag["chains"] == diag["n_chains"] == 2
+    assert diag["worst_parameter"] == "eta"
+    with pytest.raises(SpecificationError, match="samples with nutpie"):
+        estimate_individual(model, cov, history, obs, method="nuts", sampler="blackjax")
+    with pytest.raises(SpecificationError, match="target_accept"):
+        estimate_individual(model, cov, history, obs, method="nuts", target_accept=0.2)
+
+
 @pytest.mark.parametrize("case", ["below_lloq", "above_limit"])
 def test_every_method_agrees_with_an_exact_grid_posterior_for_censored_troughs(case):
     model = FASANMADE_2009_UC

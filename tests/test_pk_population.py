@@ -197,8 +197,8 @@ def test_recovery_of_typical_values_bsv_and_residual_error_with_m3(fit_m3, simul
     assert np.corrcoef(eta, simulated.eta["cl"])[0, 1] > 0.9
     assert set(fit_m3.shrinkage()) == {"cl", "v1"}
     assert 0 <= fit_m3.shrinkage()["cl"] < 0.2  # six samples a subject inform CL well
-    assert table.loc["omega_cl", "shrinkage"] == pytest.approx(fit_m3.shrinkage()["cl"])
-    for column in ("rhat", "ess_bulk", "ess_tail"):
+    assert fit_m3.to_dict()["shrinkage"]["cl"] == pytest.approx(fit_m3.shrinkage()["cl"])
+    for column in ("r_hat", "ess_bulk", "ess_tail"):
         assert table[column].notna().all()
 
 
@@ -510,7 +510,7 @@ def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
             "--draws", "500", "--tune", "500", "--chains", "2"]
     assert main(args) == 0
     payload = json.loads(capsys.readouterr().out)
-    rows = {r["parameter"]: r for r in payload["parameters"]}
+    rows = {r["parameter"]: r for r in payload["summary"]}
     assert set(rows) == set(TRUTH)
     for row in rows.values():
         assert {"parameter", "median", "lower", "upper", "unit"} <= set(row)
@@ -543,6 +543,26 @@ def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
     assert main([*args[:6], str(tmp_path / "z.nc"), "--prior", "nosuchmodel"]) == 2
     err = capsys.readouterr().err
     assert "unknown PK model 'nosuchmodel'" in err and "Traceback" not in err
+
+
+def test_cli_fit_prints_as_pkmodel_fit_and_strict_exits_3_on_a_failed_gate(tmp_path, simulated,
+                                                                         capsys):
+    from pkmodel.cli.main import main
+    from pkmodel.fits import SUMMARY_COLUMNS
+
+    data = tmp_path / "pk.csv"
+    simulated.frame.to_csv(data, index=False)
+    spec = _write(tmp_path, SPEC_TOML)
+    args = ["pk", "fit", str(data), "--spec", str(spec), "--output", str(tmp_path / "f.nc"),
+            "--seed", "1", "--draws", "30", "--tune", "10", "--chains", "2", "--cores", "1"]
+    assert main([*args, "--strict"]) == 3  # 10 tuning steps: the gate fails
+    out, err = capsys.readouterr()
+    assert "diagnostics FAIL" in err and "only 10 tuning steps per chain" in err
+    assert "ConvergenceWarning" not in err  # said once, by the diagnostics
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("parameter"))
+    assert header.split() == list(SUMMARY_COLUMNS)  # the printer of `pkmodel fit`
+    assert main([*args, "--force"]) == 0  # without --strict the fit is written all the same
+    capsys.readouterr()
 
 
 # ----------------------------------------------------------------------------- docs
@@ -591,14 +611,17 @@ def test_a_fixed_parameter_is_held_at_its_value_reported_and_not_gated(spec, sim
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 2 x 200 draws may miss the gate: not the point
         assert main([*args, "--json"]) == 0
-    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)["parameters"]}
+    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)["summary"]}
     assert rows["tv_q"]["median"] == rows["tv_q"]["lower"] == rows["tv_q"]["upper"] == 0.6
-    assert rows["tv_q"]["rhat"] is None and rows["tv_v2"]["rhat"] is not None
+    assert rows["tv_q"]["r_hat"] is None and rows["tv_v2"]["r_hat"] is not None
     fit = load_population_fit(out, warn=False)
     assert "tv_q" not in fit.checked_variables() and "tv_v2" in fit.checked_variables()
     assert np.all(fit.posterior["tv_q"].values == pytest.approx(0.6))
     assert main([*args, "--force"]) == 0
-    assert re.search(r"tv_q\s+0\.6\s+fixed\s+L/day", capsys.readouterr().out)
+    # the text: its value as mean, median and both bounds (SD 0 up to rounding), and no
+    # diagnostics (not sampled)
+    assert re.search(r"tv_q\s+L/day\s+0\.6\s+\S+\s+0\.6\s+0\.6\s+0\.6\s+-\s+-\s+-\s",
+                     capsys.readouterr().out)
 
     bad = text.replace("typical = 0.6\nfixed = true", "typical = 0.6\nfixed = true\nbsv = true")
     with pytest.raises(SpecFileError,

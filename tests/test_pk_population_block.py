@@ -174,8 +174,8 @@ def test_a_correlation_of_0_6_is_recovered(block_fit, block_sim):
                                                                         abs=0.02)
     for name in ("tv_cl", "tv_v1", "omega_cl", "omega_v1", "sigma_prop"):
         assert table.loc[name, "lower"] < BLOCK_TRUTH[name] < table.loc[name, "upper"], name
-    assert np.isnan(row["shrinkage"]) and table["shrinkage"].notna().sum() == 2
-    rows = {r["parameter"]: r for r in block_fit.to_dict()["parameters"]}  # --json
+    assert set(block_fit.shrinkage()) == {"cl", "v1"}
+    rows = {r["parameter"]: r for r in block_fit.to_dict()["summary"]}  # --json
     assert rows["corr_cl_v1"]["median"] == pytest.approx(row["median"])
     assert block_fit.diagnostics.divergences == 0
 

@@ -24,14 +24,14 @@ from test_pk_population import SAMPLES_DAYS, SPEC_TOML, TRUTH
 
 from pkmodel.pk.population import read_spec, simulate_dataset, with_prior
 from pkmodel.pk.population.build import build_model, model_data
-from pkmodel.pk.population.data import read_population_data
-from pkmodel.pk.population.fit import (
-    _model_key,
-    _sampler_model,
-    _start,
+from pkmodel.pk.population.compiled import (
+    cache_key,
+    initial_point,
     padded,
+    sampler_model,
     subject_slots,
 )
+from pkmodel.pk.population.data import read_population_data
 
 N_SUBJECTS = 12
 
@@ -97,8 +97,8 @@ def test_one_entry_serves_other_data_in_another_process_with_the_same_draws(spec
 
 
 def test_the_start_on_new_data_is_pymcs_initial_point(spec_path):
-    """Compiled on one dataset, started on another: ``_start`` gives what PyMC's initial point
-    of a model built on the other gives (the subjects' random effects start at their prior's
+    """Compiled on one dataset, started on another: ``initial_point`` gives what PyMC's initial
+    point of a model built on the other gives (the subjects' random effects start at their prior's
     centre, which depends on the covariates and the centring weights)."""
     spec = read_spec(spec_path)
     datasets = []
@@ -107,9 +107,9 @@ def test_the_start_on_new_data_is_pymcs_initial_point(spec_path):
                                sample_times_days=SAMPLES_DAYS[seed - 5:], dose_mg_kg=5,
                                random_seed=seed)
         datasets.append(read_population_data(sim.frame, spec))
-    model = _sampler_model(spec, datasets[0])
+    model = sampler_model(spec, datasets[0])
     arrays = model_data(spec, datasets[1])
-    x0, jitter = _start(spec, arrays, model)
+    x0, jitter = initial_point(spec, arrays, model)
     pymc_model = build_model(spec, datasets[1])
     point = pymc_model.initial_point()
     expected = np.concatenate([np.ravel(point[name]) for name, _ in model.coordinates])
@@ -125,18 +125,18 @@ def test_the_start_on_new_data_is_pymcs_initial_point(spec_path):
 
 def test_the_key_follows_the_model_and_the_number_of_subjects(spec_path):
     spec = read_spec(spec_path)
-    base = _model_key(spec, N_SUBJECTS, "cpu")
-    assert base == _model_key(read_spec(spec_path), N_SUBJECTS, "cpu")
+    base = cache_key(spec, N_SUBJECTS, "cpu")
+    assert base == cache_key(read_spec(spec_path), N_SUBJECTS, "cpu")
     # the LLOQ and a published prior's weight are data of the compiled code
     same = [read_spec_text(spec_path, SPEC_TOML.replace("lloq_ug_ml = 8.0", "lloq_ug_ml = 2"))]
     prior = with_prior(spec, "fasanmade2009", weight=0.5)
     same_prior = with_prior(spec, "fasanmade2009", weight=1.0)
-    others = [_model_key(spec, N_SUBJECTS + 1, "cpu"), _model_key(spec, N_SUBJECTS, "other cpu"),
-              _model_key(read_spec_text(spec_path, SPEC_TOML.replace(
+    others = [cache_key(spec, N_SUBJECTS + 1, "cpu"), cache_key(spec, N_SUBJECTS, "other cpu"),
+              cache_key(read_spec_text(spec_path, SPEC_TOML.replace(
                   "prior_sd = 0.25", "prior_sd = 0.5")), N_SUBJECTS, "cpu"),
-              _model_key(prior, N_SUBJECTS, "cpu")]
-    assert all(_model_key(s, N_SUBJECTS, "cpu") == base for s in same)
-    assert _model_key(same_prior, N_SUBJECTS, "cpu") == others[-1]
+              cache_key(prior, N_SUBJECTS, "cpu")]
+    assert all(cache_key(s, N_SUBJECTS, "cpu") == base for s in same)
+    assert cache_key(same_prior, N_SUBJECTS, "cpu") == others[-1]
     assert len({base, *others}) == 5
 
 

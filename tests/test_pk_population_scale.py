@@ -18,7 +18,7 @@ import pytest
 from pkmodel.errors import ConvergenceWarning
 from pkmodel.pk.population import read_population_data, read_spec, simulate_dataset
 from pkmodel.pk.population.build import model_data
-from pkmodel.pk.population.fit import fit_population
+from pkmodel.pk.population.fitting import fit_population
 
 SPEC_TOML = """\
 [model]

@@ -155,7 +155,7 @@ def test_the_population_pk_run_report(popfit, tmp_path, capsys):
     for row in fit.summary().itertuples():  # every parameter with its median, interval, R-hat
         assert re.search(rf"<td>{row.parameter}</td><td>[^<]*</td><td>{row.median:.3g}</td>"
                          rf"<td>{row.lower:.3g} – {row.upper:.3g}</td>", text), row.parameter
-        assert f"<td class=num>{row.rhat:.3f}</td>" in text
+        assert f"<td class=num>{row.r_hat:.3f}</td>" in text
     for value in fit.shrinkage().values():
         assert f"<td>{value:.0%}</td>" in text
     assert "theta ~ Normal(0.75, 0.25)" in text and "Beal's M3" in text

@@ -31,7 +31,7 @@ def analyzed(tmp_path_factory):
     return out
 
 
-def test_main_job_writes_the_report(analyzed, capsys):
+def test_main_job_writes_the_report(analyzed, analyzed_fit, capsys):
     report = analyzed / "report.html"
     assert report.exists() and (analyzed / "fit.nc").exists()
     text = report.read_text(encoding="utf-8")
@@ -40,7 +40,8 @@ def test_main_job_writes_the_report(analyzed, capsys):
     assert "RECONSTRUCTED" in text and 'id="reconstructed"' in text
     for section in ("data", "model", "diagnostics", "curves", "thresholds", "checks"):
         assert f'<section id="{section}">' in text
-    assert re.search(r'id="diagnostics-status">(PASS|FAIL)<', text)
+    status = "PASS" if analyzed_fit.converged else "FAIL"  # the gate's verdict, not any
+    assert f'id="diagnostics-status">{status}<' in text
     assert "Gamma(2, 5)" in text and "ZeroSumNormal(0.5)" in text and "Mann-Whitney" in text
     # what the data identify: 2 centres leave the between-centre SD to its prior
     assert 'id="structure-notes"' in text and "informed mostly by its prior" in text
@@ -190,7 +191,35 @@ def test_rank_plot_flags_are_reconciled_with_the_verdict(analyzed, analyzed_fit)
         assert "treat it as a warning" in paragraph
     else:
         assert "flags no parameter" in paragraph
-    assert "All checks of the convergence gate pass" in text or "FAILS" in text
+
+
+def test_the_diagnostics_section_states_the_gates_verdict_either_way(analyzed, analyzed_fit):
+    """The verdict in the report is the fit's gate: a passing gate reads PASS with no problem
+    listed, a failing one FAIL with each problem and its remedy (both checked, whichever way the
+    few draws of the module's fit went)."""
+    import dataclasses
+
+    from pkmodel.report.sections import diagnostics_section
+
+    text = (analyzed / "report.html").read_text(encoding="utf-8")
+    d = analyzed_fit.diagnostics
+    assert ("All checks of the convergence gate pass" in text) is d.converged
+    assert ("The fit FAILS its convergence checks" in text) is (not d.converged)
+    good = dataclasses.replace(d, converged=True, max_rhat=1.002, min_ess_bulk=1500.0,
+                               min_ess_tail=1400.0, divergences=0, min_bfmi=0.9,
+                               treedepth_fraction=0.0, tuning_steps=1000)
+    bad = dataclasses.replace(good, converged=False, divergences=7)
+    sections = {}
+    for name, gate in (("good", good), ("bad", bad)):
+        fit = dataclasses.replace(analyzed_fit, _diagnostics=gate)
+        assert fit.converged is gate.converged
+        sections[name] = diagnostics_section(fit)
+    assert 'id="diagnostics-status">PASS<' in sections["good"]
+    assert "All checks of the convergence gate pass" in sections["good"]
+    assert "FAIL" not in sections["good"] and "<li>" not in sections["good"]
+    assert 'id="diagnostics-status">FAIL<' in sections["bad"]
+    assert "FAILS its convergence checks" in sections["bad"]
+    assert "<li>7 divergent transitions: raise target_accept" in sections["bad"]
 
 
 def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
@@ -212,7 +241,7 @@ def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):
     assert 'id="reconstructed"' in banner and "data_origin = reconstructed_synthetic" in banner
     status = fit_status(by_path)
     assert status["data_origin"]["reconstructed"] and "RECONSTRUCTED" in status["warnings"][0]
-    assert status["convergence"]["passed"] == analyzed_fit.diagnostics().converged
+    assert status["convergence"]["passed"] == analyzed_fit.diagnostics.converged
     # patient data: no banner
     real = SimpleNamespace(cohort_notes=(), cohort_data=pd.DataFrame(
         {"patient_id": ["a"], "data_origin": ["hospital_records"]}))

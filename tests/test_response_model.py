@@ -142,7 +142,7 @@ def test_parameter_recovery_and_true_threshold():
     # An isolated divergence (energy error 1e3, not a numerical failure) happens in about one
     # fit in four of this cohort, with the fused likelihood as with the log-space expression
     # it replaced (seeds 7-10: 1, 0, 0, 1 against 0, 0, 0, 1); more would be a real problem.
-    assert fit.diagnostics().divergences <= 2
+    assert fit.diagnostics.divergences <= 2
     post = fit.posterior
     checks = {"beta": (post["beta"], truth.beta), "mu_tl": (post["mu_tl"], truth.mu_tl),
               "sigma_tl": (post["sigma_tl"], truth.sigma_tl),
@@ -254,7 +254,7 @@ def test_assay_error_model_separates_measurement_from_population_spread():
         # 400 latent true TLs mix slowly: R-hat about 1.012 on the worst one at this length
         warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
         fit = spec.fit(cohort, random_seed=2, chains=4, draws=800, tune=800, progressbar=False)
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     assert diag.divergences <= 2 and diag.max_rhat < 1.03  # isolated ones: see recovery test
     sigma_tl = fit.posterior["sigma_tl"].values
     lo, hi = np.quantile(sigma_tl, [0.05, 0.95])

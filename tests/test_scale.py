@@ -45,7 +45,7 @@ def test_default_fit_passes_the_gate_and_recovers_the_truth(name):
                                       return_effects=True)
     fit = pkmodel.RemissionModel(covariates=tuple(covariates)).fit(
         cohort, random_seed=1, progressbar=False)
-    diag = fit.diagnostics()
+    diag = fit.diagnostics
     assert diag.converged, (name, str(diag))
     post = fit.posterior
     checks = {"mu_tl": (post["mu_tl"], truth.mu_tl),
@@ -64,7 +64,7 @@ def test_default_fit_passes_the_gate_and_recovers_the_truth(name):
     if n_centres == 1:
         checks["alpha"] = (post["alpha"], truth.alpha + effects["a_group"][0])
         assert fit.structure["group_effects"] == "none"
-        assert any("single center" in note for note in fit.notes())
+        assert any("single center" in note for note in fit.notes)
     elif n_centres <= 6:
         for c in range(n_centres):  # hundreds per centre: the data identify each intercept
             checks[f"alpha + a[c{c}]"] = (post["alpha"] + post["a_group"].sel(group=f"c{c}"),
@@ -76,7 +76,7 @@ def test_default_fit_passes_the_gate_and_recovers_the_truth(name):
         checks["alpha"] = (post["alpha"], truth.alpha + float(np.mean(effects["a_group"])))
         checks["sigma_group"] = (post["sigma_group"], truth.sigma_group)
     if n_centres > 1:
-        assert any("between-center SD" in note for note in fit.notes())
+        assert any("between-center SD" in note for note in fit.notes)
     misses = {}
     for label, (draws, value) in checks.items():
         lo, hi = _interval(draws.values)
@@ -89,7 +89,7 @@ def test_default_fit_passes_the_gate_and_recovers_the_truth(name):
 def test_few_centres_say_the_between_centre_sd_is_from_its_prior():
     cohort = simulate_cohort(900, 3, random_seed=21)
     fit = pkmodel.RemissionModel().fit(cohort, random_seed=2, progressbar=False)
-    assert fit.diagnostics().converged, str(fit.diagnostics())
-    notes = " ".join(fit.notes())
+    assert fit.diagnostics.converged, str(fit.diagnostics)
+    notes = " ".join(fit.notes)
     assert "3 centers" in notes and "informed mostly by its prior Gamma(2, 5)" in notes
-    assert fit.summary().attrs["notes"] == fit.notes()
+    assert fit.summary().attrs["notes"] == list(fit.notes)
