@@ -51,7 +51,7 @@ def population_ess(idata):
 PKMODEL = _POPULATION_ESS + """
 import json, pkmodel
 fit = pkmodel.RemissionModel().fit(pkmodel.load_ungar2019(), random_seed=1, progressbar=False)
-d = fit.diagnostics()
+d = fit.diagnostics
 print(json.dumps({"divergences": d.divergences, "pop_ess_bulk": population_ess(fit.tree)}))
 """
 
@@ -120,7 +120,7 @@ model = sampler_model(design, spec.priors, **options)
 t2 = time.time()
 fit = spec.fit(cohort, random_seed=1, progressbar=False)  # the model above is reused
 t3 = time.time()
-fit.diagnostics()
+fit.diagnostics
 t4 = time.time()
 print(json.dumps({"start": t0, "imports": t1 - t0, "model": t2 - t1, "fit": t3 - t2,
                   "diagnostics": t4 - t3, "end": t4, "from_cache": model.from_cache}))

@@ -45,7 +45,7 @@ def main() -> None:
         row += [float((p[v] < t).mean()) for v, t in TRUTH.items()]
         rows.append(row)
         print(f"seed {seed}: means {row[0]:.3f} {row[1]:.3f}, sds {row[2]:.3f} {row[3]:.3f}, "
-              f"P(below truth) {row[4]:.2f} {row[5]:.2f}, gate {fit.diagnostics().converged}",
+              f"P(below truth) {row[4]:.2f} {row[5]:.2f}, gate {fit.diagnostics.converged}",
               flush=True)
     a = np.array(rows)
     for k, (v, t) in enumerate(TRUTH.items()):

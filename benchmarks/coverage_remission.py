@@ -66,7 +66,7 @@ def one_replicate(n_patients: int, replicate: int) -> dict:
     for name, (draws, value) in targets.items():
         lo, hi = np.quantile(draws.values.ravel(), [0.05, 0.95])
         covered[name] = bool(lo <= value <= hi)
-    d = fit.diagnostics()
+    d = fit.diagnostics
     return {"converged": d.converged, "divergences": d.divergences, "seconds": seconds,
             "covered": covered}
 
