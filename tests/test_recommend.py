@@ -233,3 +233,22 @@ def test_the_value_of_a_measurement_equals_the_reference_with_its_error(exposure
     other = _cli(capsys, *argv, "--seed", 7)["tdm"]
     assert abs(other["p_verdict_changes"] - p) < 4 * np.hypot(tdm["p_verdict_changes_se"],
                                                               other["p_verdict_changes_se"])
+
+
+def test_predict_on_an_exposure_fit_takes_regimens_and_equals_the_reference(exposure_fit,
+                                                                            reference):
+    import pandas as pd
+
+    fit = pkmodel.load_fit(exposure_fit, warn=False)
+    table = pd.DataFrame({"patient_id": ["a", "b", "c"], "baseline_tl": ["6", ">16", "6"],
+                          "strategy": ["10 mg/kg q8w", "5 mg/kg q4w", "dose_escalation"],
+                          "dose_mg_kg": [None, None, 10.0], "interval_weeks": [None, None, 8.0],
+                          "weight_kg": 70.0, "albumin_g_l": 40.0, "immunomodulator": 0,
+                          "ati": 0, "month": 12})
+    out = fit.predict(table, random_seed=3).set_index("patient_id")["p_remission"]
+    assert out["a"] == pytest.approx(reference.measured(6.0, "10 mg/kg q8w").mean(), abs=0.01)
+    assert out["b"] == pytest.approx(reference.above(16.0, "5 mg/kg q4w").mean(), abs=0.015)
+    assert out["c"] == pytest.approx(out["a"], abs=1e-12)  # the same regimen, by its columns
+    with pytest.raises(pkmodel.PredictionError, match="row 1: 'dose_escalation' is not a "
+                                                      "regimen"):
+        fit.predict(table.drop(columns=["dose_mg_kg", "interval_weeks"]).iloc[[2]])

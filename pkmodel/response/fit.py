@@ -298,7 +298,11 @@ class RemissionFit:
         ----------
         patients : path, DataFrame or Cohort
             Needs ``baseline_tl`` (``>16`` allowed), ``strategy``, the model's covariates and,
-            for ``level="center"``, the grouping column. ``month`` is optional: without it every
+            for ``level="center"``, the grouping column. For the exposure-driven model the
+            regimen is ``dose_mg_kg`` and ``interval_weeks`` or the ``strategy`` written as a
+            regimen (``"10 mg/kg q8w"``, any regimen), with ``weight_kg`` and the PK model's
+            covariates (those left out take the fitted cohort's medians, listed in
+            ``attrs["assumed"]``). ``month`` is optional: without it every
             fitted month is predicted. Outcomes are not needed.
         level : {"population", "center"}
             ``"population"``: new centres; ``"center"``: each row's own (fitted) centre.
@@ -318,7 +322,8 @@ class RemissionFit:
         table = read_patients(patients)
         meta = self.meta
         group_col = self.spec.group
-        checks = [("strategy", meta["strategies"])]
+        exposure = bool(meta.get("exposure"))  # a regimen, fitted or not, acts by its gain
+        checks = [] if exposure else [("strategy", meta["strategies"])]
         has_month = "month" in table.columns and not table["month"].isna().all()
         if has_month:
             checks.append(("month", meta["months"]))
@@ -351,11 +356,18 @@ class RemissionFit:
                 raise PredictionError("this model's slope depends on disease: give every row a "
                                       "disease (CD or UC)")
             disease = table["disease"].to_numpy()
+        gain, assumed = {}, {}
+        if exposure:
+            from pkmodel.response.exposure import table_gain
+
+            found, assumed = table_gain(meta, table)
+            gain = {"log_gain": found.mean, "log_gain_sd": found.sd}
         p = predictor.p_remission(
             log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
             table["month"].to_numpy(), covariates=z, disease=disease,
-            centre=group)
+            centre=group, **gain)
         out = table.copy()
+        out.attrs["assumed"] = assumed
         out["p_remission"] = p.mean(axis=0)
         out["p_lower"], out["p_upper"] = np.quantile(p, [(1 - ci_prob) / 2, (1 + ci_prob) / 2],
                                                      axis=0)

@@ -168,8 +168,10 @@ def _check_patient(tl_ug_ml, tl_cens, weight_kg, albumin_g_l, ati, covariates, f
         check_plausible("albumin_g_l", "albumin_g_l", albumin_g_l, error=PredictionError)
     if ati not in (0, 1) or isinstance(ati, bool):
         raise PredictionError(f"ati must be 0 (no antibodies to infliximab) or 1, not {ati!r}")
+    from pkmodel.response.predictor import DesignInfo
+
     given = dict(covariates or {})
-    design = fit.design
+    design = DesignInfo.from_meta(fit.meta)
     pk_columns = {spec["cohort"] for spec in COVARIATES.values() if spec["cohort"]}
     own = {"weight_kg": "weight_kg", "albumin_g_l": "albumin_g_l", "ati": "ati"}
     known = (set(design.covariates) | (pk_columns - set(own))
