@@ -23,7 +23,6 @@ approximation of the exposure gain's posterior and interpolation:
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -127,18 +126,6 @@ def reference_verdict(p_by_regimen, p_min, credibility):
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def exposure_fit(tmp_path_factory):
-    """An exposure-driven fit of the shipped cohort, saved by the command line."""
-    path = tmp_path_factory.mktemp("recommend") / "exposure.nc"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(["fit", "-o", str(path), "--exposure", "--seed", "1", "--chains", "2",
-                     "--draws", "500", "--tune", "500", "--json"])
-    assert code == 0
-    return path
-
-
 def _cli(capsys, *argv):
     code = main(["recommend", *map(str, argv), "--json"])
     out, err = capsys.readouterr()

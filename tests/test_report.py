@@ -178,19 +178,47 @@ def test_report_tables_use_readable_labels_and_whole_ess(analyzed):
 
 def test_rank_plot_flags_are_reconciled_with_the_verdict(analyzed, analyzed_fit):
     from pkmodel.plots import rank_test
+    from pkmodel.report import report_status
+    from pkmodel.report.sections import diagnostics_section
 
     text = (analyzed / "report.html").read_text(encoding="utf-8")
     paragraph = re.search(r'<p id="rank-test">(.*?)</p>', text, flags=re.S).group(1)
-    assert "not part of the gate" in paragraph
     test = rank_test(analyzed_fit)
     assert len(test) and test.p_value.between(0, 1).all()
     flagged = list(test.parameter[test.flagged])
-    if flagged:
-        assert all(name in paragraph for name in flagged)
-        assert "treat it as a warning" in paragraph
+    badge = re.search(r'id="diagnostics-status">(\w+)<', text).group(1)
+    assert badge == report_status(analyzed_fit).label
+    if flagged:  # a flagged parameter never sits beside a plain PASS
+        assert all(name in paragraph for name in flagged) and badge in ("CHECK", "FAIL")
     else:
-        assert "flags no parameter" in paragraph
-    assert "All checks of the convergence gate pass" in text or "FAILS" in text
+        assert "flags no parameter" in paragraph and badge in ("PASS", "FAIL")
+    # a fit that passes the gate with a flagged parameter: CHECK, naming it and what to do
+    flagged_fit = _RankFlagged(analyzed_fit)
+    section = diagnostics_section(flagged_fit)
+    assert 'id="diagnostics-status">CHECK<' in section
+    assert "chains disagree about sigma_patient" in section and "more draws" in section
+
+
+class _RankFlagged:
+    """A fit whose chains disagree about sigma_patient (one chain shifted by 3 SD), which still
+    passes the gate (its diagnostics are the original fit's)."""
+
+    def __init__(self, fit):
+        self._fit = fit
+        tree = fit.tree.copy(deep=True)
+        post = tree["posterior"].to_dataset()
+        sp = post["sigma_patient"].values.copy()
+        sp[0] += 3 * sp.std()
+        tree["posterior"] = post.assign(sigma_patient=(("chain", "draw"), sp))
+        self.tree = tree
+
+    def __getattr__(self, name):
+        return getattr(self._fit, name)
+
+    def diagnostics(self):
+        import dataclasses
+
+        return dataclasses.replace(self._fit.diagnostics(), converged=True)
 
 
 def test_reconstructed_banner_follows_the_data_origin_column(analyzed_fit):

@@ -81,7 +81,9 @@ def add_cohort_argument(parser) -> None:
                         help="CSV delimiter, one character (default ','; 'tab' for a tab)")
     parser.add_argument("--keep-ati-positive", action="store_true",
                         help="keep patients with antibodies to infliximab (excluded by default)")
-    parser.add_argument("--min-tl", type=float, default=3.0, metavar="UG_ML",
+    from pkmodel.cli.options import nonnegative_float
+
+    parser.add_argument("--min-tl", type=nonnegative_float, default=3.0, metavar="UG_ML",
                         help="exclude patients with baseline TL below this, µg/mL (default 3; "
                              "0 keeps everyone)")
 

@@ -88,6 +88,8 @@ class Exposure:
         except (TypeError, ValueError):
             raise SpecificationError("assumed values must be numbers, e.g. "
                                      "{'albumin_g_l': 40}") from None
+        for column, value in self.assume.items():
+            _check_assumed(column, value)
 
     @property
     def model(self) -> PopulationModel:
@@ -121,6 +123,29 @@ class Exposure:
                                          "pk_model, baseline_regimen, assume")
             return cls(**value)
         raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
+
+
+#: Plausible ranges of the assumed regimen columns (mg/kg per infusion, weeks between them).
+_REGIMEN_RANGES = {"dose_mg_kg": (1.0, 20.0), "interval_weeks": (1.0, 16.0)}
+
+
+def _check_assumed(column: str, value: float) -> None:
+    """Refuse an assumed value that is implausible in the cohort's unit (g/L for albumin)."""
+    from pkmodel.data.plausibility import check_plausible
+
+    name = f"the assumed {column} (--assume {column}=VALUE)"
+    if column in ("weight_kg", "albumin_g_l"):
+        check_plausible(name, column, value)
+    elif column in ("ati", "immunomodulator"):
+        if value not in (0.0, 1.0):
+            raise SpecificationError(f"{name} is {value:g}: write 0 (no) or 1 (yes)")
+    elif column in _REGIMEN_RANGES:
+        lo, hi = _REGIMEN_RANGES[column]
+        if not lo <= value <= hi:
+            unit = "mg/kg" if column == "dose_mg_kg" else "weeks"
+            raise SpecificationError(f"{name} is {value:g} {unit}, outside the plausible "
+                                     f"{lo:g}-{hi:g} {unit} of an infliximab regimen; check "
+                                     "the value and its unit")
 
 
 def _is_library(model: PopulationModel) -> bool:

@@ -270,7 +270,9 @@ class RemissionFit:
         pandas.DataFrame
             One row per strategy and month: ``strategy, month, p_min, credibility, tl_futile,
             tl_cross_median, tl_cross_lower, tl_cross_upper``, then ``ci_prob``,
-            ``p_cross_in_grid``, ``grid_min``, ``grid_max``. ``tl_futile`` is the lowest TL from
+            ``p_cross_in_grid``, ``grid_min``, ``grid_max``, the fitted TL range
+            (``fitted_tl_min``, ``fitted_tl_max``) and ``extrapolated``: ``tl_futile`` or
+            ``tl_cross_median`` lies beyond it. ``tl_futile`` is the lowest TL from
             which P(p_remission < p_min) >= credibility at every higher grid TL (NaN: never within
             the grid). ``tl_cross_*`` summarise each draw's crossing TL; NaN where that quantile
             lies beyond the grid.
