@@ -18,6 +18,7 @@ from pkmodel.data import (
     classical_analysis,
     load_ungar2019,
     read_cohort,
+    theophylline,
 )
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "classical_analysis",
     "load_ungar2019",
     "read_cohort",
+    "theophylline",
     *_LAZY,
 ]
 

@@ -20,8 +20,8 @@ import pkmodel
 from pkmodel.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
-THEO = ROOT / "data" / "theophylline.csv"
-THEO_SPEC = ROOT / "data" / "theophylline.toml"
+THEO = ROOT / "pkmodel" / "data" / "theophylline.csv"
+THEO_SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 
 
 def run(capsys, *argv):

@@ -1,7 +1,7 @@
 """Agreement with NONMEM on a real public dataset: the theophylline data.
 
 Data: R's ``datasets::Theoph`` (Boeckmann, Sheiner and Beal, NONMEM Users Guide Part V),
-shipped as ``data/theophylline.csv`` (``data/make_theophylline.py``, ``data/README.md``): 12
+shipped as ``pkmodel/data/theophylline.csv`` (``data/make_theophylline.py``, ``data/README.md``): 12
 subjects, one oral dose, 11 concentrations each (132, the 12 pre-dose samples at time 0
 included).
 
@@ -12,7 +12,7 @@ exp(ETA1)``, ``V = THETA2 exp(ETA2)``, ``KA = THETA3 exp(ETA3)``, diagonal OMEGA
 ``Y = IPRED + EPS(1)``; minimisation successful, covariance step (R matrix) completed. The
 figures below are the ``.ext`` rows -1000000000 (estimates) and -1000000001 (standard errors).
 
-The fit (``data/theophylline.toml``, weakly informative priors not centred on these values)
+The fit (``pkmodel/data/theophylline.toml``, weakly informative priors not centred on these values)
 must put the posterior medians of CL, V and ka within 2 NONMEM standard errors of NONMEM's
 estimates, and ``median(omega)^2`` and ``median(sigma)^2`` within a factor of 1.5 of NONMEM's
 variances. The same fit with TIME read in days instead of hours must fail the comparison. The
@@ -38,8 +38,8 @@ from pkmodel.pk.population import fit_population, read_population_data, read_spe
 from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "theophylline.csv"
-SPEC = ROOT / "data" / "theophylline.toml"
+DATA = ROOT / "pkmodel" / "data" / "theophylline.csv"
+SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 FIGURES = ROOT / "docs" / "theophylline_nonmem.json"
 
 #: NONMEM 7.4.4 FOCE-I, Wiczling/theopd model/nonmem/basic/1/1.ext: (estimate, SE), in the

@@ -264,3 +264,19 @@ def test_one_chain_says_rhat_needs_two_chains():
     assert "R-hat nan" not in str(d) and "n/a (1 chain" in str(d)
     row = checks_table(d).iloc[0]
     assert row["check"] == "max R-hat" and row["value"].startswith("n/a") and row["ok"] == "NO"
+
+
+def test_report_of_an_exposure_fit(exposure_fit, tmp_path, capsys):
+    path = tmp_path / "exposure.html"
+    code = main(["report", str(exposure_fit), "-o", str(path), "--p-min", "0.15"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert re.match(rf"wrote {re.escape(str(path))} \(diagnostics (PASS|CHECK|FAIL)", out)
+    text = path.read_text(encoding="utf-8")
+    # its own model, not the strategy model's formula
+    assert "b<sub>gain</sub> log gain<sub>i</sub>" in text and "δ<sub>strategy" not in text
+    assert "or_per_doubling" not in text
+    # the calibration check predicted each fitted regimen through its exposure
+    assert "calibration plot" in text
+    # a crossing TL beyond the fitted TLs is marked as such
+    assert 'id="extrapolation"' in text and "NO: extrapolation" in text
