@@ -59,7 +59,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["pkmodel.css"]  # tables that fit the page
 html_show_sourcelink = False
 
 

@@ -161,7 +161,7 @@ class _FakePopulationFit:
     def __init__(self, data, spec, chains=4, **_):
         self.data, self.spec, self.chains = data, spec, chains
 
-    def save(self, path):
+    def save(self, path, force=False):
         Path(path).write_bytes(b"a fit")
 
     def to_dict(self, ci_prob):

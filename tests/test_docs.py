@@ -30,3 +30,12 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
     for nb in notebooks:
         page = (out / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
         assert "<img" in page, f"{nb.name}: rendered without its stored figures"
+
+
+def test_readme_links_work_on_a_package_index():
+    """A package index shows README.md without the repository: no relative links."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    relative = re.findall(r"\]\((?!https?://|#)([^)]+)\)", text)
+    assert not relative, f"relative links in README.md: {relative}"
