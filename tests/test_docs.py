@@ -25,6 +25,19 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
     assert "Tidy format" in (out / "data_format.html").read_text(encoding="utf-8")
     api = (out / "api" / "generated" / "pkmodel.RemissionFit.html").read_text(encoding="utf-8")
     assert "futility_threshold" in api
+    # equations are math the site renders, not ASCII in code blocks
+    for page in ("model", "exposure", "pk", "population_pk"):
+        html = (out / f"{page}.html").read_text(encoding="utf-8")
+        assert '<div class="math' in html, f"{page}: no rendered display equation"
+        assert "logit P(remission_ij)" not in html and "C_ss,trough" not in html, page
+    population = (out / "population_pk.html").read_text(encoding="utf-8")
+    for name in ("theophylline_gof.png", "theophylline_pcvpc.png"):
+        assert f"_images/{name}" in population and (out / "_images" / name).exists()
+    assert (out / "_static" / "pkmodel.css").exists()  # tables scroll within the page
+    pk = (out / "pk.html").read_text(encoding="utf-8")
+    assert pk.count(">Individual Bayesian estimation<") == 1  # one heading, not two
+    for page in out.glob("*.html"):
+        assert "first cut of issue" not in page.read_text(encoding="utf-8"), page.name
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks
     for nb in notebooks:
