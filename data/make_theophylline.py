@@ -1,4 +1,4 @@
-"""Convert R's ``datasets::Theoph`` to the NONMEM format shipped as ``data/theophylline.csv``.
+"""Convert R's ``datasets::Theoph`` to the NONMEM format of ``pkmodel/data/theophylline.csv``.
 
 The theophylline data (Boeckmann, Sheiner and Beal, NONMEM Users Guide Part V, 1994; R's
 ``datasets::Theoph``): 12 subjects given one oral dose of theophylline (mg/kg), 11 plasma
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "theophylline.csv"
+OUT = Path(__file__).resolve().parents[1] / "pkmodel" / "data" / "theophylline.csv"
 
 
 def convert(source: str | Path) -> pd.DataFrame:

@@ -59,7 +59,10 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_static_path: list[str] = []
+# no left sidebar: the pages have no sub-pages to list, and the article gets its width
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["pkmodel.css"]  # tables that fit the page
 html_show_sourcelink = False
 
 

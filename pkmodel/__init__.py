@@ -19,6 +19,7 @@ from pkmodel.data import (
     classical_analysis,
     load_ungar2019,
     read_cohort,
+    theophylline,
 )
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import (
@@ -75,6 +76,7 @@ __all__ = [
     "classical_analysis",
     "load_ungar2019",
     "read_cohort",
+    "theophylline",
     *_LAZY,
 ]
 

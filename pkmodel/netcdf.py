@@ -186,8 +186,17 @@ def open_fit_file(path: str | os.PathLike, kinds: tuple[str, ...], *, loader: st
             f"{path}: a fit of another kind of model ({kind!r}, written by "
             f"{_written_by(attrs)}); {loader} reads {', '.join(map(repr, kinds))} fits; "
             + (other_kind or "a newer pkmodel may read it: upgrade pkmodel"))
-    # Fits saved before the checksum existed have none; every later one is verified.
-    if CHECKSUM_ATTR in attrs and str(attrs[CHECKSUM_ATTR]) != checksum(tree):
+    # Fits saved before the checksum existed have none: they load, with a warning, as does a
+    # file whose checksum was removed; every other one is verified.
+    if CHECKSUM_ATTR not in attrs:
+        import warnings
+
+        from pkmodel.errors import PkmodelWarning
+
+        warnings.warn(f"{path}: the fit file has no checksum, so damage to it cannot be "
+                      "detected (saved by an old pkmodel, or the checksum was removed); save it "
+                      "again, or fit again, to add one", PkmodelWarning, stacklevel=3)
+    elif str(attrs[CHECKSUM_ATTR]) != checksum(tree):
         raise FitFileError(f"{path}: the fit file is corrupt (its contents do not match the "
                            "checksum written with it); restore a good copy or fit again")
     return tree

@@ -29,3 +29,20 @@ def _model_cache(tmp_path_factory):
     if "PKMODEL_CACHE_DIR" not in os.environ:
         os.environ["PKMODEL_CACHE_DIR"] = str(tmp_path_factory.mktemp("pkmodel_cache"))
     yield
+
+
+@pytest.fixture(scope="session")
+def exposure_fit(tmp_path_factory):
+    """An exposure-driven fit of the shipped cohort (2 chains x 500 draws, seed 1), saved by
+    ``pkmodel fit --exposure``: the path."""
+    import warnings
+
+    from pkmodel.cli.main import main
+
+    path = tmp_path_factory.mktemp("exposure") / "exposure.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["fit", "-o", str(path), "--exposure", "--seed", "1", "--chains", "2",
+                     "--draws", "500", "--tune", "500", "--json"])
+    assert code == 0
+    return path

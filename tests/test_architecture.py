@@ -58,3 +58,38 @@ def test_the_architecture_page_names_every_subpackage():
     text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
     for sub in sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
         assert f"`pkmodel.{sub}`" in text, sub
+
+
+def test_import_pkmodel_loads_neither_scipy_stats_nor_pymc():
+    """`import pkmodel` (and so the command line's start) does not load the heavy libraries:
+    scipy.stats alone took a third of it. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pkmodel; heavy = [m for m in ('scipy.stats', 'pymc', 'arviz', "
+            "'pytensor', 'matplotlib.pyplot') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert out == "", f"import pkmodel loads {out}"
+
+
+def test_the_wheel_ships_its_license_types_and_example_data():
+    """pyproject declares what a package index shows: the license file, py.typed and the
+    example datasets as package data; `pkmodel.theophylline()` finds the files."""
+    import tomllib
+
+    import pkmodel
+
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    project = meta["project"]
+    assert project["license"] == "BSD-3-Clause" and project["license-files"] == ["LICENSE"]
+    text = (root / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("BSD 3-Clause License") and "the pkmodel developers" in text
+    assert any(c.startswith("Topic :: Scientific/Engineering") for c in project["classifiers"])
+    data = meta["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in data["pkmodel"] and (root / "pkmodel" / "py.typed").exists()
+    assert {"*.csv", "*.toml"} <= set(data["pkmodel.data"])
+    files = pkmodel.theophylline()
+    assert files.dataset.is_file() and files.spec.is_file()
+    assert files.dataset.parent == root / "pkmodel" / "data"

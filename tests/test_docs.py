@@ -25,8 +25,32 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
     assert "Tidy format" in (out / "data_format.html").read_text(encoding="utf-8")
     api = (out / "api" / "generated" / "pkmodel.RemissionFit.html").read_text(encoding="utf-8")
     assert "futility_threshold" in api
+    # equations are math the site renders, not ASCII in code blocks
+    for page in ("model", "exposure", "pk", "population_pk"):
+        html = (out / f"{page}.html").read_text(encoding="utf-8")
+        assert '<div class="math' in html, f"{page}: no rendered display equation"
+        assert "logit P(remission_ij)" not in html and "C_ss,trough" not in html, page
+    population = (out / "population_pk.html").read_text(encoding="utf-8")
+    for name in ("theophylline_gof.png", "theophylline_pcvpc.png"):
+        assert f"_images/{name}" in population and (out / "_images" / name).exists()
+    assert (out / "_static" / "pkmodel.css").exists()  # tables scroll within the page
+    pk = (out / "pk.html").read_text(encoding="utf-8")
+    # one heading, not two (a second would get the anchor ...-1)
+    assert 'id="individual-bayesian-estimation"' in pk
+    assert 'id="individual-bayesian-estimation-1"' not in pk
+    for page in out.glob("*.html"):
+        assert "first cut of issue" not in page.read_text(encoding="utf-8"), page.name
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks
     for nb in notebooks:
         page = (out / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
         assert "<img" in page, f"{nb.name}: rendered without its stored figures"
+
+
+def test_readme_links_work_on_a_package_index():
+    """A package index shows README.md without the repository: no relative links."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    relative = re.findall(r"\]\((?!https?://|#)([^)]+)\)", text)
+    assert not relative, f"relative links in README.md: {relative}"

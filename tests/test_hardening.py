@@ -116,7 +116,16 @@ def test_killed_during_sampling_leaves_the_previous_file(tmp_path):
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert output.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc", "run_pkmodel.py"]
+    # no partial output; the killed run's lock (its process id) stays, hidden, and is taken
+    # over by the next run on that output
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left in (["fit.nc", "run_pkmodel.py"],
+                    [".fit.nc.pkmodel-lock", "fit.nc", "run_pkmodel.py"]), left
+    from pkmodel.files import output_lock
+
+    with output_lock(output):
+        assert (tmp_path / ".fit.nc.pkmodel-lock").read_text() == str(os.getpid())
+    assert not (tmp_path / ".fit.nc.pkmodel-lock").exists()
 
 
 def test_interrupt_guard_reraises_a_swallowed_ctrl_c():

@@ -85,7 +85,7 @@ def test_bad_input_exits_2_with_one_message(tmp_path, capsys):
     code, _, err = run(capsys, "pk", "simulate", "--regimen", "ten mg q8w")
     assert code == 2 and "cannot read the regimen" in err and "Traceback" not in err
     code, _, err = run(capsys, "pk", "simulate", "--albumin-g-l", "3.8")
-    assert code == 2 and "looks like g/dL" in err and "give 38" in err
+    assert code == 2 and "looks like g/dL" in err and "3.8 g/dL is 38 g/L" in err
     bad = tmp_path / "bad.csv"
     bad.write_text(DATASET.replace("1,98,.,.,3.1", "1,98,.,.,abc"), encoding="utf-8")
     code, _, err = run(capsys, "pk", "forecast", str(bad))

@@ -1,7 +1,7 @@
 """Agreement with NONMEM on a real public dataset: the theophylline data.
 
 Data: R's ``datasets::Theoph`` (Boeckmann, Sheiner and Beal, NONMEM Users Guide Part V),
-shipped as ``data/theophylline.csv`` (``data/make_theophylline.py``, ``data/README.md``): 12
+shipped as ``pkmodel/data/theophylline.csv`` (``data/make_theophylline.py``, ``data/README.md``): 12
 subjects, one oral dose, 11 concentrations each (132, the 12 pre-dose samples at time 0
 included).
 
@@ -12,7 +12,7 @@ exp(ETA1)``, ``V = THETA2 exp(ETA2)``, ``KA = THETA3 exp(ETA3)``, diagonal OMEGA
 ``Y = IPRED + EPS(1)``; minimisation successful, covariance step (R matrix) completed. The
 figures below are the ``.ext`` rows -1000000000 (estimates) and -1000000001 (standard errors).
 
-The fit (``data/theophylline.toml``, weakly informative priors not centred on these values)
+The fit (``pkmodel/data/theophylline.toml``, weakly informative priors not centred on these values)
 must put the posterior medians of CL, V and ka within 2 NONMEM standard errors of NONMEM's
 estimates, and ``median(omega)^2`` and ``median(sigma)^2`` within a factor of 1.5 of NONMEM's
 variances. The same fit with TIME read in days instead of hours must fail the comparison. The
@@ -38,9 +38,12 @@ from pkmodel.pk.population import fit_population, read_population_data, read_spe
 from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "theophylline.csv"
-SPEC = ROOT / "data" / "theophylline.toml"
+DATA = ROOT / "pkmodel" / "data" / "theophylline.csv"
+SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 FIGURES = ROOT / "docs" / "theophylline_nonmem.json"
+#: The goodness-of-fit and pcVPC figures of this fit on docs/population_pk.md.
+PLOTS = {"gof": ROOT / "docs" / "figures" / "theophylline_gof.png",
+         "pcvpc": ROOT / "docs" / "figures" / "theophylline_pcvpc.png"}
 
 #: NONMEM 7.4.4 FOCE-I, Wiczling/theopd model/nonmem/basic/1/1.ext: (estimate, SE), in the
 #: run's units (L/h, L, 1/h; variances of ETA on the log scale and of EPS in (mg/L)^2).
@@ -198,7 +201,16 @@ def test_figures_of_the_docs_are_this_fit(fit):
                "ofv_at_nonmem_estimates": round(foce_objective(fit.spec, fit.data)[0], 4),
                "nonmem_ofv": NONMEM_OFV}
     if os.environ.get("PKMODEL_WRITE_FIGURES"):
+        from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+
         FIGURES.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+        PLOTS["gof"].parent.mkdir(exist_ok=True)
+        plot_goodness_of_fit(fit).savefig(PLOTS["gof"], dpi=90)
+        plot_pc_vpc(fit, random_seed=1).savefig(PLOTS["pcvpc"], dpi=90)
+    # the page shows this fit's figures
+    page = (ROOT / "docs" / "population_pk.md").read_text(encoding="utf-8")
+    for path in PLOTS.values():
+        assert path.stat().st_size > 10_000 and f"figures/{path.name}" in page
     stored = json.loads(FIGURES.read_text(encoding="utf-8"))
     assert stored["converged"]
     # the same seed gives the same draws here; elsewhere (another BLAS, another nutpie) the

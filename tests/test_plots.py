@@ -176,7 +176,8 @@ def test_standalone_curve_png_shows_binned_rates(fit, tmp_path, monkeypatch):
 
 def test_rank_plot_says_its_test_is_not_the_gate(fit):
     test = plots.rank_test(fit)
-    assert list(test.columns) == ["parameter", "p_value", "alpha", "flagged"]
+    assert list(test.columns) == ["parameter", "p_value", "alpha", "flagged", "thinning"]
+    assert (test.thinning == plots.thinning(fit, list(fit.population_parameters))).all()
     assert "delta_strategy[interval_shortening]" in set(test.parameter)
     assert test.p_value.between(0, 1).all() and np.allclose(test.alpha, 0.01)
     title = plots.plot_rank(fit).get_suptitle()

@@ -179,18 +179,48 @@ def test_report_tables_use_readable_labels_and_whole_ess(analyzed):
 
 def test_rank_plot_flags_are_reconciled_with_the_verdict(analyzed, analyzed_fit):
     from pkmodel.plots import rank_test
+    from pkmodel.report import report_status
+    from pkmodel.report.sections import diagnostics_section
 
     text = (analyzed / "report.html").read_text(encoding="utf-8")
     paragraph = re.search(r'<p id="rank-test">(.*?)</p>', text, flags=re.S).group(1)
-    assert "not part of the gate" in paragraph
     test = rank_test(analyzed_fit)
     assert len(test) and test.p_value.between(0, 1).all()
     flagged = list(test.parameter[test.flagged])
-    if flagged:
-        assert all(name in paragraph for name in flagged)
-        assert "treat it as a warning" in paragraph
+    badge = re.search(r'id="diagnostics-status">(\w+)<', text).group(1)
+    assert badge == report_status(analyzed_fit).label
+    if flagged:  # a flagged parameter never sits beside a plain PASS
+        assert all(name in paragraph for name in flagged) and badge in ("CHECK", "FAIL")
     else:
-        assert "flags no parameter" in paragraph
+        assert "flags no parameter" in paragraph and badge in ("PASS", "FAIL")
+    # a fit that passes the gate with a flagged parameter: CHECK, naming it and what to do
+    flagged_fit = _RankFlagged(analyzed_fit)
+    section = diagnostics_section(flagged_fit)
+    assert 'id="diagnostics-status">CHECK<' in section
+    assert "chains disagree about sigma_patient" in section and "more draws" in section
+
+
+class _RankFlagged:
+    """A fit whose chains disagree about sigma_patient (one chain shifted by 3 SD), which still
+    passes the gate (its diagnostics are the original fit's)."""
+
+    def __init__(self, fit):
+        self._fit = fit
+        tree = fit.tree.copy(deep=True)
+        post = tree["posterior"].to_dataset()
+        sp = post["sigma_patient"].values.copy()
+        sp[0] += 3 * sp.std()
+        tree["posterior"] = post.assign(sigma_patient=(("chain", "draw"), sp))
+        self.tree = tree
+
+    def __getattr__(self, name):
+        return getattr(self._fit, name)
+
+    @property
+    def diagnostics(self):
+        import dataclasses
+
+        return dataclasses.replace(self._fit.diagnostics, converged=True)
 
 
 def test_the_diagnostics_section_states_the_gates_verdict_either_way(analyzed, analyzed_fit):
@@ -199,7 +229,7 @@ def test_the_diagnostics_section_states_the_gates_verdict_either_way(analyzed, a
     few draws of the module's fit went)."""
     import dataclasses
 
-    from pkmodel.report.sections import diagnostics_section
+    from pkmodel.report.sections import diagnostics_section, report_status
 
     text = (analyzed / "report.html").read_text(encoding="utf-8")
     d = analyzed_fit.diagnostics
@@ -214,8 +244,10 @@ def test_the_diagnostics_section_states_the_gates_verdict_either_way(analyzed, a
         fit = dataclasses.replace(analyzed_fit, _diagnostics=gate)
         assert fit.converged is gate.converged
         sections[name] = diagnostics_section(fit)
-    assert 'id="diagnostics-status">PASS<' in sections["good"]
-    assert "All checks of the convergence gate pass" in sections["good"]
+    # a passing gate reads PASS, or CHECK where the rank test flags a parameter (report_status)
+    expected = "CHECK" if report_status(analyzed_fit).flagged else "PASS"
+    assert f'id="diagnostics-status">{expected}<' in sections["good"]
+    assert "convergence gate pass" in sections["good"]
     assert "FAIL" not in sections["good"] and "<li>" not in sections["good"]
     assert 'id="diagnostics-status">FAIL<' in sections["bad"]
     assert "FAILS its convergence checks" in sections["bad"]
@@ -265,3 +297,19 @@ def test_one_chain_says_rhat_needs_two_chains():
     assert "R-hat nan" not in str(d) and "n/a (1 chain" in str(d)
     row = checks_table(d).iloc[0]
     assert row["check"] == "max R-hat" and row["value"].startswith("n/a") and row["ok"] == "NO"
+
+
+def test_report_of_an_exposure_fit(exposure_fit, tmp_path, capsys):
+    path = tmp_path / "exposure.html"
+    code = main(["report", str(exposure_fit), "-o", str(path), "--p-min", "0.15"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert re.match(rf"wrote {re.escape(str(path))} \(diagnostics (PASS|CHECK|FAIL)", out)
+    text = path.read_text(encoding="utf-8")
+    # its own model, not the strategy model's formula
+    assert "b<sub>gain</sub> log gain<sub>i</sub>" in text and "δ<sub>strategy" not in text
+    assert "or_per_doubling" not in text
+    # the calibration check predicted each fitted regimen through its exposure
+    assert "calibration plot" in text
+    # a crossing TL beyond the fitted TLs is marked as such
+    assert 'id="extrapolation"' in text and "NO: extrapolation" in text

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from pkmodel.cli.options import fraction_at_least_half, nonnegative_int, positive_int
+
 __all__ = ["STRICT_EXIT", "add_cohort_argument", "add_sampler_options", "check_plot_path",
            "emit_json", "fit_exit", "fit_text", "load_cohort_arg", "phase", "print_fit",
            "separator", "to_jsonable"]
@@ -86,7 +88,9 @@ def add_cohort_argument(parser) -> None:
                         help="CSV delimiter, one character (default ','; 'tab' for a tab)")
     parser.add_argument("--keep-ati-positive", action="store_true",
                         help="keep patients with antibodies to infliximab (excluded by default)")
-    parser.add_argument("--min-tl", type=float, default=3.0, metavar="UG_ML",
+    from pkmodel.cli.options import nonnegative_float
+
+    parser.add_argument("--min-tl", type=nonnegative_float, default=3.0, metavar="UG_ML",
                         help="exclude patients with baseline TL below this, µg/mL (default 3; "
                              "0 keeps everyone)")
 
@@ -106,14 +110,15 @@ def add_sampler_options(p, *, draws: int, strict_also: str = "") -> None:
     """The options of every command that samples a fit: ``--draws`` (default ``draws``),
     ``--tune``, ``--chains``, ``--cores``, ``--target-accept`` and ``--strict`` (with
     ``strict_also``, the command's other reasons to fail, in its help)."""
-    p.add_argument("--draws", type=int, default=draws,
+    p.add_argument("--draws", type=positive_int, default=draws,
                    help=f"posterior draws per chain (default {draws})")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    p.add_argument("--cores", type=int, default=None,
+    p.add_argument("--tune", type=nonnegative_int, default=1000,
+                   help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=positive_int, default=4, help="number of chains (default 4)")
+    p.add_argument("--cores", type=positive_int, default=None,
                    help="run chains in parallel on this many cores (default: all, up to --chains);"
                    " the same seed gives the same draws whatever the number")
-    p.add_argument("--target-accept", type=float, default=0.9,
+    p.add_argument("--target-accept", type=fraction_at_least_half, default=0.9,
                    help="NUTS target acceptance rate (default 0.9; raise it against divergences)")
     p.add_argument("--strict", action="store_true",
                    help=f"exit with status {STRICT_EXIT} if the fit fails its convergence checks"
@@ -122,11 +127,17 @@ def add_sampler_options(p, *, draws: int, strict_also: str = "") -> None:
 
 def fit_text(fit, ci_prob: float = 0.9) -> str:
     """A fit's summary table as text: 3 significant digits, ESS as whole numbers, R-hat to 3
-    decimals, ``-`` for the diagnostics of a fixed value. The same for every kind of fit."""
-    table = fit.summary(ci_prob)
-    formats = {"ess_bulk": "{:.0f}".format, "ess_tail": "{:.0f}".format, "r_hat": "{:.3f}".format}
-    return table.to_string(index=False, formatters=formats, float_format="{:.3g}".format,
-                           na_rep="-")
+    decimals; ``fixed`` for the diagnostics of a value that is not sampled (NONMEM's FIX), and
+    ``n/a`` for an R-hat that one chain cannot give. The same for every kind of fit."""
+    table = fit.summary(ci_prob).astype({"ess_bulk": object, "ess_tail": object,
+                                         "r_hat": object})
+    fixed = table["ess_bulk"].isna()
+    for column, fmt in (("ess_bulk", "{:.0f}"), ("ess_tail", "{:.0f}"), ("r_hat", "{:.3f}")):
+        values = table[column]
+        table[column] = [("fixed" if is_fixed else "n/a") if value is None or value != value
+                         else fmt.format(value) for value, is_fixed in zip(values, fixed,
+                                                                           strict=True)]
+    return table.to_string(index=False, float_format="{:.3g}".format, na_rep="-")
 
 
 def print_fit(fit, ci_prob: float = 0.9) -> None:

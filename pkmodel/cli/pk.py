@@ -10,6 +10,11 @@ import warnings
 
 import numpy as np
 
+from pkmodel.cli.options import (
+    nonnegative_int,
+    positive_int,
+    probability,
+)
 from pkmodel.cli.output import add_sampler_options, emit_json, separator
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.sampling import POPULATION_DRAWS
@@ -28,13 +33,12 @@ def _covariates(args) -> dict:
 
 
 def _albumin_g_dl(g_l: float) -> float:
-    """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL."""
-    from pkmodel.errors import SpecificationError
+    """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL, checked
+    in the unit the user wrote."""
+    from pkmodel.data.plausibility import check_plausible
     from pkmodel.pk.models import from_cohort
 
-    if g_l < 10:
-        raise SpecificationError(f"--albumin-g-l {g_l:g} looks like g/dL; the command line takes "
-                                 f"g/L (as cohort tables do): give {10 * g_l:g}")
+    check_plausible("--albumin-g-l", "albumin_g_l", g_l)
     return float(from_cohort({"albumin_g_l": g_l})["albumin_g_dl"])
 
 
@@ -232,16 +236,21 @@ def _forecast(args) -> int:
 
 
 def _fit(args) -> int:
-    from pkmodel.cli.output import fit_exit, phase, print_fit
+    from pkmodel.files import output_files
+
+    outputs = {"-o/--output": args.output, "--gof": args.gof, "--vpc": args.vpc}
+    with output_files(outputs, force=args.force, inputs=[args.dataset, args.spec]) as out:
+        return _fit_into(args, out)
+
+
+def _fit_into(args, out: dict) -> int:
+    """``pkmodel pk fit``, writing its outputs to ``out`` (moved into place together)."""
+    from pkmodel.cli.output import check_plot_path, fit_exit, phase, print_fit
     from pkmodel.errors import ConvergenceWarning
-    from pkmodel.files import check_writable
     from pkmodel.pk.population import fit_population, read_population_data, read_spec
 
-    check_writable(args.output, force=args.force, inputs=[args.dataset, args.spec])
-    for figure in (args.gof, args.vpc):
-        if figure is not None:
-            check_writable(figure, force=args.force,
-                           inputs=[args.dataset, args.spec, args.output])
+    formats = {o: check_plot_path(getattr(args, o[2:]), force=args.force)
+               for o in ("--gof", "--vpc") if o in out}
     spec = read_spec(args.spec)
     if args.prior is not None:
         from pkmodel.pk.population import with_prior
@@ -264,20 +273,22 @@ def _fit(args) -> int:
                              cores=args.cores, target_accept=args.target_accept,
                              random_seed=args.random_seed,
                              progressbar=not args.json and sys.stderr.isatty())
-    for w in caught:  # a failed gate is said by the diagnostics below
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    fit.save(args.output, force=args.force)
+    # a failed gate is said by the diagnostics below; a note of the data is printed once, as a
+    # note, even where it was also a warning
+    caught = [w for w in caught if not issubclass(w.category, ConvergenceWarning)
+              and str(w.message) not in data.notes]
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    fit.save(out["-o/--output"])
     figures = []
-    if args.gof is not None or args.vpc is not None:
+    if formats:
         from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
 
-        if args.gof is not None:
-            plot_goodness_of_fit(fit).savefig(args.gof, dpi=110)
-            figures.append(str(args.gof))
-        if args.vpc is not None:
-            plot_pc_vpc(fit).savefig(args.vpc, dpi=110)
-            figures.append(str(args.vpc))
+        for option, plot in (("--gof", plot_goodness_of_fit), ("--vpc", plot_pc_vpc)):
+            if option in formats:
+                phase(f"drawing {getattr(args, option[2:])}")
+                plot(fit).savefig(out[option], format=formats[option], dpi=110)
+                figures.append(str(getattr(args, option[2:])))
     payload = fit.to_dict(args.credible) | {"output": str(args.output), "figures": figures,
                                             "warnings": [str(w.message) for w in caught],
                                             "disclaimer": DISCLAIMER}
@@ -302,15 +313,17 @@ def _fit(args) -> int:
 def _report(args) -> int:
     from pathlib import Path
 
-    from pkmodel.files import check_writable
+    from pkmodel.files import output_files
     from pkmodel.pk.population import load_population_fit
     from pkmodel.report import write_population_report
 
-    check_writable(args.output, force=args.force, inputs=[args.fit])
-    fit = load_population_fit(args.fit, warn=False)  # the report shows a failed gate as FAIL
-    path = write_population_report(fit, args.output, force=args.force, ci_prob=args.credible,
-                                   n_replicates=args.replicates, random_seed=args.random_seed,
-                                   source=Path(args.fit).name)
+    with output_files({"-o/--output": args.output}, force=args.force,
+                      inputs=[args.fit]) as out:
+        fit = load_population_fit(args.fit, warn=False)  # the report shows a failed gate as FAIL
+        write_population_report(fit, out["-o/--output"], ci_prob=args.credible,
+                                n_replicates=args.replicates, random_seed=args.random_seed,
+                                source=Path(args.fit).name)
+    path = Path(args.output)
     if args.json:
         emit_json({"output": str(path), "diagnostics": fit.diagnostics.to_dict(),
                    "bytes": path.stat().st_size})
@@ -373,7 +386,7 @@ def register(subparsers) -> None:
                    help="switch to --regimen at this week, from --switch-from before it")
     p.add_argument("--switch-from", default="standard",
                    help="regimen before the switch (default standard)")
-    p.add_argument("--n-patients", type=int, default=0,
+    p.add_argument("--n-patients", type=nonnegative_int, default=0,
                    help="also simulate this many virtual patients' steady-state troughs")
     p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
     _seed_option(p)
@@ -396,20 +409,20 @@ def register(subparsers) -> None:
                    help="candidate regimens; several may follow, or repeat it (default: the five "
                         "named regimens)")
     p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
-    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=probability, default=0.9,
                    help="credible interval width")
     p.add_argument("--method", choices=("map", "nuts"), default="map",
                    help="map (fast, default) or nuts (full MCMC)")
-    p.add_argument("--n-doses", type=int, default=None,
+    p.add_argument("--n-doses", type=positive_int, default=None,
                    help="forecast the trough before dose N+1 after switching (default: steady "
                         "state)")
     p.add_argument("--weight", type=_positive, default=None, help="weight, kg, if not in WT")
     p.add_argument("--time-unit", default="day", help="unit of TIME: day, hour or week")
     p.add_argument("--sep", default=",", type=separator,
                    help="CSV delimiter, one character (default ','; 'tab' for a tab)")
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain)")
-    p.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps")
-    p.add_argument("--chains", type=int, default=4, help="NUTS chains")
+    p.add_argument("--draws", type=positive_int, default=1000, help="posterior draws (per chain)")
+    p.add_argument("--tune", type=positive_int, default=1000, help="NUTS tuning steps")
+    p.add_argument("--chains", type=positive_int, default=4, help="NUTS chains")
     _seed_option(p)
     p.add_argument("--strict", action="store_true",
                    help="refuse an implausible individual estimate (likely a unit slip in AMT, "
@@ -427,7 +440,7 @@ def register(subparsers) -> None:
                    metavar="POPFIT.nc", help="the fitted model, netCDF")
     p.add_argument("--force", action="store_true", help="replace the output if it exists")
     add_sampler_options(p, draws=POPULATION_DRAWS)
-    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=probability, default=0.9,
                    help="credible interval width")
     p.add_argument("--sep", default=",", type=separator,
                    help="CSV delimiter, one character (default ','; 'tab' for a tab)")
@@ -455,9 +468,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="REPORT.html",
                    help="the HTML file to write")
     p.add_argument("--force", action="store_true", help="replace an existing report")
-    p.add_argument("--ci-prob", "--credible", dest="credible", type=float, default=0.9,
+    p.add_argument("--ci-prob", "--credible", dest="credible", type=probability, default=0.9,
                    help="credible interval width")
-    p.add_argument("--replicates", type=int, default=200,
+    p.add_argument("--replicates", type=positive_int, default=200,
                    help="replicates of the pcVPC (default 200)")
     p.add_argument("--seed", "--random-seed", dest="random_seed", type=int, default=None,
                    help="seed of the pcVPC's replicates (default: the fit's seed)")

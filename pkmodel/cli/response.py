@@ -7,6 +7,7 @@ import time
 import warnings
 from pathlib import Path
 
+from pkmodel.cli.options import probability
 from pkmodel.cli.output import (
     add_cohort_argument,
     add_sampler_options,
@@ -19,7 +20,7 @@ from pkmodel.cli.output import (
 )
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import ConvergenceWarning, SpecificationError
-from pkmodel.files import atomic_path, check_writable, staged_outputs
+from pkmodel.files import atomic_path, output_files, staged_outputs
 
 __all__ = ["register"]
 
@@ -27,13 +28,7 @@ __all__ = ["register"]
 def _fit_from_args(args):
     from pkmodel.response import RemissionModel
 
-    phase("reading the cohort")
-    cohort = load_cohort_arg(args)
-    phase(f"fitting the remission model to {cohort.data['patient_id'].nunique()} patients "
-          f"({args.chains} chains x {args.tune} tuning + {args.draws} draws; the first fit of a "
-          "model structure also compiles it)")
-    started = time.perf_counter()
-    exposure = None
+    exposure = None  # the specification first: its options are checked before any work
     if args.exposure:
         exposure = {"pk_model": args.pk_model, "assume": _assumptions(args.assume or ())}
     elif args.assume or args.pk_model != _DEFAULT_PK_MODEL:
@@ -41,6 +36,12 @@ def _fit_from_args(args):
                                  "add --exposure")
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
                           target_accept=args.target_accept, exposure=exposure)
+    phase("reading the cohort")
+    cohort = load_cohort_arg(args)
+    phase(f"fitting the remission model to {cohort.data['patient_id'].nunique()} patients "
+          f"({args.chains} chains x {args.tune} tuning + {args.draws} draws; the first fit of a "
+          "model structure also compiles it)")
+    started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fit = spec.fit(cohort, draws=args.draws, tune=args.tune, chains=args.chains,
@@ -126,9 +127,10 @@ def _diagnostics_exit(fit, args, cohort) -> int:
 
 
 def _fit(args) -> int:
-    check_writable(args.output, force=args.force, inputs=[args.cohort])
-    cohort, fit = _fit_from_args(args)
-    fit.save(args.output, force=args.force)
+    with output_files({"-o/--output": args.output}, force=args.force,
+                      inputs=[args.cohort]) as out:
+        cohort, fit = _fit_from_args(args)
+        fit.save(out["-o/--output"])
     if args.json:
         emit_json({"output": str(args.output), **fit.to_dict(), **_status(fit)})
     else:
@@ -161,12 +163,13 @@ def _curve(args) -> int:
 
     if args.plot:
         check_plot_path(args.plot, force=args.force, inputs=[args.fit])
-    fit = _load(args)
-    curve = fit.remission_curve(strategy=args.strategy, month=_month_list(args),
-                                level=args.level)
-    summary = summarize_curve(curve, ci_prob=args.ci_prob)
-    if args.plot:
-        _save_plot(fit, curve, None, args.plot, args.force, args.ci_prob)
+    with output_files({"--plot": args.plot}, force=args.force, inputs=[args.fit]) as out:
+        fit = _load(args)
+        curve = fit.remission_curve(strategy=args.strategy, month=_month_list(args),
+                                    level=args.level)
+        summary = summarize_curve(curve, ci_prob=args.ci_prob)
+        if args.plot:
+            _save_plot(fit, curve, None, out["--plot"], False, args.ci_prob)
     if args.json:
         emit_json({"level": args.level, "ci_prob": args.ci_prob, "tl_units": "µg/mL",
                    **_status(fit), "curve": summary.to_dict(orient="records")})
@@ -198,12 +201,23 @@ def _threshold_text(table) -> str:
     lines = []
     for r in table.itertuples():
         futile = ("not reached within the grid" if r.tl_futile != r.tl_futile
-                  else f"{r.tl_futile:.1f} µg/mL")
+                  else f"{r.tl_futile:.1f} µg/mL" + _beyond(r, r.tl_futile))
         cross = ("beyond the grid" if r.tl_cross_median != r.tl_cross_median else
-                 f"{r.tl_cross_median:.1f} [{_fmt(r.tl_cross_lower)}, {_fmt(r.tl_cross_upper)}]")
+                 f"{r.tl_cross_median:.1f}{_beyond(r, r.tl_cross_median)} "
+                 f"[{_fmt(r.tl_cross_lower)}, {_fmt(r.tl_cross_upper)}]")
         lines.append(f"{r.strategy}, month {r.month}: futile (P(p<{r.p_min:g}) >= "
                      f"{r.credibility:g}) from TL {futile}; crossing TL median {cross}")
+    if "extrapolated" in table and table["extrapolated"].any():
+        lo, hi = table["fitted_tl_min"].iloc[0], table["fitted_tl_max"].iloc[0]
+        lines.append(f"EXTRAPOLATION: the fitted baseline TLs span {lo:g}-{hi:g} µg/mL; a "
+                     "threshold beyond them rests on the model's extrapolation")
     return "\n".join(lines)
+
+
+def _beyond(r, value: float) -> str:
+    """`` (extrapolation)`` for a TL beyond the fitted range."""
+    lo, hi = getattr(r, "fitted_tl_min", None), getattr(r, "fitted_tl_max", None)
+    return " (extrapolation)" if lo is not None and not lo <= value <= hi else ""
 
 
 def _fmt(v: float) -> str:
@@ -281,7 +295,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("curve", help="posterior remission curve of a saved fit")
     _curve_args(p)
-    p.add_argument("--ci-prob", type=float, default=0.9, help="credible band width")
+    p.add_argument("--ci-prob", type=probability, default=0.9, help="credible band width")
     p.add_argument("--plot", metavar="PNG", help="also write a plot")
     p.add_argument("--force", action="store_true", help="replace an existing plot")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -289,8 +303,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("threshold", help="credible futility thresholds of a saved fit")
     _curve_args(p)
-    p.add_argument("--p-min", type=float, default=0.2, help="futile below this P(remission)")
-    p.add_argument("--credibility", type=float, default=0.9,
+    p.add_argument("--p-min", type=probability, default=0.2,
+                   help="futile below this P(remission)")
+    p.add_argument("--credibility", type=probability, default=0.9,
                    help="required posterior probability that P(remission) < p-min")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_threshold)
@@ -302,8 +317,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="out",
                    help="folder for fit.nc, remission_curves.png and report.html")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
-    p.add_argument("--p-min", type=float, default=0.2)
-    p.add_argument("--credibility", type=float, default=0.9)
+    p.add_argument("--p-min", type=probability, default=0.2,
+                   help="futile below this P(remission)")
+    p.add_argument("--credibility", type=probability, default=0.9,
+                   help="required posterior probability that P(remission) < p-min")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_fit_options(p)
     p.set_defaults(handler=_analyze)

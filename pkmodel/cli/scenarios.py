@@ -8,7 +8,7 @@ import json
 from pkmodel.cli.output import check_plot_path, emit_json
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import SpecificationError
-from pkmodel.files import atomic_path
+from pkmodel.files import output_files
 from pkmodel.validation import check_probability
 
 __all__ = ["register"]
@@ -105,12 +105,18 @@ def _strategy_map(items: list[str] | None) -> dict[str, str] | None:
 
 
 def _scenarios(args) -> int:
+    _check_options(args)
+    inputs = [args.fit, args.population]
+    fmt = check_plot_path(args.plot, force=args.force, inputs=inputs) if args.plot else None
+    with output_files({"--plot": args.plot}, force=args.force, inputs=inputs) as out:
+        return _scenarios_into(args, fmt, out)
+
+
+def _scenarios_into(args, fmt, out) -> int:
     from pkmodel.response import load_fit
     from pkmodel.response.provenance import fit_status
     from pkmodel.scenarios import VirtualPopulation, scenario_table, simulate_scenarios
 
-    _check_options(args)
-    fmt = check_plot_path(args.plot, force=args.force, inputs=[args.fit]) if args.plot else None
     fit = load_fit(args.fit)
     _check_draws(args, fit)
     status = fit_status(fit)
@@ -127,9 +133,7 @@ def _scenarios(args) -> int:
     if args.plot:
         from pkmodel.plots.scenarios import plot_scenarios
 
-        fig = plot_scenarios(ds)
-        with atomic_path(args.plot, force=args.force) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=130)
+        plot_scenarios(ds).savefig(out["--plot"], format=fmt, dpi=130)
     keys = ("pk_model", "random_seed", "baseline_regimen", "min_tl_ug_ml", "p_min",
             "credibility", "ci_prob", "target_tl_ug_ml", "reference_regimen", "level",
             "n_simulated", "n_excluded_below_min_tl", "n_above_fitted_range",

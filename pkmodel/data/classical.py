@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pkmodel.data.cohort import Cohort
 
@@ -108,7 +107,9 @@ def _hanley_mcneil_ci(
     var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (
         n_pos * n_neg
     )
-    z = stats.norm.ppf(0.5 + level / 2)
+    from scipy.special import ndtri  # scipy.stats is loaded only by the tests that need it
+
+    z = ndtri(0.5 + level / 2)
     half = z * np.sqrt(max(var, 0.0))
     return max(0.0, auc - half), min(1.0, auc + half)
 
@@ -157,6 +158,8 @@ def classical_analysis(cohort: Cohort) -> ClassicalResult:
                        sensitivity=np.nan, specificity=np.nan)
             rows.append(row)
             continue
+        from scipy import stats  # not at import: `import pkmodel` stays quick
+
         test = stats.mannwhitneyu(tl_a, tl_r, alternative="two-sided")
         auc = float(test.statistic) / (len(tl_a) * len(tl_r))
         lo, hi = _hanley_mcneil_ci(auc, len(tl_a), len(tl_r))

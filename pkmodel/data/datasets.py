@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
 
 from pkmodel.data.cohort import Cohort
 from pkmodel.data.readers import read_cohort
 
-__all__ = ["UNGAR2019_NOTE", "load_ungar2019"]
+__all__ = ["UNGAR2019_NOTE", "ShippedDataset", "load_ungar2019", "theophylline"]
 
 UNGAR2019_NOTE = (
     "RECONSTRUCTED cohort: synthetic patients generated from the published summary statistics "
@@ -47,3 +49,47 @@ def load_ungar2019(**kwargs) -> Cohort:
     with resources.as_file(path) as real_path:
         cohort = read_cohort(real_path, name="ungar2019 (reconstructed)", **kwargs)
     return dataclasses.replace(cohort, notes=(*cohort.notes, UNGAR2019_NOTE))
+
+
+class ShippedDataset(NamedTuple):
+    """The files of a dataset shipped with pkmodel.
+
+    Attributes
+    ----------
+    dataset : pathlib.Path
+        The NONMEM-style CSV.
+    spec : pathlib.Path
+        The population model specification (TOML) fitted to it.
+    """
+
+    dataset: Path
+    spec: Path
+
+
+def theophylline() -> ShippedDataset:
+    """The theophylline data (real, public) and the specification pkmodel fits to it.
+
+    12 subjects given one oral dose of theophylline, 11 plasma concentrations each over 25
+    hours (Boeckmann, Sheiner and Beal, NONMEM Users Guide Part V, 1994; R's
+    ``datasets::Theoph``), in NONMEM format, with a one-compartment, first-order absorption
+    specification whose fit agrees with NONMEM's (docs/population_pk.md). Shipped in the
+    package, so that a population PK fit can be tried without a dataset of one's own.
+
+    Returns
+    -------
+    ShippedDataset
+        ``dataset`` and ``spec`` paths.
+
+    Examples
+    --------
+    >>> import pkmodel
+    >>> files = pkmodel.theophylline()
+    >>> files.dataset.name, files.spec.name
+    ('theophylline.csv', 'theophylline.toml')
+
+    On the command line: ``pkmodel pk fit DATASET --spec SPEC -o theo.nc`` with the two paths
+    that ``python -c "import pkmodel; print(*pkmodel.theophylline())"`` prints.
+    """
+    folder = resources.files("pkmodel.data")
+    return ShippedDataset(Path(str(folder / "theophylline.csv")),
+                          Path(str(folder / "theophylline.toml")))

@@ -22,7 +22,9 @@ from pkmodel.ranges import ALBUMIN_G_DL, TL_MAX_UG_ML, WEIGHT_KG
 __all__ = [
     "CHECKED_COLUMNS",
     "TL_MAX_UG_ML",
+    "WEIGHT_MEDIAN_MAX_KG",
     "PlausibleRange",
+    "check_plausible",
     "implausible_value",
     "plausible_range",
     "plausible_ranges",
@@ -33,6 +35,11 @@ CHECKED_COLUMNS = ("baseline_tl", "weight_kg", "albumin_g_l")
 
 
 _LB_PER_KG = 2.20462
+
+#: The largest plausible median body weight of a cohort or population, kg. Every weight of a
+#: table in pounds can be plausible in kg on its own (154 lb is 70 kg, and 154 kg exists), but
+#: no cohort of patients has a median weight above this: the column is then in pounds.
+WEIGHT_MEDIAN_MAX_KG = 120.0
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,10 @@ def implausible_value(column: str, values: np.ndarray) -> tuple[int, str, str] |
     r = plausible_range(column)
     if r is None:
         return None
-    x = np.asarray(values, dtype=float)
+    x = np.asarray(values, dtype=float).reshape(-1)
     bad = ~np.isnan(x) & ((x < r.low) | (x > r.high))
     if not bad.any():
-        return None
+        return _implausible_median(column, x)
     i = int(np.argmax(bad))
     v = float(x[i])
     high = v > r.high
@@ -150,3 +157,49 @@ def implausible_value(column: str, values: np.ndarray) -> tuple[int, str, str] |
                        "albumin")
             fix = "write serum albumin in g/L (typically 30-50 g/L)"
     return i, message, fix
+
+
+def _implausible_median(column: str, x: np.ndarray) -> tuple[int, str, str] | None:
+    """A table of weights in pounds, each plausible in kg, betrayed by its median."""
+    finite = x[~np.isnan(x)]
+    if column != "weight_kg" or finite.size < 5:
+        return None
+    median = float(np.median(finite))
+    if median <= WEIGHT_MEDIAN_MAX_KG:
+        return None
+    i = int(np.argmax(x > WEIGHT_MEDIAN_MAX_KG))
+    return (i, f"the median body weight is {median:.0f} kg, above {WEIGHT_MEDIAN_MAX_KG:g} kg, "
+               "more than any cohort of patients weighs; the column looks like pounds",
+            f"write body weight in kg (divide pounds by {_LB_PER_KG:g}: a median of "
+            f"{median:.0f} lb is {median / _LB_PER_KG:.0f} kg)")
+
+
+def check_plausible(name: str, column: str, value: object, *, error=None) -> float:
+    """Return one value given for ``column`` (an option or argument ``name``) as a float, or
+    raise naming ``name``, the unit slip it points to and the fix.
+
+    The ranges and messages are those of :func:`implausible_value`, in the cohort's units
+    (albumin in g/L), so that a value is judged in the unit the user wrote it in.
+
+    Examples
+    --------
+    >>> check_plausible("--albumin-g-l", "albumin_g_l", 40)
+    40.0
+    >>> check_plausible("--albumin-g-l", "albumin_g_l", 4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pkmodel.errors.SpecificationError: --albumin-g-l 4: 4 g/L is below ... it looks like g/dL...
+    """
+    from pkmodel.errors import SpecificationError
+
+    error = error or SpecificationError
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise error(f"{name} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(x) or (column in CHECKED_COLUMNS and x <= 0):
+        raise error(f"{name} must be a positive finite number, not {value!r}")
+    found = implausible_value(column, np.array([x]))
+    if found is not None:
+        raise error(f"{name} {_num(x)}: {found[1]}. Fix: {found[2]}")
+    return x

@@ -20,7 +20,7 @@ SD of log gain, which the exposure-driven remission model uses (docs/exposure.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ from pkmodel.pk.regimens import Regimen
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.sampling import resolve_seed
 
-__all__ = ["GAIN_DRAWS", "LogGain", "log_gain_posterior"]
+__all__ = ["GAIN_DRAWS", "LogGain", "log_gain_posterior", "patient_log_gain", "patient_troughs"]
 
 #: Draws of the random effects per patient (the same draws for every patient).
 GAIN_DRAWS = 2000
@@ -73,6 +73,16 @@ def _log_likelihood(pred: np.ndarray, tl: np.ndarray, cens: np.ndarray,
                     np.where(cens == -1, log_ndtr(-z), log_ndtr(z)))
 
 
+def _weights(base: np.ndarray, tl: np.ndarray, cens: np.ndarray,
+             model: PopulationModel) -> np.ndarray:
+    """Normalised importance weights (rows, draws) of the draws' baseline troughs ``base``
+    given each row's measured trough (the prior's, equal, where it is NaN)."""
+    logw = np.where(np.isnan(tl)[:, None], 0.0,  # no measurement: the prior
+                    _log_likelihood(base, np.nan_to_num(tl)[:, None], cens[:, None], model))
+    logw = logw - logsumexp(logw, axis=1, keepdims=True)
+    return np.exp(logw)
+
+
 def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
     """Mean, SD and ESS of log gain for one block of patients (rows) over draws (columns)."""
     params = model.individual_parameters({k: v[:, None] for k, v in cov.items()}, eta[None])
@@ -90,10 +100,7 @@ def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
                                     reg.infusion_days)
         log_after[rows] = np.log(after)
         log_gain[rows] = log_after[rows] - np.log(base[rows])
-    logw = np.where(np.isnan(tl)[:, None], 0.0,  # no measurement: the prior
-                    _log_likelihood(base, np.nan_to_num(tl)[:, None], cens[:, None], model))
-    logw = logw - logsumexp(logw, axis=1, keepdims=True)
-    w = np.exp(logw)
+    w = _weights(base, tl, cens, model)
 
     def moments(x):
         m = np.sum(w * x, axis=1)
@@ -162,3 +169,92 @@ def log_gain_posterior(
             out[:, i] = _block(model, {k: v[i] for k, v in cov.items()}, more, tl[i], cens[i],
                                cov["weight_kg"][i], baseline, dose[i], interval[i])
     return LogGain(*out)
+
+
+def patient_troughs(model: PopulationModel, covariates: Mapping[str, float],
+                    regimens: Sequence[Regimen], *, baseline: Regimen,
+                    eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One patient's steady-state troughs (µg/mL, without residual error) for draws ``eta`` of
+    their random effects: on the baseline regimen, shape (draws,), and under each regimen,
+    shape (regimens, draws)."""
+    cov = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in covariates.items()
+           if k in model.covariates_used or k == "weight_kg"}
+    weight = cov["weight_kg"]
+    params = model.individual_parameters(cov, eta)
+    base = steady_state_trough(params, baseline.dose_mg_kg * weight, baseline.interval_days,
+                               baseline.infusion_days)
+    # every regimen's infusions last as long as the baseline's, as in log_gain_posterior
+    after = np.stack([steady_state_trough(params, r.dose_mg_kg * weight, r.interval_days,
+                                          baseline.infusion_days) for r in regimens])
+    return np.broadcast_to(base, eta.shape[:-1]), after
+
+
+def patient_log_gain(
+    model: PopulationModel,
+    covariates: Mapping[str, float],
+    tl_ug_ml: np.ndarray,
+    tl_cens: np.ndarray,
+    regimens: Sequence[Regimen],
+    *,
+    baseline: Regimen,
+    n_draws: int = GAIN_DRAWS,
+    random_seed: int | None = None,
+) -> LogGain:
+    """The posterior of one patient's log exposure gain under each regimen, for each of several
+    (hypothetical or measured) baseline troughs.
+
+    The same numbers as :func:`log_gain_posterior` given one row per trough and regimen (the
+    same draws of the random effects from the same seed, the same redraw of a trough whose
+    importance sample has fewer than :data:`MIN_ESS` effective draws), computed once per
+    patient: the troughs of the draws do not depend on the measured trough, only their weights
+    do. This is what lets a recommendation weigh thousands of hypothetical troughs.
+
+    Parameters
+    ----------
+    model : PopulationModel
+        The population PK model (its prior on the patient's parameters).
+    covariates : mapping of str to float
+        The patient's covariates in the model's units; ``weight_kg`` is required.
+    tl_ug_ml, tl_cens : array, shape (n,)
+        Baseline troughs, µg/mL (NaN: none measured), and their censoring codes (0 measured,
+        -1 above the limit given, 1 below it).
+    regimens : sequence of Regimen
+        The regimens after intensification.
+    baseline : Regimen
+        The regimen at whose steady state the troughs were measured.
+    n_draws : int
+        Draws of the random effects.
+    random_seed : int, optional
+        The one seed.
+
+    Returns
+    -------
+    LogGain
+        Arrays of shape (n, regimens); ``ess`` of shape (n,).
+    """
+    if "weight_kg" not in covariates:
+        raise SpecificationError("the exposure gain needs the patient's weight_kg")
+    tl = np.atleast_1d(np.asarray(tl_ug_ml, dtype=float))
+    cens = np.broadcast_to(np.asarray(tl_cens, dtype=np.int64), tl.shape)
+    rng = np.random.default_rng(resolve_seed(random_seed))
+    eta = model.sample_eta((n_draws,), rng)
+
+    def moments(eta_draws, rows):
+        base, after = patient_troughs(model, covariates, regimens, baseline=baseline,
+                                      eta=eta_draws)
+        w = _weights(base[None, :], tl[rows], cens[rows], model)  # (rows, draws)
+        log_after = np.log(after)
+        log_gain = log_after - np.log(base)
+        out = []
+        for x in (log_gain, log_after):
+            m = w @ x.T  # (rows, regimens)
+            dev = x[None] - m[:, :, None]  # (rows, regimens, draws)
+            out += [m, np.sqrt(np.einsum("kd,krd->kr", w, dev * dev))]
+        return out, 1.0 / np.sum(w ** 2, axis=1)
+
+    (g_m, g_s, a_m, a_s), ess = moments(eta, np.arange(tl.size))
+    few = np.flatnonzero(ess < MIN_ESS)
+    if few.size:
+        (g_m[few], g_s[few], a_m[few], a_s[few]), ess[few] = moments(
+            model.sample_eta((10 * n_draws,), rng), few)
+    return LogGain(mean=g_m, sd=g_s, ess=ess, log_after_mean=a_m, log_after_sd=a_s)

@@ -22,7 +22,7 @@ from pkmodel.plots.checks import (
     replicated_outcomes,
 )
 from pkmodel.plots.curves import plot_remission_curves
-from pkmodel.plots.diagnostics import plot_rank, plot_trace, rank_test
+from pkmodel.plots.diagnostics import plot_rank, plot_trace, rank_test, thinning
 from pkmodel.plots.pk import plot_individual_fit, plot_pk_profiles, plot_trough_forecast
 from pkmodel.plots.thresholds import plot_crossing_tl
 
@@ -41,4 +41,5 @@ __all__ = [
     "plot_trough_forecast",
     "rank_test",
     "replicated_outcomes",
+    "thinning",
 ]

@@ -10,6 +10,18 @@ from pkmodel.pk.population import PCVPC, PopulationFit
 
 __all__ = ["plot_goodness_of_fit", "plot_pc_vpc"]
 
+#: Days per unit of the specification's ``time_unit``: the figures show time in it.
+_PER_DAY = {"day": 1.0, "hour": 24.0, "week": 1.0 / 7.0}
+
+
+def _log_axis(axis) -> None:
+    """A log axis labelled 1, 2, 5, 10, ... in plain numbers (no overlapping 3x10^0 labels)."""
+    from matplotlib import ticker
+
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
 
 def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
     both = np.concatenate([x, y])
@@ -18,6 +30,8 @@ def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
     ax.plot([lo, hi], [lo, hi], color="0.3", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _log_axis(ax.xaxis)
+    _log_axis(ax.yaxis)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
 
@@ -54,7 +68,9 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
         against IPRED, with a running median (red) and lines at 0 and +-2.
     """
     gof = fit.goodness_of_fit() if gof is None else gof
-    seen = gof[gof["cens"] == 0]
+    seen = gof[gof["cens"] == 0].copy()
+    unit = fit.spec.time_unit  # time in the dataset's unit
+    seen["time"] = seen["time_days"] * _PER_DAY[unit]
     fig = Figure(figsize=(12, 7))
     axes = fig.subplots(2, 3)
     for ax, column, label in ((axes[0, 0], "pred_ug_ml", "population prediction PRED"),
@@ -64,17 +80,18 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
         _smooth(ax, seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy())
         ax.set_xlabel(f"{label} (µg/mL)")
         ax.set_ylabel("observed (µg/mL)")
-    panels = ((axes[0, 2], "time_days", "cwres", "time (days)"),
+    panels = ((axes[0, 2], "time", "cwres", f"time ({unit}s)"),
               (axes[1, 0], "pred_ug_ml", "cwres", "PRED (µg/mL)"),
-              (axes[1, 1], "time_days", "iwres", "time (days)"),
+              (axes[1, 1], "time", "iwres", f"time ({unit}s)"),
               (axes[1, 2], "ipred_ug_ml", "iwres", "IPRED (µg/mL)"))
     for ax, x, y, xlabel in panels:
         ax.scatter(seen[x], seen[y], s=8, alpha=0.5)
         _smooth(ax, seen[x].to_numpy(), seen[y].to_numpy())
         for level, style in ((0, "-"), (-2, ":"), (2, ":")):
             ax.axhline(level, color="0.3", lw=1, ls=style)
-        if x != "time_days":
+        if x != "time":
             ax.set_xscale("log")
+            _log_axis(ax.xaxis)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(y.upper())
     for ax in axes.ravel():
@@ -87,13 +104,17 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     return fig
 
 
-def plot_pc_vpc(vpc: PCVPC | PopulationFit, **options) -> Figure:
+def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
+                **options) -> Figure:
     """The prediction-corrected visual predictive check.
 
     Parameters
     ----------
     vpc : PCVPC or PopulationFit
         A check (:func:`pkmodel.pk.population.pc_vpc`), or a fit to compute it from.
+    time_unit : {"day", "hour", "week"}, optional
+        The unit of the time axis; default the fit's specification's (the dataset's), or
+        days for a check given alone.
     **options
         With a fit: ``n_replicates``, ``n_bins``, ``ci_prob``, ``random_seed`` of
         :meth:`PopulationFit.pc_vpc`.
@@ -106,26 +127,36 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, **options) -> Figure:
         the outer percentiles, red for the median), log concentration scale.
     """
     if isinstance(vpc, PopulationFit):
+        time_unit = time_unit or vpc.spec.time_unit
         vpc = vpc.pc_vpc(**options)
+    time_unit = time_unit or "day"
+    if time_unit not in _PER_DAY:
+        from pkmodel.errors import SpecificationError
+
+        raise SpecificationError(f"time_unit must be one of {', '.join(_PER_DAY)}, not "
+                                 f"{time_unit!r}")
+    scale = _PER_DAY[time_unit]
     table = vpc.table
     fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
-    ax.scatter(vpc.observed["time_days"], vpc.observed["pc_dv_ug_ml"], s=6, color="0.55",
+    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"], s=6, color="0.55",
                alpha=0.5, label="observations (prediction-corrected)")
     width = round(100 * vpc.ci_prob)
     for q, colour in ((5.0, "tab:blue"), (50.0, "tab:red"), (95.0, "tab:blue")):
         rows = table[table["percentile"] == q].sort_values("time_days")
         which = "median" if q == 50.0 else "5th and 95th percentiles"
-        ax.fill_between(rows["time_days"], rows["lower"], rows["upper"], color=colour,
+        ax.fill_between(rows["time_days"] * scale, rows["lower"], rows["upper"], color=colour,
                         alpha=0.2, lw=0, label=(f"simulated {width}% intervals of the {which}"
                                                 if q != 95.0 else None))
-        ax.plot(rows["time_days"], rows["observed"], color=colour, lw=1.8, marker="o", ms=3,
+        ax.plot(rows["time_days"] * scale, rows["observed"], color=colour, lw=1.8, marker="o",
+                ms=3,
                 ls="-" if q == 50.0 else "--",
                 label=f"observed {which}" if q != 95.0 else None)
     if vpc.lloq_ug_ml is not None:
         ax.axhline(vpc.lloq_ug_ml, color="0.3", ls=":", lw=1, label="LLOQ (values below left out)")
     ax.set_yscale("log")
-    ax.set_xlabel("time since the first dose (days)")
+    _log_axis(ax.yaxis)
+    ax.set_xlabel(f"time since the first dose ({time_unit}s)")
     ax.set_ylabel("prediction-corrected concentration (µg/mL)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, frameon=False, loc="best")

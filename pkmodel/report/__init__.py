@@ -12,7 +12,8 @@ and the pcVPC, on the same page design.
 from pkmodel.report.document import render_report, write_report
 from pkmodel.report.figures import figure_to_data_uri
 from pkmodel.report.population import render_population_report, write_population_report
-from pkmodel.report.sections import RESEARCH_DISCLAIMER
+from pkmodel.report.sections import RESEARCH_DISCLAIMER, ReportStatus, report_status
 
-__all__ = ["RESEARCH_DISCLAIMER", "figure_to_data_uri", "render_population_report", "render_report",
+__all__ = ["RESEARCH_DISCLAIMER", "ReportStatus", "figure_to_data_uri",
+           "render_population_report", "render_report", "report_status",
            "write_population_report", "write_report"]

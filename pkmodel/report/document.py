@@ -19,6 +19,7 @@ from pkmodel.report.sections import (
     disclaimer_section,
     is_reconstructed,
     model_section,
+    report_status,
     threshold_section,
 )
 
@@ -46,6 +47,7 @@ table.data .num { text-align: right; font-variant-numeric: tabular-nums; }
          color: #fff; }
 .badge.pass { background: #1a7f37; }
 .badge.fail { background: #cf222e; }
+.badge.check { background: #9a6700; }
 .formula { font-family: "Cambria Math", Georgia, serif; font-size: 1.05rem; background: #f6f8fa;
            padding: 0.6rem 1rem; }
 figure { margin: 1rem 0; }
@@ -144,8 +146,7 @@ def render_report(fit, *, p_min: float = 0.2, credibility: float = 0.9, ci_prob:
     cohort = cohort_of(fit)
     curve = fit.remission_curve()
     thresholds = fit.futility_threshold(p_min=p_min, credibility=credibility, ci_prob=ci_prob)
-    d = fit.diagnostics
-    status = "PASS" if d.converged else "FAIL"
+    status = report_status(fit).label
     title = f"pkmodel report: {fit.cohort_name or 'cohort'}"
     if is_reconstructed(fit) and "reconstructed" not in title.lower():
         title += " (RECONSTRUCTED cohort)"

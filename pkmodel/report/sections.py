@@ -16,6 +16,7 @@ from pkmodel.report.figures import figure_html
 
 __all__ = [
     "RESEARCH_DISCLAIMER",
+    "ReportStatus",
     "checks_table",
     "cohort_of",
     "curves_section",
@@ -27,6 +28,7 @@ __all__ = [
     "model_section",
     "population_section",
     "prior_table",
+    "report_status",
     "threshold_section",
 ]
 
@@ -260,7 +262,8 @@ def _structure_notes(fit) -> str:
 
 
 def model_section(fit) -> str:
-    """The model written out, its specification and priors, and the posterior summary."""
+    """The model written out (either kind), its specification and priors, and the posterior
+    summary."""
     spec = fit.spec
     patient = fit.meta.get("patient_effect", spec.patient_effect)
     items = {
@@ -283,23 +286,41 @@ def model_section(fit) -> str:
             f"{pk.name}: {pk.title}" + (" (its numbers recorded in the fit)" if local else ""))
         items["baseline regimen"] = exposure["baseline_regimen"]
     spec_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items.items())
-    formula = ("logit P(remission<sub>ij</sub>) = α + a<sub>centre[i]</sub> + τ<sub>month[j]</sub>"
-               " + β<sub>i</sub> (log TL<sub>i</sub> − log 5) + δ<sub>strategy[i]</sub>"
-               " + γ·z<sub>i</sub> + u<sub>i</sub>")
+    if exposure:
+        formula = ("logit P(remission<sub>ij</sub>) = α + a<sub>centre[i]</sub> + "
+                   "τ<sub>month[j]</sub> + b<sub>base</sub> (log TL<sub>i</sub> − log 5) + "
+                   "b<sub>gain</sub> log gain<sub>i</sub> + γ·z<sub>i</sub> + u<sub>i</sub>")
+        where = ("<p>for patient <em>i</em> at assessment month <em>j</em>: the exposure-driven "
+                 "model. gain<sub>i</sub> is the ratio of the patient's steady-state trough "
+                 "under the regimen given to that under the baseline regimen, from their "
+                 "individual PK posterior (the PK model below, given their covariates and "
+                 "baseline trough); its uncertainty is integrated with the patient effect "
+                 "u<sub>i</sub>. No strategy terms: a regimen acts through its gain. Centre "
+                 "effects partially pooled; a TL reported above the assay limit is a latent "
+                 "value beyond the limit. Priors on the logit scale; TL in µg/mL.</p>")
+        summary_note = ("<p>Mean, SD, median and 90% equal-tailed interval; <code>b_base</code> "
+                        "is per unit of log baseline TL, <code>b_gain</code> per unit of log "
+                        "exposure gain.</p>")
+    else:
+        formula = ("logit P(remission<sub>ij</sub>) = α + a<sub>centre[i]</sub> + "
+                   "τ<sub>month[j]</sub> + β<sub>i</sub> (log TL<sub>i</sub> − log 5) + "
+                   "δ<sub>strategy[i]</sub> + γ·z<sub>i</sub> + u<sub>i</sub>")
+        where = ("<p>for patient <em>i</em> at assessment month <em>j</em>, with β<sub>i</sub> = "
+                 "β + b<sub>strategy[i]</sub> (+ b<sub>disease[i]</sub>), centre effects "
+                 "partially pooled, slope offsets regularised towards the common slope, a "
+                 "patient effect u<sub>i</sub> linking a patient's assessments, and a TL "
+                 "reported above the assay limit treated as a latent value beyond the limit. "
+                 "Priors are on the logit scale; TL in µg/mL.</p>")
+        summary_note = ("<p>Mean, SD, median and 90% equal-tailed interval; "
+                        "<code>or_per_doubling</code> "
+                        "is the odds ratio of remission for a doubling of baseline TL.</p>")
     return "\n".join([
         '<section id="model"><h2>2. Model and priors</h2>',
-        f'<p class="formula">{formula}</p>',
-        "<p>for patient <em>i</em> at assessment month <em>j</em>, with β<sub>i</sub> = β + "
-        "b<sub>strategy[i]</sub> (+ b<sub>disease[i]</sub>), centre effects partially pooled, "
-        "slope offsets regularised towards the common slope, a patient effect u<sub>i</sub> "
-        "linking a patient's assessments, and a TL reported above the assay limit treated as a "
-        "latent value beyond the limit. Priors are on the logit scale; TL in µg/mL.</p>",
+        f'<p class="formula">{formula}</p>', where,
         _structure_notes(fit),
         f'<table class="data spec"><tbody>{spec_rows}</tbody></table>',
         "<h3>Priors</h3>", _table(prior_table(fit)),
-        "<h3>Posterior summary of the population parameters</h3>",
-        "<p>Mean, SD, median and 90% equal-tailed interval; <code>or_per_doubling</code> is "
-        "the odds ratio of remission for a doubling of baseline TL.</p>",
+        "<h3>Posterior summary of the population parameters</h3>", summary_note,
         _table(fit.summary().rename(columns=_SUMMARY_LABELS),
                formats={"bulk ESS": ".0f", "tail ESS": ".0f", "R-hat": ".3f"}),
         "</section>",
@@ -339,38 +360,89 @@ def checks_table(d) -> pd.DataFrame:
     ])
 
 
-def diagnostics_section(fit) -> str:
-    """Convergence diagnostics with a clear pass or fail, and rank and trace plots.
+@dataclasses.dataclass(frozen=True)
+class ReportStatus:
+    """The report's one verdict on convergence.
 
-    The pass or fail is the convergence gate (R-hat, ESS, divergences, E-BFMI, tree depth). The
-    rank plots carry a separate multi-chain uniformity test of the ranks; what it flags is
-    listed beside the verdict, so that a flagged panel never contradicts the text.
+    Attributes
+    ----------
+    label : {"PASS", "CHECK", "FAIL"}
+        ``FAIL``: the convergence gate fails. ``CHECK``: the gate passes but the rank plots'
+        multi-chain test flags a parameter (the chains disagree about it in a way R-hat and ESS
+        did not show). ``PASS``: the gate passes and the test flags nothing.
+    flagged : tuple of str
+        The parameters the rank test flags.
+    p_values : tuple of float
+        Their p-values.
+    alpha : float
+        The test's level.
+    n_tested : int
+        The parameter elements tested.
     """
-    from pkmodel.plots import plot_rank, plot_trace, rank_test
 
-    d = fit.diagnostics
-    status = "PASS" if d.converged else "FAIL"
-    problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
-    verdict = ("All checks of the convergence gate pass (R-hat, ESS, divergences, E-BFMI, tree "
-               "depth)." if d.converged else
-               "The fit FAILS its convergence checks: do not use its curves or thresholds "
-               "before fixing this.")
+    label: str
+    flagged: tuple[str, ...]
+    p_values: tuple[float, ...]
+    alpha: float
+    n_tested: int
+
+
+def report_status(fit) -> ReportStatus:
+    """The verdict the report shows: the convergence gate and the rank test, reconciled."""
+    from pkmodel.plots import rank_test
+
     ranks = rank_test(fit)
     flagged = ranks[ranks.flagged]
-    alpha = f"{float(ranks.alpha.iloc[0]):g}" if len(ranks) else "0.01"
-    if len(flagged):
-        names = ", ".join(f"{r.parameter} (p = {r.p_value:.2g})" for r in flagged.itertuples())
-        rank_text = (
-            f"The rank plots' multi-chain test, which is not part of the gate, flags {names}: "
-            f"for {'this parameter' if len(flagged) == 1 else 'these parameters'} the chains' "
-            f"ranks are not uniform at level {alpha} (black points: the draws that contribute "
-            "most). With thousands of draws this test can detect differences between chains "
-            "too small to show in R-hat or ESS; treat it as a warning, not a failure: "
-            "check that the flagged parameter's summary is stable with more draws or another "
-            "seed before relying on fine details of its tails.")
+    alpha = float(ranks.alpha.iloc[0]) if len(ranks) else 0.01
+    label = ("FAIL" if not fit.diagnostics.converged else "CHECK" if len(flagged)
+             else "PASS")
+    return ReportStatus(label, tuple(flagged.parameter), tuple(float(p) for p in
+                                                               flagged.p_value),
+                        alpha, len(ranks))
+
+
+def diagnostics_section(fit) -> str:
+    """Convergence diagnostics with one verdict (:func:`report_status`), and rank and trace
+    plots.
+
+    ``FAIL`` is the convergence gate (R-hat, ESS, divergences, E-BFMI, tree depth) failing. The
+    rank plots carry a separate multi-chain uniformity test of the ranks; when it flags a
+    parameter of a fit that passes the gate, the verdict is ``CHECK``, not ``PASS``, and says
+    which parameter and what to do, so that a flagged panel never sits beside a plain pass.
+    """
+    from pkmodel.plots import plot_rank, plot_trace
+
+    d = fit.diagnostics
+    st = report_status(fit)
+    status = st.label
+    problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
+    alpha = f"{st.alpha:g}"
+    names = ", ".join(f"{n} (p = {p:.2g})" for n, p in zip(st.flagged, st.p_values,
+                                                              strict=True))
+    if status == "FAIL":
+        verdict = ("The fit FAILS its convergence checks: do not use its curves or thresholds "
+                   "before fixing this.")
+    elif status == "CHECK":
+        verdict = (f"The convergence gate passes (R-hat, ESS, divergences, E-BFMI, tree depth), "
+                   f"but the rank plots' multi-chain test finds that the chains disagree about "
+                   f"{names}: the gate did not detect it. Fit again with more draws (and "
+                   "tuning) or another seed, and compare that parameter's summary, before "
+                   "relying on it.")
     else:
-        rank_text = ("The rank plots' multi-chain test (not part of the gate) flags no "
-                     f"parameter at level {alpha}.")
+        verdict = ("All checks of the convergence gate pass (R-hat, ESS, divergences, E-BFMI, "
+                   "tree depth), and the rank plots' test flags no parameter.")
+    if st.flagged:
+        rank_text = (
+            f"The rank plots' multi-chain test flags {names}: the chains' ranks are not "
+            f"uniform at level {alpha} (black points: the draws that contribute most). It "
+            f"tests {st.n_tested} parameter elements, so about {st.n_tested * st.alpha:.0%} of "
+            "well-mixed fits flag one by chance; a flag with chains visibly apart in the rank "
+            "or trace plot is not chance.")
+    elif st.n_tested:
+        rank_text = (f"The rank plots' multi-chain test flags no parameter at level {alpha} "
+                     f"({st.n_tested} parameter elements tested).")
+    else:
+        rank_text = "The rank plots' multi-chain test needs two or more chains."
     return "\n".join([
         '<section id="diagnostics"><h2>3. Diagnostics</h2>',
         f'<p><span class="badge {status.lower()}" id="diagnostics-status">{status}</span> '
@@ -426,6 +498,27 @@ def threshold_section(fit, curve, thresholds, p_min: float, credibility: float,
     shown = _readable(shown, {})
     lo, hi = float(thresholds["grid_min"].iloc[0]), float(thresholds["grid_max"].iloc[0])
     grid = f"{lo:.3g}-{hi:.3g}"
+    extrapolation = ""
+    if "extrapolated" in thresholds:
+        f_lo, f_hi = (float(thresholds[c].iloc[0]) for c in ("fitted_tl_min", "fitted_tl_max"))
+        beyond = thresholds["extrapolated"].to_numpy(dtype=bool)
+        shown.insert(3, "within the fitted TLs",
+                     np.where(beyond, "NO: extrapolation", "yes"))
+        none = (thresholds["tl_futile"].isna() & thresholds["tl_cross_median"].isna())
+        shown.loc[none.to_numpy(), "within the fitted TLs"] = "–"
+        if beyond.any():
+            rows = "; ".join(
+                f"{str(r.strategy).replace('_', ' ')}, month {r.month}: "
+                + ", ".join(f"{what} {v:.3g} µg/mL" for what, v in
+                            (("futile from", r.tl_futile), ("crossing median",
+                                                            r.tl_cross_median))
+                            if v == v and not f_lo <= v <= f_hi)
+                for r in thresholds[beyond].itertuples())
+            extrapolation = (
+                f'<div class="notice warn" id="extrapolation"><strong>Extrapolation.</strong> '
+                f"The fitted baseline TLs span {f_lo:.3g}-{f_hi:.3g} µg/mL; the threshold lies "
+                f"beyond them ({_esc(rows)}): the model was not fitted on such troughs, and the "
+                "threshold rests on its extrapolation.</div>")
     fig = plot_crossing_tl(fit, curve, p_min=p_min, credibility=credibility, ci_prob=ci_prob)
     return "\n".join([
         '<section id="thresholds"><h2>5. Futility thresholds</h2>',
@@ -435,6 +528,7 @@ def threshold_section(fit, curve, thresholds, p_min: float, credibility: float,
         f"per posterior draw, the TL where the curve falls below {p_min:g} for good; its median "
         f"and {round(ci_prob * 100)}% interval are shown. A dash: not reached within the TL "
         f"grid ({_esc(grid)} µg/mL).</p>",
+        extrapolation,
         _table(shown),
         figure_html(fig, "posterior distribution of the crossing TL"),
         "</section>",

@@ -147,6 +147,7 @@ def compute_curve(post: xr.Dataset, meta: dict, *, tl=None, strategy=None, month
     ds["month"].attrs.update(units="months", long_name="assessment after intensification")
     ds["p_remission"].attrs.update(long_name="posterior probability of remission")
     ds.attrs.update(level=level, covariates=json.dumps(stated, default=str),
+                    fitted_tl_range_ug_ml=[float(v) for v in meta["tl_range_ug_ml"]],
                     integrated=("between-centre and between-patient effects" if group is None
                                 else "between-patient effect"))
     return ds

@@ -37,7 +37,7 @@ from pkmodel.pk.models import (
 from pkmodel.pk.regimens import Regimen, parse_regimen
 
 __all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
-           "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels"]
+           "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels", "table_gain"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
@@ -88,6 +88,8 @@ class Exposure:
         except (TypeError, ValueError):
             raise SpecificationError("assumed values must be numbers, e.g. "
                                      "{'albumin_g_l': 40}") from None
+        for column, value in self.assume.items():
+            _check_assumed(column, value)
 
     @property
     def model(self) -> PopulationModel:
@@ -121,6 +123,29 @@ class Exposure:
                                          "pk_model, baseline_regimen, assume")
             return cls(**value)
         raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
+
+
+#: Plausible ranges of the assumed regimen columns (mg/kg per infusion, weeks between them).
+_REGIMEN_RANGES = {"dose_mg_kg": (1.0, 20.0), "interval_weeks": (1.0, 16.0)}
+
+
+def _check_assumed(column: str, value: float) -> None:
+    """Refuse an assumed value that is implausible in the cohort's unit (g/L for albumin)."""
+    from pkmodel.data.plausibility import check_plausible
+
+    name = f"the assumed {column} (--assume {column}=VALUE)"
+    if column in ("weight_kg", "albumin_g_l"):
+        check_plausible(name, column, value)
+    elif column in ("ati", "immunomodulator"):
+        if value not in (0.0, 1.0):
+            raise SpecificationError(f"{name} is {value:g}: write 0 (no) or 1 (yes)")
+    elif column in _REGIMEN_RANGES:
+        lo, hi = _REGIMEN_RANGES[column]
+        if not lo <= value <= hi:
+            unit = "mg/kg" if column == "dose_mg_kg" else "weeks"
+            raise SpecificationError(f"{name} is {value:g} {unit}, outside the plausible "
+                                     f"{lo:g}-{hi:g} {unit} of an infliximab regimen; check "
+                                     "the value and its unit")
 
 
 def _is_library(model: PopulationModel) -> bool:
@@ -243,3 +268,45 @@ def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
     return log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
                               np.asarray(tl_cens), cov, dose, interval, baseline=baseline,
                               random_seed=GAIN_SEED)
+
+
+def table_gain(meta: dict, table: pd.DataFrame) -> tuple[LogGain, dict[str, float]]:
+    """Log exposure gains of the rows of a table of new patients (:meth:`RemissionFit.predict`).
+
+    Each row's regimen is its ``dose_mg_kg`` and ``interval_weeks`` where the table has them,
+    otherwise its ``strategy`` read as a regimen (``"10 mg/kg q8w"``; the reader's
+    ``10_mg/kg_q8w`` too): any regimen, fitted or not, is predicted from the exposure it brings.
+    ``weight_kg`` is required; the other PK columns the table lacks take the fitted cohort's
+    medians, returned as the second value (what was assumed).
+
+    Raises
+    ------
+    PredictionError
+        A row whose regimen cannot be read, or a table without ``weight_kg``.
+    """
+    from pkmodel.errors import PredictionError
+
+    regimens = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        dose = getattr(row, "dose_mg_kg", None)
+        interval = getattr(row, "interval_weeks", None)
+        if dose is not None and interval is not None and not (pd.isna(dose) or pd.isna(interval)):
+            regimens.append(Regimen(float(dose), float(interval)))
+            continue
+        label = str(getattr(row, "strategy", "")).replace("_", " ")
+        try:
+            regimens.append(parse_regimen(label))
+        except SpecificationError:
+            raise PredictionError(
+                f"row {i + 1}: {getattr(row, 'strategy', None)!r} is not a regimen; the "
+                "exposure-driven model predicts a regimen from the exposure it brings: give "
+                "dose_mg_kg and interval_weeks, or write the regimen as the strategy, e.g. "
+                "'10 mg/kg q8w'") from None
+    if "weight_kg" not in table or table["weight_kg"].isna().any():
+        raise PredictionError("the exposure-driven model needs every row's weight_kg (the dose "
+                              "is per kg): add the column")
+    reference = meta["exposure"]["reference_columns"]
+    columns = {c: table[c].to_numpy() for c in reference if c in table}
+    assumed = {c: float(v) for c, v in reference.items() if c not in table}
+    return regimen_gain(meta, np.log(table["baseline_tl"].to_numpy(dtype=float)),
+                        table["tl_cens"].to_numpy(dtype=int), regimens, columns), assumed

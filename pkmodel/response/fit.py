@@ -248,7 +248,9 @@ class RemissionFit(BayesianFit):
         pandas.DataFrame
             One row per strategy and month: ``strategy, month, p_min, credibility, tl_futile,
             tl_cross_median, tl_cross_lower, tl_cross_upper``, then ``ci_prob``,
-            ``p_cross_in_grid``, ``grid_min``, ``grid_max``. ``tl_futile`` is the lowest TL from
+            ``p_cross_in_grid``, ``grid_min``, ``grid_max``, the fitted TL range
+            (``fitted_tl_min``, ``fitted_tl_max``) and ``extrapolated``: ``tl_futile`` or
+            ``tl_cross_median`` lies beyond it. ``tl_futile`` is the lowest TL from
             which P(p_remission < p_min) >= credibility at every higher grid TL (NaN: never within
             the grid). ``tl_cross_*`` summarise each draw's crossing TL; NaN where that quantile
             lies beyond the grid.
@@ -276,7 +278,11 @@ class RemissionFit(BayesianFit):
         ----------
         patients : path, DataFrame or Cohort
             Needs ``baseline_tl`` (``>16`` allowed), ``strategy``, the model's covariates and,
-            for ``level="center"``, the grouping column. ``month`` is optional: without it every
+            for ``level="center"``, the grouping column. For the exposure-driven model the
+            regimen is ``dose_mg_kg`` and ``interval_weeks`` or the ``strategy`` written as a
+            regimen (``"10 mg/kg q8w"``, any regimen), with ``weight_kg`` and the PK model's
+            covariates (those left out take the fitted cohort's medians, listed in
+            ``attrs["assumed"]``). ``month`` is optional: without it every
             fitted month is predicted. Outcomes are not needed.
         level : {"population", "center"}
             ``"population"``: new centres; ``"center"``: each row's own (fitted) centre.
@@ -296,7 +302,8 @@ class RemissionFit(BayesianFit):
         table = read_patients(patients)
         meta = self.meta
         group_col = self.spec.group
-        checks = [("strategy", meta["strategies"])]
+        exposure = bool(meta.get("exposure"))  # a regimen, fitted or not, acts by its gain
+        checks = [] if exposure else [("strategy", meta["strategies"])]
         has_month = "month" in table.columns and not table["month"].isna().all()
         if has_month:
             checks.append(("month", meta["months"]))
@@ -329,11 +336,18 @@ class RemissionFit(BayesianFit):
                 raise PredictionError("this model's slope depends on disease: give every row a "
                                       "disease (CD or UC)")
             disease = table["disease"].to_numpy()
+        gain, assumed = {}, {}
+        if exposure:
+            from pkmodel.response.exposure import table_gain
+
+            found, assumed = table_gain(meta, table)
+            gain = {"log_gain": found.mean, "log_gain_sd": found.sd}
         p = predictor.p_remission(
             log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
             table["month"].to_numpy(), covariates=z, disease=disease,
-            centre=group)
+            centre=group, **gain)
         out = table.copy()
+        out.attrs["assumed"] = assumed
         out["p_remission"] = p.mean(axis=0)
         out["p_lower"], out["p_upper"] = np.quantile(p, [(1 - ci_prob) / 2, (1 + ci_prob) / 2],
                                                      axis=0)

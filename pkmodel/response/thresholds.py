@@ -83,5 +83,10 @@ def futility_table(curve: xr.Dataset, p_min: float, credibility: float,
         "ci_prob": ci_prob, "p_cross_in_grid": in_grid.ravel(),
         "grid_min": tl[0], "grid_max": tl[-1],
     }, index=index).reset_index()
+    if "fitted_tl_range_ug_ml" in curve.attrs:  # beyond the fitted TLs: an extrapolation
+        lo, hi = (float(v) for v in curve.attrs["fitted_tl_range_ug_ml"])
+        table["fitted_tl_min"], table["fitted_tl_max"] = lo, hi
+        beyond = [(table[c] > hi) | (table[c] < lo) for c in ("tl_futile", "tl_cross_median")]
+        table["extrapolated"] = beyond[0] | beyond[1]  # NaN compares False: not reached
     lead = ["strategy", "month", *[d for d in extra if d not in ("strategy", "month")]]
     return table[lead + [c for c in table.columns if c not in lead]]

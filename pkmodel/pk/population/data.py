@@ -155,6 +155,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     for name in used:
         column = "/".join(COVARIATES[name]["nonmem"])
         values = []
+        varying = []
         for s in subjects:
             if name not in s.covariates:
                 raise PKDataError(f"ID {s.id!r} has no {name} ({COVARIATES[name]['unit']}), which "
@@ -163,10 +164,15 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                                   fix=f"give {column} on the rows of every subject, or drop the "
                                       "effect from the specification")
             if s.covariate_history is not None and name in s.covariate_history.varying():
-                notes.append(f"{name} changes within ID {s.id}: its value at the first dose is "
-                             "used (time-varying covariates are not in this model yet)")
+                varying.append(str(s.id))
             values.append(float(s.covariates[name]))
         covariates[name] = np.asarray(values)
+        if varying:  # one note for all the subjects, not one per subject
+            shown = ", ".join(varying[:10]) + (f" and {len(varying) - 10} more"
+                                               if len(varying) > 10 else "")
+            notes.append(f"{name} changes within {len(varying)} subject(s) (ID {shown}): each "
+                         "subject's value at the first dose is used (time-varying covariates "
+                         "are not in this model yet)")
     _check_terms(spec, covariates, [s.id for s in subjects], dataset.source)
     obs_parts, dose_parts, obs_rows = [], [], []
     for i, s in enumerate(subjects):

@@ -605,7 +605,7 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecFileError("no such specification file", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
