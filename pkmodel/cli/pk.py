@@ -30,7 +30,7 @@ def _covariates(args) -> dict:
 def _albumin_g_dl(g_l: float) -> float:
     """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL."""
     from pkmodel.errors import SpecificationError
-    from pkmodel.pk.models import from_cohort
+    from pkmodel.pk.covariate_registry import from_cohort
 
     if g_l < 10:
         raise SpecificationError(f"--albumin-g-l {g_l:g} looks like g/dL; the command line takes "

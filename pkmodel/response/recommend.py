@@ -30,8 +30,8 @@ import pandas as pd
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import PredictionError
 from pkmodel.pk.gain import log_gain_posterior
-from pkmodel.pk.models import resolve_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
+from pkmodel.pk.resolver import resolve_model
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response.exposure import GAIN_SEED, fitted_pk_model, pk_covariates
 from pkmodel.sampling import resolve_seed
