@@ -353,8 +353,9 @@ class LinearCompartmental:
         route = self._route(route)
         terms = self.impulse_response(p, xp) if terms is None else terms
         t = xp.maximum(elapsed, 0.0)
-        if route == "bolus":
-            return amount * sum(c * xp.exp(-lam * t) for c, lam in terms)
+        if route == "bolus":  # given at elapsed 0: nothing before it
+            return xp.where(elapsed >= 0, amount * sum(c * xp.exp(-lam * t) for c, lam in terms),
+                            0.0)
         if route == "infusion":
             s = xp.minimum(t, duration)
             return (amount / duration) * reduce(add, [
