@@ -663,3 +663,32 @@ def test_every_parametrisation_of_the_random_effects_defines_the_same_posterior(
             bad += '\n[bsv]\nblock = ["cl", "v1"]\n'
         with pytest.raises(SpecFileError, match=match):
             read_spec(_write(tmp_path, bad))
+
+
+def test_a_specification_saved_by_0_4_is_read():
+    """The specification as a population fit's file of pkmodel 0.4 holds it (its JSON)."""
+    saved = json.loads(
+        '{"covariates": [{"covariate": "weight_kg", "effect": "power", "parameter": "cl", '
+        '"prior_mean": 0.75, "prior_sd": 0.25, "reference": 70.0}, {"covariate": "ati", '
+        '"effect": "categorical", "levels": [1.0], "parameter": "cl", "prior_mean": 0.0, '
+        '"prior_sd": 1.0, "reference": 0.0}, {"covariate": "weight_kg", "effect": "power", '
+        '"exponent": 1.0, "parameter": "v1", "prior_mean": 0.0, "prior_sd": 1.0, '
+        '"reference": 70.0}], "data": {"amount_unit": "mg", "blq": "m3", '
+        '"concentration_unit": "\\u00b5g/mL", "lloq_ug_ml": 8.0, "time_unit": "day"}, '
+        '"model": {"compartments": 2, "dosing": "infusion"}, "parameters": {"cl": {"bsv": '
+        'true, "omega_prior": 0.5, "prior_log_sd": 1.0, "typical": 0.3, "unit": "L/day"}, "q": '
+        '{"bsv": false, "omega_prior": 0.5, "prior_log_sd": 0.5, "typical": 0.5}, "v1": {"bsv": '
+        'true, "omega_prior": 0.5, "prior_log_sd": 1.0, "typical": 3.0}, "v2": {"bsv": false, '
+        '"omega_prior": 0.5, "prior_log_sd": 0.5, "typical": 2.0}}, "prior": {"model": '
+        '"fasanmade2009", "notes": ["a note"], "terms": {"log_tv_cl": [-0.899, 0.2]}, '
+        '"weight": 2.0}, "residual": {"additive_prior_ug_ml": 1.0, "error": "proportional", '
+        '"proportional_prior": 0.3}}')
+    spec = PopulationSpec.from_dict(saved)
+    assert spec.structure == LinearCompartmental(2, "infusion")
+    assert spec.covariates == (
+        CovariateTerm("cl", "weight_kg", "power", reference=70.0, prior_mean=0.75, prior_sd=0.25),
+        CovariateTerm("cl", "ati", "categorical"),
+        CovariateTerm("v1", "weight_kg", "power", reference=70.0, exponent=1.0))
+    assert spec.prior.terms == {"log_tv_cl": (-0.899, 0.2)} and spec.prior.weight == 2.0
+    assert spec.parameters["cl"] == Parameter(0.3, bsv=True, unit="L/day")
+    assert json.loads(json.dumps(spec.to_dict(), sort_keys=True)) == saved
