@@ -123,7 +123,7 @@ class PKParameters:
         return np.log(2.0) / terms[-1][1]
 
 
-def _diagonal_blocks(blocks: Any) -> tuple[tuple[str, ...], ...]:
+def _as_blocks(blocks: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(str(p) for p in block) for block in blocks)
 
 
@@ -212,7 +212,7 @@ class PopulationModel:
         missing = [c for c in self.covariates_used if c not in self.reference_covariates]
         if missing:
             raise SpecificationError(f"{what} needs a reference value of {', '.join(missing)}")
-        object.__setattr__(self, "bsv_blocks", _diagonal_blocks(self.bsv_blocks))
+        object.__setattr__(self, "bsv_blocks", _as_blocks(self.bsv_blocks))
         for block in self.bsv_blocks:
             if len(block) < 2 or any(p not in self.omega2 for p in block):
                 raise SpecificationError(f"{what}: a BSV block needs two or more parameters "
