@@ -406,8 +406,11 @@ class PopulationModel:
                     + ([f"has unknown key(s) {', '.join(unknown)}"] if unknown else []))
                 + f"; its keys are {', '.join(names)}")
         d = dict(value)
-        structure = d["structure"] = (linear_structure(**d["structure"]) if "structure" in d
-                                      else TWO_COMPARTMENT)
+        raw = d.get("structure", TWO_COMPARTMENT.to_dict())
+        if not isinstance(raw, Mapping) or set(raw) - {"compartments", "dosing"}:
+            raise SpecificationError(f"the PK model's structure must be {{\"compartments\": n, "
+                                     f"\"dosing\": route}}, not {raw!r}")
+        structure = d["structure"] = linear_structure(**raw)
         known = {"reference_covariates": (COVARIATES, "covariates"),
                  "typical": (structure.parameter_names, "parameters"),
                  "omega2": (structure.parameter_names, "parameters")}
