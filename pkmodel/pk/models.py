@@ -325,11 +325,10 @@ class PopulationModel:
         0.407
         """
         cov = self.covariate_values(covariates)
-        out: dict[str, np.ndarray] = {p: np.asarray(float(self.typical[p]))
-                                      for p in self.parameter_names}
+        log_factor: dict[str, Any] = {}  # of the covariate effects and the random effect
         for effect in self.effects:
-            out[effect.parameter] = out[effect.parameter] * effect.multiplier(
-                cov[effect.covariate])
+            value = effect.log_factor(effect.design(cov[effect.covariate]), effect.coefficient)
+            log_factor[effect.parameter] = log_factor.get(effect.parameter, 0.0) + value
         if eta is not None:
             eta = np.asarray(eta, dtype=float)
             if eta.shape[-1:] != (len(self.random_effects),):
@@ -339,7 +338,9 @@ class PopulationModel:
                     f"{eta.shape}"
                 )
             for i, p in enumerate(self.random_effects):
-                out[p] = out[p] * np.exp(eta[..., i])
+                log_factor[p] = log_factor.get(p, 0.0) + eta[..., i]
+        out = {p: float(self.typical[p]) * np.exp(log_factor[p]) if p in log_factor
+               else np.asarray(float(self.typical[p])) for p in self.parameter_names}
         return PKParameters(structure=self.structure, **out)
 
     def eta_from_z(self, z: np.ndarray) -> np.ndarray:

@@ -376,15 +376,14 @@ class LinearCompartmental:
             return xp.exp(-lam * interval) / -xp.expm1(-lam * interval)
 
         if route == "bolus":
-            return dose * sum(c * accumulated(lam) for c, lam in terms)
-        if route == "infusion":
-            rate = dose / duration
-            return rate * sum((c / lam) * (xp.exp(-lam * (interval - duration))
-                                           * -xp.expm1(-lam * duration)
-                                           / -xp.expm1(-lam * interval)) for c, lam in terms)
+            return dose * reduce(add, [c * accumulated(lam) for c, lam in terms])
+        if route == "infusion":  # (1 - e^(-lam T)) / (1 - e^(-lam tau)), as expm1 / expm1
+            return (dose / duration) * reduce(add, [
+                (c / lam) * (xp.exp(-lam * (interval - duration)) * xp.expm1(-lam * duration)
+                             / xp.expm1(-lam * interval)) for c, lam in terms])
         ka = p["ka"]
-        return dose * ka * sum(c * (accumulated(lam) - accumulated(ka)) / (ka - lam)
-                               for c, lam in terms)
+        return dose * ka * reduce(add, [c * (accumulated(lam) - accumulated(ka)) / (ka - lam)
+                                        for c, lam in terms])
 
     def propagator(self, p: Mapping[str, Any], h, xp: ModuleType = np):
         """The exact one-step propagator of the amounts over ``h`` with constant parameters.
