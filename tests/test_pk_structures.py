@@ -281,6 +281,19 @@ def test_a_three_compartment_dataset_its_pymc_model_and_its_library_model(three_
     long = DoseSchedule.maintenance("5mg/kg q8w", start_day=0.0, n_doses=80)
     assert float(concentrations(params, long, [80 * 56.0], 70.0)[0]) == pytest.approx(
         float(steady_state_trough(params, 350.0, 56.0, 2 / 24)), rel=1e-8)
+    # an individual estimate and a forecast with it: a patient clearing 60 % faster
+    from pkmodel.pk import Observations, estimate_individual, forecast_troughs
+
+    fast = library.individual_parameters(eta=np.array([np.log(1.6)]))
+    days = np.array([98.0, 154.0, 210.0])
+    observed = concentrations(fast, schedule, days, 70.0)
+    est = estimate_individual(library, {"weight_kg": 70.0}, schedule,
+                              Observations(days, observed), random_seed=1)
+    assert est.map_parameters()["cl"] == pytest.approx(1.6 * THREE["cl"], rel=0.05)
+    assert set(est.parameters().data_vars) == set(THREE)
+    forecast = forecast_troughs(est, ["5mg/kg q8w"]).draws.median("draw")
+    assert float(forecast.squeeze()) == pytest.approx(float(steady_state_trough(
+        fast, 350.0, 56.0, 2 / 24)), rel=0.1)
 
 
 @pytest.mark.slow
