@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
@@ -93,3 +94,123 @@ def test_the_wheel_ships_its_license_types_and_example_data():
     files = pkmodel.theophylline()
     assert files.dataset.is_file() and files.spec.is_file()
     assert files.dataset.parent == root / "pkmodel" / "data"
+
+
+# ----------------------------------------------------------------------------- import cycles
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _typing_only(tree: ast.AST) -> set[int]:
+    """The nodes under ``if TYPE_CHECKING:`` (imports for annotations only)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for statement in node.body for n in ast.walk(statement)}
+    return skip
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """Module -> {imported module: line} for every import inside pkmodel, those inside functions
+    included (typing-only ones aside). ``from pkmodel.x import name`` is an edge to the module
+    ``pkmodel.x.name`` when there is one, else to ``pkmodel.x``; a package's ``__init__`` is its
+    own module, not implied by importing one of its submodules."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, dict[str, int]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _typing_only(tree)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges: dict[str, int] = {}
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base
+                           for a in node.names]
+            for target in targets:
+                if target in paths and target != name:
+                    edges.setdefault(target, node.lineno)
+        graph[name] = edges
+    return graph
+
+
+def strongly_connected(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _cycle(graph: dict[str, dict[str, int]], component: list[str]) -> list[str]:
+    """One cycle through the component's first module, as ``module:line -> module`` steps."""
+    members, start = set(component), component[0]
+    path, seen = [start], {start}
+
+    def walk(v: str) -> bool:
+        for w in sorted(graph[v]):
+            if w == start:
+                path.append(w)
+                return True
+            if w in members and w not in seen:
+                seen.add(w)
+                path.append(w)
+                if walk(w):
+                    return True
+                path.pop()
+        return False
+
+    walk(start)
+    return [f"{a}:{graph[a][b]} imports {b}" for a, b in itertools.pairwise(path)]
+
+
+def test_the_cycle_finder_finds_a_cycle_through_imports_inside_functions():
+    graph = {"a": {"b": 3}, "b": {"c": 10}, "c": {"a": 42}, "d": {"a": 1}}
+    assert strongly_connected(graph) == [["a", "b", "c"]]
+    assert _cycle(graph, ["a", "b", "c"]) == ["a:3 imports b", "b:10 imports c",
+                                              "c:42 imports a"]
+    live = import_graph()
+    assert "pkmodel.pk.population.loading" in live["pkmodel.pk.resolver"]  # inside a function
+    assert "pkmodel.pk.population.spec" not in live["pkmodel.pk.population.prior"]  # typing
+
+
+def test_no_import_cycle_anywhere_in_pkmodel():
+    graph = import_graph()
+    cycles = [" -> ".join(_cycle(graph, c)) for c in strongly_connected(graph)]
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

@@ -21,6 +21,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from pkmodel.errors import FitFileError, PKDataError, SpecFileError, SpecificationError
+from pkmodel.pk import LinearCompartmental, steady_state_troughs
 from pkmodel.pk.population import (
     CovariateTerm,
     Parameter,
@@ -337,11 +338,14 @@ def test_a_fit_is_usable_as_a_library_model(fit_m3, simulated, tmp_path, capsys)
     assert model.random_effects == ("cl", "v1") and model.proportional_sd == table["sigma_prop"]
     p = model.individual_parameters({"weight_kg": 140.0})
     assert float(p.cl) == pytest.approx(table["tv_cl"] * 2 ** table["theta_cl_weight_kg"])
+    # any structure: a fit on IV boluses keeps its structure, and an infusion regimen given to
+    # its model is predicted from the same disposition as by the infusion fit's model
     bolus = dataclasses.replace(fit_m3, spec=dataclasses.replace(fit_m3.spec, dosing="bolus"),
-                                warn=False, _diagnostics=fit_m3.diagnostics)
-    with pytest.raises(SpecificationError, match="2-compartment, IV bolus model; only a "
-                                                 "2-compartment, zero-order infusion"):
-        bolus.to_population_model()
+                                warn=False, _diagnostics=fit_m3.diagnostics).to_population_model()
+    assert bolus.structure == LinearCompartmental(2, "bolus") and bolus.typical == model.typical
+    troughs = [steady_state_troughs(m, ["5mg/kg q8w", "10mg/kg q4w"],
+                                    {"weight_kg": [50.0, 90.0]}).values for m in (bolus, model)]
+    np.testing.assert_array_equal(*troughs)
     from pkmodel.cli.main import main
 
     path = tmp_path / "popfit.nc"
@@ -397,7 +401,8 @@ def test_an_unknown_key_names_its_line_and_the_known_keys(tmp_path):
 
 @pytest.mark.parametrize(("old", "new", "expect"), [
     ("error = \"proportional\"", "error = \"proportionl\"", r"line 35: \[residual\].*error"),
-    ("compartments = 2", "compartments = 3", r"line 2: \[model\]: compartments must be 1 or 2"),
+    ("compartments = 2", "compartments = 4",
+     r"line 2: \[model\]: compartments must be 1, 2 or 3, not 4"),
     ("effect = \"power\"", "effect = \"power\"\nlevel = 1", r"line 30: unknown key 'level'.*"
                                                           r"known keys: parameter, covariate"),
     ("covariate = \"WT\"", "covariate = \"BMI\"", r"line 28: .*unknown covariate 'BMI'"),
@@ -681,3 +686,32 @@ def test_every_parametrisation_of_the_random_effects_defines_the_same_posterior(
             bad += '\n[bsv]\nblock = ["cl", "v1"]\n'
         with pytest.raises(SpecFileError, match=match):
             read_spec(_write(tmp_path, bad))
+
+
+def test_a_specification_saved_by_0_4_is_read():
+    """The specification as a population fit's file of pkmodel 0.4 holds it (its JSON)."""
+    saved = json.loads(
+        '{"covariates": [{"covariate": "weight_kg", "effect": "power", "parameter": "cl", '
+        '"prior_mean": 0.75, "prior_sd": 0.25, "reference": 70.0}, {"covariate": "ati", '
+        '"effect": "categorical", "levels": [1.0], "parameter": "cl", "prior_mean": 0.0, '
+        '"prior_sd": 1.0, "reference": 0.0}, {"covariate": "weight_kg", "effect": "power", '
+        '"exponent": 1.0, "parameter": "v1", "prior_mean": 0.0, "prior_sd": 1.0, '
+        '"reference": 70.0}], "data": {"amount_unit": "mg", "blq": "m3", '
+        '"concentration_unit": "\\u00b5g/mL", "lloq_ug_ml": 8.0, "time_unit": "day"}, '
+        '"model": {"compartments": 2, "dosing": "infusion"}, "parameters": {"cl": {"bsv": '
+        'true, "omega_prior": 0.5, "prior_log_sd": 1.0, "typical": 0.3, "unit": "L/day"}, "q": '
+        '{"bsv": false, "omega_prior": 0.5, "prior_log_sd": 0.5, "typical": 0.5}, "v1": {"bsv": '
+        'true, "omega_prior": 0.5, "prior_log_sd": 1.0, "typical": 3.0}, "v2": {"bsv": false, '
+        '"omega_prior": 0.5, "prior_log_sd": 0.5, "typical": 2.0}}, "prior": {"model": '
+        '"fasanmade2009", "notes": ["a note"], "terms": {"log_tv_cl": [-0.899, 0.2]}, '
+        '"weight": 2.0}, "residual": {"additive_prior_ug_ml": 1.0, "error": "proportional", '
+        '"proportional_prior": 0.3}}')
+    spec = PopulationSpec.from_dict(saved)
+    assert spec.structure == LinearCompartmental(2, "infusion")
+    assert spec.covariates == (
+        CovariateTerm("cl", "weight_kg", "power", reference=70.0, prior_mean=0.75, prior_sd=0.25),
+        CovariateTerm("cl", "ati", "categorical"),
+        CovariateTerm("v1", "weight_kg", "power", reference=70.0, exponent=1.0))
+    assert spec.prior.terms == {"log_tv_cl": (-0.899, 0.2)} and spec.prior.weight == 2.0
+    assert spec.parameters["cl"] == Parameter(0.3, bsv=True, unit="L/day")
+    assert json.loads(json.dumps(spec.to_dict(), sort_keys=True)) == saved

@@ -27,12 +27,9 @@ from pkmodel.pk.population import (
     simulate_dataset,
     truth_names,
 )
-from pkmodel.pk.population.build import (
-    build_model,
-    correlated_etas,
-    omega_matrix,
-    random_etas,
-)
+from pkmodel.pk.population.build import build_model
+from pkmodel.pk.population.equations import omega_matrix, random_etas
+from pkmodel.pk.variability import correlated_etas
 
 BLOCK_TOML = SPEC_TOML + '\n[bsv]\nblock = ["cl", "v1"]\n'
 # omega_v1 0.3 (not 0.2 as in test_pk_population): the V1 etas must be read from the data for
@@ -211,8 +208,20 @@ def test_checks_and_files_of_a_block_fit(block_fit, block_spec, tmp_path):
     changed = np.abs(cwres(diagonal) - gof.cwres.to_numpy())
     assert np.nanmax(changed) > 0.01
     assert 0.7 <= block_fit.pc_vpc(n_replicates=100).fraction_inside <= 1.0
-    with pytest.raises(SpecificationError, match=r"correlated BSV \(corr_cl_v1\).*diagonal"):
-        block_fit.to_population_model()
+    # as a library model: the block and the median correlation carried, its etas correlated
+    model = block_fit.to_population_model("block")
+    assert model.bsv_blocks == (("cl", "v1"),)
+    assert model.correlations["corr_cl_v1"] == pytest.approx(medians["corr_cl_v1"])
+    eta = model.sample_eta((20000,), np.random.default_rng(2))
+    assert np.corrcoef(eta[:, 0], eta[:, 1])[0, 1] == pytest.approx(medians["corr_cl_v1"],
+                                                                    abs=0.02)
+    assert np.std(eta[:, 1]) == pytest.approx(medians["omega_v1"], rel=0.03)
+    z = np.random.default_rng(3).standard_normal((5, 2))
+    np.testing.assert_allclose(model.eta_from_z(z).T, np.stack(list(correlated_etas(
+        ("cl", "v1"), medians, z.T).values())), rtol=1e-12)
+    from pkmodel.pk import resolve_model
+
+    assert resolve_model(model.to_dict()) == model
     path = tmp_path / "block.nc"
     block_fit.save(path)
     loaded = load_population_fit(path, warn=False)
@@ -220,17 +229,27 @@ def test_checks_and_files_of_a_block_fit(block_fit, block_spec, tmp_path):
     pd.testing.assert_frame_equal(loaded.summary(), block_fit.summary())
 
 
-def test_the_lkj_prior_is_as_the_docs_say(block_spec):
-    # docs/population_pk.md: LKJ(2) gives a correlation of two etas the density 0.75 (1 - r^2),
-    # 90 % of it within +-0.73
+@pytest.mark.parametrize("lkj_eta", [2.0, 4.0])
+def test_the_models_lkj_prior_is_as_the_docs_say(block_spec, block_sim, lkj_eta):
+    """The correlation's prior in the built model: with ``lkj_eta`` = h, ``(1 + r) / 2`` is
+    Beta(h, h) (the LKJ density of a 2 x 2 correlation matrix), so that the default 2 gives the
+    density 0.75 (1 - r^2) of docs/population_pk.md, 90 % of it within +-0.73."""
     import pymc as pm
+    from scipy import optimize, stats
 
-    assert block_spec.lkj_eta == 2.0
-    chol = pm.draw(pm.LKJCorr.dist(n=2, eta=block_spec.lkj_eta), draws=20000, random_seed=1)
-    r = chol[:, 1, 0]  # the correlation: C C' has it off the diagonal
-    assert np.quantile(np.abs(r), 0.9) == pytest.approx(0.73, abs=0.015)
-    assert 1.5 * 0.73 - 0.5 * 0.73 ** 3 == pytest.approx(0.9, abs=0.001)  # the CDF of 0.75(1-r²)
-    counts, edges = np.histogram(r, bins=10, range=(-1, 1), density=True)
-    mid = (edges[:-1] + edges[1:]) / 2
-    # each bin's mean density: mean of r^2 over a bin of width 0.2 is mid^2 + 0.2^2 / 12
-    np.testing.assert_allclose(counts, 0.75 * (1 - mid ** 2 - 0.2 ** 2 / 12), atol=0.05)
+    spec = dataclasses.replace(block_spec, lkj_eta=lkj_eta)
+    model = build_model(spec, read_population_data(block_sim.frame, spec))
+    r = pm.draw(model["corr_cl_v1"], draws=20000, random_seed=1)
+    exact = stats.beta(lkj_eta, lkj_eta)
+    assert stats.kstest((1 + r) / 2, exact.cdf).pvalue > 0.01
+    within = optimize.brentq(lambda x: exact.cdf((1 + x) / 2) - exact.cdf((1 - x) / 2) - 0.9,
+                             0.0, 1.0)  # the half-width holding 90 % of the prior
+    assert np.quantile(np.abs(r), 0.9) == pytest.approx(within, abs=0.015)
+    if lkj_eta == 2.0:  # the figures of the docs
+        assert round(within, 2) == 0.73
+        counts, edges = np.histogram(r, bins=10, range=(-1, 1), density=True)
+        mid = (edges[:-1] + edges[1:]) / 2
+        # each bin's mean density: mean of r^2 over a bin of width 0.2 is mid^2 + 0.2^2 / 12
+        np.testing.assert_allclose(counts, 0.75 * (1 - mid ** 2 - 0.2 ** 2 / 12), atol=0.05)
+    else:  # a larger lkj_eta reaches the model: a narrower prior
+        assert within < 0.6

@@ -73,13 +73,25 @@ def test_one_resolver_takes_a_name_a_fit_file_a_model_or_its_dict(popfit, tmp_pa
         PopulationModel.from_dict(model.to_dict() | {"effects": [
             {"parameter": "cl", "covariate": "height", "form": "power", "coefficient": 1.0,
              "reference": 170.0}]})
+    # any structure serves: a fit on IV boluses is a model of that structure
     bolus = dataclasses.replace(fit, spec=dataclasses.replace(fit.spec, dosing="bolus"),
                                 warn=False, _diagnostics=fit.diagnostics)
     bolus.save(tmp_path / "bolus.nc")
-    with pytest.raises(SpecificationError, match=r"bolus.nc: this population fit cannot be used "
-                                                 r"as a PK model: the fit is a 2-compartment, "
-                                                 r"IV bolus model"):
-        resolve_model(tmp_path / "bolus.nc")
+    assert resolve_model(tmp_path / "bolus.nc").structure.label() == "2-compartment, IV bolus"
+    # a fit that cannot serve is refused naming the file and why: the medians of a BSV block's
+    # correlations that do not form a correlation matrix
+    posterior = fit.posterior.assign(corr_cl_v1=fit.posterior["omega_cl"] * 0 + 1.5)
+    tree = fit.tree.copy()
+    tree["posterior"] = posterior
+    broken = dataclasses.replace(fit, spec=dataclasses.replace(fit.spec, bsv_blocks=(
+        ("cl", "v1"),)), tree=tree, warn=False, _diagnostics=fit.diagnostics)
+    broken.save(tmp_path / "broken.nc")
+    with pytest.raises(SpecificationError, match=r"broken.nc: this population fit cannot be "
+                                                 r"used as a PK model: the correlations of the "
+                                                 r"BSV block cl, v1 do not form"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the R-hat of a constant
+        resolve_model(tmp_path / "broken.nc")
 
 
 def test_an_exposure_fit_records_its_local_pk_model_and_predicts_the_same_without_it(

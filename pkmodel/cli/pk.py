@@ -36,7 +36,7 @@ def _albumin_g_dl(g_l: float) -> float:
     """Albumin from the command line (g/L, the cohort tables' unit) in the models' g/dL, checked
     in the unit the user wrote."""
     from pkmodel.data.plausibility import check_plausible
-    from pkmodel.pk.models import from_cohort
+    from pkmodel.pk.covariate_registry import from_cohort
 
     check_plausible("--albumin-g-l", "albumin_g_l", g_l)
     return float(from_cohort({"albumin_g_l": g_l})["albumin_g_dl"])

@@ -2,10 +2,13 @@
 
 The public API:
 
-* models: :class:`PopulationModel`, :data:`MODELS` (:data:`FASANMADE_2009_UC`,
+* models: :class:`PopulationModel` (a structure, typical values, :class:`CovariateEffect` objects,
+  variability, residual error), the published ones in :data:`MODELS` (:data:`FASANMADE_2009_UC`,
   :data:`FASANMADE_2011_CD`, :data:`FASANMADE_2011_PAEDIATRIC`, :data:`WOJCIECHOWSKI_2017`,
   :data:`DUBINSKY_2017`, :data:`AUBOURG_2015`), :func:`get_model`, :func:`resolve_model` (a name, a
   population fit's file or a model), :class:`PKParameters`;
+* structures: :class:`LinearCompartmental` (one, two or three compartments; IV bolus, infusion
+  or first-order absorption) and the :class:`Structure` protocol;
 * regimens and dosing histories: :class:`Regimen`, :data:`NAMED_REGIMENS`,
   :func:`parse_regimen`, :class:`DoseSchedule`;
 * closed-form simulation: :func:`concentrations`, :func:`troughs`, :func:`steady_state_trough`,
@@ -21,10 +24,14 @@ The public API:
 """
 
 from pkmodel.pk.averaging import AveragedEstimate, estimate_averaged
+from pkmodel.pk.covariate_effects import CovariateEffect
 from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
 from pkmodel.pk.forecasting import TroughForecast, forecast_troughs
-from pkmodel.pk.models import (
+from pkmodel.pk.models import PKParameters, PopulationModel
+from pkmodel.pk.nonmem import PKDataset, PKSubject, example_dataset, read_nonmem
+from pkmodel.pk.observations import Observations
+from pkmodel.pk.published_models import (
     AUBOURG_2015,
     DUBINSKY_2017,
     FASANMADE_2009_UC,
@@ -32,14 +39,10 @@ from pkmodel.pk.models import (
     FASANMADE_2011_PAEDIATRIC,
     MODELS,
     WOJCIECHOWSKI_2017,
-    PKParameters,
-    PopulationModel,
     get_model,
-    resolve_model,
 )
-from pkmodel.pk.nonmem import PKDataset, PKSubject, example_dataset, read_nonmem
-from pkmodel.pk.observations import Observations
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
+from pkmodel.pk.resolver import resolve_model
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import (
     concentrations,
@@ -49,6 +52,7 @@ from pkmodel.pk.simulation import (
     steady_state_troughs,
     troughs,
 )
+from pkmodel.pk.structures import LinearCompartmental, Structure
 
 __all__ = [
     "AUBOURG_2015",
@@ -60,15 +64,18 @@ __all__ = [
     "NAMED_REGIMENS",
     "WOJCIECHOWSKI_2017",
     "AveragedEstimate",
+    "CovariateEffect",
     "CovariateHistory",
     "DoseSchedule",
     "IndividualEstimate",
+    "LinearCompartmental",
     "Observations",
     "PKDataset",
     "PKParameters",
     "PKSubject",
     "PopulationModel",
     "Regimen",
+    "Structure",
     "TroughForecast",
     "concentrations",
     "estimate_averaged",

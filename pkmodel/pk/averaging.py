@@ -31,8 +31,9 @@ from scipy import special
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.estimation import IndividualEstimate, estimate_individual
-from pkmodel.pk.models import MODELS, PopulationModel, get_model
+from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.observations import Observations
+from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.schedules import DoseSchedule
 
 __all__ = ["AveragedEstimate", "estimate_averaged"]

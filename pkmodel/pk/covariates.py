@@ -17,14 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.models import (
-    COVARIATES,
-    PARAMETERS,
-    PKParameters,
-    PopulationModel,
-    check_covariate,
-    get_model,
-)
+from pkmodel.pk.covariate_registry import COVARIATES
+from pkmodel.pk.models import PKParameters, PopulationModel
+from pkmodel.pk.published_models import get_model
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import piecewise_concentrations
 
@@ -41,8 +36,9 @@ class CovariateHistory:
         Record times, days since the first dose, strictly increasing (a record before the first
         dose, e.g. at screening, may have a negative time).
     values : mapping
-        Covariate name (a key of :data:`pkmodel.pk.models.COVARIATES`) -> one value per record,
-        or a scalar for a covariate that does not change. Units as in the models: kg, g/dL, 0/1.
+        Covariate name (a key of :data:`pkmodel.pk.covariate_registry.COVARIATES`) -> one value
+        per record, or a scalar for a covariate that does not change. Units as in the models:
+        kg, g/dL, 0/1.
 
     Notes
     -----
@@ -80,7 +76,7 @@ class CovariateHistory:
                 f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}")
         values: dict[str, np.ndarray] = {}
         for name, value in self.values.items():
-            arr = np.asarray(check_covariate(name, value), dtype=float)
+            arr = np.asarray(COVARIATES.check(name, value), dtype=float)
             if arr.ndim > 1 or (arr.ndim == 1 and arr.size != t.size):
                 raise SpecificationError(
                     f"covariate {name} needs one value per record time ({t.size}) or a single "
@@ -161,7 +157,7 @@ class CovariateHistory:
             eta = np.asarray(eta, dtype=float)[..., None, :]
         params = get_model(model).individual_parameters(dict(self.values), eta)
         shape = np.broadcast_shapes(params.shape, (len(self),))
-        return PKParameters(*(np.broadcast_to(getattr(params, p), shape) for p in PARAMETERS))
+        return params.map(lambda v: np.broadcast_to(v, shape))
 
     def dose_amounts_mg(self, schedule: DoseSchedule) -> np.ndarray:
         """The amount of each dose in mg; mg/kg doses use the weight in force at the dose start."""

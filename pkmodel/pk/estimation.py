@@ -41,16 +41,12 @@ from pkmodel.errors import (
     SpecificationError,
 )
 from pkmodel.pk.covariates import CovariateHistory
-from pkmodel.pk.models import PARAMETERS, PKParameters, PopulationModel, get_model
+from pkmodel.pk.models import PARAMETERS, PKParameters, PopulationModel
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.plausibility import assess
+from pkmodel.pk.published_models import get_model
 from pkmodel.pk.schedules import DoseSchedule
-from pkmodel.pk.simulation import (
-    concentrations,
-    disposition,
-    infusion_response,
-    piecewise_concentrations,
-)
+from pkmodel.pk.simulation import concentrations, piecewise_concentrations
 from pkmodel.sampling import SamplerSettings, exact_arithmetic, sample_nuts
 
 __all__ = ["IndividualEstimate", "estimate_individual"]
@@ -107,23 +103,23 @@ class IndividualEstimate:
     covariate_history: CovariateHistory | None = None
 
     def parameters(self) -> xr.Dataset:
-        """Posterior draws of CL, V1, Q, V2 (dim ``draw``) with ``units``.
+        """Posterior draws of the structural parameters (dim ``draw``) with ``units``.
 
         With a covariate history: at the covariates of its last record.
         """
         p = self.model.individual_parameters(self.covariates, self.eta_draws)
         n = self.eta_draws.shape[0]
         return xr.Dataset(
-            {k: ("draw", np.broadcast_to(getattr(p, k), (n,)), {"units": u})
-             for k, u in PARAMETERS.items()},
+            {k: ("draw", np.broadcast_to(p[k], (n,)), {"units": u})
+             for k, u in self.model.structure.units().items()},
             coords={"draw": np.arange(n)},
             attrs={"model": self.model.name, "method": self.method},
         )
 
     def map_parameters(self) -> dict[str, float]:
-        """Parameters at the posterior mode: CL and Q in L/day, V1 and V2 in L."""
+        """Parameters at the posterior mode (clearances in L/day, volumes in L)."""
         p = self.model.individual_parameters(self.covariates, self.eta_map)
-        return {k: float(getattr(p, k)) for k in PARAMETERS}
+        return {k: float(v) for k, v in p.values.items()}
 
     def summary(self) -> dict:
         """Plain-JSON summary: MAP, posterior median and 90% interval of each parameter."""
@@ -131,7 +127,7 @@ class IndividualEstimate:
         out = {"method": self.method, "model": self.model.name, "parameters": {},
                "diagnostics": self.diagnostics}
         mode = self.map_parameters()
-        for k, unit in PARAMETERS.items():
+        for k, unit in self.model.structure.units().items():
             q = np.quantile(draws[k].values, [0.05, 0.5, 0.95])
             out["parameters"][k] = {"unit": unit, "map": mode[k], "median": float(q[1]),
                                     "q05": float(q[0]), "q95": float(q[2])}
@@ -140,7 +136,7 @@ class IndividualEstimate:
 
 def _log_likelihood(pred: np.ndarray, obs: Observations, model: PopulationModel) -> np.ndarray:
     """Log-likelihood summed over observations, for predictions of shape (..., n_obs)."""
-    sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
+    sd = model.residual_sd(pred)
     lower, upper = obs.lower, obs.upper
     exact = obs.cens == 0
     total = np.zeros(pred.shape[:-1])
@@ -182,26 +178,25 @@ class _Posterior:
         """Covariate-typical parameters: floats, or one value per history record."""
         if self.history is None:
             typical = self.model.individual_parameters(self.covariates)
-            return {p: float(getattr(typical, p)) for p in PARAMETERS}
+            return {p: float(v) for p, v in typical.values.items()}
         typical = self.history.individual_parameters(self.model)
-        return {p: np.asarray(getattr(typical, p), dtype=float) for p in PARAMETERS}
+        return {p: np.asarray(v, dtype=float) for p, v in typical.values.items()}
 
     def predict_values(self, values: dict, xp=np):
         """Predicted concentrations at the observation times from parameters ``values``.
 
-        ``values`` maps cl, v1, q, v2 to arrays (numpy, or pytensor with ``xp=pytensor.tensor``)
-        with, under a covariate history, the record axis last.
+        ``values`` maps the structural parameters to arrays (numpy, or pytensor with
+        ``xp=pytensor.tensor``) with, under a covariate history, the record axis last.
         """
+        structure = self.model.structure
         if self.history is not None:
-            return piecewise_concentrations(PKParameters(**values), self.history.times_days,
-                                            self.schedule, self.obs.times_days, self.amounts,
-                                            xp=xp)
-        alpha, beta, a, b = disposition(values["cl"], values["v1"], values["q"], values["v2"],
-                                        xp=xp)
+            return piecewise_concentrations(PKParameters(structure=structure, **values),
+                                            self.history.times_days, self.schedule,
+                                            self.obs.times_days, self.amounts, xp=xp)
         elapsed = self.obs.times_days[:, None] - self.schedule.times_days[None, :]
-        rate = self.amounts / self.schedule.durations_days
-        return infusion_response(alpha, beta, a, b, rate[None, :], elapsed,
-                                 self.schedule.durations_days[None, :], xp=xp).sum(axis=1)
+        return structure.response(values, self.amounts[None, :], elapsed,
+                                  self.schedule.durations_days[None, :], route="infusion",
+                                  xp=xp).sum(axis=1)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
@@ -214,15 +209,16 @@ class _Posterior:
         """Predicted concentrations (µg/mL) at the observation times, shape (..., n_obs)."""
         z = np.atleast_2d(z)
         if self.history is None:
-            params = self.model.individual_parameters(self.covariates, z * self.sd)
+            params = self.model.individual_parameters(self.covariates,
+                                                      self.model.eta_from_z(z))
             return concentrations(params, self.schedule, self.obs.times_days, self.weight)
-        params = self.history.individual_parameters(self.model, z * self.sd)
-        return self.predict_values({p: getattr(params, p) for p in PARAMETERS})
+        params = self.history.individual_parameters(self.model, self.model.eta_from_z(z))
+        return self.predict_values(dict(params.values))
 
     def residuals(self, z: np.ndarray) -> np.ndarray:
         """Standardised residuals ``(y - pred) / sd`` of the uncensored observations at ``z``."""
         pred = self.predict(z)[0]
-        sd = np.sqrt(self.model.additive_sd_ug_ml**2 + (self.model.proportional_sd * pred) ** 2)
+        sd = self.model.residual_sd(pred)
         exact = self.obs.cens == 0
         return (self.obs.values_ug_ml[exact] - pred[exact]) / sd[exact]
 
@@ -527,10 +523,15 @@ def estimate_individual(
         warnings.warn("sampler= is deprecated: NUTS samples with nutpie; drop it",
                       DeprecationWarning, stacklevel=2)
     random_seed = settings.random_seed
+    if method == "nuts" and (model.bsv_blocks or model.parameter_names != tuple(PARAMETERS)):
+        raise SpecificationError(f"method='nuts' takes two-compartment models with independent "
+                                 f"random effects; {model.name} is a {model.structure.label()} "
+                                 "model" + (" with correlated random effects"
+                                            if model.bsv_blocks else "") + ": use method='map'")
     cov, weight, history = _check_inputs(model, covariates, schedule, observations, weight_kg)
     post = _Posterior(model, cov, weight, schedule, observations, history)
     z_map, mode = _map(post)
-    eta_map = z_map * post.sd
+    eta_map = model.eta_from_z(z_map)
 
     def refit(sched: DoseSchedule, obs: Observations,
               time_factor: float) -> tuple[np.ndarray, float, np.ndarray]:
@@ -560,7 +561,8 @@ def estimate_individual(
                 f"{importance['pareto_k']:.2f} > {PARETO_K_MAX}); use method='nuts' for this "
                 "patient", ConvergenceWarning, stacklevel=2)
         return IndividualEstimate(model, cov, weight, schedule, observations, "map", eta_map,
-                                  z_draws * post.sd, diagnostics, covariate_history=history)
+                                  model.eta_from_z(z_draws), diagnostics,
+                                  covariate_history=history)
     eta_draws, tree, diagnostics = _nuts(post, z_map, settings)
     diagnostics["plausibility"] = mode["plausibility"]
     return IndividualEstimate(model, cov, weight, schedule, observations, "nuts", eta_map,

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import log_ndtr, logsumexp
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.models import PKParameters, PopulationModel
+from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.regimens import Regimen
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.sampling import resolve_seed
@@ -67,7 +67,7 @@ class LogGain:
 def _log_likelihood(pred: np.ndarray, tl: np.ndarray, cens: np.ndarray,
                     model: PopulationModel) -> np.ndarray:
     """log p(measured trough | predicted) with the model's residual error; censored: P(beyond)."""
-    sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
+    sd = model.residual_sd(pred)
     z = (tl - pred) / sd
     return np.where(cens == 0, -0.5 * z**2 - np.log(sd),
                     np.where(cens == -1, log_ndtr(-z), log_ndtr(z)))
@@ -94,8 +94,7 @@ def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
         rows = (dose == d) & (interval == tau)
         reg = Regimen(d, tau, infusion_hours=baseline.infusion_hours)
         # a parameter without covariates or BSV (a local fit's q, say) broadcasts to the rows
-        sub = PKParameters(**{k: np.broadcast_to(getattr(params, k), base.shape)[rows]
-                              for k in ("cl", "v1", "q", "v2")})
+        sub = params.map(lambda v, rows=rows: np.broadcast_to(v, base.shape)[rows])
         after = steady_state_trough(sub, d * weight[rows, None], reg.interval_days,
                                     reg.infusion_days)
         log_after[rows] = np.log(after)

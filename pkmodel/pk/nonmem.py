@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import PKDataError, SpecificationError
+from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, nonmem_columns
 from pkmodel.pk.covariates import CovariateHistory
-from pkmodel.pk.models import COVARIATES, check_covariate, nonmem_columns
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.tables import RowLocator, blank_mask, decimal_comma, read_table

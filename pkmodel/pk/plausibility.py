@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pkmodel.pk.models import PARAMETERS, PopulationModel
+from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 
@@ -113,13 +113,13 @@ def _corrections(schedule: DoseSchedule, obs: Observations, weight_kg: float):
 def _describe(model: PopulationModel, covariates: dict, z: np.ndarray) -> str:
     """'CL 0.055 L/day is 5.5 SD below the typical 0.41 L/day for these covariates; ...'."""
     typical = model.individual_parameters(covariates)
-    individual = model.individual_parameters(covariates, z * model.omega_sd)
+    individual = model.individual_parameters(covariates, model.eta_from_z(z))
     parts = []
     for i in np.argsort(-np.abs(z)):
         if abs(z[i]) < 2.0 and parts:
             break
         p = model.random_effects[i]
-        unit = PARAMETERS[p]
+        unit = model.structure.unit(p)
         parts.append(f"{p.upper()} {float(getattr(individual, p)):.3g} {unit} is "
                      f"{abs(z[i]):.1f} SD {'below' if z[i] < 0 else 'above'} the typical "
                      f"{float(getattr(typical, p)):.3g} {unit} for these covariates")

@@ -1,20 +1,14 @@
-"""Closed-form two-compartment concentrations after zero-order IV infusions, vectorised.
+"""Concentrations of a PK model's patients over time: superposition, steady state, propagation.
 
-The model (central amount A1, peripheral A2, infusion rate R(t), all in mg and days)::
-
-    dA1/dt = R(t) - (k10 + k12) A1 + k21 A2,   dA2/dt = k12 A1 - k21 A2,   C = A1 / V1
-
-with k10 = CL/V1, k12 = Q/V1, k21 = Q/V2. Its unit-impulse response in concentration is
-``a exp(-alpha t) + b exp(-beta t)``, where alpha > beta are the roots of
-``x**2 - (k10 + k12 + k21) x + k10 k21`` and ``a = (alpha - k21) / (V1 (alpha - beta))``,
-``b = (k21 - beta) / (V1 (alpha - beta))``. An infusion of rate R = D/T started at time 0 gives,
-with ``s = min(max(t, 0), T)``::
-
-    C(t) = R * sum_i (c_i / lambda_i) * (exp(-lambda_i (t - s)) - exp(-lambda_i t))
-
-and doses add up (superposition). At steady state under dose D every tau days, the trough is the
-geometric series ``R sum_i (c_i/lambda_i) exp(-lambda_i (tau - T)) (1 - exp(-lambda_i T)) /
-(1 - exp(-lambda_i tau))``.
+Every function here reads the structure from the individual parameters
+(:class:`~pkmodel.pk.models.PKParameters` carry theirs, :mod:`pkmodel.pk.structures`): the
+concentration that one dose gives is the structure's :meth:`~pkmodel.pk.structures.
+LinearCompartmental.response`, and doses add up (superposition). A
+:class:`~pkmodel.pk.schedules.DoseSchedule` holds IV infusions (times, amounts, durations), given
+as such to any structure (a model's ``dosing`` is how its source's doses were given). At steady
+state under dose D every tau days the trough is the geometric series of each exponential of the
+structure's impulse response (:meth:`~pkmodel.pk.structures.LinearCompartmental.
+steady_state_trough`).
 
 Everything broadcasts: parameter arrays of any shape (patients x draws) give concentration arrays of
 that shape plus a time axis, with no Python loop over patients (only over doses). The xarray
@@ -22,11 +16,12 @@ wrappers :func:`simulate` and :func:`steady_state_troughs` label the axes and ca
 
 Superposition needs parameters that do not change with time. When they change (time-varying
 covariates, :class:`pkmodel.pk.covariates.CovariateHistory`), :func:`piecewise_concentrations`
-propagates the state ``A = (A1, A2)`` exactly instead: between consecutive breakpoints (dose starts,
-infusion ends, parameter change times, output times) the parameters and the infusion rate R are
-constant, so ``A(t + h) = Phi(h) A(t) + R Gamma(h)`` with ``Phi(h) = expm(K h)`` and
-``Gamma(h) = integral_0^h Phi(s) ds (1, 0)``, both in closed form from alpha and beta (Sylvester's
-formula, ``Phi = ((K + alpha I) e^(-beta h) - (K + beta I) e^(-alpha h)) / (alpha - beta)``).
+propagates the state exactly instead: between consecutive breakpoints (dose starts, infusion
+ends, parameter change times, output times) the parameters and the infusion rate R are constant,
+so ``A(t + h) = Phi(h) A(t) + R Gamma(h)`` with the structure's closed-form propagator
+(:meth:`~pkmodel.pk.structures.LinearCompartmental.propagator`; two compartments, with
+``Phi = ((K + alpha I) e^(-beta h) - (K + beta I) e^(-alpha h)) / (alpha - beta)``, Sylvester's
+formula).
 """
 
 from __future__ import annotations
@@ -38,21 +33,15 @@ import numpy as np
 import xarray as xr
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.models import (
-    PARAMETERS,
-    PKParameters,
-    PopulationModel,
-    check_covariate,
-    get_model,
-)
+from pkmodel.pk.models import PKParameters, PopulationModel
+from pkmodel.pk.published_models import get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.pk.structures import TWO_COMPARTMENT
 from pkmodel.sampling import resolve_seed
 
 __all__ = [
     "concentrations",
-    "disposition",
-    "infusion_response",
     "piecewise_concentrations",
     "simulate",
     "steady_state_trough",
@@ -64,90 +53,15 @@ __all__ = [
 CONC_UNITS = "µg/mL"
 
 
-def disposition(cl, v1, q, v2, xp: ModuleType = np):
-    """Hybrid rate constants and coefficients of the two-compartment impulse response.
-
-    Parameters
-    ----------
-    cl, v1, q, v2 : array-like
-        CL (L/day), V1 (L), Q (L/day), V2 (L). Works with numpy arrays or, with
-        ``xp=pytensor.tensor``, with symbolic tensors.
-    xp : module, default numpy
-        The array namespace (needs ``sqrt``).
-
-    Returns
-    -------
-    alpha, beta : array
-        Fast and slow disposition rate constants, 1/day.
-    a, b : array
-        Coefficients of the concentration impulse response, 1/L.
-    """
-    k10 = cl / v1
-    k12 = q / v1
-    k21 = q / v2
-    s = k10 + k12 + k21
-    root = xp.sqrt(s * s - 4.0 * k10 * k21)
-    alpha = 0.5 * (s + root)
-    beta = k10 * k21 / alpha  # the stable form of (s - root) / 2
-    a = (alpha - k21) / (v1 * root)
-    b = (k21 - beta) / (v1 * root)
-    return alpha, beta, a, b
-
-
-def infusion_response(alpha, beta, a, b, rate, elapsed, duration, xp: ModuleType = np):
-    """Concentration (µg/mL) at ``elapsed`` days after the start of an infusion of ``rate`` mg/day.
-
-    Zero before the infusion starts. All arguments broadcast; ``xp`` as in :func:`disposition`
-    (needs ``exp``, ``maximum`` and ``minimum``).
-    """
-    t = xp.maximum(elapsed, 0.0)
-    s = xp.minimum(t, duration)
-    fast = (a / alpha) * (xp.exp(-alpha * (t - s)) - xp.exp(-alpha * t))
-    slow = (b / beta) * (xp.exp(-beta * (t - s)) - xp.exp(-beta * t))
-    return rate * (fast + slow)
-
-
 def transition(cl, v1, q, v2, h, xp: ModuleType = np):
     """The exact one-step propagator of the two-compartment state over ``h`` days.
 
-    With the state ``A = (A1, A2)`` (central and peripheral amounts, mg) and a constant infusion
-    rate R (mg/day) into the central compartment over the step,
-    ``A(t + h) = Phi @ A(t) + R * gamma``.
-
-    Parameters
-    ----------
-    cl, v1, q, v2 : array-like
-        CL (L/day), V1 (L), Q (L/day), V2 (L), constant over the step.
-    h : array-like
-        Step length, days (>= 0). Everything broadcasts.
-    xp : module, default numpy
-        The array namespace (``sqrt``, ``exp``, ``expm1``); ``pytensor.tensor`` works.
-
-    Returns
-    -------
-    phi11, phi12, phi21, phi22 : array
-        The entries of ``Phi = expm(K h)``.
-    gamma1, gamma2 : array
-        ``Gamma = integral_0^h expm(K s) ds @ (1, 0)``, days.
+    ``A(t + h) = Phi @ A(t) + R * gamma`` for the amounts ``A = (A1, A2)`` (mg) and a constant
+    infusion rate R (mg/day) into the central compartment; see
+    :meth:`~pkmodel.pk.structures.LinearCompartmental.propagator`, which this is for
+    two compartments. Returns ``phi11, phi12, phi21, phi22, gamma1, gamma2``.
     """
-    k12 = q / v1
-    k21 = q / v2
-    alpha, beta, _, _ = disposition(cl, v1, q, v2, xp=xp)
-    root = alpha - beta
-    e_beta = xp.exp(-beta * h)
-    e_alpha = xp.exp(-alpha * h)
-    gap = e_beta * -xp.expm1(-root * h)  # e^(-beta h) - e^(-alpha h), accurate for small h
-    fast = alpha - k21  # > 0
-    slow = k21 - beta  # > 0
-    phi11 = (slow * e_beta + fast * e_alpha) / root
-    phi22 = (fast * e_beta + slow * e_alpha) / root
-    phi12 = k21 * gap / root
-    phi21 = k12 * gap / root
-    int_beta = -xp.expm1(-beta * h) / beta
-    int_alpha = -xp.expm1(-alpha * h) / alpha
-    gamma1 = (slow * int_beta + fast * int_alpha) / root
-    gamma2 = k12 * (int_beta - int_alpha) / root
-    return phi11, phi12, phi21, phi22, gamma1, gamma2
+    return TWO_COMPARTMENT.propagator({"cl": cl, "v1": v1, "q": q, "v2": v2}, h, xp=xp)
 
 
 def piecewise_concentrations(
@@ -207,8 +121,9 @@ def piecewise_concentrations(
         raise SpecificationError("parameter change times must be strictly increasing")
     if times.ndim != 1 or not np.all(np.isfinite(times)):
         raise SpecificationError("output times must be a 1-D array of finite days")
+    structure = params.structure
     if xp is np:
-        params = PKParameters(*(np.atleast_1d(x) for x in _arrays(params)))
+        params = params.map(lambda v: np.atleast_1d(np.asarray(v, dtype=float)))
     amounts_mg = np.asarray(amounts_mg, dtype=float)
     if amounts_mg.shape[-1:] != (len(schedule),):
         raise SpecificationError(
@@ -225,8 +140,8 @@ def piecewise_concentrations(
     active = ((starts[:, None] <= lo[None, :]) & (lo[None, :] < ends[:, None])).astype(float)
     rates = amounts_mg / schedule.durations_days
     rate = (rates[..., :, None] * active).sum(axis=-2)  # (..., n_steps)
-    cl, v1, q, v2 = (getattr(params, p)[..., segment] for p in PARAMETERS)
-    p11, p12, p21, p22, g1, g2 = transition(cl, v1, q, v2, h, xp=xp)
+    p11, p12, p21, p22, g1, g2 = structure.propagator(
+        {k: v[..., segment] for k, v in params.values.items()}, h, xp=xp)
     wanted, inverse = np.unique(times, return_inverse=True)
     report = np.isin(breaks, wanted)
     a1 = xp.zeros_like(p11[..., 0] * rate[..., 0])
@@ -239,11 +154,12 @@ def piecewise_concentrations(
                   p21[..., i] * a1 + p22[..., i] * a2 + rate[..., i] * g2[..., i])
     amounts = xp.stack(states, axis=-1)[..., inverse.reshape(-1)]
     out_segment = np.clip(np.searchsorted(change, times, side="right") - 1, 0, n_seg - 1)
-    return amounts / params.v1[..., out_segment]
+    return amounts / params[structure.central_volume][..., out_segment]
 
 
-def _arrays(params: PKParameters) -> tuple[np.ndarray, ...]:
-    return tuple(np.asarray(getattr(params, p), dtype=float) for p in PARAMETERS)
+def _arrays(params: PKParameters, expand: bool = False) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=float)[..., None] if expand else np.asarray(v, dtype=float)
+            for k, v in params.values.items()}
 
 
 def concentrations(
@@ -271,14 +187,15 @@ def concentrations(
         Concentrations, µg/mL, shape ``broadcast(S, shape(weight_kg)) + (n_times,)``.
     """
     times = np.atleast_1d(np.asarray(times_days, dtype=float))
-    alpha, beta, a, b = (x[..., None] for x in disposition(*_arrays(params)))
+    p = _arrays(params, expand=True)
+    terms = params.structure.impulse_response(p)
     amounts = schedule.amounts_mg(weight_kg)
-    out = np.zeros(np.broadcast_shapes(alpha.shape, (*amounts.shape[:-1], 1), times.shape))
+    out = np.zeros(np.broadcast_shapes((*params.shape, 1), (*amounts.shape[:-1], 1),
+                                       times.shape))
     for j in range(len(schedule)):
-        rate = amounts[..., j, None] / schedule.durations_days[j]
-        out += infusion_response(
-            alpha, beta, a, b, rate, times - schedule.times_days[j], schedule.durations_days[j]
-        )
+        out += params.structure.response(
+            p, amounts[..., j, None], times - schedule.times_days[j],
+            schedule.durations_days[j], route="infusion", terms=terms)
     return out
 
 
@@ -312,16 +229,9 @@ def steady_state_trough(
     """
     if not 0 < infusion_days <= interval_days:
         raise SpecificationError("the infusion must be positive and no longer than the interval")
-    alpha, beta, a, b = disposition(*_arrays(params))
-    rate = np.asarray(dose_mg, dtype=float) / infusion_days
-    total = 0.0
-    for lam, c in ((alpha, a), (beta, b)):
-        total = total + (c / lam) * (
-            np.exp(-lam * (interval_days - infusion_days))
-            * -np.expm1(-lam * infusion_days)
-            / -np.expm1(-lam * interval_days)
-        )
-    return rate * total
+    return params.structure.steady_state_trough(
+        _arrays(params), np.asarray(dose_mg, dtype=float), interval_days, infusion_days,
+        route="infusion")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,7 +245,7 @@ def _patients(
     cov = model.covariate_values(given)
     if "weight_kg" not in cov:
         weight = given.get("weight_kg", model.reference_covariates.get("weight_kg", 70.0))
-        cov["weight_kg"] = check_covariate("weight_kg", weight)
+        cov["weight_kg"] = model.covariate_registry.check("weight_kg", weight)
     sizes = {np.size(v) for v in cov.values() if np.ndim(v) > 0}
     if len(sizes) > 1 or any(np.ndim(v) > 1 for v in cov.values()):
         raise SpecificationError(
@@ -412,8 +322,8 @@ def simulate(
     xarray.Dataset
         ``concentration`` (patient, draw, time_days), ``trough`` (patient, draw, dose) before
         each dose after the first, ``steady_state_trough`` (patient, draw) when a regimen was
-        given, and the individual parameters ``cl``, ``v1``, ``q``, ``v2``; every variable has a
-        ``units`` attribute.
+        given, and the individual parameters of the model's structure (``cl``, ``v1``, ``q``,
+        ``v2`` for the published models); every variable has a ``units`` attribute.
 
     Examples
     --------
@@ -454,12 +364,11 @@ def simulate(
         ds["steady_state_trough"] = (("patient", "draw"),
                                      np.broadcast_to(ss, (n, eta_arr.shape[1])),
                                      {"units": CONC_UNITS, "regimen": reg.label})
-    for p, unit in PARAMETERS.items():
-        ds[p] = (("patient", "draw"), np.broadcast_to(getattr(params, p), (n, eta_arr.shape[1])),
+    for p, unit in params.structure.units().items():
+        ds[p] = (("patient", "draw"), np.broadcast_to(params[p], (n, eta_arr.shape[1])),
                  {"units": unit})
     for name, values in cov.items():
-        ds[name] = ("patient", values, {"units": "kg" if name == "weight_kg" else
-                                        "g/dL" if name == "albumin_g_dl" else "0/1"})
+        ds[name] = ("patient", values, {"units": model.covariate_registry[name].unit})
     ds.attrs.update(model=model.name, citation=model.citation,
                     regimen=reg.label if reg else "explicit schedule")
     return ds
@@ -476,7 +385,7 @@ def steady_state_troughs(
 ) -> xr.DataArray:
     """Steady-state troughs for each regimen x patient x draw (geometric series), µg/mL.
 
-    The disposition constants are computed once and reused for every regimen, so a million
+    The structure's exponentials are computed once and reused for every regimen, so a million
     patients under four regimens take well under a second (see ``benchmarks/bench_pk.py``).
 
     Returns
@@ -491,18 +400,15 @@ def steady_state_troughs(
     cov, n = _patients(model, covariates)
     eta_arr = _eta(model, n, n_draws, eta, random_seed)
     params = model.individual_parameters({k: v[:, None] for k, v in cov.items()}, eta_arr)
-    alpha, beta, a, b = disposition(*_arrays(params))
+    p = _arrays(params)
+    terms = params.structure.impulse_response(p)
     weight = cov["weight_kg"][:, None]
     shape = (n, eta_arr.shape[1])
     out = np.empty((len(regs), *shape))
     for i, reg in enumerate(regs):
-        tau, inf = reg.interval_days, reg.infusion_days
-        rate = reg.dose_mg_kg * weight / inf
-        fast = (a / alpha) * np.exp(-alpha * (tau - inf)) * np.expm1(-alpha * inf) / np.expm1(
-            -alpha * tau)
-        slow = (b / beta) * np.exp(-beta * (tau - inf)) * np.expm1(-beta * inf) / np.expm1(
-            -beta * tau)
-        out[i] = rate * (fast + slow)
+        out[i] = params.structure.steady_state_trough(
+            p, reg.dose_mg_kg * weight, reg.interval_days, reg.infusion_days, route="infusion",
+            terms=terms)
     return xr.DataArray(
         out,
         dims=("regimen", "patient", "draw"),

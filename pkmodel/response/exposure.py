@@ -25,16 +25,12 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import CohortError, SpecificationError
+from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, from_cohort
 from pkmodel.pk.gain import LogGain, log_gain_posterior
-from pkmodel.pk.models import (
-    COVARIATES,
-    MODELS,
-    PopulationModel,
-    check_covariate,
-    get_model,
-    resolve_model,
-)
+from pkmodel.pk.models import PopulationModel
+from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
+from pkmodel.pk.resolver import resolve_model
 
 __all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
            "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels", "table_gain"]
@@ -77,7 +73,7 @@ class Exposure:
         elif isinstance(self.pk_model, PopulationModel):
             object.__setattr__(self, "pk_model", model.name)
         parse_regimen(self.baseline_regimen)
-        columns = {spec["cohort"] for spec in COVARIATES.values() if spec["cohort"]}
+        columns = {c.cohort for c in COVARIATES.values() if c.cohort}
         columns |= {"ati", "dose_mg_kg", "interval_weeks"}
         unknown = sorted(set(self.assume) - columns)
         if unknown:
@@ -171,8 +167,6 @@ class ExposureInputs:
 
 def pk_covariates(model: PopulationModel, columns: Mapping[str, object]) -> dict[str, np.ndarray]:
     """The PK model's covariates, in its units, from cohort columns (``ati`` as the cohort's)."""
-    from pkmodel.pk.models import from_cohort
-
     out = from_cohort(columns)
     if "ati" in columns:
         out["ati"] = np.asarray(columns["ati"], dtype=float)
@@ -224,7 +218,7 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
     model, baseline = spec.model, spec.baseline
     dose = _column(patients, "dose_mg_kg", spec.assume, source, "(the regimen given)")
     interval = _column(patients, "interval_weeks", spec.assume, source, "(the regimen given)")
-    needed = {COVARIATES[c]["cohort"] or c for c in ("weight_kg", *model.covariates_used)}
+    needed = {COVARIATES[c].cohort or c for c in ("weight_kg", *model.covariates_used)}
     columns = {c: _column(patients, c, spec.assume, source, f"for the PK model {model.name}")
                for c in sorted(needed)}
     cov = pk_covariates(model, columns)

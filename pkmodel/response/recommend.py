@@ -45,9 +45,10 @@ from scipy.special import ndtr, ndtri
 from pkmodel.data.plausibility import check_plausible
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import PredictionError
+from pkmodel.pk.covariate_registry import COVARIATES
 from pkmodel.pk.gain import GAIN_DRAWS, patient_log_gain, patient_troughs
-from pkmodel.pk.models import COVARIATES, resolve_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
+from pkmodel.pk.resolver import resolve_model
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response.exposure import GAIN_SEED, fitted_pk_model, pk_covariates
 from pkmodel.sampling import resolve_seed

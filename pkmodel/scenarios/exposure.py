@@ -1,8 +1,9 @@
 """Exposure of virtual patients: steady-state troughs under the baseline and each regimen.
 
 A patient's PK covariates come from the population's columns through
-:func:`pkmodel.pk.models.from_cohort` (each covariate of :data:`pkmodel.pk.models.COVARIATES`
-names its cohort column and the conversion to its unit); every virtual patient is ATI-negative.
+:func:`pkmodel.pk.covariate_registry.from_cohort` (each covariate of
+:data:`pkmodel.pk.covariate_registry.COVARIATES` names its cohort column and the conversion to
+its unit); every virtual patient is ATI-negative.
 One draw of the between-subject random effects per patient, from fixed blocks of patients
 (:func:`pkmodel.scenarios.populations.block_normals`), gives the individual parameters, so a
 patient's troughs do not depend on the chunking.
@@ -16,15 +17,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from pkmodel.pk.models import (
+from pkmodel.pk.covariate_registry import (
     COVARIATES,
-    PopulationModel,
     check_covariate,
     cohort_columns,
     from_cohort,
-    get_model,
-    resolve_model,
 )
+from pkmodel.pk.models import PopulationModel
+from pkmodel.pk.published_models import get_model
+from pkmodel.pk.resolver import resolve_model
 from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.scenarios.populations import STREAM_PK, block_normals
 
@@ -78,10 +79,10 @@ def check_ranges(ds: xr.Dataset) -> None:
     Raises
     ------
     SpecificationError
-        From :func:`pkmodel.pk.models.check_covariate`, for a value out of range.
+        From :func:`pkmodel.pk.covariate_registry.check_covariate`, for a value out of range.
     """
     ranged = {c: ds[c].values for name, c in PK_COLUMNS.items()
-              if c in ds and not COVARIATES[name]["binary"]}
+              if c in ds and not COVARIATES[name].binary}
     for name, values in from_cohort(ranged).items():
         check_covariate(name, values)
 
@@ -117,7 +118,7 @@ def troughs(plan: Plan, cols: Mapping[str, np.ndarray],
     for m, model in enumerate(plan.pk_models):
         k = len(model.random_effects)
         cov = {c: values[c] for c in model.covariates_used}
-        params = model.individual_parameters(cov, z[:, :k] * model.omega_sd)
+        params = model.individual_parameters(cov, model.eta_from_z(z[:, :k]))
         for r, reg in enumerate(regimens):
             out[m, r] = steady_state_trough(params, reg.dose_mg_kg * cols["weight_kg"],
                                             reg.interval_days, reg.infusion_days)

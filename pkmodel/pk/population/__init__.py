@@ -1,11 +1,15 @@
 """Population PK estimation: a Bayesian population model fitted to a multi-patient dataset.
 
-* :mod:`~pkmodel.pk.population.spec`: the declarative specification (:class:`PopulationSpec`),
-  also read from a TOML file (:func:`read_spec`);
+* :mod:`~pkmodel.pk.population.spec`: the declarative specification (:class:`PopulationSpec`:
+  the vocabulary of :class:`pkmodel.pk.PopulationModel` with priors), also read from a TOML file
+  (:func:`read_spec`; errors located by :mod:`~pkmodel.pk.population.toml_reading`);
 * :mod:`~pkmodel.pk.population.data`: the dataset (read by :func:`pkmodel.pk.read_nonmem`) as
   flat arrays of observations, doses and dose-observation pairs;
-* :mod:`~pkmodel.pk.population.build`: the closed-form predictions and the hierarchical PyMC
-  model;
+* :mod:`~pkmodel.pk.population.equations`: individual parameters, the structure's predictions
+  over the dose-observation pairs and the residual SD, in NumPy and PyTensor;
+* :mod:`~pkmodel.pk.population.centring`: how each subject's random effects are written for the
+  sampler;
+* :mod:`~pkmodel.pk.population.build`: the hierarchical PyMC model;
 * :mod:`~pkmodel.pk.population.compiled`: the compiled sampler model, cached for every dataset
   of the same specification and subject slots;
 * :mod:`~pkmodel.pk.population.fitting`: fitting with nutpie (:func:`fit_population`);

@@ -42,8 +42,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from pkmodel.pk.population.build import individual_log_parameters, predict, residual_sd
 from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.equations import individual_log_parameters, predict, residual_sd
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.sampling import centring_exponent
 
@@ -83,8 +83,8 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
     data : PopulationData
         The dataset.
     arrays : dict
-        The model's data arrays (:func:`pkmodel.pk.population.build.model_data`, without the
-        weights).
+        The model's data arrays without the weights
+        (:func:`pkmodel.pk.population.equations.pair_arrays`).
     """
     blocked = {p for block in spec.bsv_blocks for p in block}
     names = [p for p in spec.bsv_parameters if p not in blocked]

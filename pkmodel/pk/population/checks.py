@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.population.build import (
+from pkmodel.pk.population.build import model_data
+from pkmodel.pk.population.equations import (
     individual_log_parameters,
-    model_data,
     omega_matrix,
     predict,
     random_etas,

@@ -35,7 +35,8 @@ __all__ = ["cache_key", "compile_model", "initial_point", "padded", "sampler_mod
            "subject_slots"]
 
 _SOURCES = ("pk/population/build.py", "pk/population/compiled.py", "pk/population/spec.py",
-            "pk/simulation.py")
+            "pk/population/equations.py", "pk/structures.py", "pk/covariate_effects.py",
+            "pk/residual.py", "pk/variability.py")
 
 
 def compile_model(spec: PopulationSpec, data: PopulationData):

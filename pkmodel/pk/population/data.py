@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import PKDataError, PkmodelWarning, SpecificationError
-from pkmodel.pk.models import COVARIATES
 from pkmodel.pk.nonmem import PKDataset, read_nonmem
-from pkmodel.pk.population.spec import CovariateTerm, PopulationSpec
+from pkmodel.pk.population.spec import PopulationSpec
 
 __all__ = ["PopulationData", "read_population_data"]
 
@@ -95,21 +94,6 @@ class PopulationData:
         return {"subjects": subjects, "observations": observations, "doses": doses}
 
 
-def term_design(term: CovariateTerm, values: np.ndarray) -> np.ndarray:
-    """The covariate term's columns, shape (n_subjects, n_columns): what its ``theta`` multiply
-    on the log scale of the parameter (linear: what ``1 + theta x`` takes)."""
-    x = np.asarray(values, dtype=float)
-    if term.effect == "power":
-        return np.log(x / term.reference)[:, None]
-    if term.effect in ("linear", "exponential"):
-        return (x - term.reference)[:, None]
-    if term.effect == "categorical":
-        return np.stack([(x == level).astype(float) for level in term.levels], axis=1)
-    threshold = term.below if term.below is not None else term.above
-    flag = x < threshold if term.below is not None else x > threshold
-    return flag.astype(float)[:, None]
-
-
 def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                          spec: PopulationSpec, *, sep: str = ",") -> PopulationData:
     """Read a multi-patient NONMEM-style dataset for ``spec``.
@@ -137,7 +121,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     if isinstance(source, PKDataset):
         dataset = source
     else:
-        hours = None if spec.dosing == "infusion" else 2.0  # durations unused without infusions
+        hours = None if spec.structure.infusions else 2.0  # durations unused without them
         if spec.infusion_hours is not None:
             hours = spec.infusion_hours
         dataset = read_nonmem(source, sep=sep, time_unit=spec.time_unit,
@@ -151,14 +135,15 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                           "needs several", source=dataset.source, column="ID",
                           fix="fit one patient with estimate_individual (pkmodel pk forecast)")
     used = list(dict.fromkeys(t.covariate for t in spec.covariates))
+    registry = spec.covariate_registry
     covariates: dict[str, np.ndarray] = {}
     for name in used:
-        column = "/".join(COVARIATES[name]["nonmem"])
+        column = "/".join(registry[name].columns)
         values = []
         varying = []
         for s in subjects:
             if name not in s.covariates:
-                raise PKDataError(f"ID {s.id!r} has no {name} ({COVARIATES[name]['unit']}), which "
+                raise PKDataError(f"ID {s.id!r} has no {name} ({registry[name].unit}), which "
                                   "the specification's covariate effects use",
                                   source=dataset.source, column=column,
                                   fix=f"give {column} on the rows of every subject, or drop the "
@@ -211,7 +196,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                           obs_time.astype(float), obs_value, obs_cens, dose_subject.astype(int),
                           dose_time.astype(float), dose_amount.astype(float),
                           dose_duration.astype(float), tuple(notes))
-    obs, _ = data.pairs(inclusive=spec.dosing == "bolus")
+    obs, _ = data.pairs(inclusive=spec.structure.instantaneous)
     predose = np.ones(data.n_observations, dtype=bool)
     predose[obs] = False
     if predose.any():
@@ -243,9 +228,9 @@ def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: l
     """Refuse effects the data cannot inform: a constant covariate, an unknown level."""
     for term in spec.covariates:
         x = covariates[term.covariate]
-        column = "/".join(COVARIATES[term.covariate]["nonmem"])
-        where = f"the {term.effect} effect of {term.covariate} on {term.parameter}"
-        if term.effect == "categorical":
+        column = "/".join(spec.covariate_registry[term.covariate].columns)
+        where = f"the {term.form} effect of {term.covariate} on {term.parameter}"
+        if term.form == "categorical":
             allowed = {term.reference, *term.levels}
             bad = [v for v in x if v not in allowed]
             if bad:
@@ -259,8 +244,8 @@ def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: l
                     raise PKDataError(f"no subject has {term.covariate} {level:g}, so {where} "
                                       "cannot be estimated", source=source, column=column,
                                       fix="drop the level or the effect from the specification")
-        if term.estimated and term.effect != "categorical":
-            design = term_design(term, x)[:, 0]
+        if term.estimated and term.form != "categorical":
+            design = term.design(x)[:, 0]
             if not np.all(np.isfinite(design)):
                 k = int(np.argmin(np.isfinite(design)))
                 raise PKDataError(f"ID {ids[k]!r} has {term.covariate} {x[k]:g}, where {where} "
@@ -270,5 +255,5 @@ def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: l
                 raise SpecificationError(
                     f"{where} cannot be estimated: it is the same for every subject "
                     f"({column} {x[0]:g}" + (", all on one side of the threshold)"
-                                             if term.effect == "indicator" else ")")
+                                             if term.form == "indicator" else ")")
                     + "; drop it, or fix its exponent (power effects)")

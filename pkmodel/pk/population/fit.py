@@ -18,9 +18,8 @@ import pandas as pd
 import xarray as xr
 
 from pkmodel.diagnostics import Diagnostics
-from pkmodel.errors import SpecificationError
 from pkmodel.fits import BayesianFit
-from pkmodel.pk.models import COVARIATES, PARAMETERS, CovariateEffect, PopulationModel
+from pkmodel.pk.models import COVARIATES, PopulationModel
 from pkmodel.pk.population.build import (
     individual_log_parameters,
     model_data,
@@ -180,9 +179,12 @@ class PopulationFit(BayesianFit):
         """The fitted model as a :class:`~pkmodel.pk.PopulationModel`, usable wherever a library
         model is (``estimate_individual``, ``simulate``, ``pkmodel pk forecast --model FIT.nc``).
 
-        Posterior medians: typical values, covariate coefficients, ``omega2 = median(omega)^2``
-        and the residual SDs (a term the fit lacks is 0). The reference covariates are those of
-        the specification's terms.
+        The specification's vocabulary with posterior medians in place of its priors: the
+        structure, typical values, covariate effects (their coefficients), ``omega2 =
+        median(omega)^2`` with the BSV blocks and the medians of their correlations, and the
+        residual SDs (a term the fit lacks is 0). A covariate not given takes the reference of
+        the specification's (first) effect of it: its reference value or level, or an
+        indicator's threshold.
 
         Parameters
         ----------
@@ -194,59 +196,33 @@ class PopulationFit(BayesianFit):
         Raises
         ------
         SpecificationError
-            Naming why: a structure other than the library's two-compartment infusion, a
-            covariate effect with no library form (an indicator, a categorical term with
-            other levels than 0/1, a linear or exponential term of a continuous covariate), or
-            a BSV block (a library model's BSV is diagonal: dropping the correlations would
-            change the prior of every individual estimate).
+            When the medians of a block's correlations do not form a correlation matrix.
         """
         spec = self.spec
-        if spec.bsv_blocks:
-            raise SpecificationError(
-                "the fit has correlated BSV (" + ", ".join(spec.correlation_names) + "), and a "
-                "library model's BSV is diagonal: dropping the correlations would change every "
-                "individual estimate; refit without [bsv] block to use the fit as a library "
-                "model")
-        if spec.compartments != 2 or spec.dosing != "infusion":
-            raise SpecificationError(
-                f"the fit is a {spec.structure_label()} model; only a 2-compartment, "
-                "zero-order infusion fit (cl, v1, q, v2, as the library models) can be used as "
-                "a library model")
         med = {k: float(np.median(v.values)) for k, v in self.posterior.data_vars.items()
                if "subject" not in v.dims}
-        effects, reference = [], {}
+        reference: dict[str, float] = {}
         for term in spec.covariates:
-            binary = COVARIATES[term.covariate]["binary"]
-            what = f"the {term.effect} effect of {term.covariate} on {term.parameter}"
-            if term.effect == "power":
-                coef = term.exponent if not term.estimated else med[term.names[0]]
-                effects.append(CovariateEffect(term.parameter, term.covariate, "power",
-                                               float(coef), float(term.reference)))
-                reference[term.covariate] = float(term.reference)
-            elif term.effect == "categorical" and binary and term.reference == 0 \
-                    and term.levels == (1.0,):
-                effects.append(CovariateEffect(term.parameter, term.covariate, "factor",
-                                               float(np.exp(med[term.names[0]]))))
-                reference[term.covariate] = 0.0
-            elif term.effect in ("linear", "exponential") and binary and term.reference == 0:
-                theta = med[term.names[0]]
-                ratio = 1.0 + theta if term.effect == "linear" else float(np.exp(theta))
-                effects.append(CovariateEffect(term.parameter, term.covariate, "factor", ratio))
-                reference[term.covariate] = 0.0
-            else:
-                raise SpecificationError(
-                    f"{what} has no form in a library model (power, or a 0/1 factor with "
-                    "reference 0); refit without it, or as a power or categorical term")
-        omega2 = {p: med[f"omega_{p}"] ** 2 for p in PARAMETERS if p in spec.bsv_parameters}
+            reference.setdefault(term.covariate, float(
+                term.reference if term.reference is not None
+                else term.below if term.below is not None else term.above))
         return PopulationModel(
             name=str(name),
             title=title or (f"Population PK fit ({spec.structure_label()}) of "
                             f"{self.data.n_subjects} subjects from {self.data.source}"),
             citation="a local population PK fit (pkmodel pk fit)",
             source=("posterior medians of a pkmodel population fit: typical values, covariate "
-                    "coefficients, omega^2 = median(omega)^2, residual SDs"),
-            typical={p: med[f"tv_{p}"] for p in PARAMETERS},
-            reference_covariates=reference, effects=tuple(effects), omega2=omega2,
+                    "coefficients, omega^2 = median(omega)^2, correlations, residual SDs"),
+            structure=spec.structure,
+            typical={p: med[f"tv_{p}"] for p in spec.parameter_names},
+            reference_covariates=reference,
+            effects=tuple(term.with_coefficient(
+                term.coefficient if not term.estimated
+                else tuple(med[n] for n in term.names) if term.form == "categorical"
+                else med[term.names[0]]) for term in spec.covariates),
+            omega2={p: med[f"omega_{p}"] ** 2 for p in spec.bsv_parameters},
+            bsv_blocks=spec.bsv_blocks,
+            correlations={c: med[c] for c in spec.correlation_names},
             proportional_sd=med.get("sigma_prop", 0.0),
             additive_sd_ug_ml=med.get("sigma_add_ug_ml", 0.0),
             population=f"{self.data.n_subjects} subjects of {self.data.source}",

@@ -1,8 +1,9 @@
 """Datasets simulated from a population specification with known truth (for tests and docs).
 
-The concentrations come from the same closed form as the fit (:func:`build.predict`), which the
-tests check against an ODE solver; the dataset is written as a NONMEM-style table, read back by
-:func:`pkmodel.pk.read_nonmem` like any other.
+The concentrations come from the same equations as the fit
+(:func:`~pkmodel.pk.population.equations.predict`), which the tests check against an ODE solver;
+the dataset is written as a NONMEM-style table, read back by :func:`pkmodel.pk.read_nonmem` like
+any other.
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.models import COVARIATES
-from pkmodel.pk.population.build import (
-    correlated_etas,
-    individual_log_parameters,
-    model_data,
-    predict,
-    residual_sd,
-)
+from pkmodel.pk.population.build import model_data
 from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.equations import individual_log_parameters, predict, residual_sd
 from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.variability import correlated_etas
 from pkmodel.sampling import resolve_seed
 
 __all__ = ["SimulatedDataset", "simulate_dataset", "truth_names"]
@@ -145,7 +141,7 @@ def simulate_dataset(
     dv = pred + residual_sd(spec, pred, values) * rng.standard_normal(pred.shape)
     rows = []
     for i, sid in enumerate(subject_ids):
-        extra = {COVARIATES[k]["nonmem"][0]: v[i] for k, v in cov.items()}
+        extra = {spec.covariate_registry[k].columns[0]: v[i] for k, v in cov.items()}
         for t in doses:
             rows.append({"ID": sid, "TIME": t, "AMT": amount[i], "RATE": amount[i] / duration,
                          "DV": np.nan, "EVID": 1, "MDV": 1, **extra})
@@ -154,7 +150,7 @@ def simulate_dataset(
                          "DV": dv[i * samples.size + k], "EVID": 0, "MDV": 0, **extra})
     frame = pd.DataFrame(rows).sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False],
                                            kind="stable", key=_id_key)
-    if spec.dosing != "infusion":
+    if not spec.structure.infusions:
         frame = frame.drop(columns="RATE")
     if spec.lloq_ug_ml is not None:
         below = (frame["EVID"] == 0) & (frame["DV"] < spec.lloq_ug_ml)

@@ -1,12 +1,18 @@
-"""The declarative population-model specification, as Python objects and as a TOML file.
+"""The declarative population-model specification: its objects and its file.
 
 A :class:`PopulationSpec` says everything the fit needs that the dataset does not: the structure
-(one or two compartments; IV bolus, zero-order infusion or first-order absorption), each
-structural parameter's typical value with its log-normal prior and whether it has between-subject
-variability (BSV), covariate effects, the residual error model, how observations below the LLOQ
-are treated, and the units of the dataset. The same specification can be kept as a small TOML
-file beside the dataset (:func:`read_spec`); a key that is not known there is refused with the
-line and the keys that are known.
+(:mod:`pkmodel.pk.structures`: one, two or three compartments; IV bolus, zero-order infusion or
+first-order absorption), each structural parameter's typical value with its log-normal prior and
+whether it has between-subject variability (BSV), covariate effects (:class:`CovariateTerm`: the
+forms of :mod:`pkmodel.pk.covariate_effects` with a prior on each coefficient), the residual
+error model, how observations below the LLOQ are treated, and the units of the dataset. It is
+the vocabulary of a population model with known numbers (:class:`pkmodel.pk.PopulationModel`)
+with priors in their place.
+
+The same specification can be kept as a small TOML file beside the dataset (:func:`read_spec`);
+:meth:`PopulationSpec.to_dict` writes its layout and :meth:`PopulationSpec.from_dict` reads it
+(also as pkmodel 0.4 saved it), refusing a key that is not known with the line (when reading a
+file) and the keys that are known.
 
 Units: doses in mg, concentrations in µg/mL (= mg/L), times converted to days; CL and Q in L/day,
 volumes in L, ka in 1/day. Typical values and their priors are stated in those units.
@@ -14,69 +20,35 @@ volumes in L, ka in 1/day. Typical values and their priors are stated in those u
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
-import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pkmodel.errors import SpecFileError, SpecificationError
-from pkmodel.pk.models import COVARIATES, nonmem_columns
+from pkmodel.errors import SpecificationError
+from pkmodel.pk.covariate_effects import FORMS, CovariateTerm
+from pkmodel.pk.covariate_registry import COVARIATES, CovariateRegistry
+from pkmodel.pk.numbers import choice, positive
+from pkmodel.pk.population.prior import InformativePrior, with_prior
+from pkmodel.pk.population.toml_reading import LocatedReader, label, parse_toml
+from pkmodel.pk.residual import RESIDUAL_ERRORS
+from pkmodel.pk.structures import DOSING, PARAMETER_UNITS, LinearCompartmental, linear_structure
+from pkmodel.pk.variability import correlation_name, correlation_names
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
            "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
            "ResidualError", "correlation_name", "read_spec"]
 
-#: The unit of each structural parameter (typical values and priors are stated in it).
-PARAMETER_UNITS = {"cl": "L/day", "v": "L", "v1": "L", "q": "L/day", "v2": "L", "ka": "1/day"}
-#: How doses enter: into the central compartment at once, over an infusion, or from a depot.
-DOSING = ("bolus", "infusion", "oral")
 #: Kinds of covariate effect (see :class:`CovariateTerm`).
-COVARIATE_EFFECTS = ("power", "linear", "exponential", "categorical", "indicator")
-#: Residual error models (normal on the concentration scale).
-RESIDUAL_ERRORS = ("additive", "proportional", "combined")
+COVARIATE_EFFECTS = FORMS
 #: Observations below the LLOQ: the M3 likelihood ``P(Y < LLOQ)``, or dropped (for comparison).
 BLQ_METHODS = ("m3", "drop")
 _TIME_UNITS = ("day", "hour", "week")
 _CONCENTRATION_UNITS = ("µg/mL", "ug/mL", "mg/L")
-_COLUMN_TO_COVARIATE = nonmem_columns()
 #: Default shape of the LKJ prior of the correlation matrix of a BSV block (see
 #: :class:`PopulationSpec`).
 DEFAULT_LKJ_ETA = 2.0
-
-
-def correlation_name(a: str, b: str) -> str:
-    """The posterior name of the correlation of the etas of ``a`` and ``b``: ``corr_a_b``."""
-    return f"corr_{a}_{b}"
-
-
-def _positive(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
-        raise SpecificationError(f"{what} must be a positive number, not {value!r}")
-    return float(value)
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SpecificationError(f"{what} must be a finite number, not {value!r}")
-    return float(value)
-
-
-def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise SpecificationError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-def structural_parameters(compartments: int, dosing: str) -> tuple[str, ...]:
-    """The structural parameters of a structure, in order (``cl, v`` or ``cl, v1, q, v2``,
-    then ``ka`` for first-order absorption)."""
-    names = ("cl", "v") if compartments == 1 else ("cl", "v1", "q", "v2")
-    return (*names, "ka") if dosing == "oral" else names
 
 
 @dataclass(frozen=True)
@@ -87,7 +59,8 @@ class Parameter:
     ----------
     typical : float
         Median of the log-normal prior of the typical value, in the parameter's unit
-        (:data:`PARAMETER_UNITS`): ``log(TV) ~ Normal(log(typical), prior_log_sd)``.
+        (:meth:`~pkmodel.pk.structures.LinearCompartmental.unit`; L/day, L, 1/day):
+        ``log(TV) ~ Normal(log(typical), prior_log_sd)``.
     prior_log_sd : float, default 1
         SD of that prior on the log scale (1: a factor of about 7 either way at 95 %).
     bsv : bool, default False
@@ -97,7 +70,7 @@ class Parameter:
     omega_prior : float, default 0.5
         Scale of the half-normal prior of ``omega`` (the SD of ``eta``, log scale).
     unit : str, optional
-        The unit the specification states; checked against :data:`PARAMETER_UNITS`.
+        The unit the specification states; checked against the structure's.
     fixed : bool, default False
         Hold the typical value at ``typical`` instead of estimating it (NONMEM's ``FIX``): for a
         parameter the data cannot inform, e.g. the peripheral distribution from troughs alone,
@@ -123,9 +96,9 @@ class Parameter:
     centred: bool | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "typical", _positive(self.typical, "typical"))
-        object.__setattr__(self, "prior_log_sd", _positive(self.prior_log_sd, "prior_log_sd"))
-        object.__setattr__(self, "omega_prior", _positive(self.omega_prior, "omega_prior"))
+        object.__setattr__(self, "typical", positive(self.typical, "typical"))
+        object.__setattr__(self, "prior_log_sd", positive(self.prior_log_sd, "prior_log_sd"))
+        object.__setattr__(self, "omega_prior", positive(self.omega_prior, "omega_prior"))
         if not isinstance(self.bsv, bool):
             raise SpecificationError(f"bsv must be true or false, not {self.bsv!r}")
         if not isinstance(self.fixed, bool):
@@ -154,125 +127,11 @@ class Parameter:
 
 
 @dataclass(frozen=True)
-class CovariateTerm:
-    """One covariate effect on one structural parameter (multiplicative).
-
-    Parameters
-    ----------
-    parameter : str
-        The structural parameter (``cl``, ``v1``...).
-    covariate : str
-        A covariate the NONMEM reader knows, by name (``weight_kg``, ``albumin_g_dl``, ``ati``,
-        ``female``, ``immunomodulator``) or column (``WT``, ``ALB``, ``ATI``/``ADA``,
-        ``SEX``/``FEMALE``, ``IMM``). The value at the first dose is used.
-    effect : str
-        ``power``: ``(x / reference)^theta``; ``linear``: ``1 + theta (x - reference)``;
-        ``exponential``: ``exp(theta (x - reference))``; ``categorical``: ``exp(theta_l)`` for
-        each non-reference level ``l``; ``indicator``: ``exp(theta)`` where ``x < below`` (or
-        ``x > above``), 1 elsewhere.
-    reference : float, optional
-        The reference value (power, linear, exponential; required) or the reference level
-        (categorical; default 0).
-    exponent : float, optional
-        Power effects: a fixed exponent (e.g. 0.75); omit to estimate it.
-    prior_mean, prior_sd : float
-        Normal prior of an estimated ``theta`` (default 0 and 1; for a power effect of weight on
-        clearance, 0.75 and 0.25 are usual).
-    levels : tuple of float, optional
-        Categorical: the non-reference levels (default ``(1,)``, for a 0/1 covariate).
-    below, above : float, optional
-        Indicator: the threshold (exactly one of them).
-    """
-
-    parameter: str
-    covariate: str
-    effect: str
-    reference: float | None = None
-    exponent: float | None = None
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
-    levels: tuple[float, ...] | None = None
-    below: float | None = None
-    above: float | None = None
-
-    def __post_init__(self) -> None:
-        covariate = _COLUMN_TO_COVARIATE.get(str(self.covariate).upper(), self.covariate)
-        if covariate not in COVARIATES:
-            known = ", ".join(f"{k} ({', '.join(COVARIATES[k]['nonmem'])})" for k in COVARIATES)
-            raise SpecificationError(f"unknown covariate {self.covariate!r}; the NONMEM reader "
-                                     f"knows {known}")
-        object.__setattr__(self, "covariate", covariate)
-        _choice(self.effect, COVARIATE_EFFECTS, "effect")
-        object.__setattr__(self, "prior_mean", _number(self.prior_mean, "prior_mean"))
-        object.__setattr__(self, "prior_sd", _positive(self.prior_sd, "prior_sd"))
-        if self.effect in ("power", "linear", "exponential"):
-            if self.reference is None:
-                raise SpecificationError(f"a {self.effect} effect of {covariate} needs its "
-                                         "reference value (reference = ...)")
-            reference = _number(self.reference, "reference")
-            if self.effect == "power" and reference <= 0:
-                raise SpecificationError("the reference of a power effect must be positive")
-            object.__setattr__(self, "reference", reference)
-        if self.exponent is not None:
-            if self.effect != "power":
-                raise SpecificationError("exponent is for power effects only")
-            object.__setattr__(self, "exponent", _number(self.exponent, "exponent"))
-        if self.effect == "categorical":
-            reference = 0.0 if self.reference is None else _number(self.reference, "reference")
-            object.__setattr__(self, "reference", reference)
-            levels = (1.0,) if self.levels is None else tuple(
-                _number(v, "a level") for v in self.levels)
-            if not levels or reference in levels or len(set(levels)) != len(levels):
-                raise SpecificationError("levels must be distinct values other than the "
-                                         "reference level")
-            object.__setattr__(self, "levels", levels)
-        elif self.levels is not None:
-            raise SpecificationError("levels are for categorical effects only")
-        if self.effect == "indicator":
-            if (self.below is None) == (self.above is None):
-                raise SpecificationError(f"an indicator effect of {covariate} needs exactly one "
-                                         "of below = ... or above = ...")
-            for key in ("below", "above"):
-                if getattr(self, key) is not None:
-                    object.__setattr__(self, key, _number(getattr(self, key), key))
-        elif self.below is not None or self.above is not None:
-            raise SpecificationError("below and above are for indicator effects only")
-
-    @property
-    def estimated(self) -> bool:
-        """Whether the effect has parameters to estimate (all but a fixed power)."""
-        return not (self.effect == "power" and self.exponent is not None)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The names of its parameters in the fit (one per categorical level)."""
-        base = f"theta_{self.parameter}_{self.covariate}"
-        if self.effect == "categorical":
-            return tuple(f"{base}_{_level(v)}" for v in self.levels)
-        return (base,) if self.estimated else ()
-
-    def to_dict(self) -> dict:
-        """Plain-JSON description (the TOML keys)."""
-        out: dict[str, Any] = {"parameter": self.parameter, "covariate": self.covariate,
-                               "effect": self.effect, "prior_mean": self.prior_mean,
-                               "prior_sd": self.prior_sd}
-        for key in ("reference", "exponent", "below", "above"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.levels is not None:
-            out["levels"] = list(self.levels)
-        return out
-
-
-def _level(value: float) -> str:
-    return f"{value:g}".replace("-", "m").replace(".", "p")
-
-
-@dataclass(frozen=True)
 class ResidualError:
-    """The residual error: normal on the concentration scale.
+    """The residual error model to estimate and the priors of its SDs.
 
-    ``sd = sqrt(additive^2 + (proportional * prediction)^2)`` (combined), or one of the two terms.
+    ``sd = sqrt(additive^2 + (proportional * prediction)^2)`` (combined), or one of the two terms
+    (:func:`pkmodel.pk.residual.residual_sd`).
 
     Parameters
     ----------
@@ -288,9 +147,9 @@ class ResidualError:
     additive_prior_ug_ml: float = 1.0
 
     def __post_init__(self) -> None:
-        _choice(self.error, RESIDUAL_ERRORS, "error")
+        choice(self.error, RESIDUAL_ERRORS, "error")
         for key in ("proportional_prior", "additive_prior_ug_ml"):
-            object.__setattr__(self, key, _positive(getattr(self, key), key))
+            object.__setattr__(self, key, positive(getattr(self, key), key))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -305,66 +164,16 @@ class ResidualError:
 
 
 @dataclass(frozen=True)
-class InformativePrior:
-    """An informative prior taken from a published model, with its weight (NONMEM's ``$PRIOR``).
-
-    Each informed quantity ``x`` (``log_tv_<p>``: the log typical value; ``omega_<p>``: entered
-    as ``log(omega)``; ``theta_*``: as it is) gets, on top of the specification's own prior,
-    ``weight * log Normal(x; mean, sd)`` in the log density: a power prior. For a log typical
-    value this multiplies the specification's prior by a normal of SD ``sd / sqrt(weight)``;
-    ``weight`` 1 counts the published model at its stated uncertainty, larger values as more
-    certain, and ``weight -> 0`` leaves the specification's own prior. Built by
-    :func:`pkmodel.pk.population.published_prior`, which says what it could map and what not.
-
-    Parameters
-    ----------
-    model : str
-        The published model's name (:data:`pkmodel.pk.MODELS`).
-    weight : float
-        The weight, > 0.
-    terms : mapping of str to (float, float)
-        Informed quantity -> ``(mean, sd)`` at weight 1, on the scale said above.
-    notes : tuple of str
-        What was mapped how, and what was left out.
-    """
-
-    model: str
-    weight: float
-    terms: Mapping[str, tuple[float, float]]
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "weight", _positive(self.weight, "the prior weight"))
-        terms = {}
-        for name, pair in dict(self.terms).items():
-            if not re.fullmatch(r"(log_tv|omega|theta)_\w+", str(name)):
-                raise SpecificationError(f"prior term {name!r} is not log_tv_*, omega_* or "
-                                         "theta_*")
-            mean, sd = pair
-            terms[str(name)] = (_number(mean, f"the prior mean of {name}"),
-                                _positive(sd, f"the prior sd of {name}"))
-        if not terms:
-            raise SpecificationError(f"the published model {self.model} informs no parameter "
-                                     "of the specification")
-        object.__setattr__(self, "terms", terms)
-        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
-
-    def to_dict(self) -> dict:
-        """Plain-JSON description (the ``[prior]`` table as pkmodel writes it)."""
-        return {"model": self.model, "weight": self.weight,
-                "terms": {k: list(v) for k, v in self.terms.items()}, "notes": list(self.notes)}
-
-
-@dataclass(frozen=True)
 class PopulationSpec:
     """A population PK model to fit to a multi-patient NONMEM-style dataset.
 
     Parameters
     ----------
     parameters : mapping of str to Parameter
-        One entry for each structural parameter of the structure (:func:`structural_parameters`):
-        ``cl, v`` (one compartment) or ``cl, v1, q, v2`` (two), plus ``ka`` for oral dosing.
-    compartments : {1, 2}, default 2
+        One entry for each structural parameter of the structure (:attr:`structure`): ``cl, v``
+        (one compartment), ``cl, v1, q, v2`` (two) or ``cl, v1, q2, v2, q3, v3`` (three), plus
+        ``ka`` for oral dosing.
+    compartments : {1, 2, 3}, default 2
     dosing : {"bolus", "infusion", "oral"}, default "infusion"
         ``infusion``: zero-order, with the duration from the dataset's ``RATE`` (or ``RATE`` -2
         and ``DUR``), or ``infusion_hours`` for doses without one; ``oral``: first-order
@@ -423,53 +232,55 @@ class PopulationSpec:
     prior: InformativePrior | None = None
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     lkj_eta: float = DEFAULT_LKJ_ETA
+    structure: LinearCompartmental = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.compartments not in (1, 2) or isinstance(self.compartments, bool):
-            raise SpecificationError(f"compartments must be 1 or 2, not {self.compartments!r}")
-        _choice(self.dosing, DOSING, "dosing")
-        _choice(self.blq, BLQ_METHODS, "blq")
-        _choice(self.time_unit, _TIME_UNITS, "time_unit")
-        _choice(self.concentration_unit, _CONCENTRATION_UNITS, "concentration_unit")
-        _choice(self.amount_unit, ("mg",), "amount_unit")
+        structure = linear_structure(self.compartments, self.dosing)
+        object.__setattr__(self, "structure", structure)
+        choice(self.blq, BLQ_METHODS, "blq")
+        choice(self.time_unit, _TIME_UNITS, "time_unit")
+        choice(self.concentration_unit, _CONCENTRATION_UNITS, "concentration_unit")
+        choice(self.amount_unit, ("mg",), "amount_unit")
         if self.lloq_ug_ml is not None:
-            object.__setattr__(self, "lloq_ug_ml", _positive(self.lloq_ug_ml, "lloq_ug_ml"))
+            object.__setattr__(self, "lloq_ug_ml", positive(self.lloq_ug_ml, "lloq_ug_ml"))
         if self.infusion_hours is not None:
-            if self.dosing != "infusion":
+            if not structure.infusions:
                 raise SpecificationError("infusion_hours is for dosing = 'infusion' only")
             object.__setattr__(self, "infusion_hours",
-                               _positive(self.infusion_hours, "infusion_hours"))
-        wanted = structural_parameters(self.compartments, self.dosing)
+                               positive(self.infusion_hours, "infusion_hours"))
+        wanted = structure.parameter_names
         given = dict(self.parameters)
         missing = [p for p in wanted if p not in given]
         extra = [p for p in given if p not in wanted]
-        structure = f"{self.compartments}-compartment {self.dosing}"
+        what = f"a {structure.compartments}-compartment {structure.dosing} model"
         if missing or extra:
             raise SpecificationError(
-                f"a {structure} model has the parameters {', '.join(wanted)}"
+                f"{what} has the parameters {', '.join(wanted)}"
                 + (f"; missing: {', '.join(missing)}" if missing else "")
                 + (f"; not in this structure: {', '.join(extra)}" if extra else ""))
         for name, par in given.items():
             if not isinstance(par, Parameter):
                 raise SpecificationError(f"parameter {name} must be a Parameter")
-            if par.unit is not None and par.unit != PARAMETER_UNITS[name]:
-                raise SpecificationError(f"parameter {name} is in {PARAMETER_UNITS[name]}, not "
-                                         f"{par.unit!r}: state its typical value in "
-                                         f"{PARAMETER_UNITS[name]}")
+            unit = structure.unit(name)
+            if par.unit is not None and par.unit != unit:
+                raise SpecificationError(f"parameter {name} is in {unit}, not {par.unit!r}: "
+                                         f"state its typical value in {unit}")
         object.__setattr__(self, "parameters", {p: given[p] for p in wanted})
-        terms = tuple(self.covariates)
-        seen = set()
-        for term in terms:
+        terms, seen = [], set()
+        for term in self.covariates:
             if not isinstance(term, CovariateTerm):
                 raise SpecificationError("covariates must be CovariateTerm objects")
+            name = self.covariate_registry.resolve(term.covariate)
+            term = term if name == term.covariate else term.with_covariate(name)
             if term.parameter not in wanted:
                 raise SpecificationError(f"covariate {term.covariate} acts on "
-                                         f"{term.parameter!r}, which a {structure} model does "
-                                         f"not have ({', '.join(wanted)})")
+                                         f"{term.parameter!r}, which {what} does not have "
+                                         f"({', '.join(wanted)})")
             if (term.parameter, term.covariate) in seen:
                 raise SpecificationError(f"two effects of {term.covariate} on {term.parameter}")
             seen.add((term.parameter, term.covariate))
-        object.__setattr__(self, "covariates", terms)
+            terms.append(term)
+        object.__setattr__(self, "covariates", tuple(terms))
         if not isinstance(self.residual, ResidualError):
             raise SpecificationError("residual must be a ResidualError")
         self._check_blocks(wanted)
@@ -486,7 +297,7 @@ class PopulationSpec:
                                          "specification does not estimate")
 
     def _check_blocks(self, wanted: tuple[str, ...]) -> None:
-        object.__setattr__(self, "lkj_eta", _positive(self.lkj_eta, "lkj_eta"))
+        object.__setattr__(self, "lkj_eta", positive(self.lkj_eta, "lkj_eta"))
         raw = self.bsv_blocks
         if isinstance(raw, str) or not isinstance(raw, tuple | list):
             raise SpecificationError(f"bsv_blocks must be a sequence of blocks, each a sequence "
@@ -522,10 +333,15 @@ class PopulationSpec:
         object.__setattr__(self, "bsv_blocks", tuple(blocks))
 
     @property
+    def covariate_registry(self) -> CovariateRegistry:
+        """The covariates this specification's terms may name, with units and ranges (the
+        published models' today; a specification declaring its own adds them here)."""
+        return COVARIATES
+
+    @property
     def correlation_names(self) -> tuple[str, ...]:
         """The correlations of the BSV blocks, ``corr_<p>_<q>`` for each pair of a block."""
-        return tuple(correlation_name(a, b) for block in self.bsv_blocks
-                     for i, a in enumerate(block) for b in block[i + 1:])
+        return correlation_names(self.bsv_blocks)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -539,13 +355,11 @@ class PopulationSpec:
 
     def structure_label(self) -> str:
         """E.g. ``2-compartment, zero-order infusion``."""
-        how = {"bolus": "IV bolus", "infusion": "zero-order infusion",
-               "oral": "first-order absorption"}[self.dosing]
-        return f"{self.compartments}-compartment, {how}"
+        return self.structure.label()
 
     def to_dict(self) -> dict:
         """Plain-JSON description, in the layout of the TOML file."""
-        model: dict[str, Any] = {"compartments": self.compartments, "dosing": self.dosing}
+        model: dict[str, Any] = self.structure.to_dict()
         if self.infusion_hours is not None:
             model["infusion_hours"] = self.infusion_hours
         data: dict[str, Any] = {"time_unit": self.time_unit,
@@ -564,12 +378,14 @@ class PopulationSpec:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None,
                   text: str | None = None) -> PopulationSpec:
-        """The specification from its dictionary form (a parsed TOML file, or :meth:`to_dict`).
+        """The specification from its dictionary form (a parsed TOML file, or :meth:`to_dict`,
+        also as pkmodel 0.4 wrote it).
 
         Parameters
         ----------
         raw : mapping
-            Sections ``model``, ``data``, ``parameters``, ``covariates``, ``residual``.
+            Sections ``model``, ``data``, ``parameters``, ``covariates``, ``residual``, ``bsv``,
+            ``prior``.
         source : str, optional
             The file it came from, named in errors.
         text : str, optional
@@ -581,7 +397,7 @@ class PopulationSpec:
             For an unknown key (naming the keys known there) or a bad value, with the line
             when ``text`` is given.
         """
-        return _Reader(source, text).spec(raw)
+        return _SpecReader(source, text).spec(raw)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> PopulationSpec:
@@ -603,26 +419,11 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
     --------
     >>> spec = read_spec("model.toml")  # doctest: +SKIP
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SpecFileError("no such specification file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecFileError(f"cannot read the specification ({exc})", source=str(path)) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        line = int(match.group(1)) if match else None
-        column = f", column {match.group(2)}" if match else ""
-        raise SpecFileError(f"not valid TOML{column}: {message}", source=str(path),
-                            line=line) from None
+    raw, text = parse_toml(path)
     return PopulationSpec.from_dict(raw, source=str(path), text=text)
 
 
-# ----------------------------------------------------------------------------- reading
+# ----------------------------------------------------------------------------- the layout
 _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
@@ -636,87 +437,15 @@ _KNOWN = {
 }
 
 
-def _key_lines(text: str) -> dict[tuple, int]:
-    """The line (1-based) of each key and table of a TOML text, by path.
-
-    Array-of-tables entries get their index (``("covariates", 0, "effect")``). Simple, line-based
-    scanning: enough to point at a key in a specification file (multi-line values are skipped
-    over only if their continuation lines hold no ``key =``).
-    """
-    lines: dict[tuple, int] = {}
-    counts: dict[tuple, int] = {}
-    current: tuple = ()
-
-    def parts(dotted: str) -> tuple:
-        return tuple(p.strip().strip("\"'") for p in dotted.split("."))
-
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.split("#", 1)[0].strip() if '"' not in line else line.strip()
-        if match := re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", stripped):
-            path = parts(match.group(1))
-            index = counts.get(path, -1) + 1
-            counts[path] = index
-            current = (*path, index)
-            lines.setdefault(current, number)
-            lines.setdefault(path, number)
-        elif match := re.match(r"^\[\s*([^\]]+?)\s*\]", stripped):
-            current = parts(match.group(1))
-            lines.setdefault(current, number)
-        elif match := re.match(r"^([A-Za-z0-9_\-\"'. ]+?)\s*=", stripped):
-            lines.setdefault((*current, *parts(match.group(1))), number)
-    return lines
-
-
-class _Reader:
-    """Turns the dictionary form into a :class:`PopulationSpec`, errors located in the file."""
-
-    def __init__(self, source: str | None, text: str | None) -> None:
-        self.source = source
-        self.lines = _key_lines(text) if text is not None else {}
-
-    def error(self, message: str, path: tuple, key: str | None = None) -> SpecFileError:
-        line = None
-        for end in range(len(path), 0, -1):  # the key, else the nearest table above it
-            if path[:end] in self.lines:
-                line = self.lines[path[:end]]
-                break
-        return SpecFileError(message, source=self.source, line=line, key=key)
-
-    def table(self, value: Any, path: tuple, known_as: str) -> dict:
-        where = _label(path)
-        if not isinstance(value, Mapping):
-            raise self.error(f"{where} must be a table of keys, not {value!r}", path)
-        known = _KNOWN[known_as]
-        for key in value:
-            if key not in known:
-                near = _near(key, known)
-                raise self.error(
-                    f"unknown key {key!r} in {where}"
-                    + (f" (did you mean {near!r}?)" if near else "")
-                    + f"; known keys: {', '.join(known)}", (*path, key), key)
-        return dict(value)
-
-    def build(self, make: Callable[[], Any], *paths: tuple) -> Any:
-        """Construct, turning a :class:`SpecificationError` into one located at the key it names
-        among those under ``paths`` (else at the first path)."""
-        try:
-            return make()
-        except SpecFileError:
-            raise
-        except (SpecificationError, TypeError) as exc:  # TypeError: a value of the wrong kind
-            message = str(exc)
-            keys = [k for path in paths for k in self.lines
-                    if len(k) == len(path) + 1 and k[:len(path)] == path]
-            key = next((k for k in sorted(keys, key=lambda k: -len(str(k[-1])))
-                        if re.search(rf"\b{re.escape(str(k[-1]))}\b", message)), None)
-            where = _label(paths[0] if key is None else key[:-1])
-            raise self.error(f"{where}: {message}", key or paths[0],
-                             None if key is None else str(key[-1])) from None
+class _SpecReader(LocatedReader):
+    """The specification's layout: each section into its objects, errors located in the file."""
 
     def spec(self, raw: Mapping[str, Any]) -> PopulationSpec:
-        top = self.table(raw, (), "")
-        model = self.table(top.get("model", {}), ("model",), "model")
-        data = self.table(top.get("data", {}), ("data",), "data")
+        top = self.table(raw, (), _KNOWN[""])
+        model = self.table(top.get("model", {}), ("model",), _KNOWN["model"])
+        data = self.table(top.get("data", {}), ("data",), _KNOWN["data"])
+        structure = self.build(lambda: linear_structure(
+            **{k: v for k, v in model.items() if k in ("compartments", "dosing")}), ("model",))
         params_raw = top.get("parameters")
         if params_raw is None:
             raise self.error("the specification has no [parameters.NAME] tables; give one for "
@@ -726,13 +455,14 @@ class _Reader:
         parameters = {}
         for name, value in params_raw.items():
             path = ("parameters", name)
-            if name not in PARAMETER_UNITS:
-                raise self.error(f"unknown parameter {name!r} in [parameters]; known "
-                                 f"parameters: {', '.join(PARAMETER_UNITS)}", path, name)
-            entry = self.table(value, path, "parameter")
+            if name not in structure.parameter_names:
+                raise self.error(f"unknown parameter {name!r} in [parameters]; a "
+                                 f"{structure.label()} model has "
+                                 f"{', '.join(structure.parameter_names)}", path, name)
+            entry = self.table(value, path, _KNOWN["parameter"])
             if "typical" not in entry:
                 raise self.error(f"[parameters.{name}] needs typical = (the prior median of the "
-                                 f"typical value, {PARAMETER_UNITS[name]})", path)
+                                 f"typical value, {structure.unit(name)})", path)
             parameters[name] = self.build(lambda e=entry: Parameter(**e), path)
         cov_raw = top.get("covariates", [])
         if not isinstance(cov_raw, list):
@@ -741,23 +471,24 @@ class _Reader:
         terms = []
         for i, value in enumerate(cov_raw):
             path = ("covariates", i)
-            entry = self.table(value, path, "covariates")
+            entry = self.table(value, path, _KNOWN["covariates"])
             for needed in ("parameter", "covariate", "effect"):
                 if needed not in entry:
-                    raise self.error(f"the {_label(path)} needs {needed} = ...", path)
+                    raise self.error(f"the {label(path)} needs {needed} = ...", path)
             if "levels" in entry:
                 levels = entry["levels"]
                 entry["levels"] = tuple(levels) if isinstance(levels, list) else (levels,)
-            terms.append(self.build(lambda e=entry: CovariateTerm(**e), path))
+            terms.append(self.build(lambda e=entry: _term(e), path))
         residual = self.build(lambda: ResidualError(
-            **self.table(top.get("residual", {}), ("residual",), "residual")), ("residual",))
+            **self.table(top.get("residual", {}), ("residual",), _KNOWN["residual"])),
+            ("residual",))
         bsv = self.bsv(top.get("bsv", {}))
         spec = self.build(lambda: PopulationSpec(
             parameters=parameters, covariates=tuple(terms), residual=residual,
             **model, **data, **bsv), ("bsv",), ("model",), ("data",), ("parameters",))
         if "prior" not in top:
             return spec
-        entry = self.table(top["prior"], ("prior",), "prior")
+        entry = self.table(top["prior"], ("prior",), _KNOWN["prior"])
         if "model" not in entry:
             raise self.error("[prior] needs model = (a library model, e.g. \"fasanmade2009\")",
                              ("prior",))
@@ -766,20 +497,17 @@ class _Reader:
                 str(entry["model"]), entry.get("weight", 1.0),
                 {k: tuple(v) for k, v in dict(entry["terms"]).items()},
                 tuple(entry.get("notes", ()))), ("prior",))
-            return self.build(lambda: _replace(spec, prior=prior), ("prior",))
-        from pkmodel.pk.population.prior import with_prior
-
+            return self.build(lambda: dataclasses.replace(spec, prior=prior), ("prior",))
         options = {k: entry[k] for k in ("typical_log_sd", "omega_log_sd", "theta_sd")
                    if k in entry}
         return self.build(lambda: with_prior(spec, entry["model"], entry.get("weight", 1.0),
                                              **options), ("prior",))
 
-
     def bsv(self, raw: Any) -> dict:
         """``[bsv]``: ``block = ["cl", "v1"]`` (one block) or ``[["cl", "v1"], ["q", "v2"]]``
         (several), and ``lkj_eta``; as :class:`PopulationSpec`'s ``bsv_blocks`` and
         ``lkj_eta``."""
-        entry = self.table(raw, ("bsv",), "bsv")
+        entry = self.table(raw, ("bsv",), _KNOWN["bsv"])
         out: dict[str, Any] = {}
         if "lkj_eta" in entry:
             out["lkj_eta"] = entry["lkj_eta"]
@@ -800,22 +528,8 @@ class _Reader:
         return out
 
 
-def _replace(spec: PopulationSpec, **changes: Any) -> PopulationSpec:
-    import dataclasses
-
-    return dataclasses.replace(spec, **changes)
-
-
-def _label(path: tuple) -> str:
-    if not path:
-        return "the specification"
-    if path[0] == "covariates" and len(path) > 1:
-        return f"[[covariates]] entry {path[1] + 1}"
-    return "[" + ".".join(str(p) for p in path) + "]"
-
-
-def _near(key: str, known: tuple[str, ...]) -> str | None:
-    import difflib
-
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-    return close[0] if close else None
+def _term(entry: Mapping[str, Any]) -> CovariateTerm:
+    """A ``[[covariates]]`` entry, its covariate named by name or NONMEM column."""
+    entry = dict(entry)
+    entry["covariate"] = COVARIATES.resolve(entry["covariate"])
+    return CovariateTerm(**entry)

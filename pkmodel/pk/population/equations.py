@@ -1,0 +1,148 @@
+"""The population model's equations, in NumPy and PyTensor alike: parameters, predictions, error.
+
+Individual parameters (log-normal random effects)::
+
+    log P_i = log TV_P + sum_terms log_factor(covariates_i) + eta_iP
+
+with each term's factor from the one multiplier function of the covariate effects
+(:meth:`pkmodel.pk.covariate_effects.CovariateEffect.log_factor`, on the design arrays of
+:func:`pair_arrays`). Concentrations come from the structure (:mod:`pkmodel.pk.structures`) summed
+over every dose started before each observation (superposition), vectorised over all
+dose-observation pairs of the dataset at once: no ODE solver, no loop over subjects. The residual
+SD is :func:`pkmodel.pk.residual.residual_sd`; new random effects and their covariance come from
+:mod:`pkmodel.pk.variability`.
+
+The same functions serve the PyMC model (:mod:`~pkmodel.pk.population.build`, with
+``xp=pytensor.tensor``), the centring weights (:mod:`~pkmodel.pk.population.centring`), the
+simulator and the model checks (NumPy): one definition, below all of them.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from pkmodel.pk import variability
+from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.residual import residual_sd as _residual_sd
+from pkmodel.pk.variability import correlated_etas
+
+__all__ = ["individual_log_parameters", "omega_matrix", "pair_arrays", "predict", "random_etas",
+           "residual_sd"]
+
+
+def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
+    """The data arrays the equations read (without the centring weights), by ``pm.Data`` name:
+    the dose-observation pairs, the observations by censoring, each term's design, the prior."""
+    obs, dose = data.pairs(inclusive=spec.structure.instantaneous)
+    cens = data.obs_cens
+    out = {
+        "pair_obs": obs.astype(np.int64),
+        "pair_subject": data.dose_subject[dose].astype(np.int64),
+        "pair_elapsed_days": data.obs_time_days[obs] - data.dose_time_days[dose],
+        "pair_amount_mg": data.dose_amount_mg[dose],
+        "pair_duration_days": data.dose_duration_days[dose],
+        "obs_zeros": np.zeros(data.n_observations),
+        "exact_index": np.flatnonzero(cens == 0).astype(np.int64),
+        "exact_value_ug_ml": data.obs_value_ug_ml[cens == 0],
+        "below_index": np.flatnonzero(cens == 1).astype(np.int64),
+        "below_limit_ug_ml": data.obs_value_ug_ml[cens == 1],
+        "above_index": np.flatnonzero(cens == -1).astype(np.int64),
+        "above_limit_ug_ml": data.obs_value_ug_ml[cens == -1],
+    }
+    for term in spec.covariates:
+        out[f"x_{term.parameter}_{term.covariate}"] = term.design(
+            data.covariates[term.covariate])
+    if spec.prior is not None:  # data, so that one compiled model serves every weight
+        means, sds = zip(*spec.prior.terms.values(), strict=True)
+        out |= {"prior_mean": np.array(means, dtype=float),
+                "prior_sd": np.array(sds, dtype=float),
+                "prior_weight": np.array(spec.prior.weight, dtype=float)}
+    return out
+
+
+def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray],
+                              values: dict, xp: ModuleType = np) -> dict:
+    """``log P_i`` of every structural parameter and subject.
+
+    Parameters
+    ----------
+    spec : PopulationSpec
+        The model.
+    design : dict
+        ``x_<term>`` arrays of :func:`pair_arrays`, shape (n_subjects, n_columns).
+    values : dict
+        ``log_tv_<p>``, ``eta_<p>`` (the parameters with BSV) and ``theta_*`` (estimated
+        covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``.
+    xp : module, default numpy
+        The array namespace (``pytensor.tensor`` inside the PyMC model).
+    """
+    out = {}
+    for name in spec.parameter_names:
+        log_p = values[f"log_tv_{name}"]
+        if name in spec.bsv_parameters:
+            log_p = log_p + values[f"eta_{name}"]
+        for term in spec.covariates:
+            if term.parameter != name:
+                continue
+            theta = (term.coefficient if not term.estimated
+                     else tuple(values[n] for n in term.names) if term.form == "categorical"
+                     else values[term.names[0]])
+            log_p = log_p + term.log_factor(design[f"x_{term.parameter}_{term.covariate}"],
+                                            theta, xp=xp)
+        out[name] = log_p
+    return out
+
+
+def residual_sd(spec: PopulationSpec, pred, values: dict, xp: ModuleType = np):
+    """The residual SD (µg/mL) at predictions ``pred``, from ``sigma_prop`` and
+    ``sigma_add_ug_ml`` in ``values`` (those of the specification's error model)."""
+    return _residual_sd(spec.residual.error, pred, values.get("sigma_prop", 0.0),
+                        values.get("sigma_add_ug_ml", 0.0), xp=xp)
+
+
+def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType = np):
+    """Predicted concentrations (µg/mL) at every observation.
+
+    ``log_params`` as :func:`individual_log_parameters` returns (numpy: shape
+    ``(..., n_subjects)``; pytensor: ``(n_subjects,)``); ``arrays`` as :func:`pair_arrays`.
+    """
+    subject = arrays["pair_subject"]
+    structure = spec.structure
+    if xp is np:
+        p = {}
+        for k, v in log_params.items():  # a value shared by all subjects has a last axis of 1
+            v = np.atleast_1d(np.asarray(v, dtype=float))
+            p[k] = np.exp(v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)])
+        conc = structure.response(p, arrays["pair_amount_mg"], arrays["pair_elapsed_days"],
+                                  arrays["pair_duration_days"])
+        n_obs = arrays["obs_zeros"].size
+        out = np.zeros((*conc.shape[:-1], n_obs))
+        np.add.at(out, (..., arrays["pair_obs"]), conc)
+        return out
+    p = {k: xp.exp(v) if v.ndim == 0 else xp.exp(v)[subject] for k, v in log_params.items()}
+    conc = structure.response(p, arrays["pair_amount_mg"], arrays["pair_elapsed_days"],
+                              arrays["pair_duration_days"], xp=xp)
+    return xp.inc_subtensor(arrays["obs_zeros"][arrays["pair_obs"]], conc)
+
+
+def random_etas(spec: PopulationSpec, values: dict, rng: np.random.Generator,
+                shape: tuple[int, ...]) -> dict:
+    """New random effects of every parameter with BSV, ``shape`` each (e.g. ``(n_subjects,)``
+    or ``(draws, n_subjects)`` with ``omega_<p>`` and ``corr_*`` shaped ``(draws, 1)``): the
+    diagonal ones first, in order, then each block's, correlated."""
+    blocked = {p for block in spec.bsv_blocks for p in block}
+    out = {f"eta_{p}": values[f"omega_{p}"] * rng.standard_normal(shape)
+           for p in spec.bsv_parameters if p not in blocked}
+    for block in spec.bsv_blocks:
+        out |= correlated_etas(block, values, rng.standard_normal((len(block), *shape)))
+    return out
+
+
+def omega_matrix(spec: PopulationSpec, values: dict) -> np.ndarray:
+    """Omega, the covariance of the etas of :attr:`PopulationSpec.bsv_parameters` (in that
+    order), from scalar ``omega_<p>`` and ``corr_*`` (:func:`pkmodel.pk.variability.
+    omega_matrix`)."""
+    return variability.omega_matrix(spec.bsv_parameters, spec.bsv_blocks, values)
