@@ -625,7 +625,7 @@ def test_a_fixed_parameter_is_held_at_its_value_reported_and_not_gated(spec, sim
     assert main([*args, "--force"]) == 0
     # the text: its value as mean, median and both bounds (SD 0 up to rounding), and no
     # diagnostics (not sampled)
-    assert re.search(r"tv_q\s+L/day\s+0\.6\s+\S+\s+0\.6\s+0\.6\s+0\.6\s+-\s+-\s+-\s",
+    assert re.search(r"tv_q\s+L/day\s+0\.6\s+\S+\s+0\.6\s+0\.6\s+0\.6\s+fixed\s+fixed\s+fixed\s",
                      capsys.readouterr().out)
 
     bad = text.replace("typical = 0.6\nfixed = true", "typical = 0.6\nfixed = true\nbsv = true")
