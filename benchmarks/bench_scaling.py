@@ -31,7 +31,7 @@ def _direct_gradient_us(compiled) -> float:
     """Median µs of one call of the compiled log density + gradient at the initial point."""
     import numpy as np
 
-    from pkmodel.model_cache import c_logp
+    from pkmodel.nutpie_internals import c_logp
 
     function = c_logp(compiled.logp_address)
     x = np.ascontiguousarray(compiled.initial_point(0))

@@ -28,13 +28,13 @@ Two kinds of model use it:
   subjects: :meth:`SamplerModel.with_data` points the model at new arrays and a new initial
   point.
 
-The cache stands on private APIs: Numba's ``CFunc._library``, ``serialize_using_object_code``,
-``unserialize_library`` and ``Environment``, and nutpie's ``CompiledPyMCModel`` constructor and
-the layout of its ``user_data`` record. It is therefore contained:
+The cache stands on private APIs of Numba and nutpie, every one of them in
+:mod:`pkmodel.nutpie_internals` (nothing else in pkmodel touches them). It is therefore
+contained:
 
 * it is used only with the versions of nutpie, Numba, llvmlite and PyTensor it was written and
-  tested for (:data:`CACHE_VERSIONS`, the bounds of ``pyproject.toml``); with any other the fit
-  compiles through the supported path;
+  tested for (:data:`CACHE_VERSIONS`, narrower than the ranges ``pyproject.toml`` accepts); with
+  any other the fit compiles through the supported path;
 * any failure of the private path (an import or attribute error, internals that moved, a
   damaged entry) is logged as one warning line on the ``pkmodel`` logger and the fit compiles
   through the supported path, which samples the same code with the same initial point;
@@ -70,27 +70,20 @@ from typing import Any
 import numpy as np
 import platformdirs
 
+from pkmodel import nutpie_internals as internals
+from pkmodel.nutpie_internals import CACHE_VERSIONS, InputLayout
+
 __all__ = ["CACHE_VERSIONS", "DEFAULT_MAX_ENTRIES", "CacheEntryError", "SamplerModel",
-           "c_logp", "cache_dir", "cache_location", "free_coordinates", "load_or_compile",
+           "cache_dir", "cache_location", "free_coordinates", "load_or_compile",
            "max_entries", "model_key", "unsupported_versions"]
 
 logger = logging.getLogger("pkmodel")
-
-#: The versions the cache was written and tested for, ``(lowest, first excluded)``; keep them
-#: equal to the bounds in ``pyproject.toml``. Outside them the cache is not used.
-CACHE_VERSIONS: dict[str, tuple[str, str]] = {
-    "nutpie": ("0.16.11", "0.17"),
-    "numba": ("0.68", "0.69"),
-    "llvmlite": ("0.50", "0.51"),
-    "pytensor": ("3.3.8", "3.4"),
-}
 
 #: How many entries the cache keeps (the most recently used) unless ``$PKMODEL_CACHE_ENTRIES``.
 DEFAULT_MAX_ENTRIES = 16
 
 _FORMAT = 3
 _VERSIONED = ("pymc", "pytensor", "numba", "llvmlite", "nutpie", "numpy")
-_ENV_PREFIX = "_ZN08NumbaEnv"
 _ENTRY_NAME = re.compile(r"[0-9a-f]{64}")
 _TEMP_NAME = re.compile(r"\.[0-9a-f]{16}-.+")
 _STALE_TEMP_S = 24 * 3600.0  # a temporary entry this old was left by a writer that died
@@ -181,10 +174,8 @@ def _digest_value(h, value) -> None:
 
 
 def _machine_tag() -> str:
-    """Numba's own cache key of this CPU (a private Numba API: only when the cache is used)."""
-    from numba.core.registry import cpu_target
-
-    return repr(cpu_target.target_context.codegen().magic_tuple())
+    """Numba's own cache key of this CPU (private: only when the cache is used)."""
+    return internals.machine_tag()
 
 
 def cache_location() -> tuple[Path | None, str]:
@@ -237,15 +228,6 @@ def model_key(sources: Iterable[Path], *values, machine: str) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class _Input:
-    """A data input of the compiled code: its ``pm.Data`` name, dtype and number of axes."""
-
-    name: str
-    dtype: str
-    ndim: int
-
-
 @dataclass(frozen=True, eq=False)
 class SamplerModel:
     """A compiled model, ready for nutpie (no PyMC needed).
@@ -269,7 +251,7 @@ class SamplerModel:
     expand_address: int
     from_cache: bool
     coordinates: tuple[tuple[str, int], ...] = ()
-    inputs: tuple[_Input, ...] = ()
+    inputs: tuple[InputLayout, ...] = ()
     data: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
     jitter: np.ndarray | None = field(default=None, repr=False)
     _keep_alive: tuple = field(default=(), repr=False)
@@ -320,7 +302,7 @@ class SamplerModel:
 
     def user_data(self) -> np.ndarray:
         """nutpie's ``user_data`` record: the address, size and shape of each input."""
-        return _user_data(self.inputs, self.data)
+        return internals.user_data_record(self.inputs, self.data)
 
     def nutpie_model(self):
         """The object ``nutpie.sample`` takes.
@@ -339,53 +321,13 @@ class SamplerModel:
         return _private_nutpie_model(self)
 
 
-def _user_data(inputs: tuple[_Input, ...], data: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The record nutpie's compiled code reads its inputs from (the layout of nutpie's
-    ``make_user_data``: per input an address, a size and a shape, in the inputs' order)."""
-    names = [f"i{k}" for k in range(len(inputs))]
-    record = np.dtype([("shared", [
-        ("data", [(n, np.uintp) for n in names]),
-        ("size", [(n, np.uintp) for n in names]),
-        ("shape", [(n, np.uint, (spec.ndim,)) for n, spec in zip(names, inputs, strict=True)]),
-    ])])
-    out = np.zeros((), dtype=record)
-    for n, spec in zip(names, inputs, strict=True):
-        value = data.get(spec.name)
-        if value is None:  # not given yet: a null record, never sampled from
-            continue
-        out["shared"]["data"][n] = value.ctypes.data
-        out["shared"]["size"][n] = value.size
-        out["shared"]["shape"][n] = value.shape
-    return out
-
-
 def _private_nutpie_model(model: SamplerModel):
     """nutpie's model object for code loaded from the cache (nutpie's private constructor)."""
-    import pandas as pd
-    from nutpie.compile_pymc import CompiledPyMCModel
-
-    shape_info = (list(model.var_names), None, [list(s) for s in model.var_shapes])
-    return CompiledPyMCModel(
-        _n_dim=model.n_dim,
-        dims={k: tuple(v) for k, v in model.dims.items()},
-        _coords={k: pd.Index(v) for k, v in model.coords.items()},
-        _shapes=dict(zip(model.var_names, model.var_shapes, strict=True)),
-        compiled_logp_func=_Address(model.logp_address),
-        compiled_expand_func=_Address(model.expand_address),
-        initial_point_func=model.initial_point,
-        shared_data=dict(model.data),  # kept alive with the model: the record points at them
-        shared_var_keys={},
-        user_data=model.user_data(),
-        n_expanded=model.n_expanded,
-        shape_info=shape_info,
-        logp_func=None,
-        expand_func=None,
-    )
-
-
-@dataclass(frozen=True)
-class _Address:
-    address: int
+    return internals.nutpie_model(
+        n_dim=model.n_dim, n_expanded=model.n_expanded, var_names=model.var_names,
+        var_shapes=model.var_shapes, dims=model.dims, coords=model.coords,
+        logp_address=model.logp_address, expand_address=model.expand_address,
+        initial_point=model.initial_point, data=model.data, user_data=model.user_data())
 
 
 def load_or_compile(key: str, directory: Path | None,
@@ -449,7 +391,7 @@ def _from_nutpie(compiled, coordinates, key: str) -> SamplerModel:
     inputs, data = [], {}
     for var, slot in (compiled.shared_var_keys or {}).items():
         value = compiled.shared_data[slot]
-        inputs.append(_Input(str(var.name), value.dtype.str, int(value.ndim)))
+        inputs.append(InputLayout(str(var.name), value.dtype.str, int(value.ndim)))
         data[str(var.name)] = value
     coordinates = tuple((str(n), int(s)) for n, s in coordinates)
     if sum(s for _, s in coordinates) != int(compiled.n_dim):
@@ -471,7 +413,7 @@ def _store(directory: Path, model: SamplerModel) -> None:
         payload = _serialise(model)
         if payload is not None:
             _save(directory, model.key, payload, model.data,
-                  _logp_at(model.logp_address, model.n_dim, model.x0, model.user_data()))
+                  internals.logp_at(model.logp_address, model.n_dim, model.x0, model.user_data()))
     except Exception as err:  # a private API: any failure
         _notice(f"the compiled model could not be written ({_describe(err)})")
     try:
@@ -482,43 +424,9 @@ def _store(directory: Path, model: SamplerModel) -> None:
         _notice(f"the cache could not be pruned ({_describe(err)})", prefix="compiled-model cache")
 
 
-def _environments(library) -> list[dict] | None:
-    """The Numba environments the code refers to, as JSON; None if one cannot be rebuilt.
-
-    An environment holds the Python objects compiled code may need at run time (for boxing
-    results into Python objects). Those seen here are NumPy dtypes or nothing; any other
-    object makes the model uncacheable (it is then compiled in every process).
-    """
-    from numba.core.environment import lookup_environment
-
-    envs = []
-    for gv in library._final_module.global_variables:
-        if not gv.name.startswith(_ENV_PREFIX):
-            continue
-        env = lookup_environment(gv.name)
-        consts = []
-        for const in (env.consts if env is not None else ()):
-            if isinstance(const, np.dtype):
-                consts.append(["dtype", const.str])
-            elif const is None or isinstance(const, bool | int | float | str):
-                consts.append(["value", const])
-            else:
-                return None
-        envs.append({"name": gv.name, "consts": consts})
-    return envs
-
-
-def _rebuild_environment(info: dict):
-    from numba.core.environment import Environment
-
-    env = Environment({"__name__": __name__})
-    env.env_name = info["name"]
-    env.consts[:] = [np.dtype(v) if kind == "dtype" else v for kind, v in info["consts"]]
-    return env
-
-
 def _serialise(model: SamplerModel) -> dict | None:
-    """The manifest and code files of a compiled model (Numba's private serialisation).
+    """The manifest and code files of a compiled model (Numba's private serialisation,
+    :func:`pkmodel.nutpie_internals.serialise_code`).
 
     None when the code refers to a run-time object that cannot be rebuilt from JSON.
     """
@@ -533,43 +441,14 @@ def _serialise(model: SamplerModel) -> dict | None:
         "blobs": {}}
     for role, cfunc in (("logp", compiled.compiled_logp_func),
                         ("expand", compiled.compiled_expand_func)):
-        library = cfunc._library
-        envs = _environments(library)
-        if envs is None:
+        code = internals.serialise_code(cfunc)
+        if code is None:
             return None
-        name, kind, (object_code, bitcode) = library.serialize_using_object_code()
-        payload["manifest"]["functions"][role] = {
-            "library": name, "kind": kind, "symbol": cfunc._wrapper_name, "environments": envs,
-            "object_sha256": hashlib.sha256(object_code).hexdigest(),
-            "bitcode_sha256": hashlib.sha256(bitcode).hexdigest()}
+        info, object_code, bitcode = code
+        payload["manifest"]["functions"][role] = info
         payload["blobs"][f"{role}.o"] = object_code
         payload["blobs"][f"{role}.bc"] = bitcode
     return payload
-
-
-def c_logp(address: int):
-    """The compiled log density + gradient at ``address`` as a ctypes function.
-
-    nutpie's C signature: ``(n_dim, x*, grad_out*, logp_out*, user_data*) -> status``, with
-    status 0 on success; pointers are addresses (``array.ctypes.data``).
-    """
-    import ctypes
-
-    signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p,
-                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-    return signature(address)
-
-
-def _logp_at(address: int, n_dim: int, x: np.ndarray,
-             user_data: np.ndarray | None = None) -> float:
-    """The log density that the compiled function at ``address`` gives at ``x`` (NaN on error),
-    reading its inputs from ``user_data`` (:meth:`SamplerModel.user_data`)."""
-    x = np.ascontiguousarray(x, dtype=float)
-    grad, logp = np.zeros(n_dim), np.zeros(())
-    user_data = np.zeros(()) if user_data is None else user_data
-    code = c_logp(address)(n_dim, x.ctypes.data, grad.ctypes.data, logp.ctypes.data,
-                           user_data.ctypes.data)
-    return float(logp) if code == 0 else float("nan")
 
 
 # Loads an entry in a fresh process and prints its log density at the initial point.
@@ -577,14 +456,15 @@ _VERIFY = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from pkmodel.model_cache import _VERIFY_DATA, _load, _logp_at
+from pkmodel.model_cache import _VERIFY_DATA, _load
+from pkmodel.nutpie_internals import logp_at
 entry = Path(sys.argv[1])
 model = _load(entry, sys.argv[2])
 if model is not None and model.inputs:
     with np.load(entry / _VERIFY_DATA, allow_pickle=False) as arrays:
         model = model.with_data(dict(arrays))
 print(json.dumps(None if model is None else
-                 _logp_at(model.logp_address, model.n_dim, model.x0, model.user_data())))
+                 logp_at(model.logp_address, model.n_dim, model.x0, model.user_data())))
 """
 
 
@@ -708,7 +588,8 @@ def _read_entry(entry: Path, key: str) -> tuple[dict, dict] | None:
 
 
 def _load(entry: Path, key: str) -> SamplerModel | None:
-    """Load a cache entry (Numba's private loader); None when there is none.
+    """Load a cache entry (Numba's private loader,
+    :func:`pkmodel.nutpie_internals.load_code`); None when there is none.
 
     A model with inputs comes without data: give them with :meth:`SamplerModel.with_data`.
 
@@ -723,23 +604,7 @@ def _load(entry: Path, key: str) -> SamplerModel | None:
     if read is None:
         return None
     manifest, blobs = read
-
-    from numba.core.registry import cpu_target
-
-    context = cpu_target.target_context
-    context.refresh()  # registers Numba's runtime (NRT) symbols, as Numba's own cache does
-    codegen = context.codegen()
-    keep: list = []
-    addresses = {}
-    for role, info in manifest["functions"].items():
-        obj, bc = blobs[role]
-        library = codegen.unserialize_library((info["library"], info["kind"], (obj, bc)))
-        for env_info in info["environments"]:
-            env = _rebuild_environment(env_info)
-            codegen.set_env(env.env_name, env)
-            keep.append(env)
-        addresses[role] = library.get_pointer_to_function(info["symbol"])
-        keep.append(library)
+    addresses, keep = internals.load_code(manifest["functions"], blobs)
     return SamplerModel(
         key=key, n_dim=int(manifest["n_dim"]), n_expanded=int(manifest["n_expanded"]),
         var_names=tuple(manifest["var_names"]),
@@ -748,5 +613,5 @@ def _load(entry: Path, key: str) -> SamplerModel | None:
         x0=np.asarray(manifest["x0"], dtype=float), logp_address=addresses["logp"],
         expand_address=addresses["expand"], from_cache=True,
         coordinates=tuple((str(n), int(s)) for n, s in manifest["coordinates"]),
-        inputs=tuple(_Input(str(n), str(d), int(k)) for n, d, k in manifest["inputs"]),
+        inputs=tuple(InputLayout(str(n), str(d), int(k)) for n, d, k in manifest["inputs"]),
         _keep_alive=tuple(keep))

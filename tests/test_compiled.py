@@ -4,9 +4,11 @@ test_pk_population_cache.py."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from packaging.specifiers import SpecifierSet
 
 import pkmodel
-from pkmodel import model_cache
+from pkmodel import model_cache, nutpie_internals
 from pkmodel.response import compiled, marginal
 from pkmodel.response.simulation import simulate_cohort
 
@@ -79,18 +82,22 @@ def test_second_process_loads_the_model_without_pymc_and_gets_the_same_posterior
     assert (entry / "manifest.json").stat().st_mtime > long_ago + 86400  # last use recorded
 
 
-# The private APIs of the cache: with the cache off none may be called.
-PRIVATE = ("_load", "_read_entry", "_serialise", "_save", "_prune", "_touch", "_machine_tag",
-           "_private_nutpie_model", "_environments", "_rebuild_environment", "_loads_elsewhere")
+# The cache's disk functions, and every function of the one module of private Numba and nutpie
+# APIs: with the cache off none may be called.
+DISK = ("_load", "_read_entry", "_serialise", "_save", "_prune", "_touch", "_machine_tag",
+        "_private_nutpie_model", "_loads_elsewhere")
+PRIVATE = tuple(name for name, value in vars(nutpie_internals).items()
+                if inspect.isfunction(value) and value.__module__ == nutpie_internals.__name__)
 
 
 def _forbid_private(monkeypatch, keep: tuple[str, ...] = ()) -> list[str]:
     called: list[str] = []
-    for name in set(PRIVATE) - set(keep):
-        def boom(*args, _name=name, **kwargs):
-            called.append(_name)
-            raise AttributeError(f"{_name} is not to be called")
-        monkeypatch.setattr(model_cache, name, boom)
+    for module, names in ((model_cache, DISK), (nutpie_internals, PRIVATE)):
+        for name in set(names) - set(keep):
+            def boom(*args, _name=name, **kwargs):
+                called.append(_name)
+                raise AttributeError(f"{_name} is not to be called")
+            monkeypatch.setattr(module, name, boom)
     return called
 
 
@@ -126,14 +133,15 @@ def test_failing_private_path_falls_back_with_one_line(cache, tmp_path, monkeypa
     monkeypatch.setattr(model_cache, "_MEMO", {})
     monkeypatch.setattr(model_cache, "_NOTICED", set())
     before = sorted(p.name for p in path.iterdir())
-    called = _forbid_private(monkeypatch, keep=("_machine_tag", "_prune", "_touch"))
+    # the disk functions work; every private Numba and nutpie call raises (internals moved)
+    called = _forbid_private(monkeypatch, keep=(*DISK, "machine_tag"))
     with caplog.at_level(logging.WARNING, logger="pkmodel"):
         assert _fit_beta() == first["beta"]
-    assert called == ["_load", "_serialise"]
+    assert called == ["load_code", "serialise_code"]
     notices = [r.getMessage() for r in caplog.records]
     assert len(notices) == 2 and all("\n" not in m and "Traceback" not in m for m in notices)
-    assert "could not be loaded (AttributeError: _load is not to be called)" in notices[0]
-    assert "could not be written (AttributeError: _serialise" in notices[1]
+    assert "could not be loaded (AttributeError: load_code is not to be called)" in notices[0]
+    assert "could not be written (AttributeError: serialise_code" in notices[1]
     assert sorted(p.name for p in path.iterdir()) == before
 
 
@@ -144,7 +152,7 @@ def test_versions_outside_those_tested_bypass_the_cache(tmp_path, monkeypatch, c
     monkeypatch.setattr(model_cache, "_MEMO", {})
     monkeypatch.setattr(model_cache, "_NOTICED", set())
     monkeypatch.setenv("PKMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setitem(model_cache.CACHE_VERSIONS, "nutpie", ("0.17", "0.18"))
+    monkeypatch.setitem(nutpie_internals.CACHE_VERSIONS, "nutpie", ("0.17", "0.18"))
     called = _forbid_private(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="pkmodel"):
         model = compiled.sampler_model(design, spec.priors, **options)
@@ -155,13 +163,30 @@ def test_versions_outside_those_tested_bypass_the_cache(tmp_path, monkeypatch, c
     assert not (tmp_path / "cache").exists()
 
 
-def test_bounds_in_pyproject_are_the_versions_of_the_cache():
+def test_the_package_accepts_at_least_the_versions_of_the_cache():
+    """pyproject.toml's ranges hold the cache's (narrower) ones: outside the cache's, pkmodel
+    still installs and fits, compiling every model through nutpie's supported path."""
+    from packaging.requirements import Requirement
+
     deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    declared = deps["project"]["dependencies"]
+    declared = {r.name: r.specifier for r in map(Requirement, deps["project"]["dependencies"])}
     for pkg in ("nutpie", "numba", "pytensor"):
-        low, high = model_cache.CACHE_VERSIONS[pkg]
-        assert f"{pkg}>={low},<{high}" in declared
+        low, high = nutpie_internals.CACHE_VERSIONS[pkg]
+        assert low in declared[pkg] and f"{high}.0" in declared[pkg], (pkg, declared[pkg])
+        assert f"{high}.0" not in SpecifierSet(f">={low},<{high}")
     assert model_cache.unsupported_versions() is None  # the installed ones are in range
+
+
+def test_only_one_module_reaches_into_numba_or_nutpie_internals():
+    """Private Numba and nutpie names (``numba.core``, ``nutpie.compile_pymc``, ``._library``,
+    ``._final_module``...) appear in pkmodel.nutpie_internals and nowhere else."""
+    package = Path(pkmodel.__file__).parent
+    private = re.compile(r"numba\.core|from nutpie\.compile_pymc import|CompiledPyMCModel|"
+                         r"\._library\b|_final_module|serialize_using_object_code|unserialize_library|"
+                         r"_wrapper_name|magic_tuple")
+    users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                   if private.search(p.read_text()))
+    assert users == ["nutpie_internals.py"]
 
 
 def first_version(pkg: str) -> str:
@@ -236,7 +261,7 @@ def test_entry_is_checked_in_another_process_before_it_is_kept(cache):
     (entry,) = [p for p in path.iterdir() if not p.name.startswith(".")]
     manifest = json.loads((entry / "manifest.json").read_text())
     model = model_cache._load(entry, manifest["key"])
-    value = model_cache._logp_at(model.logp_address, model.n_dim, model.x0)
+    value = nutpie_internals.logp_at(model.logp_address, model.n_dim, model.x0)
     assert np.isfinite(value)
     assert model_cache._loads_elsewhere(entry, manifest["key"], value)
     assert not model_cache._loads_elsewhere(entry, manifest["key"], value + 1e-6)
