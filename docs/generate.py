@@ -127,8 +127,8 @@ def model_priors() -> str:
     centred = {"group_effects": GROUP_PARAMETRISATION, "n_groups": "J"}
     lines = ["| parameter | prior | field(s) | reason |", "|---|---|---|---|"]
     for t in TERMS:
-        prior = t.prior(p, {})
-        if t.prior(p, centred) != prior:
+        prior = str(t.prior(p, {}))
+        if str(t.prior(p, centred)) != prior:
             prior += f"; with centres {t.prior(p, centred)}"
         fields = ", ".join(f"`{f}`" for f in t.fields)
         lines.append(f"| `{t.name}` | {prior} | {fields} | {t.reason} |")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pkmodel"
 FOUNDATIONS = {"errors", "ranges", "files", "sampling", "model_cache", "nutpie_internals",
-               "tables", "validation", "disclaimer", "diagnostics", "netcdf", "fits"}
+               "priors", "tables", "validation", "disclaimer", "diagnostics", "netcdf", "fits"}
 ALLOWED = {
     "foundations": FOUNDATIONS,
     "data": FOUNDATIONS | {"data"},

@@ -170,7 +170,7 @@ def test_the_population_pk_run_report(popfit, tmp_path, capsys):
         assert f"<td class=num>{row.r_hat:.3f}</td>" in text
     for value in fit.shrinkage().values():
         assert f"<td>{value:.0%}</td>" in text
-    assert "theta ~ Normal(0.75, 0.25)" in text and "Beal's M3" in text
+    assert re.search(r"theta_\w+ ~ Normal\(0.75, 0.25\)", text) and "Beal's M3" in text
     assert re.search(r'id="vpc-inside">\d+% of the observed', text)
     # an existing report is kept without --force; the remission report points here
     assert main(["pk", "report", str(path), "-o", str(out)]) == 2

@@ -57,11 +57,12 @@ def _data_section(fit) -> str:
 
 def _model_section(fit) -> str:
     spec = fit.spec
+    priors = spec.priors()  # what the model was built from (build.build_model)
     params = pd.DataFrame([
         {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
          "prior of the typical value": f"fixed at {p.typical:g}" if p.fixed else
-         f"log-normal, median {p.typical:g}, log-SD {p.prior_log_sd:g}",
-         "BSV": (f"log-normal, omega ~ half-normal({p.omega_prior:g})" if p.bsv else "none")}
+         f"log TV ~ {priors[f'log_tv_{name}']} (median {p.typical:g})",
+         "BSV": (f"log-normal, omega ~ {priors[f'omega_{name}']}" if p.bsv else "none")}
         for name, p in spec.parameters.items()])
     parts = [
         '<section id="model"><h2>2. Model</h2>',
@@ -80,13 +81,11 @@ def _model_section(fit) -> str:
             "parameter": t.parameter, "covariate": t.covariate, "effect": t.effect,
             "reference": "–" if t.reference is None else f"{t.reference:g}",
             "coefficient": (f"fixed {t.exponent:g}" if not t.estimated else
-                            f"theta ~ Normal({t.prior_mean:g}, {t.prior_sd:g})")}
+                            "; ".join(f"{n} ~ {priors[n]}" for n in t.names))}
             for t in spec.covariates])
         parts += ["<h3>Covariate effects</h3>", _table(terms)]
     r = spec.residual
-    priors = {"proportional": f"sigma_prop ~ half-normal({r.proportional_prior:g})",
-              "additive": f"sigma_add ~ half-normal({r.additive_prior_ug_ml:g} µg/mL)"}
-    used = [v for k, v in priors.items() if r.error in (k, "combined")]
+    used = [f"{n} ~ {priors[n]}" for n in r.names]
     parts.append(f"<h3>Residual error</h3><p>{_esc(r.error)}, normal on the concentration "
                  f"scale: {_esc('; '.join(used))}. "
                  + (f"LLOQ {spec.lloq_ug_ml:g} µg/mL; " if spec.lloq_ug_ml is not None else "")

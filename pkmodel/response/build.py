@@ -27,11 +27,9 @@ from pkmodel.response.marginal import marginal_bernoulli_logp
 from pkmodel.response.priors import Priors
 from pkmodel.response.structure import (
     GROUP_PARAMETRISATION,
-    GROUP_SD_SHAPE,
     Structure,
-    group_sd_rate,
 )
-from pkmodel.response.terms import full_levels, log_odds, term
+from pkmodel.response.terms import full_levels, log_odds, prior_of, term
 
 __all__ = ["build_pymc_model", "patient_outcome_matrix"]
 
@@ -64,8 +62,9 @@ def _slope_offsets(kind: str, offsets: str, p: Priors):
     contrasts for the others. Stored as ``b_slope_<kind>`` either way.
     """
     if offsets == "zero_sum":
-        return pm.ZeroSumNormal(f"b_slope_{kind}", sigma=p.slope_group_sd, dims=kind)
-    contrast = pm.Normal(f"b_slope_{kind}_contrast", 0.0, p.slope_sd, dims=f"{kind}_contrast")
+        return prior_of(f"b_slope_{kind}", p).create(f"b_slope_{kind}", dims=kind)
+    contrast = prior_of(f"b_slope_{kind}_contrast", p).create(f"b_slope_{kind}_contrast",
+                                                              dims=f"{kind}_contrast")
     return pm.Deterministic(f"b_slope_{kind}", pt.concatenate([pt.zeros(1), contrast]), dims=kind)
 
 
@@ -160,8 +159,8 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
     cens = design.tl_cens
     with pm.Model(coords=_coords(design)) as model:
         # --- population distribution of log baseline TL (log µg/mL)
-        mu_tl = pm.Normal("mu_tl", p.log_tl_mu, p.log_tl_sd)
-        sigma_tl = pm.HalfNormal("sigma_tl", p.log_tl_spread_sd)
+        mu_tl = prior_of("mu_tl", p).create("mu_tl")
+        sigma_tl = prior_of("sigma_tl", p).create("sigma_tl")
         lower = np.where(cens == 1, design.log_tl, -np.inf)
         upper = np.where(cens == -1, design.log_tl, np.inf)
         if assay_cv is None:
@@ -206,32 +205,33 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         # mean(a) are ZeroSumNormal(sigma), independent of it: the same model, without the
         # ridge between alpha and the centre effects.
         n_groups = len(design.groups)
+        shape = {"group_effects": structure.group_effects, "n_groups": n_groups}
         if structure.group_effects == GROUP_PARAMETRISATION:
-            sigma_group = pm.Gamma("sigma_group", alpha=GROUP_SD_SHAPE, beta=group_sd_rate(p))
+            sigma_group = prior_of("sigma_group", p).create("sigma_group")
             w = float(structure.group_centring)
             z_group = pm.ZeroSumNormal("z_group", sigma=sigma_group ** (1.0 - w), dims="group")
             a_group = pm.Deterministic("a_group", sigma_group**w * z_group, dims="group")
-            alpha = pm.Normal("alpha", p.intercept_mu,
-                              pt.sqrt(p.intercept_sd**2 + sigma_group**2 / n_groups))
+            alpha = prior_of("alpha", p, shape).create("alpha", given={
+                "sigma": pt.sqrt(p.intercept_sd**2 + sigma_group**2 / n_groups)})
         else:
-            alpha = pm.Normal("alpha", p.intercept_mu, p.intercept_sd)
+            alpha = prior_of("alpha", p, shape).create("alpha")
 
         # --- fixed effects: the log-odds as the model's terms define them (terms.py)
         exposure = design.log_gain.size > 0
         if exposure:  # the regimen acts through the exposure gain it brings (exposure.py)
-            values = {"alpha": alpha, "b_base": pm.Normal("b_base", p.slope_mu, p.slope_sd),
-                      "b_gain": pm.Normal("b_gain", p.gain_mu, p.gain_sd)}
+            values = {"alpha": alpha, "b_base": prior_of("b_base", p).create("b_base"),
+                      "b_gain": prior_of("b_gain", p).create("b_gain")}
         else:
-            values = {"alpha": alpha, "beta": pm.Normal("beta", p.slope_mu, p.slope_sd)}
+            values = {"alpha": alpha, "beta": prior_of("beta", p).create("beta")}
         if n_strat > 1 and not exposure:
             values["b_slope_strategy"] = _slope_offsets("strategy", structure.slope_offsets, p)
-            values["delta_strategy"] = pm.Normal("delta_strategy", 0.0, p.strategy_sd,
-                                                 dims="strategy_contrast")
+            values["delta_strategy"] = prior_of("delta_strategy", p).create(
+                "delta_strategy", dims="strategy_contrast")
         if design.diseases:
             model.add_coord("disease_contrast", list(design.diseases[1:]))
             values["b_slope_disease"] = _slope_offsets("disease", structure.slope_offsets, p)
         if design.z.shape[1]:
-            values["gamma"] = pm.Normal("gamma", 0.0, p.covariate_sd, dims="covariate")
+            values["gamma"] = prior_of("gamma", p).create("gamma", dims="covariate")
         if structure.group_effects == GROUP_PARAMETRISATION:
             values["a_group"] = a_group
         eta_p = log_odds(values, {
@@ -242,13 +242,13 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         # --- assessment months and the patient effect
         month_effect = pt.zeros(len(design.months))
         if len(design.months) > 1:
-            tau = pm.Normal("tau_month", 0.0, p.month_sd, dims="month_contrast")
+            tau = prior_of("tau_month", p).create("tau_month", dims="month_contrast")
             month_effect = full_levels(tau, term("tau_month"))
         if patient_effect or exposure:
             # the patient effect and, with exposure, the PK uncertainty of the patient's log
             # gain (b_gain x its posterior SD): independent normal effects, integrated together
-            sigma_patient = (pm.HalfNormal("sigma_patient", p.patient_sd) if patient_effect
-                             else pt.zeros(()))
+            sigma_patient = (prior_of("sigma_patient", p).create("sigma_patient")
+                             if patient_effect else pt.zeros(()))
             if exposure:
                 sigma_patient = pt.sqrt(sigma_patient**2
                                         + (values["b_gain"] * design.log_gain_sd) ** 2)

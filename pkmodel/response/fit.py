@@ -166,7 +166,7 @@ class RemissionFit(BayesianFit):
         post = self.tree["posterior"]
         if "sigma_group" in post.data_vars and self.structure.get("group_effects"):
             n = len(self.meta["groups"])
-            prior_text, prior_sd = group_sd_prior(self.spec.priors)
+            prior, prior_sd = group_sd_prior(self.spec.priors)
             draws = post["sigma_group"].values.ravel()
             lo, med, hi = np.quantile(draws, [0.05, 0.5, 0.95])
             ratio = float(np.std(draws)) / prior_sd
@@ -174,7 +174,7 @@ class RemissionFit(BayesianFit):
                      f"{med:.2f} (90% interval {lo:.2f}-{hi:.2f}; posterior SD {ratio:.0%} of the "
                      f"prior's)")
             if ratio > PRIOR_DOMINATED_SD_RATIO:
-                out.append(f"{where}: it is informed mostly by its prior {prior_text}, "
+                out.append(f"{where}: it is informed mostly by its prior {prior}, "
                            f"and so is the spread of the population-level (new {self.spec.group})"
                            f" curve; state your own with priors={{'group_sd': ...}}")
             else:

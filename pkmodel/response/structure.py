@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pkmodel.errors import SpecificationError
+from pkmodel.priors import Prior
 from pkmodel.response.design import REFERENCE_TL_UG_ML, Design
 from pkmodel.response.priors import Priors
 from pkmodel.sampling import centring_exponent
@@ -228,10 +229,11 @@ def group_sd_rate(priors: Priors) -> float:
     return GROUP_SD_RATE_FACTOR / priors.group_sd
 
 
-def group_sd_prior(priors: Priors) -> tuple[str, float]:
-    """The prior of ``sigma_group`` as text, e.g. ``"Gamma(2, 5)"``, and its SD."""
+def group_sd_prior(priors: Priors) -> tuple[Prior, float]:
+    """The prior of ``sigma_group`` (``str`` of it: e.g. ``"Gamma(2, 5)"``) and its SD."""
     rate = group_sd_rate(priors)
-    return f"Gamma({GROUP_SD_SHAPE:g}, {rate:g})", float(np.sqrt(GROUP_SD_SHAPE) / rate)
+    return (Prior("Gamma", alpha=GROUP_SD_SHAPE, beta=rate),
+            float(np.sqrt(GROUP_SD_SHAPE) / rate))
 
 
 def new_group_intercept(meta: dict, alpha, sigma_group):

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pkmodel.priors import Prior
 from pkmodel.response.priors import Priors
 
-__all__ = ["POPULATION_PARAMETERS", "TERMS", "Term", "log_odds", "prior_rows", "term"]
+__all__ = ["POPULATION_PARAMETERS", "TERMS", "Term", "log_odds", "prior_of", "prior_rows", "term"]
 
 #: Where a term acts: ``"log_odds"`` enters the linear predictor; ``"random"`` is the scale of
 #: a random effect integrated out of the predictions; ``"tl"`` belongs to the population model of
@@ -45,8 +46,10 @@ class Term:
     role : str
         One of :data:`ROLES`.
     prior : callable
-        ``prior(priors, structure) -> str``: the prior with the fit's scales, e.g.
-        ``"Normal(0, 1.5)"``; ``structure`` is the fit's structure dict (or empty).
+        ``prior(priors, structure) -> Prior``: the prior with the fit's scales, e.g.
+        ``Prior("Normal", mu=0, sigma=1.5)``, which the PyMC model is built from
+        (:func:`prior_of`) and the prior tables are written from; ``structure`` is the fit's
+        structure dict (or empty).
     fields : tuple of str
         The fields of :class:`Priors` that set it.
     reason : str
@@ -66,7 +69,7 @@ class Term:
 
     name: str
     role: str
-    prior: Callable[[Priors, Mapping], str]
+    prior: Callable[[Priors, Mapping], Prior]
     fields: tuple[str, ...]
     reason: str
     by: str | None = None
@@ -75,19 +78,30 @@ class Term:
     population: bool = True
 
 
-def _alpha_prior(p: Priors, structure: Mapping) -> str:
+def _alpha_prior(p: Priors, structure: Mapping) -> Prior:
     from pkmodel.response.structure import GROUP_PARAMETRISATION
 
     if structure.get("group_effects") == GROUP_PARAMETRISATION:  # mean of the fitted centres
-        return (f"Normal({p.intercept_mu:g}, sqrt({p.intercept_sd:g}^2 + sigma_group^2 / "
-                f"{structure.get('n_groups', 'J')}))")
-    return f"Normal({p.intercept_mu:g}, {p.intercept_sd:g})"
+        return Prior("Normal", mu=p.intercept_mu,
+                     sigma=(f"sqrt({p.intercept_sd:g}^2 + sigma_group^2 / "
+                            f"{structure.get('n_groups', 'J')})"))
+    return Prior("Normal", mu=p.intercept_mu, sigma=p.intercept_sd)
 
 
-def _group_sd_prior(p: Priors, structure: Mapping) -> str:
+def _group_sd_prior(p: Priors, structure: Mapping) -> Prior:
     from pkmodel.response.structure import group_sd_prior
 
     return group_sd_prior(p)[0]
+
+
+def _normal(mu: str | None, sd: str) -> Callable[[Priors, Mapping], Prior]:
+    """``Normal(priors.<mu> or 0, priors.<sd>)``."""
+    return lambda p, s: Prior("Normal", mu=getattr(p, mu) if mu else 0.0, sigma=getattr(p, sd))
+
+
+def _scale(family: str, sd: str) -> Callable[[Priors, Mapping], Prior]:
+    """``<family>(priors.<sd>)`` for a one-scale family (HalfNormal, ZeroSumNormal)."""
+    return lambda p, s: Prior(family, sigma=getattr(p, sd))
 
 
 _SLOPE_OFFSETS = (
@@ -103,46 +117,46 @@ TERMS: tuple[Term, ...] = (
          "probability of remission between about 5% and 95%, nearly flat on the probability "
          "scale, without piling mass at 0 and 1; with centres it adds the prior variance of "
          "the mean of J centre effects"),
-    Term("beta", "log_odds", lambda p, s: f"Normal({p.slope_mu:g}, {p.slope_sd:g})",
+    Term("beta", "log_odds", _normal("slope_mu", "slope_sd"),
          ("slope_mu", "slope_sd"),
          "log-odds per unit of log TL, centred on no effect so that the data decide the sign; "
          "a doubling of TL changing the odds more than about 8-fold (beta beyond ±3) gets "
          "under 5% prior mass", regressor="log_tl"),
-    Term("b_base", "log_odds", lambda p, s: f"Normal({p.slope_mu:g}, {p.slope_sd:g})",
+    Term("b_base", "log_odds", _normal("slope_mu", "slope_sd"),
          ("slope_mu", "slope_sd"),
          "exposure-driven model: log-odds per unit of log baseline TL at a given exposure gain, "
          "with the prior of beta; negative when patients who already had high troughs respond "
          "less to more drug (a mechanism other than low exposure)", regressor="log_tl"),
-    Term("b_gain", "log_odds", lambda p, s: f"Normal({p.gain_mu:g}, {p.gain_sd:g})",
+    Term("b_gain", "log_odds", _normal("gain_mu", "gain_sd"),
          ("gain_mu", "gain_sd"),
          "exposure-driven model: log-odds per unit of log exposure gain (trough after over "
          "before); centred on no effect, so that whether more exposure helps is learnt, with the "
          "scale of the TL slope: a doubling of the trough changing the odds more than about "
          "8-fold gets under 5% prior mass", regressor="log_gain"),
     Term("b_slope_strategy", "log_odds",
-         lambda p, s: f"ZeroSumNormal({p.slope_group_sd:g})", ("slope_group_sd",),
+         _scale("ZeroSumNormal", "slope_group_sd"), ("slope_group_sd",),
          f"each strategy's {_SLOPE_OFFSETS}", by="strategy", regressor="log_tl"),
-    Term("delta_strategy", "log_odds", lambda p, s: f"Normal(0, {p.strategy_sd:g})",
+    Term("delta_strategy", "log_odds", _normal(None, "strategy_sd"),
          ("strategy_sd",),
          "difference between strategies at TL 5 µg/mL; odds ratios beyond about 7 are unlikely "
          "for two ways of giving more of the same drug", by="strategy", contrast=True),
     Term("b_slope_disease", "log_odds",
-         lambda p, s: f"ZeroSumNormal({p.slope_group_sd:g})", ("slope_group_sd",),
+         _scale("ZeroSumNormal", "slope_group_sd"), ("slope_group_sd",),
          f"each disease's {_SLOPE_OFFSETS}", by="disease", regressor="log_tl"),
-    Term("tau_month", "log_odds", lambda p, s: f"Normal(0, {p.month_sd:g})", ("month_sd",),
+    Term("tau_month", "log_odds", _normal(None, "month_sd"), ("month_sd",),
          "change in log-odds between assessment months, modest a priori", by="month",
          contrast=True),
-    Term("gamma", "log_odds", lambda p, s: f"Normal(0, {p.covariate_sd:g})", ("covariate_sd",),
+    Term("gamma", "log_odds", _normal(None, "covariate_sd"), ("covariate_sd",),
          "per SD of a numeric covariate (or per contrast): odds ratios mostly within 0.14-7",
          regressor="z"),
-    Term("a_group", "log_odds", lambda p, s: "ZeroSumNormal(sigma_group)", (),
+    Term("a_group", "log_odds", lambda p, s: Prior("ZeroSumNormal", sigma="sigma_group"), (),
          "each fitted centre's deviation from the mean intercept of the fitted centres "
          "(zero-sum: an exact rewriting of iid Normal(0, sigma_group) centre effects, without "
          "the ridge between the intercept and the centre effects)", by="group",
          population=False),
-    Term("b_slope_strategy_contrast", "form", lambda p, s: f"Normal(0, {p.slope_sd:g})",
+    Term("b_slope_strategy_contrast", "form", _normal(None, "slope_sd"),
          ("slope_sd",), _CONTRASTS),
-    Term("b_slope_disease_contrast", "form", lambda p, s: f"Normal(0, {p.slope_sd:g})",
+    Term("b_slope_disease_contrast", "form", _normal(None, "slope_sd"),
          ("slope_sd",), _CONTRASTS),
     Term("sigma_group", "random", _group_sd_prior, ("group_sd",),
          "between-centre SD of the log-odds; with few centres the data barely inform it (the "
@@ -150,15 +164,15 @@ TERMS: tuple[Term, ...] = (
          "as in multicentre IBD cohorts, and that they differ somewhat: its density falls to 0 "
          "at 0 (mean 0.4 and median 0.34 as a HalfNormal(0.5)), which keeps the hierarchy "
          "sampleable when many patients per centre pin the centre effects"),
-    Term("sigma_patient", "random", lambda p, s: f"HalfNormal({p.patient_sd:g})",
+    Term("sigma_patient", "random", _scale("HalfNormal", "patient_sd"),
          ("patient_sd",),
          "between-patient SD linking a patient's assessments (e.g. 6- and 12-month outcomes); "
          "allows strong within-patient correlation without forcing it"),
-    Term("mu_tl", "tl", lambda p, s: f"Normal({p.log_tl_mu:g}, {p.log_tl_sd:g})",
+    Term("mu_tl", "tl", _normal("log_tl_mu", "log_tl_sd"),
          ("log_tl_mu", "log_tl_sd"),
          "population mean of log baseline TL (log µg/mL) for censored values; centred on "
          "log 6 µg/mL, typical of troughs in patients who lose response"),
-    Term("sigma_tl", "tl", lambda p, s: f"HalfNormal({p.log_tl_spread_sd:g})",
+    Term("sigma_tl", "tl", _scale("HalfNormal", "log_tl_spread_sd"),
          ("log_tl_spread_sd",), "population SD of log TL; troughs vary about 2-3 fold"),
 )
 
@@ -175,6 +189,12 @@ POPULATION_PARAMETERS: tuple[str, ...] = (
 def term(name: str) -> Term:
     """The term called ``name``."""
     return _BY_NAME[name]
+
+
+def prior_of(name: str, priors: Priors, structure: Mapping | None = None) -> Prior:
+    """The prior of the term ``name`` with these scales: what the PyMC model builds and the
+    prior table writes."""
+    return _BY_NAME[name].prior(priors, structure or {})
 
 
 def _take(values, index):
@@ -254,6 +274,6 @@ def prior_rows(priors: Priors, structure: Mapping | None = None,
     Only the parameters in ``present`` when it is given (those of a fit's posterior).
     """
     structure = structure or {}
-    return [{"parameter": t.name, "prior": t.prior(priors, structure),
+    return [{"parameter": t.name, "prior": str(t.prior(priors, structure)),
              "fields": ", ".join(t.fields), "reason": t.reason}
             for t in TERMS if present is None or t.name in present]

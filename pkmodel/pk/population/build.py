@@ -72,27 +72,25 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     with pm.Model(coords=coords) as model:
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
         values: dict = {}
+        priors = spec.priors()  # the one statement of every prior (the report's too)
         for name, par in spec.parameters.items():
             if par.fixed:  # NONMEM's FIX: a constant, recorded with the draws
                 log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(np.log(par.typical)))
             else:
-                log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
+                log_tv = priors[f"log_tv_{name}"].create(f"log_tv_{name}")
             values[f"log_tv_{name}"] = log_tv
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv and not any(name in block for block in spec.bsv_blocks):
-                values[f"omega_{name}"] = pm.HalfNormal(f"omega_{name}", par.omega_prior)
+                values[f"omega_{name}"] = priors[f"omega_{name}"].create(f"omega_{name}")
         for block in spec.bsv_blocks:
-            values |= _block(spec, block, pm, pt)
+            values |= _block(priors, block, pm, pt)
         for term in spec.covariates:
             for theta in term.names:
-                values[theta] = pm.Normal(theta, term.prior_mean, term.prior_sd)
+                values[theta] = priors[theta].create(theta)
                 if term.form in ("categorical", "indicator"):
                     pm.Deterministic(theta.replace("theta_", "ratio_", 1), pt.exp(values[theta]))
-        if spec.residual.error in ("proportional", "combined"):
-            values["sigma_prop"] = pm.HalfNormal("sigma_prop", spec.residual.proportional_prior)
-        if spec.residual.error in ("additive", "combined"):
-            values["sigma_add_ug_ml"] = pm.HalfNormal("sigma_add_ug_ml",
-                                                      spec.residual.additive_prior_ug_ml)
+        for name in spec.residual.names:
+            values[name] = priors[name].create(name)
         if spec.prior is not None:  # the power prior of a published model
             informed = pt.stack([pt.log(values[k]) if k.startswith("omega_") else values[k]
                                  for k in spec.prior.terms])
@@ -125,14 +123,14 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     return model
 
 
-def _block(spec: PopulationSpec, block: tuple[str, ...], pm, pt) -> dict:
+def _block(priors: dict, block: tuple[str, ...], pm, pt) -> dict:
     """A BSV block: each parameter's ``omega_<p>`` with its half-normal ``omega_prior``, the
     Cholesky factor ``C`` of the correlation matrix ``R = C C'`` with ``R ~ LKJ(lkj_eta)``
     (``pm.LKJCorr``), and ``eta = diag(omega) C z`` (non-centred)."""
     k = len(block)
-    omega = pt.stack([pm.HalfNormal(f"omega_{p}", spec.parameters[p].omega_prior)
-                      for p in block])
-    chol = pm.LKJCorr("chol_corr_" + "_".join(block), n=k, eta=spec.lkj_eta)
+    omega = pt.stack([priors[f"omega_{p}"].create(f"omega_{p}") for p in block])
+    name = "chol_corr_" + "_".join(block)
+    chol = priors[name].create(name, n=k)
     z = pt.stack([pm.Normal(f"z_{p}", 0.0, 1.0, dims="subject") for p in block])
     eta = omega[:, None] * pt.dot(chol, z)
     corr = pt.dot(chol, chol.T)

@@ -21,6 +21,7 @@ volumes in L, ka in 1/day. Typical values and their priors are stated in those u
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from pkmodel.pk.population.toml_reading import LocatedReader, label, parse_toml
 from pkmodel.pk.residual import RESIDUAL_ERRORS
 from pkmodel.pk.structures import DOSING, PARAMETER_UNITS, LinearCompartmental, linear_structure
 from pkmodel.pk.variability import correlation_name, correlation_names
+from pkmodel.priors import Prior
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
            "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
@@ -352,6 +354,35 @@ class PopulationSpec:
     def bsv_parameters(self) -> tuple[str, ...]:
         """The structural parameters with between-subject variability."""
         return tuple(p for p, par in self.parameters.items() if par.bsv)
+
+    def priors(self) -> dict[str, Prior]:
+        """The prior of every sampled parameter, by its name in the PyMC model: what
+        :func:`~pkmodel.pk.population.build.build_model` builds and the report's tables write.
+
+        ``log_tv_<p>`` ``Normal(log typical, prior_log_sd)`` (fixed parameters have none),
+        ``omega_<p>`` ``HalfNormal(omega_prior)``, ``chol_corr_<block>`` ``LKJCorr(lkj_eta)``,
+        each estimated ``theta_*`` ``Normal(prior_mean, prior_sd)``, ``sigma_prop`` and
+        ``sigma_add_ug_ml`` ``HalfNormal``. A published prior (:attr:`prior`) is added on top
+        of these as a potential.
+        """
+        out: dict[str, Prior] = {}
+        for name, par in self.parameters.items():
+            if not par.fixed:
+                out[f"log_tv_{name}"] = Prior("Normal", mu=math.log(par.typical),
+                                              sigma=par.prior_log_sd)
+            if par.bsv:
+                out[f"omega_{name}"] = Prior("HalfNormal", sigma=par.omega_prior)
+        for block in self.bsv_blocks:
+            out["chol_corr_" + "_".join(block)] = Prior("LKJCorr", eta=self.lkj_eta)
+        for term in self.covariates:
+            for theta in term.names:
+                out[theta] = Prior("Normal", mu=term.prior_mean, sigma=term.prior_sd)
+        r = self.residual
+        if r.error in ("proportional", "combined"):
+            out["sigma_prop"] = Prior("HalfNormal", sigma=r.proportional_prior)
+        if r.error in ("additive", "combined"):
+            out["sigma_add_ug_ml"] = Prior("HalfNormal", sigma=r.additive_prior_ug_ml)
+        return out
 
     def structure_label(self) -> str:
         """E.g. ``2-compartment, zero-order infusion``."""
