@@ -137,7 +137,7 @@ def model_priors() -> str:
 
 def population_theophylline() -> str:
     """pkmodel against NONMEM on the theophylline data: the figures that
-    tests/test_pk_population_theoph.py writes to docs/theophylline_nonmem.json."""
+    tests/pk/population/test_pk_population_theoph.py writes to docs/theophylline_nonmem.json."""
     import json
 
     figures = json.loads((DOCS / "theophylline_nonmem.json").read_text(encoding="utf-8"))

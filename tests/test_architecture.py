@@ -214,3 +214,19 @@ def test_no_import_cycle_anywhere_in_pkmodel():
     graph = import_graph()
     cycles = [" -> ".join(_cycle(graph, c)) for c in strongly_connected(graph)]
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_tests_mirror_the_package():
+    """Tests of a subpackage live in the folder of the same path under tests/ (tests/pk/population/
+    for pkmodel/pk/population/...); the root holds the foundations' tests, the docs' and the
+    shared helpers. A folder of tests that names no subpackage, or a test file in the root named
+    for a subpackage, is out of place."""
+    tests = PACKAGE.parent / "tests"
+    folders = {p.parent.relative_to(tests) for p in tests.rglob("test_*.py")}
+    for folder in folders - {Path(".")}:
+        assert (PACKAGE / folder / "__init__.py").is_file(), f"tests/{folder} mirrors nothing"
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    misplaced = [p.name for p in tests.glob("test_*.py")
+                 if any(p.stem.startswith(f"test_{s}_") or p.stem == f"test_{s}"
+                        for s in subpackages - {"data"})]
+    assert not misplaced, f"move {misplaced} into the folder of their subpackage"

@@ -603,7 +603,7 @@ def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
             pm.Normal("y", mu=pred[exact], sigma=sd[exact], observed=obs.values_ug_ml[exact])
         # PyMC's Censored scores a value at ``lower`` as P(Y <= lower) and one at ``upper`` as
         # P(Y >= upper): a trough below the LLOQ sits at its ``lower`` bound, one above the
-        # upper limit at its ``upper`` bound (tests/test_pk_estimation.py checks both against
+        # upper limit at its ``upper`` bound (tests/pk/test_pk_estimation.py checks both against
         # an exact grid posterior).
         if left.size:
             pm.Censored("y_below_lloq", pm.Normal.dist(pred[left], sd[left]),

@@ -150,8 +150,8 @@ def build_pymc_model(design: Design, priors: Priors, *, patient_effect: bool,
         only the measured TLs enter the likelihood of log TL. The joint density N(x) 1[x > L]
         is the same as that of the default form (a ``TruncatedNormal`` latent, N(x) / P(X > L),
         plus a ``Censored`` likelihood that contributes P(X > L)), so the posterior is the
-        same, but no normal CDF is evaluated. ``tests/test_response_model.py`` checks that both
-        forms have the same log density. The default form is the one for prior predictive
+        same, but no normal CDF is evaluated. ``tests/response/test_response_model.py`` checks
+        that both forms have the same log density. The default form is the one for prior predictive
         draws, where the censored TLs are drawn as the assay reports them.
     """
     p = priors

@@ -20,7 +20,7 @@ each term costs one multiplication and one division,
 with exp(-s eta) once per assessment and exp(-+sigma x_k) once per value of sigma. Probability space
 overflows or underflows when |eta| + sigma |x_k| summed over a patient's assessments is
 large; such patients (those that NUTS visits far out in warm-up) take the log-space path,
-softplus and log-sum-exp, which is exact everywhere. ``tests/test_marginal.py`` checks both
+softplus and log-sum-exp, which is exact everywhere. ``tests/response/test_marginal.py`` checks both
 paths against the PyTensor log-space expression and scipy quadrature, values and gradients,
 including |eta| up to 1e4 and sigma up to 50.
 """

@@ -13,7 +13,7 @@ running this script with that version's source first on the path, from a checkou
     cd /tmp/v02 && PYTHONPATH=/tmp/v02 python tests/saved_fits/make_saved_fits.py 0.2 OUT
 
 (the population fit of 0.4 uses that version's own ``SPEC_TOML`` of
-``tests/test_pk_population.py``), then merging the printed reference numbers into
+``tests/pk/population/test_pk_population.py``), then merging the printed reference numbers into
 ``reference.json``. Small on purpose: 2 chains of 25 draws.
 """
 
@@ -53,7 +53,7 @@ if label == "0.4":
 
     from pkmodel.pk.population import fit_population, read_spec, simulate_dataset
 
-    text = pathlib.Path("tests/test_pk_population.py").read_text()
+    text = pathlib.Path("tests/pk/population/test_pk_population.py").read_text()
     toml = re.search(r'SPEC_TOML = """(.*?)"""', text, re.S).group(1)
     spec_path = pathlib.Path(out) / "spec04.toml"
     spec_path.write_text(toml.lstrip("\\\n"))

@@ -38,7 +38,7 @@ from pkmodel.pk.population import (
 )
 from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 SPEC_TOML = """\
 [model]

@@ -172,7 +172,7 @@ def test_empty_slots_leave_the_posterior_as_it_is(spec_path):
 
 
 def test_the_docs_give_the_slots_of_the_code():
-    text = " ".join((Path(__file__).parents[1] / "docs" / "population_pk.md").read_text(
+    text = " ".join((Path(__file__).parents[3] / "docs" / "population_pk.md").read_text(
         encoding="utf-8").split())
     listed = re.search(r"rounded up to the next of ([\d, ]+), \.\.\.", text).group(1)
     sizes = [int(v) for v in listed.split(", ")]

@@ -150,7 +150,7 @@ def test_docs_state_the_centring_the_code_chooses():
     """docs/model.md quotes w for three cohorts: they are what choose_structure gives."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "model.md").read_text()
     cohorts = {"shipped": pkmodel.load_ungar2019(),
                "2000": simulate_cohort(2000, 3, random_seed=1),
                "50000": simulate_cohort(50_000, 3, random_seed=1)}

@@ -30,7 +30,7 @@ from pkmodel.pk import (
     steady_state_trough,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ("cl", "v1", "q", "v2")
 
 

@@ -185,7 +185,7 @@ def test_the_command_lines_of_the_population_page_parse():
 
     from pkmodel.cli.main import build_parser
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "population_pk.md").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[3] / "docs" / "population_pk.md").read_text("utf-8")
     text = text.replace("\\\n", " ")
     commands = [line.strip() for line in text.splitlines() if line.startswith("    pkmodel ")]
     assert any(" pk report " in c for c in commands)

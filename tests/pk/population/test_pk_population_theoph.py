@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 from pkmodel.pk.population import fit_population, read_population_data, read_spec
 from pkmodel.pk.population.build import individual_log_parameters, model_data, predict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "pkmodel" / "data" / "theophylline.csv"
 SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 FIGURES = ROOT / "docs" / "theophylline_nonmem.json"
@@ -195,7 +195,7 @@ def test_posterior_agrees_with_nonmem(fit):
 @pytest.mark.slow
 def test_figures_of_the_docs_are_this_fit(fit):
     rows = comparison(estimates(fit))
-    figures = {"source": "tests/test_pk_population_theoph.py", "random_seed": 1,
+    figures = {"source": "tests/pk/population/test_pk_population_theoph.py", "random_seed": 1,
                "draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95,
                "converged": bool(fit.converged), "rows": rows,
                "ofv_at_nonmem_estimates": round(foce_objective(fit.spec, fit.data)[0], 4),

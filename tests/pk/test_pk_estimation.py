@@ -22,7 +22,7 @@ from pkmodel.pk import (
     forecast_troughs,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _coverage_module():

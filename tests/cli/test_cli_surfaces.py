@@ -19,7 +19,7 @@ import pytest
 import pkmodel
 from pkmodel.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THEO = ROOT / "pkmodel" / "data" / "theophylline.csv"
 THEO_SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 

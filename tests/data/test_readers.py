@@ -346,7 +346,7 @@ def test_data_readme_states_the_plausible_ranges_of_the_code():
 
     from pkmodel.data.plausibility import plausible_ranges
 
-    text = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[2] / "data" / "README.md").read_text("utf-8")
     rows = {m.group(1): m.group(2) for m in
             re.finditer(r"^\| `(\w+)` \| [^|]*\| [^|]*\| ([^|]*) \|", text, flags=re.MULTILINE)}
     for name, r in plausible_ranges().items():
