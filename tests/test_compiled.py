@@ -175,6 +175,12 @@ def test_the_package_accepts_at_least_the_versions_of_the_cache():
         assert low in declared[pkg] and f"{high}.0" in declared[pkg], (pkg, declared[pkg])
         assert f"{high}.0" not in SpecifierSet(f">={low},<{high}")
     assert model_cache.unsupported_versions() is None  # the installed ones are in range
+    text = " ".join((Path(__file__).parents[1] / "docs" / "architecture.md").read_text().split())
+    assert ("nutpie 0.16.11 up to 0.17, Numba 0.68, PyTensor 3.3.8 up to 3.4" in text
+            and nutpie_internals.CACHE_VERSIONS["nutpie"] == ("0.16.11", "0.17")
+            and nutpie_internals.CACHE_VERSIONS["numba"] == ("0.68", "0.69")
+            and nutpie_internals.CACHE_VERSIONS["pytensor"] == ("3.3.8", "3.4"))
+    assert "nutpie < 1, Numba < 1 and PyTensor < 4" in text  # the docs state both ranges
 
 
 def test_only_one_module_reaches_into_numba_or_nutpie_internals():
