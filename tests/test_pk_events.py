@@ -360,3 +360,22 @@ def test_what_is_left_unused_is_counted_in_the_notes():
     assert "1 exact duplicate record(s)" in notes and "(index 4)" in notes
     assert "1 subject(s) without observations left out" in notes and "ID 3" in notes
     assert data.n_observations == 4  # the duplicate kept, as NONMEM reads it
+
+
+def test_the_individual_pytensor_graph_of_event_data_is_numpys():
+    import pytensor.tensor as pt
+
+    from pkmodel.pk.estimation import _Posterior
+
+    records = [dose(1, 0, 400, RATE=4800, SS=1, II=56, WT=70), obs(1, 20, 5.0, WT=70),
+               dose(1, 60, 700, RATE=8400, EVID=4, WT=70), obs(1, 100, 2.0, WT=70)]
+    subject = read_nonmem(rows(*records))["1"]
+    model = get_model("fasanmade2009")
+    post = _Posterior(model, subject.covariates, 70.0, subject.schedule, subject.observations)
+    values = {k: float(v) for k, v in model.individual_parameters(
+        subject.covariates).values.items()}
+    expected = post.predict_values(values)
+    graph = post.predict_values({k: pt.as_tensor_variable(v) for k, v in values.items()}, xp=pt)
+    np.testing.assert_allclose(graph.eval(), expected, rtol=1e-12)
+    np.testing.assert_allclose(expected, concentrations(model.individual_parameters(
+        subject.covariates), subject.schedule, subject.observations.times_days), rtol=1e-12)

@@ -150,9 +150,9 @@ class DoseSchedule:
             c = structure.response(p, amount, elapsed, self.durations_days[j], route=r, xp=xp,
                                    terms=terms)
             if ss[j] > 0:
-                c = c + live * structure.past_doses(p, amount, np.maximum(elapsed, 0.0),
-                                                    self.durations_days[j], ss[j], route=r,
-                                                    xp=xp, terms=terms)
+                c = c + structure.past_doses(p, amount, np.maximum(elapsed, 0.0),
+                                             self.durations_days[j], ss[j], route=r, xp=xp,
+                                             terms=terms) * live
             total = total + (c if same[:, j].all() else c * same[:, j])
         return total
 
