@@ -379,3 +379,11 @@ def test_the_individual_pytensor_graph_of_event_data_is_numpys():
     np.testing.assert_allclose(graph.eval(), expected, rtol=1e-12)
     np.testing.assert_allclose(expected, concentrations(model.individual_parameters(
         subject.covariates), subject.schedule, subject.observations.times_days), rtol=1e-12)
+
+
+def test_an_oral_steady_state_interval_shorter_than_the_default_infusion_is_read():
+    # durations are not used by oral doses: an II of 1 h under the 2 h default is no infusion
+    frame = rows(*[r for s in (1, 2) for r in (dose(s, 0.0, 100, SS=1, II=1 / 24),
+                                                 obs(s, 0.5 / 24), obs(s, 0.9 / 24))])
+    data = read_population_data(frame, make_spec(1, "oral"))
+    np.testing.assert_allclose(data.dose_ss_interval_days, 1 / 24)

@@ -247,7 +247,7 @@ def dataset_notes(table, evid: np.ndarray, events: EventRows, is_obs: np.ndarray
     notes = []
     given_dv = ~np.isnan(dv) & (dv != 0)
     for mask, what in (
-            ((evid == 0) & (np.nan_to_num(mdv) == 1) & ~np.isnan(dv),
+            ((evid == 0) & (np.nan_to_num(mdv) == 1) & given_dv,
              "observation row(s) (EVID 0) with MDV 1 carry a DV, not used as an observation"),
             (np.isin(evid, (1, 2, 3, 4)) & given_dv,
              "row(s) that are not observations (EVID 1-4) carry a DV, not used"),

@@ -42,7 +42,8 @@ class DoseSchedule:
         default the route its caller gives (an infusion, for the published models).
     ss_intervals_days : numpy.ndarray, optional
         For a steady-state dose (NONMEM ``SS``), the interval at which it was repeated before,
-        days; 0 for an ordinary dose (the default for all).
+        days (an infusion no longer than it: the reader checks it); 0 for an ordinary dose (the
+        default for all).
     reset_days : numpy.ndarray, optional
         Times at which every compartment is emptied (NONMEM ``EVID`` 3 or 4, ``SS`` 1): a dose
         contributes nothing at or after a reset later than its start. A dose at the time of a
@@ -79,9 +80,6 @@ class DoseSchedule:
             ss = np.broadcast_to(np.asarray(self.ss_intervals_days, dtype=float), t.shape).copy()
             if not np.all(np.isfinite(ss)) or np.any(ss < 0):
                 raise SpecificationError("steady-state intervals must be finite and >= 0")
-            if np.any((ss > 0) & (d > ss)):
-                raise SpecificationError("a steady-state infusion must not last longer than "
-                                         "its interval")
         resets = None
         if self.reset_days is not None:
             resets = np.unique(np.atleast_1d(np.asarray(self.reset_days, dtype=float)))
