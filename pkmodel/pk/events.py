@@ -190,7 +190,7 @@ def subject_schedule(table, rows: np.ndarray, days: np.ndarray, amounts: np.ndar
                 "once)", int(hit[0]), "TIME",
                 "move the row after the reset row if it belongs to the new course, or give it "
                 "an earlier TIME")
-    reset_days = days[np.isin(rows, reset_rows)]
+    reset_days = days[np.isin(rows, reset_rows)]  # in the order of reset_rows
     times, amount, duration, route, interval = [], [], [], [], []
     for k in np.flatnonzero(is_dose):
         i = int(rows[k])
@@ -207,12 +207,12 @@ def subject_schedule(table, rows: np.ndarray, days: np.ndarray, amounts: np.ndar
                               "give II at least the infusion's duration (AMT / RATE), or "
                               "write the doses explicitly")
         extra = t + events.ii[i] * to_days * np.arange(1, events.addl[i] + 1)
-        later = reset_days[reset_days > t]
-        if extra.size and later.size and extra[-1] >= later.min():
+        later = reset_days > t
+        if extra.size and later.any() and extra[-1] >= reset_days[later].min():
+            reset_row = table.where.row(int(reset_rows[later][np.argmin(reset_days[later])]))
             raise table.error(f"ADDL {table.frame['ADDL'].iloc[i]!r}: the additional doses run "
-                              "past a reset (EVID 3 or 4, or SS 1) at day "
-                              f"{later.min():g} of the subject", i, "ADDL",
-                              "lower ADDL so that the doses end before the reset")
+                              f"past the reset (EVID 3 or 4, or SS 1) of row {reset_row}", i,
+                              "ADDL", "lower ADDL so that the doses end before the reset")
         for j, when in enumerate((t, *extra)):
             times.append(float(when)), amount.append(float(amounts[i]))
             duration.append(float(durations_days[i])), route.append(events.route[i])

@@ -66,7 +66,9 @@ class PKSubject:
         Covariates found (``weight_kg``, ``albumin_g_dl``, ``ati``, ``female``,
         ``immunomodulator``): the baseline values, those in force at the first dose.
     schedule : DoseSchedule
-        The infusions (mg, days).
+        The doses (mg, days), with ``ADDL`` expanded and, where the dataset has them, each
+        dose's route (``CMT``), steady-state intervals (``SS``) and reset times (``EVID`` 3/4,
+        ``SS`` 1).
     observations : Observations or None
         The observed concentrations (µg/mL, days), if any.
     covariate_history : CovariateHistory or None
