@@ -8,7 +8,7 @@ the population equations' at known truth (tested against explicit doses, a fresh
 as a NONMEM table, read by the one reader and fitted by ``fit_population``; the script prints
 each parameter's truth, posterior median and 90% interval, and the time taken.
 
-    .venv/bin/python benchmarks/events_recovery.py [--subjects 40] [--seed 1]
+    .venv/bin/python benchmarks/events_recovery.py [--subjects 40] [--seed 1] [--chains 2]
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--chains", type=int, default=2)
     args = parser.parse_args()
     frame, spec = dataset(args.subjects, np.random.default_rng(args.seed))
     start = time.perf_counter()
-    fit = fit_population(frame, spec, draws=1000, tune=1000, chains=2, random_seed=args.seed)
+    fit = fit_population(frame, spec, draws=1000, tune=1000, chains=args.chains,
+                         random_seed=args.seed)
     took = time.perf_counter() - start
     table = fit.summary(0.9).set_index("parameter")
     print(f"{args.subjects} subjects, {int((frame['EVID'] == 0).sum())} observations; "
