@@ -68,3 +68,18 @@ def test_the_code_blocks_of_the_exposure_page_run():
                                     "intensification futile at these settings"}
     assert 0.0 <= namespace["value_of_tdm"] <= 1.0
     assert namespace["rec"].disclaimer == pkmodel.DISCLAIMER
+
+
+def test_the_code_block_of_the_data_format_page_runs():
+    import numpy as np
+
+    text = (ROOT / "docs" / "data_format.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 1
+    namespace: dict = {}
+    exec(compile(blocks[0], "docs/data_format.md", "exec"), namespace)
+    schedule = namespace["schedule"]
+    np.testing.assert_allclose(schedule.times_days * 24, [0, 12, 24, 30, 60])
+    assert schedule.routes == ("oral", "oral", "oral", "bolus", "oral")
+    np.testing.assert_allclose(schedule.reset_days * 24, [60])
+    np.testing.assert_allclose(schedule.ss_intervals_days * 24, [0, 0, 0, 0, 12])

@@ -199,12 +199,14 @@ def _forecast(args) -> int:
                "covariate_history": None if history is None else history.to_dict(),
                "estimate": est.summary(), "forecast": fc.to_dict(),
                "warnings": [str(w.message) for w in caught],
-               "disclaimer": DISCLAIMER}
+               "data_notes": list(data.notes), "disclaimer": DISCLAIMER}
     if history is not None:
         payload["covariates_at_last_record"] = history.last()
     if args.json:
         emit_json(payload)
         return 0
+    for note in data.notes:  # what the reader left unused, with its rows
+        print(f"note: {note}")
     if history is None:
         print(f"patient {subject.id}, covariates {cov}, {len(subject.observations)} "
               "observation(s)")

@@ -193,6 +193,9 @@ class _Posterior:
             return piecewise_concentrations(PKParameters(structure=structure, **values),
                                             self.history.times_days, self.schedule,
                                             self.obs.times_days, self.amounts, xp=xp)
+        if self.schedule.has_events:  # routes, steady states, resets (NONMEM events)
+            return self.schedule.concentrations(structure, values, self.amounts,
+                                                self.obs.times_days, route="infusion", xp=xp)
         elapsed = self.obs.times_days[:, None] - self.schedule.times_days[None, :]
         return structure.response(values, self.amounts[None, :], elapsed,
                                   self.schedule.durations_days[None, :], route="infusion",

@@ -6,8 +6,11 @@ One row per event, as NONMEM and Monolix expect:
   ``AMT / RATE``); ``RATE`` -2 takes the duration from a ``DUR`` column; a missing or zero ``RATE``
   means the default infusion duration (2 h).
 * ``EVID`` 0: an observation ``DV`` in µg/mL (mg/L) at ``TIME``, unless ``MDV`` is 1.
-* ``EVID`` 2: other events (covariate rows): read for covariates only. ``EVID`` 3 and 4 (resets)
-  are refused.
+* ``EVID`` 2: other events (covariate rows): read for covariates only. ``EVID`` 3 a reset,
+  ``EVID`` 4 a reset and a dose; ``ADDL``/``II``, ``SS`` and ``CMT`` with NONMEM's meaning
+  (:mod:`pkmodel.pk.events`).
+* Nothing is left unused without a word: what a row carries and the reader does not use is
+  counted in :attr:`PKDataset.notes`.
 * Censoring, either convention: ``CENS`` 1 (``DV`` is the LLOQ and the value is below it), -1
   (``DV`` is an upper limit and the value is above it), 0 observed, with an optional ``LIMIT``
   column for the other end of the interval (Monolix); or ``BLQ`` 1 with ``DV`` (or an ``LLOQ``
@@ -35,6 +38,7 @@ import pandas as pd
 from pkmodel.errors import PKDataError, SpecificationError
 from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, nonmem_columns
 from pkmodel.pk.covariates import CovariateHistory
+from pkmodel.pk.events import dataset_notes, read_event_rows, subject_schedule
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.tables import RowLocator, blank_mask, decimal_comma, read_table
@@ -62,7 +66,9 @@ class PKSubject:
         Covariates found (``weight_kg``, ``albumin_g_dl``, ``ati``, ``female``,
         ``immunomodulator``): the baseline values, those in force at the first dose.
     schedule : DoseSchedule
-        The infusions (mg, days).
+        The doses (mg, days), with ``ADDL`` expanded and, where the dataset has them, each
+        dose's route (``CMT``), steady-state intervals (``SS``) and reset times (``EVID`` 3/4,
+        ``SS`` 1).
     observations : Observations or None
         The observed concentrations (µg/mL, days), if any.
     covariate_history : CovariateHistory or None
@@ -94,10 +100,15 @@ class PKSubject:
 
 @dataclass(frozen=True)
 class PKDataset:
-    """A validated NONMEM-style dataset: subjects by ID, times converted to days."""
+    """A validated NONMEM-style dataset: subjects by ID, times converted to days.
+
+    ``notes`` says what the reader left unused, with counts and rows (a DV on an ``MDV`` 1 row,
+    an ``AMT`` on a row that is not a dose, exact duplicate records...).
+    """
 
     source: str
     subjects: dict[str, PKSubject]
+    notes: tuple[str, ...] = ()
 
     @property
     def ids(self) -> list[str]:
@@ -171,6 +182,7 @@ def read_nonmem(
     sep: str = ",",
     time_unit: str = "day",
     default_infusion_hours: float | None = 2.0,
+    dosing: str = "infusion",
 ) -> PKDataset:
     """Read and validate a NONMEM-style infliximab PK dataset.
 
@@ -189,6 +201,10 @@ def read_nonmem(
     default_infusion_hours : float or None, default 2
         Infusion duration for doses without a ``RATE``; ``None`` refuses such a dose (an error
         naming its row), for analyses that must not assume a duration.
+    dosing : {"infusion", "bolus", "oral"}, default "infusion"
+        How the model takes doses (a structure's ``dosing``), which says what ``CMT`` means:
+        with ``oral``, 1 is the depot and 2 the central compartment; otherwise 1 is the
+        central compartment (:mod:`pkmodel.pk.events`).
 
     Returns
     -------
@@ -224,28 +240,31 @@ def read_nonmem(
         i = int(np.argmax(table.blank("ID")))
         raise table.error("the ID is missing", i, "ID", "give every row its patient's ID")
     ids = frame["ID"].astype(str).str.strip().to_numpy()
-    evid = table.numbers("EVID", required_rows=np.ones(n, bool), what="an EVID (0, 1 or 2)")
+    evid = table.numbers("EVID", required_rows=np.ones(n, bool), what="an EVID (0 to 4)")
     bad = ~np.isin(evid, (0, 1, 2, 3, 4))
     if bad.any():
         i = int(np.argmax(bad))
         raise table.error(f"EVID {frame['EVID'].iloc[i]!r} is not a NONMEM event code", i,
-                          "EVID", "use 1 for a dose, 0 for an observation, 2 for other rows")
-    if np.isin(evid, (3, 4)).any():
-        i = int(np.argmax(np.isin(evid, (3, 4))))
-        raise table.error("reset events (EVID 3 or 4) are not supported", i, "EVID",
-                          "split the patient's courses into separate IDs")
+                          "EVID", "use 1 for a dose, 0 for an observation, 2 for other rows, "
+                          "3 for a reset, 4 for a reset and a dose")
+    events = read_event_rows(table, evid, dosing)
     time = table.numbers("TIME", required_rows=np.ones(n, bool), what="a time")
     if (time < 0).any():
         i = int(np.argmax(time < 0))
         raise table.error("TIME is negative", i, "TIME",
                           "use times since the first dose (>= 0)")
-    dose = evid == 1
-    amt = table.numbers("AMT", required_rows=dose, what="a dose in mg")
-    if (dose & ~(amt > 0)).any():
-        i = int(np.argmax(dose & ~(amt > 0)))
-        raise table.error("a dose row (EVID 1) needs AMT > 0", i, "AMT",
+    dose = events.dose
+    amt = table.numbers("AMT", required_rows=dose & ~events.constant, what="a dose in mg")
+    if (dose & ~events.constant & ~(amt > 0)).any():
+        i = int(np.argmax(dose & ~events.constant & ~(amt > 0)))
+        raise table.error("a dose row (EVID 1 or 4) needs AMT > 0", i, "AMT",
                           "write the infused amount in mg (dose in mg/kg times weight)")
-    durations = _durations(table, dose, amt, to_days, default_infusion_hours)
+    if (events.constant & (np.nan_to_num(amt) != 0)).any():
+        i = int(np.argmax(events.constant & (np.nan_to_num(amt) != 0)))
+        raise table.error("a constant infusion at steady state (SS 1, II 0) with an AMT", i,
+                          "AMT", "write AMT 0 (the infusion is its RATE), or give II")
+    durations = _durations(table, dose & ~events.constant, amt, to_days,
+                           default_infusion_hours)
     mdv = table.numbers("MDV", what="0 or 1") if "MDV" in frame.columns else np.zeros(n)
     if (~np.isnan(mdv) & ~np.isin(mdv, (0, 1))).any():
         i = int(np.argmax(~np.isnan(mdv) & ~np.isin(mdv, (0, 1))))
@@ -267,6 +286,7 @@ def read_nonmem(
         i = int(np.argmax(is_obs & (cens != 0) & ~(dv > 0)))
         raise table.error("a censored DV must hold the (positive) assay limit", i, "DV",
                           "write the LLOQ (CENS 1) or ULOQ (CENS -1) in DV")
+    notes = dataset_notes(table, evid, events, is_obs, amt, dv, mdv)
     cov_values = _covariates(table)
     covariate_columns = {_COVARIATE_COLUMNS[c]: c for c in _COVARIATE_COLUMNS if c in frame.columns}
     subjects: dict[str, PKSubject] = {}
@@ -279,7 +299,7 @@ def read_nonmem(
                               "sort each patient's rows by TIME, as NONMEM requires")
         d = rows[dose[rows]]
         if d.size == 0:
-            raise table.error(f"ID {sid!r} has no dose (EVID 1) row", int(rows[0]), "EVID",
+            raise table.error(f"ID {sid!r} has no dose (EVID 1 or 4) row", int(rows[0]), "EVID",
                               "add the patient's infusions with AMT in mg")
         o = rows[is_obs[rows]]
         first = time[d[0]]
@@ -287,7 +307,8 @@ def read_nonmem(
             i = int(o[np.argmax(time[o] < first)])
             raise table.error(f"ID {sid!r} has an observation before its first dose", i, "TIME",
                               "drop pre-treatment samples or add the earlier doses")
-        schedule = DoseSchedule((time[d] - first) * to_days, amt[d], durations[d], per_kg=False)
+        schedule = subject_schedule(table, rows, (time[rows] - first) * to_days, amt, durations,
+                                    events, is_obs, to_days, dosing)
         observations = None
         if o.size:
             lim = limit[o] if limit is not None else None
@@ -301,7 +322,7 @@ def read_nonmem(
                                                 cov_values, covariate_columns)
         subjects[sid] = PKSubject(sid, baseline, schedule, observations, history,
                                   tuple(table.where.row(int(i)) for i in o) if o.size else None)
-    return PKDataset(table.label, subjects)
+    return PKDataset(table.label, subjects, notes)
 
 
 def _durations(table: _Table, dose, amt, to_days: float,

@@ -3,6 +3,12 @@
 A :class:`DoseSchedule` lists every infusion. Amounts are either weight-based (mg/kg, multiplied
 by each patient's weight when simulating, so that one schedule serves a whole virtual population)
 or absolute (mg, as in a NONMEM dataset). Times are in days from the first dose.
+
+A schedule read from a NONMEM dataset may also carry that dataset's events
+(:mod:`pkmodel.pk.events`): each dose's route (``CMT``), steady-state doses (``SS``: the dose
+repeated every interval since forever, :meth:`~pkmodel.pk.structures.LinearCompartmental.
+past_doses`) and resets (``EVID`` 3 and 4, ``SS`` 1: every compartment emptied, so that a dose
+before a reset gives nothing after it). :meth:`DoseSchedule.concentrations` sums them all.
 """
 
 from __future__ import annotations
@@ -31,12 +37,26 @@ class DoseSchedule:
         Duration of each infusion, days (> 0).
     per_kg : bool, default True
         Whether ``amounts`` are mg/kg.
+    routes : tuple of str, optional
+        How each dose enters (``bolus``, ``infusion``, ``oral``: a structure's ``route``);
+        default the route its caller gives (an infusion, for the published models).
+    ss_intervals_days : numpy.ndarray, optional
+        For a steady-state dose (NONMEM ``SS``), the interval at which it was repeated before,
+        days (an infusion no longer than it: the reader checks it); 0 for an ordinary dose (the
+        default for all).
+    reset_days : numpy.ndarray, optional
+        Times at which every compartment is emptied (NONMEM ``EVID`` 3 or 4, ``SS`` 1): a dose
+        contributes nothing at or after a reset later than its start. A dose at the time of a
+        reset follows it.
     """
 
     times_days: np.ndarray
     amounts: np.ndarray
     durations_days: np.ndarray
     per_kg: bool = True
+    routes: tuple[str, ...] | None = None
+    ss_intervals_days: np.ndarray | None = None
+    reset_days: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = np.atleast_1d(np.asarray(self.times_days, dtype=float))
@@ -50,12 +70,89 @@ class DoseSchedule:
             raise SpecificationError("dose times must be in increasing order")
         if np.any(a <= 0) or np.any(d <= 0):
             raise SpecificationError("dose amounts and infusion durations must be positive")
-        for name, value in (("times_days", t), ("amounts", a), ("durations_days", d)):
-            value.setflags(write=False)
+        if self.routes is not None:
+            routes = tuple(str(r) for r in self.routes)
+            if len(routes) != t.size:
+                raise SpecificationError("give one route per dose")
+            object.__setattr__(self, "routes", routes)
+        ss = None
+        if self.ss_intervals_days is not None:
+            ss = np.broadcast_to(np.asarray(self.ss_intervals_days, dtype=float), t.shape).copy()
+            if not np.all(np.isfinite(ss)) or np.any(ss < 0):
+                raise SpecificationError("steady-state intervals must be finite and >= 0")
+        resets = None
+        if self.reset_days is not None:
+            resets = np.unique(np.atleast_1d(np.asarray(self.reset_days, dtype=float)))
+            if not np.all(np.isfinite(resets)):
+                raise SpecificationError("reset times must be finite")
+        for name, value in (("times_days", t), ("amounts", a), ("durations_days", d),
+                            ("ss_intervals_days", ss), ("reset_days", resets)):
+            if value is not None:
+                value.setflags(write=False)
             object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         return int(self.times_days.size)
+
+    @property
+    def has_events(self) -> bool:
+        """Whether any dose has a route of its own, a steady state, or a reset before it."""
+        return (self.routes is not None
+                or (self.ss_intervals_days is not None and bool(np.any(self.ss_intervals_days)))
+                or (self.reset_days is not None and self.reset_days.size > 0))
+
+    def courses(self, times_days) -> np.ndarray:
+        """How many resets there were at or before each of ``times_days``: a dose contributes
+        at a time of the same course only."""
+        times = np.asarray(times_days, dtype=float)
+        if self.reset_days is None:
+            return np.zeros(times.shape, dtype=int)
+        return np.searchsorted(self.reset_days, times, side="right")
+
+    def concentrations(self, structure, p, amounts_mg, times_days, *, route: str | None = None,
+                       terms=None, xp=np):
+        """Concentrations (mg/L) at ``times_days``: every dose's
+        :meth:`~pkmodel.pk.structures.Structure.response` at its route, plus its infinite past
+        for a steady-state dose, over the doses of the same course (no reset between).
+
+        Parameters
+        ----------
+        structure : Structure
+            The structural model.
+        p : mapping
+            Its parameters, arrays broadcasting against ``(n_times,)`` (numpy, or tensors with
+            ``xp=pytensor.tensor``).
+        amounts_mg : array-like
+            Each dose in mg, shape ``(..., n_doses)``.
+        times_days : array-like
+            Output times, days since the first dose, shape ``(n_times,)``.
+        route : str, optional
+            The route of doses without one of their own (default the structure's).
+        terms : list, optional
+            The structure's impulse response, when already computed.
+        xp : module, default numpy
+            The array namespace.
+        """
+        times = np.atleast_1d(np.asarray(times_days, dtype=float))
+        terms = structure.impulse_response(p, xp) if terms is None else terms
+        amounts = amounts_mg
+        same = self.courses(times)[:, None] == self.courses(self.times_days)[None, :]
+        ss = (np.zeros(len(self)) if self.ss_intervals_days is None
+              else self.ss_intervals_days)
+        total = 0.0
+        for j in range(len(self)):
+            elapsed = times - self.times_days[j]
+            live = same[:, j] & (elapsed >= 0)
+            r = route if self.routes is None else self.routes[j]
+            amount = amounts[..., j, None]
+            c = structure.response(p, amount, elapsed, self.durations_days[j], route=r, xp=xp,
+                                   terms=terms)
+            if ss[j] > 0:
+                c = c + structure.past_doses(p, amount, np.maximum(elapsed, 0.0),
+                                             self.durations_days[j], ss[j], route=r, xp=xp,
+                                             terms=terms) * live
+            total = total + (c if same[:, j].all() else c * same[:, j])
+        return total
 
     @classmethod
     def from_regimen(
@@ -141,11 +238,18 @@ class DoseSchedule:
                 raise SpecificationError(
                     f"weight_kg must be one weight or one per new dose ({new_amounts.size})")
             new_amounts = new_amounts * weight
+        routes = None if self.routes is None else (
+            *(r for r, k in zip(self.routes, keep, strict=True) if k),
+            *("infusion",) * len(new))
+        ss = None if self.ss_intervals_days is None else np.concatenate(
+            [self.ss_intervals_days[keep], np.zeros(len(new))])
+        resets = None if self.reset_days is None else self.reset_days[
+            self.reset_days < float(at_day)]
         return DoseSchedule(
             np.concatenate([self.times_days[keep], new.times_days]),
             np.concatenate([old_amounts, new_amounts]),
             np.concatenate([self.durations_days[keep], new.durations_days]),
-            per_kg=per_kg,
+            per_kg=per_kg, routes=routes, ss_intervals_days=ss, reset_days=resets,
         )
 
     def amounts_mg(self, weight_kg: np.ndarray | float | None = None) -> np.ndarray:
@@ -159,9 +263,16 @@ class DoseSchedule:
 
     def to_dict(self) -> dict:
         """Plain-JSON description."""
-        return {
+        out = {
             "times_days": self.times_days.tolist(),
             "amounts": self.amounts.tolist(),
             "amount_unit": "mg/kg" if self.per_kg else "mg",
             "durations_days": self.durations_days.tolist(),
         }
+        if self.routes is not None:
+            out["routes"] = list(self.routes)
+        if self.ss_intervals_days is not None:
+            out["ss_intervals_days"] = self.ss_intervals_days.tolist()
+        if self.reset_days is not None:
+            out["reset_days"] = self.reset_days.tolist()
+        return out

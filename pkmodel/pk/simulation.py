@@ -128,16 +128,26 @@ def piecewise_concentrations(
     if amounts_mg.shape[-1:] != (len(schedule),):
         raise SpecificationError(
             f"amounts_mg needs a last axis of one amount per dose ({len(schedule)})")
+    if (schedule.ss_intervals_days is not None and np.any(schedule.ss_intervals_days)) or (
+            schedule.routes is not None and set(schedule.routes) != {"infusion"}):
+        raise SpecificationError(
+            "covariates that change over time are followed for IV infusions without "
+            "steady-state (SS) doses; give constant covariates (e.g. --weight) or write the "
+            "doses before steady state explicitly (ADDL)")
     starts = schedule.times_days
     ends = starts + schedule.durations_days
     last = float(times.max())
-    breaks = np.unique(np.concatenate([starts, ends, change, times]))
+    resets = np.empty(0) if schedule.reset_days is None else schedule.reset_days
+    breaks = np.unique(np.concatenate([starts, ends, change, times, resets]))
     breaks = breaks[breaks <= last]
     breaks = np.append(breaks, last + 1.0)  # one step at least; its end is never reported
     lo, h = breaks[:-1], np.diff(breaks)
     n_seg = change.size
     segment = np.clip(np.searchsorted(change, lo, side="right") - 1, 0, n_seg - 1)
-    active = ((starts[:, None] <= lo[None, :]) & (lo[None, :] < ends[:, None])).astype(float)
+    active = ((starts[:, None] <= lo[None, :]) & (lo[None, :] < ends[:, None])
+              & (schedule.courses(starts)[:, None] == schedule.courses(lo)[None, :])
+              ).astype(float)  # an infusion stops at a reset
+    emptied = np.isin(lo, resets)
     rates = amounts_mg / schedule.durations_days
     rate = (rates[..., :, None] * active).sum(axis=-2)  # (..., n_steps)
     p11, p12, p21, p22, g1, g2 = structure.propagator(
@@ -148,6 +158,8 @@ def piecewise_concentrations(
     a2 = a1
     states = []
     for i in range(h.size):
+        if emptied[i]:  # a reset (EVID 3 or 4, SS 1) empties every compartment
+            a1 = a2 = xp.zeros_like(a1)
         if report[i]:
             states.append(a1)
         a1, a2 = (p11[..., i] * a1 + p12[..., i] * a2 + rate[..., i] * g1[..., i],
@@ -192,11 +204,8 @@ def concentrations(
     amounts = schedule.amounts_mg(weight_kg)
     out = np.zeros(np.broadcast_shapes((*params.shape, 1), (*amounts.shape[:-1], 1),
                                        times.shape))
-    for j in range(len(schedule)):
-        out += params.structure.response(
-            p, amounts[..., j, None], times - schedule.times_days[j],
-            schedule.durations_days[j], route="infusion", terms=terms)
-    return out
+    return out + schedule.concentrations(params.structure, p, amounts, times, route="infusion",
+                                         terms=terms)
 
 
 def troughs(

@@ -142,6 +142,11 @@ class Structure(Protocol):
         """Concentration just before a dose at steady state under ``dose`` every
         ``interval``."""
 
+    def past_doses(self, p: Mapping[str, Any], amount, elapsed, duration, interval, *,
+                   route: str | None = None, xp: ModuleType = np, terms=None):
+        """What the infinite past of a steady-state dose (NONMEM ``SS``) adds ``elapsed`` after
+        it started: the doses every ``interval`` before it."""
+
     def impulse_response(self, p: Mapping[str, Any],
                          xp: ModuleType = np) -> list[tuple[Any, Any]]:
         """``(c_k, lambda_k)`` of the central concentration after a unit IV bolus, slowest
@@ -368,22 +373,39 @@ class LinearCompartmental:
                             route: str | None = None, xp: ModuleType = np, terms=None):
         """Concentration (mg/L) just before a dose, at steady state under ``dose`` mg every
         ``interval`` (the geometric series of each exponential); ``duration`` as in
-        :meth:`response` (an infusion no longer than the interval)."""
+        :meth:`response` (an infusion no longer than the interval): :meth:`past_doses` at
+        ``elapsed = 0``."""
+        return self.past_doses(p, dose, 0.0, duration, interval, route=route, xp=xp,
+                               terms=terms)
+
+    def past_doses(self, p: Mapping[str, Any], amount, elapsed, duration, interval, *,
+                   route: str | None = None, xp: ModuleType = np, terms=None):
+        """Concentration (mg/L) that the infinite past of a steady-state dose gives: the doses
+        of ``amount`` mg every ``interval`` before one started ``elapsed`` ago,
+        ``sum_{k >= 1} response(elapsed + k interval)``, in closed form.
+
+        Every past dose is over (an infusion no longer than ``interval``), so each is a sum of
+        exponentials and the series of each is geometric: ``exp(-lambda s)`` summed over ``s =
+        elapsed + k interval`` is ``exp(-lambda (elapsed + interval)) / (1 - exp(-lambda
+        interval))``. A steady-state dose (NONMEM ``SS``) is :meth:`response` plus this; the
+        steady-state trough is this at ``elapsed = 0``. Arguments as :meth:`response`;
+        ``elapsed >= 0``.
+        """
         route = self._route(route)
         terms = self.impulse_response(p, xp) if terms is None else terms
 
-        def accumulated(lam):  # sum over the doses before: exp(-lam tau) / (1 - exp(-lam tau))
-            return xp.exp(-lam * interval) / -xp.expm1(-lam * interval)
+        def series(lam, shift=0.0):  # sum_{k >= 1} exp(-lam (elapsed - shift + k interval))
+            return xp.exp(-lam * (elapsed + interval - shift)) / -xp.expm1(-lam * interval)
 
         if route == "bolus":
-            return dose * reduce(add, [c * accumulated(lam) for c, lam in terms])
-        if route == "infusion":  # (1 - e^(-lam T)) / (1 - e^(-lam tau)), as expm1 / expm1
-            return (dose / duration) * reduce(add, [
-                (c / lam) * (xp.exp(-lam * (interval - duration)) * xp.expm1(-lam * duration)
-                             / xp.expm1(-lam * interval)) for c, lam in terms])
+            return amount * reduce(add, [c * series(lam) for c, lam in terms])
+        if route == "infusion":  # one over: (R c / lam) (1 - e^(-lam T)) e^(-lam (s - T))
+            return (amount / duration) * reduce(add, [
+                (c / lam) * -xp.expm1(-lam * duration) * series(lam, duration)
+                for c, lam in terms])
         ka = p["ka"]
-        return dose * ka * reduce(add, [c * (accumulated(lam) - accumulated(ka)) / (ka - lam)
-                                        for c, lam in terms])
+        return amount * ka * reduce(add, [c * (series(lam) - series(ka)) / (ka - lam)
+                                          for c, lam in terms])
 
     def propagator(self, p: Mapping[str, Any], h, xp: ModuleType = np):
         """The exact one-step propagator of the amounts over ``h`` with constant parameters.

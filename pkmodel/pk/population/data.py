@@ -49,6 +49,16 @@ class PopulationData:
         infusion duration (days; unused for bolus and oral doses).
     notes : tuple of str
         What was changed or left out while preparing the data, with counts.
+    dose_route : numpy.ndarray, optional
+        How each dose enters (``bolus``, ``infusion``, ``oral``; NONMEM ``CMT`` and ``RATE``);
+        ``None``: every dose as the structure's ``dosing``.
+    dose_ss_interval_days : numpy.ndarray, optional
+        Each dose's steady-state interval (NONMEM ``SS``; 0 for an ordinary dose); ``None``:
+        no steady-state dose.
+    dose_course, obs_course : numpy.ndarray, optional
+        How many resets (``EVID`` 3 or 4, ``SS`` 1) of its subject came before each dose and
+        observation: a dose contributes to the observations of its own course only. ``None``:
+        no reset.
     """
 
     source: str
@@ -63,6 +73,10 @@ class PopulationData:
     dose_amount_mg: np.ndarray
     dose_duration_days: np.ndarray
     notes: tuple[str, ...] = field(default_factory=tuple)
+    dose_route: np.ndarray | None = None
+    dose_ss_interval_days: np.ndarray | None = None
+    dose_course: np.ndarray | None = None
+    obs_course: np.ndarray | None = None
 
     @property
     def n_subjects(self) -> int:
@@ -75,11 +89,16 @@ class PopulationData:
         return int(self.obs_time_days.size)
 
     def pairs(self, *, inclusive: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Indices ``(observation, dose)`` of every dose of the same subject started before
-        the observation (at or before it when ``inclusive``: a bolus at the sampling time)."""
+        """Indices ``(observation, dose)`` of every dose of the same subject and course started
+        before the observation (at or before it when ``inclusive``, or for a dose whose route
+        is ``bolus``: a bolus at the sampling time)."""
         same = self.obs_subject[:, None] == self.dose_subject[None, :]
+        if self.dose_course is not None:
+            same &= self.obs_course[:, None] == self.dose_course[None, :]
         elapsed = self.obs_time_days[:, None] - self.dose_time_days[None, :]
-        obs, dose = np.nonzero(same & ((elapsed >= 0) if inclusive else (elapsed > 0)))
+        at_once = (np.full(self.dose_time_days.shape, inclusive) if self.dose_route is None
+                   else self.dose_route == "bolus")
+        obs, dose = np.nonzero(same & ((elapsed > 0) | ((elapsed == 0) & at_once[None, :])))
         return obs, dose
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
@@ -91,6 +110,11 @@ class PopulationData:
         doses = pd.DataFrame({"ID": ids[self.dose_subject], "time_days": self.dose_time_days,
                               "amount_mg": self.dose_amount_mg,
                               "duration_days": self.dose_duration_days})
+        for name in ("dose_route", "dose_ss_interval_days", "dose_course"):
+            if getattr(self, name) is not None:
+                doses[name.removeprefix("dose_")] = getattr(self, name)
+        if self.obs_course is not None:
+            observations["course"] = self.obs_course
         return {"subjects": subjects, "observations": observations, "doses": doses}
 
 
@@ -125,11 +149,15 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
         if spec.infusion_hours is not None:
             hours = spec.infusion_hours
         dataset = read_nonmem(source, sep=sep, time_unit=spec.time_unit,
-                              default_infusion_hours=hours)
-    notes: list[str] = []
+                              default_infusion_hours=hours, dosing=spec.structure.dosing)
+    notes: list[str] = list(dataset.notes)
     subjects = [s for s in dataset.subjects.values() if s.observations is not None]
     if len(subjects) < len(dataset):
-        notes.append(f"{len(dataset) - len(subjects)} subject(s) without observations left out")
+        empty = [s.id for s in dataset.subjects.values() if s.observations is None]
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10
+                                         else "")
+        notes.append(f"{len(empty)} subject(s) without observations left out, with their rows "
+                     f"(ID {shown})")
     if len(subjects) < 2:
         raise PKDataError(f"{len(subjects)} subject(s) with observations: a population model "
                           "needs several", source=dataset.source, column="ID",
@@ -167,13 +195,20 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                               source=dataset.source, column="LIMIT",
                               fix="the population fit takes values below the LLOQ (M3) or above "
                                   "a limit, not intervals: drop LIMIT")
-        obs_parts.append((np.full(len(o), i), o.times_days, o.values_ug_ml, o.cens))
+        obs_parts.append((np.full(len(o), i), o.times_days, o.values_ug_ml, o.cens,
+                          d.courses(o.times_days)))
         obs_rows.extend(s.observation_rows or (None,) * len(o))
-        dose_parts.append((np.full(len(d), i), d.times_days, d.amounts, d.durations_days))
-    obs_subject, obs_time, obs_value, obs_cens = (np.concatenate(p) for p in zip(*obs_parts,
-                                                                                 strict=True))
-    dose_subject, dose_time, dose_amount, dose_duration = (
+        dose_parts.append((np.full(len(d), i), d.times_days, d.amounts, d.durations_days,
+                           np.asarray(d.routes or (spec.structure.dosing,) * len(d)),
+                           np.zeros(len(d)) if d.ss_intervals_days is None
+                           else d.ss_intervals_days, d.courses(d.times_days)))
+    obs_subject, obs_time, obs_value, obs_cens, obs_course = (
+        np.concatenate(p) for p in zip(*obs_parts, strict=True))
+    dose_subject, dose_time, dose_amount, dose_duration, dose_route, dose_ss, dose_course = (
         np.concatenate(p) for p in zip(*dose_parts, strict=True))
+    events = {"dose_route": dose_route if np.any(dose_route != spec.structure.dosing) else None,
+              "dose_ss_interval_days": dose_ss if np.any(dose_ss > 0) else None,
+              "dose_course": dose_course if np.any(dose_course > 0) else None}
     obs_cens = obs_cens.astype(int)
     obs_value = obs_value.astype(float).copy()
     if spec.lloq_ug_ml is not None:
@@ -188,14 +223,15 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
         keep = obs_cens != 1
         notes.append(f"{int((~keep).sum())} observation(s) below the LLOQ dropped (blq = "
                      "'drop'; the M3 likelihood keeps them)")
-    obs_subject, obs_time, obs_value, obs_cens = (a[keep] for a in (obs_subject, obs_time,
-                                                                    obs_value, obs_cens))
+    obs_subject, obs_time, obs_value, obs_cens, obs_course = (
+        a[keep] for a in (obs_subject, obs_time, obs_value, obs_cens, obs_course))
     obs_rows = [r for r, k in zip(obs_rows, keep, strict=True) if k]
     ids = tuple(s.id for s in subjects)
     data = PopulationData(dataset.source, ids, covariates, obs_subject.astype(int),
                           obs_time.astype(float), obs_value, obs_cens, dose_subject.astype(int),
                           dose_time.astype(float), dose_amount.astype(float),
-                          dose_duration.astype(float), tuple(notes))
+                          dose_duration.astype(float), tuple(notes), **events,
+                          obs_course=obs_course if events["dose_course"] is not None else None)
     obs, _ = data.pairs(inclusive=spec.structure.instantaneous)
     predose = np.ones(data.n_observations, dtype=bool)
     predose[obs] = False

@@ -12,6 +12,13 @@ dose-observation pairs of the dataset at once: no ODE solver, no loop over subje
 SD is :func:`pkmodel.pk.residual.residual_sd`; new random effects and their covariance come from
 :mod:`pkmodel.pk.variability`.
 
+NONMEM events (:mod:`pkmodel.pk.events`) enter the pairs: additional doses (``ADDL``) are doses
+like any other, a reset (``EVID`` 3, 4, ``SS`` 1) removes the pairs of the doses before it from
+the observations after it, doses with routes of their own (``CMT``) get a mask of each route
+``pair_route_<route>`` and a steady-state dose (``SS``) its interval in ``pair_ss_interval_days``,
+whose infinite past the structure adds in closed form (``past_doses``). Those two arrays exist
+only for data that need them, so that the model of other data is unchanged.
+
 The same functions serve the PyMC model (:mod:`~pkmodel.pk.population.build`, with
 ``xp=pytensor.tensor``), the centring weights (:mod:`~pkmodel.pk.population.centring`), the
 simulator and the model checks (NumPy): one definition, below all of them.
@@ -29,8 +36,11 @@ from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.pk.residual import residual_sd as _residual_sd
 from pkmodel.pk.variability import correlated_etas
 
-__all__ = ["individual_log_parameters", "omega_matrix", "pair_arrays", "predict", "random_etas",
-           "residual_sd"]
+__all__ = ["ROUTES", "individual_log_parameters", "omega_matrix", "pair_arrays", "predict",
+           "random_etas", "residual_sd"]
+
+#: The routes a dose may take (``pair_route_<route>``).
+ROUTES = ("bolus", "infusion", "oral")
 
 
 def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
@@ -52,6 +62,16 @@ def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndar
         "above_index": np.flatnonzero(cens == -1).astype(np.int64),
         "above_limit_ug_ml": data.obs_value_ug_ml[cens == -1],
     }
+    if data.dose_route is not None:
+        route = data.dose_route[dose]
+        out |= {f"pair_route_{r}": (route == r).astype(float) for r in ROUTES
+                if np.any(data.dose_route == r)}
+        # a duration for every pair (those of other routes are never read)
+        out["pair_duration_days"] = np.where(route == "infusion", out["pair_duration_days"], 1.0)
+    if data.dose_ss_interval_days is not None:
+        interval = data.dose_ss_interval_days[dose]
+        out["pair_ss"] = (interval > 0).astype(float)
+        out["pair_ss_interval_days"] = np.where(interval > 0, interval, 1.0)
     for term in spec.covariates:
         out[f"x_{term.parameter}_{term.covariate}"] = term.design(
             data.covariates[term.covariate])
@@ -110,22 +130,39 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
     ``(..., n_subjects)``; pytensor: ``(n_subjects,)``); ``arrays`` as :func:`pair_arrays`.
     """
     subject = arrays["pair_subject"]
-    structure = spec.structure
     if xp is np:
         p = {}
         for k, v in log_params.items():  # a value shared by all subjects has a last axis of 1
             v = np.atleast_1d(np.asarray(v, dtype=float))
             p[k] = np.exp(v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)])
-        conc = structure.response(p, arrays["pair_amount_mg"], arrays["pair_elapsed_days"],
-                                  arrays["pair_duration_days"])
+        conc = _pair_concentrations(spec.structure, p, arrays, np)
         n_obs = arrays["obs_zeros"].size
         out = np.zeros((*conc.shape[:-1], n_obs))
         np.add.at(out, (..., arrays["pair_obs"]), conc)
         return out
     p = {k: xp.exp(v) if v.ndim == 0 else xp.exp(v)[subject] for k, v in log_params.items()}
-    conc = structure.response(p, arrays["pair_amount_mg"], arrays["pair_elapsed_days"],
-                              arrays["pair_duration_days"], xp=xp)
+    conc = _pair_concentrations(spec.structure, p, arrays, xp)
     return xp.inc_subtensor(arrays["obs_zeros"][arrays["pair_obs"]], conc)
+
+
+def _pair_concentrations(structure, p: dict, arrays: dict, xp: ModuleType):
+    """The concentration each dose gives at its pair's observation: the dose's route, and the
+    infinite past of a steady-state dose."""
+    amount, elapsed = arrays["pair_amount_mg"], arrays["pair_elapsed_days"]
+    duration = arrays["pair_duration_days"]
+    terms = structure.impulse_response(p, xp)
+    routes = [r for r in ROUTES if f"pair_route_{r}" in arrays] or [None]
+    conc = 0.0
+    for route in routes:
+        one = structure.response(p, amount, elapsed, duration, route=route, xp=xp, terms=terms)
+        if "pair_ss" in arrays:
+            one = one + arrays["pair_ss"] * structure.past_doses(
+                p, amount, elapsed, duration, arrays["pair_ss_interval_days"], route=route,
+                xp=xp, terms=terms)
+        if route is not None:  # finite for every pair: the other routes' pairs are masked
+            one = one * arrays[f"pair_route_{route}"]
+        conc = conc + one
+    return conc
 
 
 def random_etas(spec: PopulationSpec, values: dict, rng: np.random.Generator,

@@ -248,7 +248,7 @@ class PopulationFit(BayesianFit):
         for name in ("observations", "doses"):
             frame = frames[name]
             groups[f"pkmodel_{name}"] = xr.Dataset(
-                {c: ("row", frame[c].to_numpy(dtype=str if c == "ID" else float))
+                {c: ("row", frame[c].to_numpy(dtype=str if c in ("ID", "route") else float))
                  for c in frame.columns})
         return groups
 

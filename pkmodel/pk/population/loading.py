@@ -70,7 +70,13 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
             np.array([index[str(v)] for v in doses["ID"].values], dtype=int),
             doses["time_days"].values.astype(float), doses["amount_mg"].values.astype(float),
             doses["duration_days"].values.astype(float),
-            tuple(json.loads(attrs.get("pkmodel_notes", "[]"))))
+            tuple(json.loads(attrs.get("pkmodel_notes", "[]"))),
+            # NONMEM events (routes, steady states, resets), where the data had them
+            dose_route=(doses["route"].values.astype(str) if "route" in doses else None),
+            dose_ss_interval_days=(doses["ss_interval_days"].values.astype(float)
+                                   if "ss_interval_days" in doses else None),
+            dose_course=doses["course"].values.astype(int) if "course" in doses else None,
+            obs_course=obs["course"].values.astype(int) if "course" in obs else None)
         core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
                                       "/sample_stats": tree["sample_stats"].to_dataset()})
         fit = PopulationFit(spec=spec, data=data, tree=core,
