@@ -4,7 +4,7 @@ Each simulated subject of a one-compartment model with first-order absorption ta
 at steady state (``SS`` 1, ``II`` 12, with ``ADDL`` 2 more), then a reset with an IV bolus into
 the central compartment (``EVID`` 4, ``CMT`` 2) and an oral dose after it; concentrations are
 the population equations' at known truth (tested against explicit doses, a fresh start and
-``solve_ivp`` in tests/test_pk_events.py) with a combined residual error. The dataset is written
+``solve_ivp`` in tests/pk/test_pk_events.py) with a combined residual error. The dataset is written
 as a NONMEM table, read by the one reader and fitted by ``fit_population``; the script prints
 each parameter's truth, posterior median and 90% interval, and the time taken.
 
