@@ -352,7 +352,7 @@ def register(subparsers) -> None:
     ``pkmodel pk fit`` and ``pkmodel pk report``."""
     from pkmodel.pk import MODELS
 
-    pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast, "
+    pk = subparsers.add_parser("pk", help="population PK: models, simulate, forecast, "
                                           "fit, report")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)

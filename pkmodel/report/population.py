@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.files import check_writable
+from pkmodel.pk.units import days_per
 from pkmodel.report.document import footer, html_document, write_html, written_at
 from pkmodel.report.figures import figure_html
 from pkmodel.report.sections import _esc, _table, checks_table, disclaimer_notice
@@ -40,8 +41,9 @@ def _data_section(fit) -> str:
         {"quantity": "doses", "value": len(data.dose_time_days)},
         {"quantity": "observations per subject", "value": (
             f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()}")},
-        {"quantity": "time span", "value": f"{data.obs_time_days.min():.3g}-"
-                                   f"{data.obs_time_days.max():.3g} days"},
+        {"quantity": "time span", "value": (
+            f"{data.obs_time_days.min() / days_per(spec.time_unit):.3g}-"
+            f"{data.obs_time_days.max() / days_per(spec.time_unit):.3g} {spec.time_unit}s")},
     ])
     notes = "".join(f"<li>{_esc(n)}</li>" for n in fit.notes)
     return "\n".join([
@@ -59,8 +61,8 @@ def _model_section(fit) -> str:
     spec = fit.spec
     params = pd.DataFrame([
         {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
-         "prior of the typical value": f"fixed at {p.typical:g}" if p.fixed else
-         f"log-normal, median {p.typical:g}, log-SD {p.prior_log_sd:g}",
+         "prior of the typical value": f"fixed at {p.typical:g} {p.unit}" if p.fixed else
+         f"log-normal, median {p.typical:g} {p.unit}, log-SD {p.prior_log_sd:g}",
          "BSV": (f"log-normal, omega ~ half-normal({p.omega_prior:g})" if p.bsv else "none")}
         for name, p in spec.parameters.items()])
     parts = [
@@ -85,11 +87,13 @@ def _model_section(fit) -> str:
         parts += ["<h3>Covariate effects</h3>", _table(terms)]
     r = spec.residual
     priors = {"proportional": f"sigma_prop ~ half-normal({r.proportional_prior:g})",
-              "additive": f"sigma_add ~ half-normal({r.additive_prior_ug_ml:g} µg/mL)"}
+              "additive": f"sigma_add ~ half-normal({r.additive_prior_ug_ml:g} "
+                           f"{spec.concentration_unit})"}
     used = [v for k, v in priors.items() if r.error in (k, "combined")]
     parts.append(f"<h3>Residual error</h3><p>{_esc(r.error)}, normal on the concentration "
                  f"scale: {_esc('; '.join(used))}. "
-                 + (f"LLOQ {spec.lloq_ug_ml:g} µg/mL; " if spec.lloq_ug_ml is not None else "")
+                 + (f"LLOQ {spec.lloq_ug_ml:g} {spec.concentration_unit}; "
+                    if spec.lloq_ug_ml is not None else "")
                  + ("values below it enter by Beal's M3 likelihood."
                     if spec.blq == "m3" else "values below it are left out.") + "</p>")
     if spec.prior is not None:
@@ -170,7 +174,7 @@ def _checks_section(fit, n_replicates: int, random_seed: int | None) -> str:
         f'<p id="vpc-inside">{100 * vpc.fraction_inside:.0f}% of the observed 5th, 50th and '
         f"95th percentile points lie inside the {width}% intervals of the same percentiles "
         f"over {vpc.n_replicates} replicates of the dataset from the posterior.</p>",
-        figure_html(plot_pc_vpc(vpc), "prediction-corrected visual predictive check",
+        figure_html(plot_pc_vpc(vpc, spec=fit.spec), "prediction-corrected visual predictive check",
                     "pcVPC (Bergstrand et al. 2011): every value multiplied by PRED of its bin "
                     "over its own PRED; values below the LLOQ left out on both sides."),
         "</section>",

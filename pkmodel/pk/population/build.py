@@ -73,10 +73,11 @@ def build_model(spec: PopulationSpec, data: PopulationData):
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
         values: dict = {}
         for name, par in spec.parameters.items():
+            centre = np.log(spec.typical_per_day(name))  # the model computes in days
             if par.fixed:  # NONMEM's FIX: a constant, recorded with the draws
-                log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(np.log(par.typical)))
+                log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(centre))
             else:
-                log_tv = pm.Normal(f"log_tv_{name}", np.log(par.typical), par.prior_log_sd)
+                log_tv = pm.Normal(f"log_tv_{name}", centre, par.prior_log_sd)
             values[f"log_tv_{name}"] = log_tv
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv and not any(name in block for block in spec.bsv_blocks):

@@ -27,7 +27,8 @@ from pkmodel.pk.population.build import (
     residual_sd,
 )
 from pkmodel.pk.population.data import PopulationData
-from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec
+from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.units import from_internal
 
 __all__ = ["MODEL_KIND", "PopulationFit"]
 
@@ -79,7 +80,7 @@ class PopulationFit(BayesianFit):
 
     def reported_variables(self) -> dict[str, str]:
         """The population parameters of the summary, with their units."""
-        out = {f"tv_{p}": PARAMETER_UNITS[p] for p in self.spec.parameter_names}
+        out = {f"tv_{p}": self.spec.unit(p) for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
         out |= {name: "correlation of the etas" for name in self.spec.correlation_names}
         for term in self.spec.covariates:
@@ -94,8 +95,17 @@ class PopulationFit(BayesianFit):
                         f"{term.reference:g}" if term.effect == "categorical" else
                         f"{'>=' if term.below is not None else '<='} "
                         f"{term.below if term.below is not None else term.above:g}")
-        units = {"sigma_prop": "fraction", "sigma_add_ug_ml": "µg/mL"}
+        units = {"sigma_prop": "fraction", "sigma_add_ug_ml": self.spec.concentration_unit}
         return out | {k: units[k] for k in self.spec.residual.names}
+
+    def _summary_posterior(self) -> xr.Dataset:
+        """The posterior with the typical values in the dataset's units (:meth:`PopulationSpec.
+        unit`): the model samples them per day (:mod:`pkmodel.pk.units`)."""
+        post = self.posterior
+        spec = self.spec
+        return post.assign({f"tv_{p}": from_internal(post[f"tv_{p}"], spec.structure.kind(p),
+                                                     spec.time_unit)
+                            for p in spec.parameter_names})
 
     def fixed_variables(self) -> set[str]:
         """The typical values fixed by the specification (NONMEM's FIX): not sampled."""
