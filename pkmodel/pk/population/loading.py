@@ -74,7 +74,9 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
         core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
                                       "/sample_stats": tree["sample_stats"].to_dataset()})
         fit = PopulationFit(spec=spec, data=data, tree=core,
-                            random_seed=int(attrs["pkmodel_random_seed"]), warn=False)
+                            random_seed=int(attrs["pkmodel_random_seed"]), warn=False,
+                            design_notes=tuple(json.loads(attrs.get("pkmodel_design_notes",
+                                                                    "[]"))))
         fit.diagnostics  # noqa: B018  (computed here: a variable it needs may be missing)
     except (KeyError, ValueError, TypeError, SpecificationError) as exc:
         raise FitFileError(f"{path}: the fit cannot be read by this version of pkmodel "
