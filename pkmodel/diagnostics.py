@@ -95,8 +95,8 @@ class Diagnostics:
         return remedy
 
     def to_dict(self) -> dict:
-        """The fields as a plain dict."""
-        return asdict(self)
+        """The fields as a plain dict (plain JSON)."""
+        return asdict(self) | {"weakly_identified": list(self.weakly_identified)}
 
     def __call__(self) -> Self:
         """Itself, with a :class:`DeprecationWarning`: ``fit.diagnostics`` is a property of

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,6 +85,23 @@ def test_typical_values_are_stated_in_the_dataset_time_unit():
             "v": Parameter(35.0, unit="L/hour")})
 
 
+def test_a_dataset_in_ng_ml_and_ug_declared_as_such_is_the_same_data():
+    spec, frame = read_spec(THEOPH.spec), _theoph()
+    plain = read_population_data(frame, spec)
+    scaled = frame.assign(DV=frame["DV"] * 1000, AMT=frame["AMT"] * 1000)
+    declared = dataclasses.replace(spec, concentration_unit="ng/mL", amount_unit="µg")
+    data = read_population_data(scaled, declared)
+    np.testing.assert_allclose(data.obs_value_ug_ml, plain.obs_value_ug_ml, rtol=1e-12)
+    np.testing.assert_allclose(data.dose_amount_mg, plain.dose_amount_mg, rtol=1e-12)
+    assert check_dataset(declared, data) is None
+    # both x1000 and undeclared: µg over ng/mL is L again, nothing slipped; DV alone slips
+    assert _slip(scaled, spec) is None
+    assert _slip(frame.assign(DV=frame["DV"] * 1000), spec).name == "DV in ng/mL"
+    found = _slip(frame.assign(DV=frame["DV"] * 1000, AMT=frame["AMT"] * 1000), dataclasses.replace(
+        spec, amount_unit="µg"))
+    assert found.name == "DV 1000 times too large" and "DV must be in mg/L" in found.fix
+
+
 def test_a_saved_fit_of_0_4_keeps_its_per_day_priors():
     raw = {"data": {"time_unit": "hour"}, "parameters": {"cl": {"typical": 48.0},
                                                          "v": {"typical": 35.0, "unit": "L"}}}
@@ -137,7 +155,8 @@ def test_strict_refuses_a_slip_before_sampling_and_all_blq_is_refused():
     spec, frame = read_spec(THEOPH.spec), _theoph()
     frame["DV"] *= 1000
     data = read_population_data(frame, spec)
-    with pytest.raises(PKDataError, match=r"column 'DV'.*DV in ng/mL.*Fix: DV must be in mg/L"):
+    with pytest.raises(PKDataError, match=r"column 'DV'.*DV in ng/mL.*Fix: DV looks like ng/mL: "
+                       r"set concentration_unit = \"ng/mL\""):
         check_before_sampling(spec, data, strict=True)
     with pytest.warns(PkmodelWarning, match="DV in ng/mL"):
         notes = check_before_sampling(spec, data)

@@ -7,7 +7,9 @@ specification's ``time_unit``, ``amount_unit``, ``concentration_unit``); every e
 plot axis and report of a fit is converted back into them here, so that an hour dataset reads
 clearances in L/hour and times in hours.
 
-A structural parameter's unit is one of three kinds (:mod:`pkmodel.pk.structures`): ``volume``
+Volumes stay in L whatever the units of amount and concentration (an amount in µg over a
+concentration in ng/mL is a volume in L once both are converted). A structural parameter's unit
+is one of three kinds (:mod:`pkmodel.pk.structures`): ``volume``
 (L), ``volume/time`` (L/day, L/hour, ...) and ``1/time`` (1/day, ...).
 
 Examples
@@ -24,8 +26,9 @@ from __future__ import annotations
 
 from pkmodel.errors import SpecificationError
 
-__all__ = ["AMOUNT_UNITS", "CONCENTRATION_UNITS", "TIME_UNITS", "days_per", "from_internal",
-           "parameter_unit", "parse_parameter_unit", "time_unit", "to_internal"]
+__all__ = ["AMOUNT_UNITS", "CONCENTRATION_UNITS", "TIME_UNITS", "amount_to_internal",
+           "concentration_from_internal", "concentration_to_internal", "days_per",
+           "from_internal", "parameter_unit", "parse_parameter_unit", "time_unit", "to_internal"]
 
 #: Days per unit of time, by every name a dataset may use (the first of each is the canonical
 #: name, used in outputs).
@@ -34,10 +37,12 @@ TIME_UNITS: dict[str, float] = {"day": 1.0, "days": 1.0, "d": 1.0,
                                 "week": 7.0, "weeks": 7.0, "w": 7.0}
 _CANONICAL_TIME = {"day": "day", "days": "day", "d": "day", "hour": "hour", "hours": "hour",
                    "h": "hour", "week": "week", "weeks": "week", "w": "week"}
-#: µg/mL (pkmodel's concentration unit) per unit of concentration a dataset may state.
-CONCENTRATION_UNITS: dict[str, float] = {"µg/mL": 1.0, "ug/mL": 1.0, "mg/L": 1.0}
+#: µg/mL (= mg/L, pkmodel's concentration unit) per unit of concentration a dataset may state.
+CONCENTRATION_UNITS: dict[str, float] = {"µg/mL": 1.0, "ug/mL": 1.0, "mg/L": 1.0,
+                                         "ng/mL": 1e-3, "µg/L": 1e-3, "ug/L": 1e-3,
+                                         "g/L": 1e3, "mg/mL": 1e3}
 #: mg per unit of amount a dataset may state.
-AMOUNT_UNITS: dict[str, float] = {"mg": 1.0}
+AMOUNT_UNITS: dict[str, float] = {"mg": 1.0, "µg": 1e-3, "ug": 1e-3, "g": 1e3}
 #: The kinds of a structural parameter's unit.
 KINDS = ("volume", "volume/time", "1/time")
 
@@ -84,6 +89,21 @@ def parameter_unit(kind: str, unit: str, volume_unit: str = "L") -> str:
     unit = time_unit(unit)
     return {"volume": volume_unit, "volume/time": f"{volume_unit}/{unit}",
             "1/time": f"1/{unit}"}[kind]
+
+
+def concentration_to_internal(value, unit: str):
+    """A concentration in ``unit`` (a key of :data:`CONCENTRATION_UNITS`) in µg/mL."""
+    return value * CONCENTRATION_UNITS[unit]
+
+
+def concentration_from_internal(value, unit: str):
+    """A concentration in µg/mL in ``unit``: ``0.5`` µg/mL is ``500`` ng/mL."""
+    return value / CONCENTRATION_UNITS[unit]
+
+
+def amount_to_internal(value, unit: str):
+    """An amount in ``unit`` (a key of :data:`AMOUNT_UNITS`) in mg."""
+    return value * AMOUNT_UNITS[unit]
 
 
 def parse_parameter_unit(text: str) -> tuple[str, str | None]:

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pkmodel.pk.population import PCVPC, PopulationFit
-from pkmodel.pk.units import days_per
+from pkmodel.pk.units import concentration_from_internal, days_per
 from pkmodel.pk.units import time_unit as canonical_time_unit
 
 __all__ = ["plot_goodness_of_fit", "plot_pc_vpc"]
@@ -76,9 +76,11 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     """
     gof = fit.goodness_of_fit() if gof is None else gof
     seen = gof[gof["cens"] == 0].copy()
-    unit = fit.spec.time_unit  # time in the dataset's unit
+    unit = fit.spec.time_unit  # time and concentrations in the dataset's units
     seen["time"] = seen["time_days"] / days_per(unit)
     conc = fit.spec.concentration_unit
+    for column in ("dv_ug_ml", "pred_ug_ml", "ipred_ug_ml"):
+        seen[column] = concentration_from_internal(seen[column], conc)
     fig = Figure(figsize=(12, 7))
     axes = fig.subplots(2, 3)
     for ax, column, label in ((axes[0, 0], "pred_ug_ml", "population prediction PRED"),
@@ -143,10 +145,13 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None, spe
         vpc = vpc.pc_vpc(**options)
     time_unit = canonical_time_unit(time_unit or (spec.time_unit if spec is not None else "day"))
     scale = 1.0 / days_per(time_unit)
-    table = vpc.table
+    per = concentration_from_internal(1.0, spec.concentration_unit if spec is not None
+                                      else "µg/mL")
+    table = vpc.table.assign(**{c: vpc.table[c] * per for c in ("lower", "upper", "observed")})
     fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
-    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"], s=6, color="0.55",
+    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"] * per, s=6,
+               color="0.55",
                alpha=0.5, label="observations (prediction-corrected)")
     width = round(100 * vpc.ci_prob)
     for q, colour in ((5.0, "tab:blue"), (50.0, "tab:red"), (95.0, "tab:blue")):
@@ -160,7 +165,8 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None, spe
                 ls="-" if q == 50.0 else "--",
                 label=f"observed {which}" if q != 95.0 else None)
     if vpc.lloq_ug_ml is not None:
-        ax.axhline(vpc.lloq_ug_ml, color="0.3", ls=":", lw=1, label="LLOQ (values below left out)")
+        ax.axhline(vpc.lloq_ug_ml * per, color="0.3", ls=":", lw=1,
+                   label="LLOQ (values below left out)")
     ax.set_yscale("log")
     _log_axis(ax.yaxis)
     ax.set_xlabel(f"time since the first dose ({time_unit}s)")

@@ -45,7 +45,7 @@ def _data_section(fit) -> str:
             f"{data.obs_time_days.min() / days_per(spec.time_unit):.3g}-"
             f"{data.obs_time_days.max() / days_per(spec.time_unit):.3g} {spec.time_unit}s")},
     ])
-    notes = "".join(f"<li>{_esc(n)}</li>" for n in fit.notes)
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in data.notes)
     return "\n".join([
         '<section id="data"><h2>1. Data</h2>',
         f"<p>Dataset <code>{_esc(data.source or '-')}</code> (NONMEM format, read by "
@@ -117,6 +117,8 @@ def _diagnostics_section(fit) -> str:
                "The fit FAILS its convergence checks: do not use its estimates before fixing "
                "this (more tuning and draws, a higher target_accept, or a simpler model).")
     problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
+    found = [*fit.design_notes, *fit.sampling_findings()]
+    findings = "".join(f"<li>{_esc(n)}</li>" for n in found)
     return "\n".join([
         '<section id="diagnostics"><h2>3. Convergence</h2>',
         f'<p><span class="badge {status.lower()}" id="diagnostics-status">{status}</span> '
@@ -124,6 +126,10 @@ def _diagnostics_section(fit) -> str:
         f"<code>{_esc(d.worst_parameter)}</code>.</p>",
         f"<ul>{problems}</ul>" if problems else "",
         _table(checks_table(d)),
+        f'<div class="notice" id="identification">What the checks of the design (before '
+        f"sampling) and of the posterior against the priors (after) found:<ul>{findings}</ul>"
+        "</div>" if findings else "<p>The design informs every estimated typical value, and "
+        "no estimate says a unit slipped.</p>",
         "</section>",
     ])
 

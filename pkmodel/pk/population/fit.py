@@ -29,7 +29,7 @@ from pkmodel.pk.population.build import (
 )
 from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.spec import PopulationSpec
-from pkmodel.pk.units import from_internal
+from pkmodel.pk.units import concentration_from_internal, from_internal
 
 __all__ = ["MODEL_KIND", "PopulationFit"]
 
@@ -145,13 +145,18 @@ class PopulationFit(BayesianFit):
         return out | {k: units[k] for k in self.spec.residual.names}
 
     def _summary_posterior(self) -> xr.Dataset:
-        """The posterior with the typical values in the dataset's units (:meth:`PopulationSpec.
-        unit`): the model samples them per day (:mod:`pkmodel.pk.units`)."""
+        """The posterior with the typical values and the additive SD in the dataset's units
+        (:meth:`PopulationSpec.unit`, its concentration unit): the model samples them per day
+        and in µg/mL (:mod:`pkmodel.pk.units`)."""
         post = self.posterior
         spec = self.spec
-        return post.assign({f"tv_{p}": from_internal(post[f"tv_{p}"], spec.structure.kind(p),
-                                                     spec.time_unit)
-                            for p in spec.parameter_names})
+        out = post.assign({f"tv_{p}": from_internal(post[f"tv_{p}"], spec.structure.kind(p),
+                                                    spec.time_unit)
+                           for p in spec.parameter_names})
+        if "sigma_add_ug_ml" in out:
+            out["sigma_add_ug_ml"] = concentration_from_internal(out["sigma_add_ug_ml"],
+                                                                 spec.concentration_unit)
+        return out
 
     def fixed_variables(self) -> set[str]:
         """The typical values fixed by the specification (NONMEM's FIX): not sampled."""

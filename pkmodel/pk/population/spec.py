@@ -205,9 +205,11 @@ class PopulationSpec:
         values that do not name their own ``unit``, and of every time, clearance and rate
         constant the fit reports.
     concentration_unit : str, default "µg/mL"
-        The unit of ``DV``: µg/mL or mg/L (the same); the fit's tables and plots use it.
+        The unit of ``DV`` (and of an ``LLOQ`` column): µg/mL or mg/L (the same), ng/mL or µg/L,
+        g/L or mg/mL (:data:`pkmodel.pk.units.CONCENTRATION_UNITS`); the fit's tables and plots
+        use it. ``lloq_ug_ml`` and ``additive_prior_ug_ml`` stay in µg/mL, as named.
     amount_unit : str, default "mg"
-        The unit of ``AMT``: mg.
+        The unit of ``AMT``: mg, µg or g (volumes are in L whatever the units).
     drug : str, optional
         The drug's name, used in the labels of plots and reports (none by default).
     prior : InformativePrior, optional

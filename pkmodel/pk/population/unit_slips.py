@@ -33,7 +33,7 @@ from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.equations import individual_log_parameters, pair_arrays, predict
 from pkmodel.pk.population.identifiability import prior_log_sd
 from pkmodel.pk.population.spec import PopulationSpec
-from pkmodel.pk.units import days_per, from_internal
+from pkmodel.pk.units import AMOUNT_UNITS, CONCENTRATION_UNITS, days_per, from_internal
 
 __all__ = ["BETTER_BY_NATS", "Z_IMPLAUSIBLE", "Z_PLAUSIBLE", "Z_SUSPECT", "UnitSlip",
            "check_censoring", "check_dataset", "check_estimates", "pooled_estimates"]
@@ -75,13 +75,18 @@ class UnitSlip:
 
 def _slips(spec: PopulationSpec):
     """(name, factor on the estimates, parameter kinds it moves, fix) of each slip to test."""
-    conc = spec.concentration_unit
-    out = [("DV in ng/mL", 1e-3, ("volume", "volume/time"),
-            f"DV must be in {conc}: divide ng/mL by 1000 (or, if DV is right, AMT must be in mg, "
-            "not g)"),
-           ("AMT in µg", 1e3, ("volume", "volume/time"),
-            "AMT must be in mg: divide µg by 1000 (or, if AMT is right, DV must be in "
-            f"{conc}, not mg/mL)")]
+    conc, amount = spec.concentration_unit, spec.amount_unit
+    plain = CONCENTRATION_UNITS[conc] == 1.0 and AMOUNT_UNITS[amount] == 1.0
+    out = [("DV in ng/mL" if plain else "DV 1000 times too large", 1e-3,
+            ("volume", "volume/time"),
+            (f"DV looks like ng/mL: set concentration_unit = \"ng/mL\" in [data] (it says "
+             f"\"{conc}\"), or divide DV by 1000" if plain else
+             f"DV must be in {conc}: divide it by 1000")
+            + f" (or, if DV is right, AMT must be in {amount}, not 1000 times smaller)"),
+           ("AMT in µg" if plain else "AMT 1000 times too large", 1e3, ("volume", "volume/time"),
+            ("AMT looks like µg: set amount_unit = \"µg\" in [data] (it says \"mg\"), or "
+             "divide AMT by 1000" if plain else f"AMT must be in {amount}: divide it by 1000")
+            + f" (or, if AMT is right, DV must be in {conc}, not 1000 times smaller)")]
     for unit in ("hour", "day", "week"):
         if unit == spec.time_unit:
             continue
