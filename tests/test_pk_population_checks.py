@@ -5,6 +5,7 @@ named (none of these needs NUTS)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 
 import numpy as np
@@ -194,3 +195,24 @@ def test_a_gate_failing_on_a_weak_parameter_says_so_instead_of_run_longer():
     text = " ".join(weak.problems())
     assert "run longer" not in text and "increase draws" not in text
     assert "tv_q is weakly identified" in text and "eta_v1 is weakly identified" in text
+
+
+def test_outputs_name_no_other_drug_and_use_the_dataset_units():
+    """A fit of an hour dataset in mg/L (the saved 0.4 fit relabelled): its report, figures and
+    JSON say hours, L/hour and mg/L, and never a drug it was not given."""
+    from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+    from pkmodel.report import render_population_report
+
+    fit = pkmodel.load(SAVED, warn=False)
+    spec = dataclasses.replace(fit.spec, time_unit="hour", concentration_unit="mg/L",
+                               drug="theophylline")
+    fit = dataclasses.replace(fit, spec=spec, _diagnostics=None)
+    text = render_population_report(fit, n_replicates=20)
+    assert "infliximab" not in text.lower() and "L/day" not in text
+    assert "L/hour" in text and " hours</td>" in text
+    labels = [ax.get_xlabel() + "|" + ax.get_ylabel()
+              for ax in plot_goodness_of_fit(fit).axes + plot_pc_vpc(fit, n_replicates=20).axes]
+    assert any("time (hours)" in label for label in labels)
+    assert any("theophylline concentration (mg/L)" in label for label in labels)
+    assert not any("µg/mL" in label or "day" in label for label in labels)
+    assert "infliximab" not in json.dumps(fit.to_dict()).lower()

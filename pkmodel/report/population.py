@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.files import check_writable
-from pkmodel.pk.units import days_per
+from pkmodel.pk.units import days_per, from_internal
 from pkmodel.report.document import footer, html_document, write_html, written_at
 from pkmodel.report.figures import figure_html
 from pkmodel.report.sections import _esc, _table, checks_table, disclaimer_notice
@@ -57,12 +57,18 @@ def _data_section(fit) -> str:
     ])
 
 
+def _typical(spec, name: str) -> float:
+    """Parameter ``name``'s prior median in the unit the report gives it (the dataset's)."""
+    return float(from_internal(spec.typical_per_day(name), spec.structure.kind(name),
+                               spec.time_unit))
+
+
 def _model_section(fit) -> str:
     spec = fit.spec
     params = pd.DataFrame([
         {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
-         "prior of the typical value": f"fixed at {p.typical:g} {p.unit}" if p.fixed else
-         f"log-normal, median {p.typical:g} {p.unit}, log-SD {p.prior_log_sd:g}",
+         "prior of the typical value": f"fixed at {_typical(spec, name):.4g}" if p.fixed else
+         f"log-normal, median {_typical(spec, name):.4g}, log-SD {p.prior_log_sd:g}",
          "BSV": (f"log-normal, omega ~ half-normal({p.omega_prior:g})" if p.bsv else "none")}
         for name, p in spec.parameters.items()])
     parts = [

@@ -28,8 +28,8 @@ from pkmodel.sampling import POPULATION_DRAWS, SamplerSettings, sample_nuts
 __all__ = ["check_before_sampling", "fit_population"]
 
 #: What to check when the sampler cannot run a population model.
-FAILURE_HINT = ("check the dataset's units (AMT in mg, DV in µg/mL, TIME in the specification's "
-                "time_unit) and the typical values of the specification")
+FAILURE_HINT = ("check the dataset's units (AMT, DV and TIME in the units the specification's "
+                "[data] states) and the typical values of the specification")
 # nutpie's diagonal mass matrix (its default). With the random effects partially centred
 # (centring.py), the correlation between each typical value and its subjects' effects that
 # nutpie's low-rank adaptation was chosen for (when they were all non-centred) is gone, and
