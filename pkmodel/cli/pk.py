@@ -277,7 +277,7 @@ def _fit_into(args, out: dict) -> int:
     # a failed gate is said by the diagnostics below; a note of the data is printed once, as a
     # note, even where it was also a warning
     caught = [w for w in caught if not issubclass(w.category, ConvergenceWarning)
-              and str(w.message) not in (*data.notes, *fit.design_notes)]
+              and str(w.message) not in fit.notes]
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     fit.save(out["-o/--output"])
