@@ -64,6 +64,9 @@ class Diagnostics:
         check fails with that reason.
     hierarchical_priors : str
         The model's hierarchical scale priors, named in the remedy for divergences.
+    weakly_identified : tuple of str
+        Variables the data hardly inform (their posterior about as wide as their prior): a
+        check that fails on one of them says so, in place of "run longer".
     """
 
     max_rhat: float
@@ -79,10 +82,21 @@ class Diagnostics:
     worst_ess_parameter: str = ""
     n_chains: int | None = None
     hierarchical_priors: str = "group_sd, patient_sd"
+    weakly_identified: tuple[str, ...] = ()
+
+    def _weak(self, name: str, remedy: str) -> str:
+        """The remedy for a check that fails on ``name``: ``remedy``, unless the data hardly
+        inform it."""
+        if name.split("[", 1)[0] in self.weakly_identified:
+            return (f"{name.split('[', 1)[0]} is weakly identified (the data leave its posterior "
+                    "about as wide as its prior), which more draws will not fix: fix the "
+                    "parameter, give it an informative prior, or add samples that inform it "
+                    "(see the fit's notes)")
+        return remedy
 
     def to_dict(self) -> dict:
-        """The fields as a plain dict."""
-        return asdict(self)
+        """The fields as a plain dict (plain JSON)."""
+        return asdict(self) | {"weakly_identified": list(self.weakly_identified)}
 
     def __call__(self) -> Self:
         """Itself, with a :class:`DeprecationWarning`: ``fit.diagnostics`` is a property of
@@ -105,11 +119,13 @@ class Diagnostics:
                        f"{self.n_chains}: fit again with chains >= 2 (default 4)")
         elif not self.max_rhat <= RHAT_MAX:
             out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} (worst: {self.worst_parameter}): "
-                       "run longer (more tune and draws) or more chains")
+                       + self._weak(self.worst_parameter,
+                                    "run longer (more tune and draws) or more chains"))
         if not min(self.min_ess_bulk, self.min_ess_tail) >= ESS_MIN:
             worst = f" (worst: {self.worst_ess_parameter})" if self.worst_ess_parameter else ""
             out.append(f"effective sample size {min(self.min_ess_bulk, self.min_ess_tail):.0f} < "
-                       f"{ESS_MIN}{worst}: increase draws (and tune)")
+                       f"{ESS_MIN}{worst}: "
+                       + self._weak(self.worst_ess_parameter, "increase draws (and tune)"))
         if self.min_bfmi < BFMI_MIN:
             out.append(f"E-BFMI {self.min_bfmi:.2f} < {BFMI_MIN} in some chain: the sampler "
                        "moves poorly between energy levels (heavy tails or a funnel); tighten "

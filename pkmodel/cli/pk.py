@@ -274,11 +274,12 @@ def _fit_into(args, out: dict) -> int:
         fit = fit_population(data, spec, draws=args.draws, tune=args.tune, chains=args.chains,
                              cores=args.cores, target_accept=args.target_accept,
                              random_seed=args.random_seed,
-                             progressbar=not args.json and sys.stderr.isatty())
+                             progressbar=not args.json and sys.stderr.isatty(),
+                             strict=args.strict)
     # a failed gate is said by the diagnostics below; a note of the data is printed once, as a
     # note, even where it was also a warning
     caught = [w for w in caught if not issubclass(w.category, ConvergenceWarning)
-              and str(w.message) not in data.notes]
+              and str(w.message) not in fit.notes]
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     fit.save(out["-o/--output"])
@@ -296,7 +297,7 @@ def _fit_into(args, out: dict) -> int:
                                             "disclaimer": DISCLAIMER}
     if args.json:
         emit_json(payload)
-        return fit_exit(fit, args.strict)
+        return fit_exit(fit, args.strict, _slip_reasons(fit))
     print(f"population PK fit: {payload['structure']}, {payload['n_subjects']} subjects, "
           f"{payload['n_observations']} observations ({payload['n_below_lloq']} below the LLOQ)")
     if spec.prior is not None:
@@ -309,7 +310,12 @@ def _fit_into(args, out: dict) -> int:
         print(f"eta shrinkage {name}: {value:.1%}")
     print(f"saved to {args.output}" + (f"; figures {', '.join(figures)}" if figures else ""))
     print(DISCLAIMER)
-    return fit_exit(fit, args.strict)
+    return fit_exit(fit, args.strict, _slip_reasons(fit))
+
+
+def _slip_reasons(fit) -> tuple[str, ...]:
+    """The posterior medians' unit slip, if any: a reason for ``--strict`` to fail."""
+    return tuple(n for n in fit.notes if n.startswith("the posterior medians are implausible"))
 
 
 def _report(args) -> int:
@@ -354,7 +360,7 @@ def register(subparsers) -> None:
     ``pkmodel pk fit`` and ``pkmodel pk report``."""
     from pkmodel.pk import MODELS
 
-    pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast, "
+    pk = subparsers.add_parser("pk", help="population PK: models, simulate, forecast, "
                                           "fit, report")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
@@ -441,7 +447,10 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", "--out", dest="output", required=True,
                    metavar="POPFIT.nc", help="the fitted model, netCDF")
     p.add_argument("--force", action="store_true", help="replace the output if it exists")
-    add_sampler_options(p, draws=POPULATION_DRAWS)
+    add_sampler_options(p, draws=POPULATION_DRAWS, strict_also=(
+        ", or the posterior medians say a unit slipped; refuse before sampling a dataset whose "
+        "units look slipped (DV in ng/mL, AMT in µg, TIME in another unit than the "
+        "specification's)"))
     p.add_argument("--ci-prob", "--credible", dest="credible", type=probability, default=0.9,
                    help="credible interval width")
     p.add_argument("--sep", default=",", type=separator,

@@ -41,6 +41,7 @@ from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.events import dataset_notes, read_event_rows, subject_schedule
 from pkmodel.pk.observations import Observations
 from pkmodel.pk.schedules import DoseSchedule
+from pkmodel.pk.units import TIME_UNITS
 from pkmodel.tables import RowLocator, blank_mask, decimal_comma, read_table
 
 __all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read_nonmem"]
@@ -49,8 +50,7 @@ __all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read
 EXAMPLE_DATASET = "example_pk_nonmem.csv"
 
 _REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
-_TIME_UNITS = {"day": 1.0, "days": 1.0, "d": 1.0, "hour": 1 / 24, "hours": 1 / 24, "h": 1 / 24,
-               "week": 7.0, "weeks": 7.0, "w": 7.0}
+_TIME_UNITS = TIME_UNITS  # days per unit (pkmodel.pk.units)
 _COVARIATE_COLUMNS = nonmem_columns()
 
 

@@ -49,14 +49,15 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pkmodel.errors import SpecificationError
+from pkmodel.pk.units import KINDS, parameter_unit
 
 __all__ = ["DOSING", "LINEAR_STRUCTURES", "ONE_COMPARTMENT", "PARAMETER_KINDS",
            "PARAMETER_UNITS", "THREE_COMPARTMENT", "TWO_COMPARTMENT", "LinearCompartmental",
            "StructuralParameter", "Structure", "disposition", "linear_structure"]
 
 #: Unit kinds of structural parameters: a volume, a clearance (volume per time), a first-order
-#: rate constant (per time).
-PARAMETER_KINDS = ("volume", "volume/time", "1/time")
+#: rate constant (per time); their conversions are :mod:`pkmodel.pk.units`'.
+PARAMETER_KINDS = KINDS
 #: How doses enter: into the central compartment at once, over an infusion, or from a depot.
 DOSING = ("bolus", "infusion", "oral")
 _ROUTE_LABELS = {"bolus": "IV bolus", "infusion": "zero-order infusion",
@@ -88,8 +89,7 @@ class StructuralParameter:
 
     def unit(self, time_unit: str = "day", volume_unit: str = "L") -> str:
         """The unit, e.g. ``L/day`` for a clearance (``L/hour`` with ``time_unit="hour"``)."""
-        return {"volume": volume_unit, "volume/time": f"{volume_unit}/{time_unit}",
-                "1/time": f"1/{time_unit}"}[self.kind]
+        return parameter_unit(self.kind, time_unit, volume_unit)
 
 
 @runtime_checkable
@@ -304,6 +304,14 @@ class LinearCompartmental:
         for p in self.parameters:
             if p.name == name:
                 return p.unit(time_unit)
+        raise SpecificationError(f"a {self.label()} model has no parameter {name!r} "
+                                 f"({', '.join(self.parameter_names)})")
+
+    def kind(self, name: str) -> str:
+        """The kind of parameter ``name``'s unit (``volume``, ``volume/time``, ``1/time``)."""
+        for p in self.parameters:
+            if p.name == name:
+                return p.kind
         raise SpecificationError(f"a {self.label()} model has no parameter {name!r} "
                                  f"({', '.join(self.parameter_names)})")
 

@@ -95,7 +95,7 @@ def plot_pk_profiles(model: PopulationModel | str = "fasanmade2009",
     ax.set_ylim(0.1, None)
     ax.set_xlim(0, until_week)
     ax.set_xlabel("weeks since the first infusion")
-    ax.set_ylabel("infliximab concentration (µg/mL)")
+    ax.set_ylabel("concentration (µg/mL)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, frameon=False, loc="lower left")
     positions = np.arange(len(regs))
@@ -184,7 +184,7 @@ def plot_individual_fit(estimate: IndividualEstimate, *, until_day: float | None
     ax.set_ylim(0.1, None)
     ax.set_xlim(0, end / 7)
     ax.set_xlabel("weeks since the first infusion (grey lines: infusions)")
-    ax.set_ylabel("infliximab concentration (µg/mL)")
+    ax.set_ylabel("concentration (µg/mL)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, frameon=False, loc="lower left")
     ax.set_title(f"Individual estimate ({estimate.method}, {estimate.model.name}), "

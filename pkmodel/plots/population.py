@@ -7,11 +7,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pkmodel.pk.population import PCVPC, PopulationFit
+from pkmodel.pk.units import concentration_from_internal, days_per
+from pkmodel.pk.units import time_unit as canonical_time_unit
 
 __all__ = ["plot_goodness_of_fit", "plot_pc_vpc"]
 
-#: Days per unit of the specification's ``time_unit``: the figures show time in it.
-_PER_DAY = {"day": 1.0, "hour": 24.0, "week": 1.0 / 7.0}
+
+def _concentration(spec) -> str:
+    """``theophylline concentration (mg/L)``: the specification's drug (if it names one) and
+    the dataset's concentration unit; the figures show concentrations in it."""
+    unit = "µg/mL" if spec is None else spec.concentration_unit
+    drug = None if spec is None else spec.drug
+    return f"{drug} concentration ({unit})" if drug else f"concentration ({unit})"
 
 
 def _log_axis(axis) -> None:
@@ -69,8 +76,11 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     """
     gof = fit.goodness_of_fit() if gof is None else gof
     seen = gof[gof["cens"] == 0].copy()
-    unit = fit.spec.time_unit  # time in the dataset's unit
-    seen["time"] = seen["time_days"] * _PER_DAY[unit]
+    unit = fit.spec.time_unit  # time and concentrations in the dataset's units
+    seen["time"] = seen["time_days"] / days_per(unit)
+    conc = fit.spec.concentration_unit
+    for column in ("dv_ug_ml", "pred_ug_ml", "ipred_ug_ml"):
+        seen[column] = concentration_from_internal(seen[column], conc)
     fig = Figure(figsize=(12, 7))
     axes = fig.subplots(2, 3)
     for ax, column, label in ((axes[0, 0], "pred_ug_ml", "population prediction PRED"),
@@ -78,12 +88,12 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
         ax.scatter(seen[column], seen["dv_ug_ml"], s=8, alpha=0.5)
         _identity(ax, seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy())
         _smooth(ax, seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy())
-        ax.set_xlabel(f"{label} (µg/mL)")
-        ax.set_ylabel("observed (µg/mL)")
+        ax.set_xlabel(f"{label} ({conc})")
+        ax.set_ylabel(f"observed {_concentration(fit.spec)}")
     panels = ((axes[0, 2], "time", "cwres", f"time ({unit}s)"),
-              (axes[1, 0], "pred_ug_ml", "cwres", "PRED (µg/mL)"),
+              (axes[1, 0], "pred_ug_ml", "cwres", f"PRED ({conc})"),
               (axes[1, 1], "time", "iwres", f"time ({unit}s)"),
-              (axes[1, 2], "ipred_ug_ml", "iwres", "IPRED (µg/mL)"))
+              (axes[1, 2], "ipred_ug_ml", "iwres", f"IPRED ({conc})"))
     for ax, x, y, xlabel in panels:
         ax.scatter(seen[x], seen[y], s=8, alpha=0.5)
         _smooth(ax, seen[x].to_numpy(), seen[y].to_numpy())
@@ -104,7 +114,7 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     return fig
 
 
-def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
+def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None, spec=None,
                 **options) -> Figure:
     """The prediction-corrected visual predictive check.
 
@@ -115,6 +125,9 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
     time_unit : {"day", "hour", "week"}, optional
         The unit of the time axis; default the fit's specification's (the dataset's), or
         days for a check given alone.
+    spec : PopulationSpec, optional
+        For a check given alone: the specification whose units (time, concentration) and drug
+        label the axes (a fit gives its own).
     **options
         With a fit: ``n_replicates``, ``n_bins``, ``ci_prob``, ``random_seed`` of
         :meth:`PopulationFit.pc_vpc`.
@@ -127,19 +140,18 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
         the outer percentiles, red for the median), log concentration scale.
     """
     if isinstance(vpc, PopulationFit):
-        time_unit = time_unit or vpc.spec.time_unit
+        spec = vpc.spec
+        time_unit = time_unit or spec.time_unit
         vpc = vpc.pc_vpc(**options)
-    time_unit = time_unit or "day"
-    if time_unit not in _PER_DAY:
-        from pkmodel.errors import SpecificationError
-
-        raise SpecificationError(f"time_unit must be one of {', '.join(_PER_DAY)}, not "
-                                 f"{time_unit!r}")
-    scale = _PER_DAY[time_unit]
-    table = vpc.table
+    time_unit = canonical_time_unit(time_unit or (spec.time_unit if spec is not None else "day"))
+    scale = 1.0 / days_per(time_unit)
+    per = concentration_from_internal(1.0, spec.concentration_unit if spec is not None
+                                      else "µg/mL")
+    table = vpc.table.assign(**{c: vpc.table[c] * per for c in ("lower", "upper", "observed")})
     fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
-    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"], s=6, color="0.55",
+    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"] * per, s=6,
+               color="0.55",
                alpha=0.5, label="observations (prediction-corrected)")
     width = round(100 * vpc.ci_prob)
     for q, colour in ((5.0, "tab:blue"), (50.0, "tab:red"), (95.0, "tab:blue")):
@@ -153,11 +165,12 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
                 ls="-" if q == 50.0 else "--",
                 label=f"observed {which}" if q != 95.0 else None)
     if vpc.lloq_ug_ml is not None:
-        ax.axhline(vpc.lloq_ug_ml, color="0.3", ls=":", lw=1, label="LLOQ (values below left out)")
+        ax.axhline(vpc.lloq_ug_ml * per, color="0.3", ls=":", lw=1,
+                   label="LLOQ (values below left out)")
     ax.set_yscale("log")
     _log_axis(ax.yaxis)
     ax.set_xlabel(f"time since the first dose ({time_unit}s)")
-    ax.set_ylabel("prediction-corrected concentration (µg/mL)")
+    ax.set_ylabel(f"prediction-corrected {_concentration(spec)}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(f"pcVPC: {vpc.n_replicates} replicates from the posterior; "

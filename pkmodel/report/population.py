@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.files import check_writable
+from pkmodel.pk.units import concentration_from_internal, days_per, from_internal
 from pkmodel.report.document import footer, html_document, write_html, written_at
 from pkmodel.report.figures import figure_html
 from pkmodel.report.sections import _esc, _table, checks_table, disclaimer_notice
@@ -40,10 +41,11 @@ def _data_section(fit) -> str:
         {"quantity": "doses", "value": len(data.dose_time_days)},
         {"quantity": "observations per subject", "value": (
             f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()}")},
-        {"quantity": "time span", "value": f"{data.obs_time_days.min():.3g}-"
-                                   f"{data.obs_time_days.max():.3g} days"},
+        {"quantity": "time span", "value": (
+            f"{data.obs_time_days.min() / days_per(spec.time_unit):.3g}-"
+            f"{data.obs_time_days.max() / days_per(spec.time_unit):.3g} {spec.time_unit}s")},
     ])
-    notes = "".join(f"<li>{_esc(n)}</li>" for n in fit.notes)
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in data.notes)
     return "\n".join([
         '<section id="data"><h2>1. Data</h2>',
         f"<p>Dataset <code>{_esc(data.source or '-')}</code> (NONMEM format, read by "
@@ -55,13 +57,32 @@ def _data_section(fit) -> str:
     ])
 
 
+def _typical(spec, name: str) -> float:
+    """Parameter ``name``'s prior median in the unit the report gives it (the dataset's)."""
+    return float(from_internal(spec.typical_per_day(name), spec.structure.kind(name),
+                               spec.time_unit))
+
+
+def _typical_prior(spec, name: str, prior) -> str:
+    """The built prior of ``log TV`` (``spec.priors()``, in the model's units) stated in the
+    unit the report gives the parameter."""
+    median = float(from_internal(np.exp(prior["mu"]), spec.structure.kind(name), spec.time_unit))
+    return f"log TV ~ Normal(log {median:.4g}, {prior['sigma']:g})"
+
+
+def _concentration(spec, value_ug_ml: float) -> str:
+    """A concentration given in µg/mL, written in the dataset's unit."""
+    value = float(concentration_from_internal(value_ug_ml, spec.concentration_unit))
+    return f"{value:.4g} {spec.concentration_unit}"
+
+
 def _model_section(fit) -> str:
     spec = fit.spec
     priors = spec.priors()  # what the model was built from (build.build_model)
     params = pd.DataFrame([
         {"parameter": name, "unit": fit.reported_variables()[f"tv_{name}"],
-         "prior of the typical value": f"fixed at {p.typical:g}" if p.fixed else
-         f"log TV ~ {priors[f'log_tv_{name}']} (median {p.typical:g})",
+         "prior of the typical value": f"fixed at {_typical(spec, name):.4g}" if p.fixed else
+         _typical_prior(spec, name, priors[f"log_tv_{name}"]),
          "BSV": (f"log-normal, omega ~ {priors[f'omega_{name}']}" if p.bsv else "none")}
         for name, p in spec.parameters.items()])
     parts = [
@@ -85,10 +106,12 @@ def _model_section(fit) -> str:
             for t in spec.covariates])
         parts += ["<h3>Covariate effects</h3>", _table(terms)]
     r = spec.residual
-    used = [f"{n} ~ {priors[n]}" for n in r.names]
+    used = [f"{n} ~ {priors[n]}" + (" µg/mL" if n == "sigma_add_ug_ml" else "")
+            for n in r.names]
     parts.append(f"<h3>Residual error</h3><p>{_esc(r.error)}, normal on the concentration "
                  f"scale: {_esc('; '.join(used))}. "
-                 + (f"LLOQ {spec.lloq_ug_ml:g} µg/mL; " if spec.lloq_ug_ml is not None else "")
+                 + (f"LLOQ {_concentration(spec, spec.lloq_ug_ml)}; "
+                    if spec.lloq_ug_ml is not None else "")
                  + ("values below it enter by Beal's M3 likelihood."
                     if spec.blq == "m3" else "values below it are left out.") + "</p>")
     if spec.prior is not None:
@@ -112,6 +135,8 @@ def _diagnostics_section(fit) -> str:
                "The fit FAILS its convergence checks: do not use its estimates before fixing "
                "this (more tuning and draws, a higher target_accept, or a simpler model).")
     problems = "".join(f"<li>{_esc(p)}</li>" for p in d.problems())
+    found = [*fit.design_notes, *fit.sampling_findings()]
+    findings = "".join(f"<li>{_esc(n)}</li>" for n in found)
     return "\n".join([
         '<section id="diagnostics"><h2>3. Convergence</h2>',
         f'<p><span class="badge {status.lower()}" id="diagnostics-status">{status}</span> '
@@ -119,6 +144,10 @@ def _diagnostics_section(fit) -> str:
         f"<code>{_esc(d.worst_parameter)}</code>.</p>",
         f"<ul>{problems}</ul>" if problems else "",
         _table(checks_table(d)),
+        f'<div class="notice" id="identification">What the checks of the design (before '
+        f"sampling) and of the posterior against the priors (after) found:<ul>{findings}</ul>"
+        "</div>" if findings else "<p>The design informs every estimated typical value, and "
+        "no estimate says a unit slipped.</p>",
         "</section>",
     ])
 
@@ -169,7 +198,7 @@ def _checks_section(fit, n_replicates: int, random_seed: int | None) -> str:
         f'<p id="vpc-inside">{100 * vpc.fraction_inside:.0f}% of the observed 5th, 50th and '
         f"95th percentile points lie inside the {width}% intervals of the same percentiles "
         f"over {vpc.n_replicates} replicates of the dataset from the posterior.</p>",
-        figure_html(plot_pc_vpc(vpc), "prediction-corrected visual predictive check",
+        figure_html(plot_pc_vpc(vpc, spec=fit.spec), "prediction-corrected visual predictive check",
                     "pcVPC (Bergstrand et al. 2011): every value multiplied by PRED of its bin "
                     "over its own PRED; values below the LLOQ left out on both sides."),
         "</section>",

@@ -74,8 +74,9 @@ def build_model(spec: PopulationSpec, data: PopulationData):
         values: dict = {}
         priors = spec.priors()  # the one statement of every prior (the report's too)
         for name, par in spec.parameters.items():
+            centre = np.log(spec.typical_per_day(name))  # the model computes in days
             if par.fixed:  # NONMEM's FIX: a constant, recorded with the draws
-                log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(np.log(par.typical)))
+                log_tv = pm.Deterministic(f"log_tv_{name}", pt.constant(centre))
             else:
                 log_tv = priors[f"log_tv_{name}"].create(f"log_tv_{name}")
             values[f"log_tv_{name}"] = log_tv

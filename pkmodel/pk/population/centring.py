@@ -61,7 +61,8 @@ def reference_values(spec: PopulationSpec) -> dict:
     """The point at which the information is judged: ``log_tv_<p>`` at the typical values,
     ``theta_*`` at their prior means, every ``eta`` 0, each ``sigma`` at the median of its
     half-normal prior."""
-    values: dict = {f"log_tv_{p}": np.log(par.typical) for p, par in spec.parameters.items()}
+    values: dict = {f"log_tv_{p}": np.log(spec.typical_per_day(p))
+                    for p in spec.parameters}
     values |= {f"eta_{p}": 0.0 for p in spec.bsv_parameters}
     for term in spec.covariates:
         if term.estimated:

@@ -36,7 +36,7 @@ __all__ = ["cache_key", "compile_model", "initial_point", "padded", "sampler_mod
 
 _SOURCES = ("pk/population/build.py", "pk/population/compiled.py", "pk/population/spec.py",
             "pk/population/equations.py", "pk/structures.py", "pk/covariate_effects.py",
-            "pk/residual.py", "pk/variability.py")
+            "pk/residual.py", "pk/variability.py", "pk/units.py")
 
 
 def compile_model(spec: PopulationSpec, data: PopulationData):
@@ -69,7 +69,8 @@ def initial_point(spec: PopulationSpec, arrays: dict,
     x0 = np.array(model.x0, dtype=float)
     jitter = np.zeros(model.n_dim, dtype=bool)
     where = model.slices()
-    values: dict = {f"log_tv_{p}": np.log(par.typical) for p, par in spec.parameters.items()}
+    values: dict = {f"log_tv_{p}": np.log(spec.typical_per_day(p))
+                    for p in spec.parameters}
     values |= {name: float(x0[sl][0]) for name, sl in where.items()
                if name.startswith(("log_tv_", "theta_"))}
     means = individual_log_parameters(

@@ -24,6 +24,7 @@ import pandas as pd
 from pkmodel.errors import PKDataError, PkmodelWarning, SpecificationError
 from pkmodel.pk.nonmem import PKDataset, read_nonmem
 from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.units import amount_to_internal, concentration_to_internal
 
 __all__ = ["PopulationData", "read_population_data"]
 
@@ -210,7 +211,9 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
               "dose_ss_interval_days": dose_ss if np.any(dose_ss > 0) else None,
               "dose_course": dose_course if np.any(dose_course > 0) else None}
     obs_cens = obs_cens.astype(int)
-    obs_value = obs_value.astype(float).copy()
+    # the dataset's units (spec's [data]) into the model's: µg/mL and mg
+    obs_value = concentration_to_internal(obs_value.astype(float), spec.concentration_unit)
+    dose_amount = amount_to_internal(dose_amount.astype(float), spec.amount_unit)
     if spec.lloq_ug_ml is not None:
         below = (obs_cens == 0) & (obs_value < spec.lloq_ug_ml)
         if below.any():

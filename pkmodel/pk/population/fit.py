@@ -9,6 +9,7 @@ eta shrinkage, goodness-of-fit data, the pcVPC and the fit as a library model. I
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,7 +28,8 @@ from pkmodel.pk.population.build import (
     residual_sd,
 )
 from pkmodel.pk.population.data import PopulationData
-from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec
+from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.units import concentration_from_internal, from_internal
 
 __all__ = ["MODEL_KIND", "PopulationFit"]
 
@@ -49,6 +51,10 @@ class PopulationFit(BayesianFit):
     random_seed : int
     warn : bool, default True
         Emit the :class:`~pkmodel.errors.ConvergenceWarning` of a failed gate on creation.
+    design_notes : tuple of str
+        What the checks before sampling found (:mod:`~pkmodel.pk.population.identifiability`,
+        :mod:`~pkmodel.pk.population.unit_slips`): parameters the design hardly informs, a
+        likely unit slip.
     """
 
     model_kind: ClassVar[str] = MODEL_KIND
@@ -62,6 +68,7 @@ class PopulationFit(BayesianFit):
     random_seed: int
     warn: bool = True
     _diagnostics: Diagnostics | None = field(default=None, repr=False)
+    design_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.warn:
@@ -74,12 +81,52 @@ class PopulationFit(BayesianFit):
                 + (", lkj_eta of [bsv]" if self.spec.bsv_blocks else ""))
 
     def _notes(self) -> list[str]:
-        """What was changed or left out while preparing the data."""
-        return list(self.data.notes)
+        """What was changed or left out while preparing the data, what the checks before
+        sampling found, the parameters the data hardly informed (posterior against prior
+        width) and estimates that say a unit slipped."""
+        return [*self.data.notes, *self.design_notes, *self.sampling_findings()]
+
+    def sampling_findings(self) -> list[str]:
+        """After sampling: each typical value or omega whose posterior is more than
+        :data:`~pkmodel.pk.population.identifiability.WEAK_RATIO` as wide as its prior
+        (weakly identified, with the remedies), and posterior medians that say a unit slipped
+        (:func:`~pkmodel.pk.population.unit_slips.check_estimates`)."""
+        from pkmodel.pk.population.identifiability import remedy, weak_after_sampling
+        from pkmodel.pk.population.unit_slips import check_estimates
+
+        weak = weak_after_sampling(self)
+        out = [f"{name} is weakly identified: its posterior is {ratio:.0%} as wide as its "
+               f"prior, so that its estimate is mostly the prior's. "
+               + remedy(self.spec, name.split("_", 1)[1]) for name, ratio in weak.items()]
+        post = self.posterior
+        informed = tuple(p for p, par in self.spec.parameters.items()
+                         if not par.fixed and f"tv_{p}" not in weak)
+        medians = {f"log_tv_{p}": float(np.median(post[f"log_tv_{p}"].values))
+                   for p in informed}
+        slip = check_estimates(self.spec, medians, informed, what="the posterior medians")
+        return out + ([slip.message] if slip is not None else [])
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """The convergence gate (:attr:`pkmodel.fits.BayesianFit.diagnostics`), with the
+        variables the data hardly informed named, so that a check failing on one of them says
+        so rather than "run longer"."""
+        if self._diagnostics is None:
+            from pkmodel.pk.population.identifiability import weak_after_sampling
+
+            gate = BayesianFit.diagnostics.fget(self)
+            names = []
+            for name in weak_after_sampling(self):
+                p = name.split("_", 1)[1]
+                names += ([f"tv_{p}", f"log_tv_{p}", f"eta_{p}"] if name.startswith("tv_")
+                          else [name, f"eta_{p}"])
+            self._diagnostics = dataclasses.replace(gate, weakly_identified=tuple(
+                dict.fromkeys(names)))
+        return self._diagnostics
 
     def reported_variables(self) -> dict[str, str]:
         """The population parameters of the summary, with their units."""
-        out = {f"tv_{p}": PARAMETER_UNITS[p] for p in self.spec.parameter_names}
+        out = {f"tv_{p}": self.spec.unit(p) for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
         out |= {name: "correlation of the etas" for name in self.spec.correlation_names}
         for term in self.spec.covariates:
@@ -94,8 +141,22 @@ class PopulationFit(BayesianFit):
                         f"{term.reference:g}" if term.effect == "categorical" else
                         f"{'>=' if term.below is not None else '<='} "
                         f"{term.below if term.below is not None else term.above:g}")
-        units = {"sigma_prop": "fraction", "sigma_add_ug_ml": "µg/mL"}
+        units = {"sigma_prop": "fraction", "sigma_add_ug_ml": self.spec.concentration_unit}
         return out | {k: units[k] for k in self.spec.residual.names}
+
+    def _summary_posterior(self) -> xr.Dataset:
+        """The posterior with the typical values and the additive SD in the dataset's units
+        (:meth:`PopulationSpec.unit`, its concentration unit): the model samples them per day
+        and in µg/mL (:mod:`pkmodel.pk.units`)."""
+        post = self.posterior
+        spec = self.spec
+        out = post.assign({f"tv_{p}": from_internal(post[f"tv_{p}"], spec.structure.kind(p),
+                                                    spec.time_unit)
+                           for p in spec.parameter_names})
+        if "sigma_add_ug_ml" in out:
+            out["sigma_add_ug_ml"] = concentration_from_internal(out["sigma_add_ug_ml"],
+                                                                 spec.concentration_unit)
+        return out
 
     def fixed_variables(self) -> set[str]:
         """The typical values fixed by the specification (NONMEM's FIX): not sampled."""
@@ -257,4 +318,5 @@ class PopulationFit(BayesianFit):
         return {"pkmodel_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
                 "pkmodel_random_seed": int(self.random_seed),
                 "pkmodel_source": self.data.source,
-                "pkmodel_notes": json.dumps(list(self.data.notes))}
+                "pkmodel_notes": json.dumps(list(self.data.notes)),
+                "pkmodel_design_notes": json.dumps(list(self.design_notes))}

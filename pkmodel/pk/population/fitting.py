@@ -10,21 +10,26 @@ passes (:mod:`pkmodel.diagnostics`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 
 import xarray as xr
 
+from pkmodel.errors import PKDataError, PkmodelWarning
 from pkmodel.pk.population.compiled import sampler_model
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.fit import PopulationFit
+from pkmodel.pk.population.identifiability import design_information
 from pkmodel.pk.population.spec import PopulationSpec, read_spec
+from pkmodel.pk.population.unit_slips import check_censoring, check_dataset
 from pkmodel.sampling import POPULATION_DRAWS, SamplerSettings, sample_nuts
 
-__all__ = ["fit_population"]
+__all__ = ["check_before_sampling", "fit_population"]
 
 #: What to check when the sampler cannot run a population model.
-FAILURE_HINT = ("check the dataset's units (AMT in mg, DV in µg/mL, TIME in the specification's "
-                "time_unit) and the typical values of the specification")
+FAILURE_HINT = ("check the dataset's units (AMT, DV and TIME in the units the specification's "
+                "[data] states) and the typical values of the specification")
 # nutpie's diagonal mass matrix (its default). With the random effects partially centred
 # (centring.py), the correlation between each typical value and its subjects' effects that
 # nutpie's low-rank adaptation was chosen for (when they were all non-centred) is gone, and
@@ -47,6 +52,7 @@ def fit_population(
     random_seed: int | None = None,
     progressbar: bool = False,
     sep: str = ",",
+    strict: bool = False,
 ) -> PopulationFit:
     """Fit a population PK model to a multi-patient NONMEM-style dataset by NUTS (nutpie).
 
@@ -69,6 +75,9 @@ def fit_population(
         Show nutpie's progress.
     sep : str, default ","
         CSV delimiter of the dataset.
+    strict : bool, default False
+        Refuse (:class:`~pkmodel.errors.PKDataError`, before sampling) a dataset whose units
+        look slipped; otherwise that is a warning and a note of the fit.
 
     Returns
     -------
@@ -76,10 +85,15 @@ def fit_population(
         Its ``diagnostics`` computed; a fit that fails them emits a
         :class:`~pkmodel.errors.ConvergenceWarning` saying what to do.
 
+    Before sampling, :func:`check_before_sampling` refuses data with every observation below
+    the LLOQ and warns (:class:`~pkmodel.errors.PkmodelWarning`, kept as notes of the fit) of a
+    likely unit slip and of each parameter the design hardly informs, with the remedies.
+
     Raises
     ------
     PKDataError
-        A dataset the specification cannot use (naming row or ID, column and fix).
+        A dataset the specification cannot use (naming row or ID, column and fix); all
+        observations below the LLOQ; with ``strict``, a likely unit slip.
     SpecFileError, SpecificationError
         A bad specification or option.
     SamplingError
@@ -94,6 +108,7 @@ def fit_population(
                                progressbar=progressbar)
     data = dataset if isinstance(dataset, PopulationData) else read_population_data(
         dataset, spec, sep=sep)
+    design_notes = check_before_sampling(spec, data, strict=strict)
     # the partially centred u_<p> of centring.py are the sampler's coordinates: the model's
     # random effects are kept as eta_<p>
     tree = sample_nuts(lambda: sampler_model(spec, data).nutpie_model(), settings,
@@ -106,6 +121,55 @@ def fit_population(
     core = xr.DataTree.from_dict({"/posterior": posterior,
                                   "/sample_stats": tree["sample_stats"].to_dataset()})
     fit = PopulationFit(spec=spec, data=data, tree=core, random_seed=settings.random_seed,
-                        warn=False)
+                        warn=False, design_notes=design_notes)
     fit.warn_if_unconverged(stacklevel=2)
     return fit
+
+
+def check_before_sampling(spec: PopulationSpec, data: PopulationData, *,
+                          strict: bool = False) -> tuple[str, ...]:
+    """The checks of a dataset before any sampling (no NUTS): refuse all observations below
+    the LLOQ (:func:`~pkmodel.pk.population.unit_slips.check_censoring`); warn of each
+    parameter the design hardly informs (:func:`~pkmodel.pk.population.identifiability.
+    design_information`) and of a likely unit slip (:func:`~pkmodel.pk.population.
+    unit_slips.check_dataset`), or with ``strict`` refuse the slip. Returns the findings, one
+    sentence each (the fit's notes).
+
+    Raises
+    ------
+    PKDataError
+        All observations below the LLOQ; with ``strict``, a likely unit slip.
+    """
+    check_censoring(data)
+    info = design_information(spec, data)
+    found = info.messages(spec)
+    slip = check_dataset(spec, _first_subjects(data, _SLIP_SUBJECTS), info.informed)
+    if slip is not None:
+        if strict and slip.name:
+            raise PKDataError(slip.message, source=data.source,
+                              column={"D": "DV", "A": "AMT", "T": "TIME"}.get(slip.name[:1]),
+                              fix=slip.fix + " (--strict refuses a dataset whose units look "
+                                  "slipped)")
+        found.insert(0, slip.message)
+    for text in found:
+        warnings.warn(text, PkmodelWarning, stacklevel=3)
+    return tuple(found)
+
+
+#: Subjects the pooled fits of the unit-slip check read at most (the first ones): enough to
+#: tell a factor of 24 or 1000, and a bounded cost on large datasets.
+_SLIP_SUBJECTS = 200
+
+
+def _first_subjects(data: PopulationData, n: int) -> PopulationData:
+    """``data`` restricted to its first ``n`` subjects."""
+    if data.n_subjects <= n:
+        return data
+    obs, dose = data.obs_subject < n, data.dose_subject < n
+    return dataclasses.replace(
+        data, subject_ids=data.subject_ids[:n],
+        covariates={k: v[:n] for k, v in data.covariates.items()},
+        **{k: getattr(data, k)[obs] for k in ("obs_subject", "obs_time_days",
+                                                "obs_value_ug_ml", "obs_cens")},
+        **{k: getattr(data, k)[dose] for k in ("dose_subject", "dose_time_days",
+                                                 "dose_amount_mg", "dose_duration_days")})

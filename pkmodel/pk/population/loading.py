@@ -16,7 +16,7 @@ from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.netcdf import open_fit_file
 from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.fit import MODEL_KIND, PopulationFit
-from pkmodel.pk.population.spec import PopulationSpec
+from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec
 
 __all__ = ["fit_from_tree", "load_population_fit"]
 
@@ -55,7 +55,7 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
     """
     attrs = tree.attrs
     try:
-        spec = PopulationSpec.from_dict(json.loads(attrs["pkmodel_spec"]))
+        spec = PopulationSpec.from_dict(_with_units(json.loads(attrs["pkmodel_spec"])))
         subjects = tree["pkmodel_subjects"].to_dataset()
         obs = tree["pkmodel_observations"].to_dataset()
         doses = tree["pkmodel_doses"].to_dataset()
@@ -80,7 +80,9 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
         core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
                                       "/sample_stats": tree["sample_stats"].to_dataset()})
         fit = PopulationFit(spec=spec, data=data, tree=core,
-                            random_seed=int(attrs["pkmodel_random_seed"]), warn=False)
+                            random_seed=int(attrs["pkmodel_random_seed"]), warn=False,
+                            design_notes=tuple(json.loads(attrs.get("pkmodel_design_notes",
+                                                                    "[]"))))
         fit.diagnostics  # noqa: B018  (computed here: a variable it needs may be missing)
     except (KeyError, ValueError, TypeError, SpecificationError) as exc:
         raise FitFileError(f"{path}: the fit cannot be read by this version of pkmodel "
@@ -88,3 +90,16 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
     if warn:
         fit.warn_if_unconverged(stacklevel=3)  # the caller of load_population_fit or load
     return fit
+
+
+def _with_units(raw: dict) -> dict:
+    """A saved specification with every parameter's unit: pkmodel 0.4 left it out of the file
+    when the specification did, and then meant the model's own units (L/day, 1/day) whatever
+    the dataset's time unit; from 0.5 on a missing unit is the dataset's time unit, so a file
+    always writes it."""
+    params = raw.get("parameters", {})
+    if isinstance(params, dict):
+        for name, entry in params.items():
+            if isinstance(entry, dict) and "unit" not in entry and name in PARAMETER_UNITS:
+                entry["unit"] = PARAMETER_UNITS[name]
+    return raw

@@ -228,8 +228,9 @@ def published_prior(spec: PopulationSpec, model: str | PopulationModel, weight: 
                 notes.append(f"the exponent of {term.covariate} on {p} is fixed at "
                              f"{term.exponent:g} ({published.name}: {effect.coefficient:g})")
         if spec.parameters[p].fixed:
-            notes.append(f"tv_{p} is fixed at {spec.parameters[p].typical:g} by the "
-                         f"specification ({published.name}: {typical:g})")
+            notes.append(f"tv_{p} is fixed at {spec.parameters[p].typical:g} "
+                         f"{spec.parameters[p].unit} by the specification ({published.name}: "
+                         f"{typical:g} {spec.structure.unit(p)})")
         else:
             terms[f"log_tv_{p}"] = (math.log(typical), sds["typical_log_sd"])
         if spec.parameters[p].bsv:

@@ -14,8 +14,11 @@ The same specification can be kept as a small TOML file beside the dataset (:fun
 (also as pkmodel 0.4 saved it), refusing a key that is not known with the line (when reading a
 file) and the keys that are known.
 
-Units: doses in mg, concentrations in µg/mL (= mg/L), times converted to days; CL and Q in L/day,
-volumes in L, ka in 1/day. Typical values and their priors are stated in those units.
+Units: the dataset's are stated once, in ``[data]`` (``time_unit``, ``concentration_unit``,
+``amount_unit``). Typical values are stated in the dataset's time unit (CL and Q in L/hour for an
+hour dataset, ka in 1/hour; volumes in L), or in the unit a parameter's ``unit`` names; every
+estimate of the fit is reported in the dataset's units. Inside, the model computes in days, mg
+and µg/mL (= mg/L); the conversions are :mod:`pkmodel.pk.units`'.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ from pkmodel.pk.population.prior import InformativePrior, with_prior
 from pkmodel.pk.population.toml_reading import LocatedReader, label, parse_toml
 from pkmodel.pk.residual import RESIDUAL_ERRORS
 from pkmodel.pk.structures import DOSING, PARAMETER_UNITS, LinearCompartmental, linear_structure
+from pkmodel.pk.units import (
+    AMOUNT_UNITS,
+    CONCENTRATION_UNITS,
+    parameter_unit,
+    parse_parameter_unit,
+    to_internal,
+)
 from pkmodel.pk.variability import correlation_name, correlation_names
 from pkmodel.priors import Prior
 
@@ -47,7 +57,6 @@ COVARIATE_EFFECTS = FORMS
 #: Observations below the LLOQ: the M3 likelihood ``P(Y < LLOQ)``, or dropped (for comparison).
 BLQ_METHODS = ("m3", "drop")
 _TIME_UNITS = ("day", "hour", "week")
-_CONCENTRATION_UNITS = ("µg/mL", "ug/mL", "mg/L")
 #: Default shape of the LKJ prior of the correlation matrix of a BSV block (see
 #: :class:`PopulationSpec`).
 DEFAULT_LKJ_ETA = 2.0
@@ -60,8 +69,7 @@ class Parameter:
     Parameters
     ----------
     typical : float
-        Median of the log-normal prior of the typical value, in the parameter's unit
-        (:meth:`~pkmodel.pk.structures.LinearCompartmental.unit`; L/day, L, 1/day):
+        Median of the log-normal prior of the typical value, in ``unit``:
         ``log(TV) ~ Normal(log(typical), prior_log_sd)``.
     prior_log_sd : float, default 1
         SD of that prior on the log scale (1: a factor of about 7 either way at 95 %).
@@ -72,7 +80,10 @@ class Parameter:
     omega_prior : float, default 0.5
         Scale of the half-normal prior of ``omega`` (the SD of ``eta``, log scale).
     unit : str, optional
-        The unit the specification states; checked against the structure's.
+        The unit of ``typical``: ``L`` for a volume, ``L/day``, ``L/hour`` or ``L/week`` for a
+        clearance, ``1/day``, ``1/hour`` or ``1/week`` for a rate constant (checked against the
+        parameter's kind). Left out, the specification's ``time_unit`` (L/hour for an hour
+        dataset); :class:`PopulationSpec` fills it in.
     fixed : bool, default False
         Hold the typical value at ``typical`` instead of estimating it (NONMEM's ``FIX``): for a
         parameter the data cannot inform, e.g. the peripheral distribution from troughs alone,
@@ -105,6 +116,8 @@ class Parameter:
             raise SpecificationError(f"bsv must be true or false, not {self.bsv!r}")
         if not isinstance(self.fixed, bool):
             raise SpecificationError(f"fixed must be true or false, not {self.fixed!r}")
+        if self.unit is not None:
+            parse_parameter_unit(self.unit)
         if self.centred is not None and not isinstance(self.centred, bool):
             raise SpecificationError(f"centred must be true or false (or left out), not "
                                      f"{self.centred!r}")
@@ -190,11 +203,17 @@ class PopulationSpec:
     infusion_hours : float, optional
         The duration of infusions without ``RATE``; when omitted, such a dose is an error.
     time_unit : {"day", "hour", "week"}, default "day"
-        The unit of the dataset's ``TIME`` (and ``RATE``'s denominator, ``DUR``).
+        The unit of the dataset's ``TIME`` (and ``RATE``'s denominator, ``DUR``), of the typical
+        values that do not name their own ``unit``, and of every time, clearance and rate
+        constant the fit reports.
     concentration_unit : str, default "µg/mL"
-        The unit of ``DV``: µg/mL or mg/L (the same).
+        The unit of ``DV`` (and of an ``LLOQ`` column): µg/mL or mg/L (the same), ng/mL or µg/L,
+        g/L or mg/mL (:data:`pkmodel.pk.units.CONCENTRATION_UNITS`); the fit's tables and plots
+        use it. ``lloq_ug_ml`` and ``additive_prior_ug_ml`` stay in µg/mL, as named.
     amount_unit : str, default "mg"
-        The unit of ``AMT``: mg.
+        The unit of ``AMT``: mg, µg or g (volumes are in L whatever the units).
+    drug : str, optional
+        The drug's name, used in the labels of plots and reports (none by default).
     prior : InformativePrior, optional
         A published model as an informative prior (:func:`~pkmodel.pk.population.with_prior`).
     bsv_blocks : sequence of sequences of str, default ()
@@ -231,6 +250,7 @@ class PopulationSpec:
     time_unit: str = "day"
     concentration_unit: str = "µg/mL"
     amount_unit: str = "mg"
+    drug: str | None = None
     prior: InformativePrior | None = None
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     lkj_eta: float = DEFAULT_LKJ_ETA
@@ -241,8 +261,13 @@ class PopulationSpec:
         object.__setattr__(self, "structure", structure)
         choice(self.blq, BLQ_METHODS, "blq")
         choice(self.time_unit, _TIME_UNITS, "time_unit")
-        choice(self.concentration_unit, _CONCENTRATION_UNITS, "concentration_unit")
-        choice(self.amount_unit, ("mg",), "amount_unit")
+        choice(self.concentration_unit, tuple(CONCENTRATION_UNITS), "concentration_unit")
+        choice(self.amount_unit, tuple(AMOUNT_UNITS), "amount_unit")
+        if self.drug is not None:
+            if not isinstance(self.drug, str) or not self.drug.strip():
+                raise SpecificationError(f"drug must be the drug's name (text), not "
+                                         f"{self.drug!r}")
+            object.__setattr__(self, "drug", self.drug.strip())
         if self.lloq_ug_ml is not None:
             object.__setattr__(self, "lloq_ug_ml", positive(self.lloq_ug_ml, "lloq_ug_ml"))
         if self.infusion_hours is not None:
@@ -263,10 +288,16 @@ class PopulationSpec:
         for name, par in given.items():
             if not isinstance(par, Parameter):
                 raise SpecificationError(f"parameter {name} must be a Parameter")
-            unit = structure.unit(name)
-            if par.unit is not None and par.unit != unit:
-                raise SpecificationError(f"parameter {name} is in {unit}, not {par.unit!r}: "
-                                         f"state its typical value in {unit}")
+            kind = structure.kind(name)
+            if par.unit is None:  # the dataset's time unit
+                given[name] = dataclasses.replace(par, unit=parameter_unit(kind, self.time_unit))
+                continue
+            stated, per = parse_parameter_unit(par.unit)
+            if stated != kind:
+                raise SpecificationError(
+                    f"parameter {name} is a {kind}, not in {par.unit!r}: state its typical value "
+                    f"in {parameter_unit(kind, self.time_unit)} (or leave unit out)")
+            given[name] = dataclasses.replace(par, unit=parameter_unit(kind, per or "day"))
         object.__setattr__(self, "parameters", {p: given[p] for p in wanted})
         terms, seen = [], set()
         for term in self.covariates:
@@ -340,6 +371,18 @@ class PopulationSpec:
         published models' today; a specification declaring its own adds them here)."""
         return COVARIATES
 
+    def typical_per_day(self, name: str) -> float:
+        """Parameter ``name``'s ``typical`` in the model's own units (L, L/day, 1/day), in which
+        the typical values are sampled."""
+        par = self.parameters[name]
+        kind, per = parse_parameter_unit(par.unit)
+        return float(to_internal(par.typical, kind, per or "day"))
+
+    def unit(self, name: str) -> str:
+        """The unit in which parameter ``name`` is reported: the dataset's time unit
+        (``L/hour`` for a clearance of an hour dataset)."""
+        return self.structure.unit(name, self.time_unit)
+
     @property
     def correlation_names(self) -> tuple[str, ...]:
         """The correlations of the BSV blocks, ``corr_<p>_<q>`` for each pair of a block."""
@@ -359,7 +402,8 @@ class PopulationSpec:
         """The prior of every sampled parameter, by its name in the PyMC model: what
         :func:`~pkmodel.pk.population.build.build_model` builds and the report's tables write.
 
-        ``log_tv_<p>`` ``Normal(log typical, prior_log_sd)`` (fixed parameters have none),
+        ``log_tv_<p>`` ``Normal(log typical, prior_log_sd)``, the typical value in the model's
+        own units (L, L/day, 1/day: :meth:`typical_per_day`; fixed parameters have none),
         ``omega_<p>`` ``HalfNormal(omega_prior)``, ``chol_corr_<block>`` ``LKJCorr(lkj_eta)``,
         each estimated ``theta_*`` ``Normal(prior_mean, prior_sd)``, ``sigma_prop`` and
         ``sigma_add_ug_ml`` ``HalfNormal``. A published prior (:attr:`prior`) is added on top
@@ -368,7 +412,7 @@ class PopulationSpec:
         out: dict[str, Prior] = {}
         for name, par in self.parameters.items():
             if not par.fixed:
-                out[f"log_tv_{name}"] = Prior("Normal", mu=math.log(par.typical),
+                out[f"log_tv_{name}"] = Prior("Normal", mu=math.log(self.typical_per_day(name)),
                                               sigma=par.prior_log_sd)
             if par.bsv:
                 out[f"omega_{name}"] = Prior("HalfNormal", sigma=par.omega_prior)
@@ -396,6 +440,8 @@ class PopulationSpec:
         data: dict[str, Any] = {"time_unit": self.time_unit,
                                 "concentration_unit": self.concentration_unit,
                                 "amount_unit": self.amount_unit, "blq": self.blq}
+        if self.drug is not None:
+            data["drug"] = self.drug
         if self.lloq_ug_ml is not None:
             data["lloq_ug_ml"] = self.lloq_ug_ml
         return {"model": model, "data": data,
@@ -458,7 +504,7 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
 _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
-    "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml"),
+    "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml", "drug"),
     "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),

@@ -714,4 +714,7 @@ def test_a_specification_saved_by_0_4_is_read():
         CovariateTerm("v1", "weight_kg", "power", reference=70.0, exponent=1.0))
     assert spec.prior.terms == {"log_tv_cl": (-0.899, 0.2)} and spec.prior.weight == 2.0
     assert spec.parameters["cl"] == Parameter(0.3, bsv=True, unit="L/day")
+    # written again with every parameter's unit (from 0.5 a missing unit is the dataset's)
+    for name, unit in (("q", "L/day"), ("v1", "L"), ("v2", "L")):
+        saved["parameters"][name]["unit"] = unit
     assert json.loads(json.dumps(spec.to_dict(), sort_keys=True)) == saved
