@@ -63,6 +63,6 @@ def test_the_population_model_is_built_from_the_priors_the_report_states(tmp_pat
             assert f"{name} ~ {prior}" in section, name
         elif name.startswith("omega_"):
             assert f"~ {prior}" in section, name
-        else:  # the typical value's prior in the reported unit (a day dataset: the model's)
+        elif name.startswith("log_tv_"):  # in the reported unit (a day dataset: the model's)
             assert (f"log TV ~ Normal(log {np.exp(prior['mu']):.4g}, {prior['sigma']:g})"
                     in section), name
