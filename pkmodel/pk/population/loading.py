@@ -14,7 +14,7 @@ import xarray as xr
 
 from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.netcdf import open_fit_file
-from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.data import OBS_COVARIATE_PREFIX, PopulationData
 from pkmodel.pk.population.fit import MODEL_KIND, PopulationFit
 from pkmodel.pk.population.spec import PopulationSpec
 
@@ -70,7 +70,9 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
             np.array([index[str(v)] for v in doses["ID"].values], dtype=int),
             doses["time_days"].values.astype(float), doses["amount_mg"].values.astype(float),
             doses["duration_days"].values.astype(float),
-            tuple(json.loads(attrs.get("pkmodel_notes", "[]"))))
+            tuple(json.loads(attrs.get("pkmodel_notes", "[]"))),
+            {c.removeprefix(OBS_COVARIATE_PREFIX): obs[c].values.astype(float)
+             for c in obs.data_vars if c.startswith(OBS_COVARIATE_PREFIX)})
         core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
                                       "/sample_stats": tree["sample_stats"].to_dataset()})
         fit = PopulationFit(spec=spec, data=data, tree=core,
