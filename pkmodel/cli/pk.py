@@ -153,7 +153,10 @@ def _forecast(args) -> int:
         print("pkmodel: using the shipped SIMULATED example dataset (not patient data); give "
               "a DATASET to use yours", file=sys.stderr)
     else:
-        data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit)
+        # a fitted model's declared covariates (WGT...) are read as its fit read them
+        data = read_nonmem(args.dataset, sep=args.sep, time_unit=args.time_unit,
+                           covariates=models[0].covariate_registry if len(models) == 1
+                           else None)
     if args.id is None and len(data) > 1:
         raise PKDataError(f"the dataset has {len(data)} patients", source=data.source,
                           column="ID", fix=f"choose one with --id ({', '.join(data.ids)})")

@@ -7,7 +7,11 @@ one of the forms NONMEM users write (``theta`` the coefficient):
 * ``linear``: ``1 + theta (x - reference)`` (kept above 1e-6);
 * ``exponential``: ``exp(theta (x - reference))``;
 * ``categorical``: ``exp(theta_l)`` for each non-reference level ``l`` (1 at the reference level);
-* ``indicator``: ``exp(theta)`` where ``x < below`` (or ``x > above``), 1 elsewhere.
+* ``indicator``: ``exp(theta)`` where ``x < below`` (or ``x > above``), 1 elsewhere (NONMEM's
+  ``IF(X.LT.5) TVV = TVV*(1+THETA(3))`` with ``1 + THETA(3) = exp(theta)``);
+* ``piecewise``: a hockey stick with its breakpoint at ``reference``, ``exp(theta_below
+  min(x - reference, 0) + theta_above max(x - reference, 0))``: a different exponential slope on
+  each side, 1 at the breakpoint (a slope of 0 on one side: flat there).
 
 The published models use them with their published coefficients (a 0/1 covariate's ``1 + c x``
 is ``linear`` with reference 0; ``c^x`` is ``categorical`` with ``theta = log c``), and a
@@ -37,7 +41,11 @@ from pkmodel.pk.numbers import finite, positive
 __all__ = ["FORMS", "CovariateEffect", "CovariateTerm"]
 
 #: The forms of a covariate effect.
-FORMS = ("power", "linear", "exponential", "categorical", "indicator")
+FORMS = ("power", "linear", "exponential", "categorical", "indicator", "piecewise")
+# The names of the two coefficients of a piecewise effect, appended to its base name.
+_SIDES = ("below", "above")
+# The forms whose coefficient is a tuple (one per design column).
+_SEVERAL = ("categorical", "piecewise")
 # A linear factor is kept above this, so that its log stays finite.
 _LINEAR_FLOOR = 1e-6
 
@@ -57,14 +65,14 @@ class CovariateEffect:
     covariate : str
         The covariate, by name (``weight_kg``) or NONMEM column (``WT``), resolved by the model
         or specification that holds the effect.
-    form : {"power", "linear", "exponential", "categorical", "indicator"}
+    form : {"power", "linear", "exponential", "categorical", "indicator", "piecewise"}
         See the module's docstring.
     coefficient : float or tuple of float, optional
-        ``theta``: one number, or one per level of a categorical effect. ``None``: to be
-        estimated (a specification's term).
+        ``theta``: one number, one per level of a categorical effect, or two (below and above
+        the breakpoint) of a piecewise one. ``None``: to be estimated (a specification's term).
     reference : float, optional
-        The reference value (power, linear, exponential; required) or the reference level
-        (categorical; default 0).
+        The reference value (power, linear, exponential; required), the breakpoint (piecewise;
+        required) or the reference level (categorical; default 0).
     levels : tuple of float, optional
         Categorical: the non-reference levels (default ``(1,)``, for a 0/1 covariate).
     below, above : float, optional
@@ -91,7 +99,7 @@ class CovariateEffect:
             raise SpecificationError(f"effect must be one of {', '.join(FORMS)}, not "
                                      f"{self.form!r}")
         cov = self.covariate
-        if self.form in ("power", "linear", "exponential"):
+        if self.form in ("power", "linear", "exponential", "piecewise"):
             if self.reference is None:
                 raise SpecificationError(f"a {self.form} effect of {cov} needs its reference "
                                          "value (reference = ...)")
@@ -124,32 +132,49 @@ class CovariateEffect:
 
     def _checked(self, value: Any) -> float | tuple[float, ...]:
         what = f"the coefficient of the {self.form} effect of {self.covariate}"
-        if self.form != "categorical":
+        if self.form not in _SEVERAL:
             return finite(value, what)
         values = tuple(value) if isinstance(value, tuple | list) else (value,)
-        if len(values) != len(self.levels):
-            raise SpecificationError(f"{what} needs one value per level {list(self.levels)}")
+        if len(values) != self.n_columns:
+            raise SpecificationError(
+                f"{what} needs one value per level {list(self.levels)}"
+                if self.form == "categorical" else f"{what} needs two values (the slopes below "
+                "and above the breakpoint)")
         return tuple(finite(v, what) for v in values)
 
     @property
     def n_columns(self) -> int:
-        """Columns of the design: one per level of a categorical effect, else one."""
-        return len(self.levels) if self.form == "categorical" else 1
+        """Columns of the design: one per level of a categorical effect, two for a piecewise
+        one (below and above the breakpoint), else one."""
+        return (len(self.levels) if self.form == "categorical"
+                else 2 if self.form == "piecewise" else 1)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The names of its coefficients (``theta_<parameter>_<covariate>``, one per categorical
-        level with the level appended)."""
+        level with the level appended, ``_below`` and ``_above`` for a piecewise effect)."""
         base = f"theta_{self.parameter}_{self.covariate}"
         if self.form == "categorical":
             return tuple(f"{base}_{_level(v)}" for v in self.levels)
+        if self.form == "piecewise":
+            return tuple(f"{base}_{side}" for side in _SIDES)
         return (base,)
+
+    def theta(self, values: dict) -> float | tuple:
+        """Its coefficient from ``values`` by :attr:`names` (one, or a tuple of several)."""
+        if self.form not in _SEVERAL:
+            return values[self.names[0]]
+        return tuple(values[n] for n in self.names)
 
     def design(self, values: object) -> np.ndarray:
         """What the coefficients multiply, shape ``values.shape + (n_columns,)``: ``log(x /
         reference)`` (power), ``x - reference`` (linear, exponential), 0/1 per level
-        (categorical) or of the threshold (indicator)."""
+        (categorical) or of the threshold (indicator), ``min(x - reference, 0)`` and ``max(x -
+        reference, 0)`` (piecewise)."""
         x = np.asarray(values, dtype=float)
+        if self.form == "piecewise":
+            return np.stack([np.minimum(x - self.reference, 0.0),
+                             np.maximum(x - self.reference, 0.0)], axis=-1)
         if self.form == "power":
             with np.errstate(divide="ignore", invalid="ignore"):  # refused by the reader
                 return np.log(x / self.reference)[..., None]
@@ -173,7 +198,7 @@ class CovariateEffect:
         xp : module, default numpy
             The array namespace (``log``, ``maximum``).
         """
-        if self.form == "categorical":
+        if self.form in _SEVERAL:
             thetas = theta if isinstance(theta, tuple | list) else (theta,)
             return reduce(add, [t * design[..., j] for j, t in enumerate(thetas)])
         if self.form == "linear":
@@ -219,13 +244,15 @@ class CovariateTerm(CovariateEffect):
         The structural parameter (``cl``, ``v1``...).
     covariate : str
         A covariate of the specification, by name (``weight_kg``, ``albumin_g_dl``, ``ati``,
-        ``female``, ``immunomodulator``) or NONMEM column (``WT``, ``ALB``, ``ATI``/``ADA``,
-        ``SEX``/``FEMALE``, ``IMM``). The value at the first dose is used.
+        ``female``, ``immunomodulator``, or one it declares, e.g. ``WGT``) or NONMEM column
+        (``WT``, ``ALB``, ``ATI``/``ADA``, ``SEX``/``FEMALE``, ``IMM``). A covariate that
+        changes within a subject applies per observation (see
+        :mod:`pkmodel.pk.population.equations`).
     effect : str
         The form (:data:`FORMS`; see :class:`CovariateEffect`).
     reference : float, optional
-        The reference value (power, linear, exponential; required) or the reference level
-        (categorical; default 0).
+        The reference value (power, linear, exponential; required), the breakpoint (piecewise;
+        required) or the reference level (categorical; default 0).
     exponent : float, optional
         Power effects: a fixed exponent (e.g. 0.75); omit to estimate it.
     prior_mean, prior_sd : float

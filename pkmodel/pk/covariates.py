@@ -12,12 +12,12 @@ superposition. Covariates that do not change stay a plain dict, as everywhere el
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from pkmodel.errors import SpecificationError
-from pkmodel.pk.covariate_registry import COVARIATES
+from pkmodel.pk.covariate_registry import COVARIATES, CovariateRegistry
 from pkmodel.pk.models import PKParameters, PopulationModel
 from pkmodel.pk.published_models import get_model
 from pkmodel.pk.schedules import DoseSchedule
@@ -39,6 +39,10 @@ class CovariateHistory:
         Covariate name (a key of :data:`pkmodel.pk.covariate_registry.COVARIATES`) -> one value
         per record, or a scalar for a covariate that does not change. Units as in the models:
         kg, g/dL, 0/1.
+    registry : CovariateRegistry, optional
+        The covariates it may hold (default the library's,
+        :data:`~pkmodel.pk.covariate_registry.COVARIATES`; a specification's registry adds
+        those it declares).
 
     Notes
     -----
@@ -57,8 +61,10 @@ class CovariateHistory:
 
     times_days: np.ndarray
     values: Mapping[str, np.ndarray]
+    registry: CovariateRegistry | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        registry = COVARIATES if self.registry is None else self.registry
         t = np.atleast_1d(np.asarray(self.times_days, dtype=float))
         if t.ndim != 1 or t.size == 0:
             raise SpecificationError("a covariate history needs at least one record time")
@@ -70,13 +76,13 @@ class CovariateHistory:
                 "sorted)")
         if not self.values:
             raise SpecificationError("a covariate history needs at least one covariate")
-        unknown = sorted(set(self.values) - set(COVARIATES))
+        unknown = sorted(set(self.values) - set(registry))
         if unknown:
             raise SpecificationError(
-                f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}")
+                f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(registry)}")
         values: dict[str, np.ndarray] = {}
         for name, value in self.values.items():
-            arr = np.asarray(COVARIATES.check(name, value), dtype=float)
+            arr = np.asarray(registry.check(name, value), dtype=float)
             if arr.ndim > 1 or (arr.ndim == 1 and arr.size != t.size):
                 raise SpecificationError(
                     f"covariate {name} needs one value per record time ({t.size}) or a single "
@@ -133,7 +139,7 @@ class CovariateHistory:
         """This history with the given covariates replaced by (or added as) constants."""
         values = {k: v for k, v in self.values.items() if k not in constants}
         values.update({k: float(v) for k, v in constants.items()})
-        return CovariateHistory(self.times_days, values)
+        return CovariateHistory(self.times_days, values, self.registry)
 
     def individual_parameters(
         self, model: PopulationModel | str, eta: np.ndarray | None = None

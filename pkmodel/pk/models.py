@@ -29,7 +29,7 @@ import numpy as np
 
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.covariate_effects import FORMS, CovariateEffect
-from pkmodel.pk.covariate_registry import COVARIATES, CovariateRegistry
+from pkmodel.pk.covariate_registry import COVARIATES, Covariate, CovariateRegistry
 from pkmodel.pk.residual import residual_sd
 from pkmodel.pk.structures import TWO_COMPARTMENT, LinearCompartmental, linear_structure
 from pkmodel.pk.variability import correlation_cholesky, correlation_names
@@ -174,6 +174,9 @@ class PopulationModel:
         order; each of them has ``omega2``.
     correlations : dict, default {}
         ``corr_<p>_<q>`` of every pair of every block.
+    covariate_definitions : tuple of Covariate, default ()
+        Covariates beyond the library's that its effects use (a fit's declared covariates,
+        :attr:`pkmodel.pk.population.PopulationSpec.covariate_definitions`).
     """
 
     name: str
@@ -193,8 +196,10 @@ class PopulationModel:
     structure: LinearCompartmental = TWO_COMPARTMENT
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     correlations: Mapping[str, float] = field(default_factory=dict)
+    covariate_definitions: tuple[Covariate, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "covariate_definitions", tuple(self.covariate_definitions))
         names = self.structure.parameter_names
         what = f"the PK model {self.name} ({self.structure.label()})"
         if set(self.typical) != set(names):
@@ -232,8 +237,9 @@ class PopulationModel:
 
     @property
     def covariate_registry(self) -> CovariateRegistry:
-        """The covariates this model's effects may name, with their units and ranges."""
-        return COVARIATES
+        """The covariates this model's effects may name, with their units and ranges (the
+        library's and its own :attr:`covariate_definitions`)."""
+        return COVARIATES.with_(*self.covariate_definitions)
 
     @property
     def random_effects(self) -> tuple[str, ...]:
@@ -379,7 +385,9 @@ class PopulationModel:
                 "additive_sd_ug_ml": float(self.additive_sd_ug_ml),
                 "population": self.population, "cv_convention": self.cv_convention,
                 "reported_cv_percent": {k: float(v) for k, v in self.reported_cv_percent.items()},
-                "aliases": list(self.aliases)}
+                "aliases": list(self.aliases)} | (
+                    {} if not self.covariate_definitions else {"covariate_definitions": {
+                        c.name: c.to_dict() for c in self.covariate_definitions}})
 
     @classmethod
     def from_dict(cls, value: Mapping) -> PopulationModel:
@@ -412,7 +420,14 @@ class PopulationModel:
             raise SpecificationError(f"the PK model's structure must be {{\"compartments\": n, "
                                      f"\"dosing\": route}}, not {raw!r}")
         structure = d["structure"] = linear_structure(**raw)
-        known = {"reference_covariates": (COVARIATES, "covariates"),
+        declared = d.get("covariate_definitions", {})
+        if not isinstance(declared, Mapping):
+            raise SpecificationError("the PK model's covariate_definitions must map each "
+                                     "covariate's name to its unit and range or levels")
+        d["covariate_definitions"] = tuple(Covariate.declared(k, **dict(v))
+                                           for k, v in declared.items())
+        registry = COVARIATES.with_(*d["covariate_definitions"])
+        known = {"reference_covariates": (registry, "covariates"),
                  "typical": (structure.parameter_names, "parameters"),
                  "omega2": (structure.parameter_names, "parameters")}
         for key, (names_known, what) in known.items():
@@ -420,13 +435,14 @@ class PopulationModel:
             if bad:
                 raise SpecificationError(f"the PK model's {key} names {bad}, which are not "
                                          f"{what} pkmodel knows ({', '.join(names_known)})")
-        d["effects"] = tuple(_effect(e, structure) for e in d["effects"])
+        d["effects"] = tuple(_effect(e, structure, registry) for e in d["effects"])
         d["aliases"] = tuple(d.get("aliases", ()))
         d["bsv_blocks"] = tuple(tuple(b) for b in d.get("bsv_blocks", ()))
         return cls(**d)
 
 
-def _effect(raw: Any, structure: LinearCompartmental) -> CovariateEffect:
+def _effect(raw: Any, structure: LinearCompartmental,
+            registry: CovariateRegistry = COVARIATES) -> CovariateEffect:
     """An effect of :meth:`PopulationModel.to_dict`, or of 0.4's layout (``form``: power
     ``(x / r)^c``, linear ``1 + c x``, factor ``c^x``, with ``x`` a 0/1 indicator for the last
     two)."""
@@ -440,7 +456,7 @@ def _effect(raw: Any, structure: LinearCompartmental) -> CovariateEffect:
         if form == "factor" and isinstance(c, int | float) and c > 0:
             e["coefficient"] = float(np.log(c))
     if e.get("parameter") not in structure.parameter_names or e.get("covariate") \
-            not in COVARIATES or e.get("effect") not in FORMS:
+            not in registry or e.get("effect") not in FORMS:
         raise SpecificationError(f"the PK model's covariate effect {raw!r} is not a known "
                                  f"parameter, covariate and form ({', '.join(FORMS)})")
     e["form"] = e.pop("effect")

@@ -22,6 +22,10 @@ One row per event, as NONMEM and Monolix expect:
   observation carried forward; a blank cell carries the previous value on; before the first value,
   the first value applies; of several rows at one ``TIME``, the last in the file wins). Such a
   patient gets a :class:`~pkmodel.pk.covariates.CovariateHistory`. Sex must not change.
+  A population specification declares any other covariate column (``[data.covariates.NAME]``:
+  a unit and plausible range, or categorical levels, numbers or labels) and how its blanks are
+  filled (``missing``: by default an error naming the subject and time; ``locf`` or ``nocb``);
+  :func:`read_nonmem` reads those of the registry it is given.
 
 Every problem raises :class:`pkmodel.errors.PKDataError` naming the file, the row (the header is
 row 1) and the column, and saying how to fix it.
@@ -36,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pkmodel.errors import PKDataError, SpecificationError
-from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, nonmem_columns
+from pkmodel.pk.covariate_registry import COVARIATES, Covariate, CovariateRegistry
 from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.events import dataset_notes, read_event_rows, subject_schedule
 from pkmodel.pk.observations import Observations
@@ -51,7 +55,6 @@ EXAMPLE_DATASET = "example_pk_nonmem.csv"
 
 _REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
 _TIME_UNITS = TIME_UNITS  # days per unit (pkmodel.pk.units)
-_COVARIATE_COLUMNS = nonmem_columns()
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def read_nonmem(
     time_unit: str = "day",
     default_infusion_hours: float | None = 2.0,
     dosing: str = "infusion",
+    covariates: CovariateRegistry | None = None,
 ) -> PKDataset:
     """Read and validate a NONMEM-style infliximab PK dataset.
 
@@ -192,8 +196,8 @@ def read_nonmem(
         A CSV file (``.tsv``: tab-separated), a Parquet file (``.parquet``, ``.pq``) or a
         DataFrame, with columns ``ID, TIME, AMT, DV, EVID`` and optionally
         ``RATE, MDV, DUR, CENS, LIMIT, BLQ, LLOQ`` and covariates ``WT, ALB, ATI/ADA, SEX/FEMALE,
-        IMM`` (header names are case-insensitive; a leading ``#`` or ``C`` comment column is
-        ignored).
+        IMM`` or those of ``covariates`` (header names are case-insensitive; a leading ``#``
+        or ``C`` comment column is ignored).
     sep : str, default ","
         Field delimiter.
     time_unit : {"day", "hour", "week"}, default "day"
@@ -205,6 +209,12 @@ def read_nonmem(
         How the model takes doses (a structure's ``dosing``), which says what ``CMT`` means:
         with ``oral``, 1 is the depot and 2 the central compartment; otherwise 1 is the
         central compartment (:mod:`pkmodel.pk.events`).
+    covariates : CovariateRegistry, optional
+        The covariates to read (each by its columns, checked against its range or levels,
+        blanks filled by its ``missing`` rule); default the library's
+        (:data:`~pkmodel.pk.covariate_registry.COVARIATES`). A population specification's
+        :attr:`~pkmodel.pk.population.PopulationSpec.covariate_registry` adds those it
+        declares. Other columns are not read.
 
     Returns
     -------
@@ -287,8 +297,8 @@ def read_nonmem(
         raise table.error("a censored DV must hold the (positive) assay limit", i, "DV",
                           "write the LLOQ (CENS 1) or ULOQ (CENS -1) in DV")
     notes = dataset_notes(table, evid, events, is_obs, amt, dv, mdv)
-    cov_values = _covariates(table)
-    covariate_columns = {_COVARIATE_COLUMNS[c]: c for c in _COVARIATE_COLUMNS if c in frame.columns}
+    registry = COVARIATES if covariates is None else covariates
+    cov_values = _covariates(table, registry)
     subjects: dict[str, PKSubject] = {}
     for sid in dict.fromkeys(ids):
         rows = np.flatnonzero(ids == sid)
@@ -319,7 +329,7 @@ def read_nonmem(
                                   "LIMIT must be below DV when CENS = 1 and above it when "
                                   "CENS = -1") from None
         baseline, history = _subject_covariates(table, sid, rows, (time[rows] - first) * to_days,
-                                                cov_values, covariate_columns)
+                                                cov_values, registry, covariates is not None)
         subjects[sid] = PKSubject(sid, baseline, schedule, observations, history,
                                   tuple(table.where.row(int(i)) for i in o) if o.size else None)
     return PKDataset(table.label, subjects, notes)
@@ -401,42 +411,97 @@ def _censoring(table: _Table, is_obs, dv) -> tuple[np.ndarray, np.ndarray | None
     return cens, limit
 
 
-def _covariates(table: _Table) -> dict[str, np.ndarray]:
-    """Covariate columns as arrays (NaN where blank), each value checked where it is given."""
+def _covariates(table: _Table, registry: CovariateRegistry) -> dict[str, np.ndarray]:
+    """Covariate columns as arrays (NaN where blank), each value checked where it is given:
+    a continuous one within its plausible range, a categorical one among its levels (labels
+    become their positions in the declared levels)."""
     frame = table.frame
-    present = [c for c in _COVARIATE_COLUMNS if c in frame.columns]
-    if "ATI" in present and "ADA" in present:
-        raise table.error("both ATI and ADA columns", None, "ADA",
-                          "keep one antibodies-to-infliximab column")
-    if "SEX" in present and "FEMALE" in present:
-        raise table.error("both SEX and FEMALE columns", None, "SEX", "keep one of them")
     values: dict[str, np.ndarray] = {}
-    for column in present:
-        name = _COVARIATE_COLUMNS[column]
+    for name, cov in registry.items():
+        present = [c for c in cov.columns if c in frame.columns]
+        if len(present) > 1:
+            raise table.error(f"both {present[0]} and {present[1]} columns (both hold {name})",
+                              None, present[1], f"keep one of {' and '.join(present)}")
+        if not present:
+            continue
+        column = present[0]
         if column == "SEX":
             text = frame["SEX"].astype(str).str.strip().str.upper()
             mapped = text.map({"M": "0", "F": "1", "MALE": "0", "FEMALE": "1"})
             frame = frame.assign(SEX=mapped.where(mapped.notna(), frame["SEX"]))
             table.frame = frame
-        arr = table.numbers(column, what=f"a number ({COVARIATES[name]['unit']})")
+        if cov.labelled:
+            text = frame[column].astype(str).str.strip()
+            blank = table.blank(column)
+            codes = {level: float(i) for i, level in enumerate(cov.levels)}
+            arr = text.map(codes).to_numpy(dtype=float, na_value=np.nan)
+            bad = ~blank & np.isnan(arr)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise table.error(f"{frame[column].iloc[i]!r} is not a level of {name} "
+                                  f"({cov.describe_levels()})", i, column,
+                                  f"correct the value, or add it to levels in "
+                                  f"[data.covariates.{name}]")
+            values[name] = np.where(blank, np.nan, arr)
+            continue
+        arr = table.numbers(column, what=f"a number ({cov.unit})")
         ok = np.isnan(arr)
-        if COVARIATES[name]["binary"]:
+        if cov.binary:
             ok |= np.isin(arr, (0, 1))
             fix = ("write 0 for male and 1 for female (or M/F)" if column == "SEX"
                    else "write 1 for yes and 0 for no")
             message = "is not 0 or 1"
+        elif cov.levels is not None:
+            ok |= True if cov.codes is None else np.isin(arr, cov.codes)
+            fix = f"correct the value, or add it to levels in [data.covariates.{name}]"
+            message = f"is not a level of {name} ({cov.describe_levels()})"
         else:
-            low, high = COVARIATES[name]["low"], COVARIATES[name]["high"]
-            ok |= (arr >= low) & (arr <= high)
-            fix = f"write {name.replace('_', ' in ').replace('g dl', 'g/dL')}"
-            if column == "ALB":
+            ok |= (arr >= cov.low) & (arr <= cov.high)
+            fix = (f"check the value and its unit ({cov.unit}), or widen range in "
+                   f"[data.covariates.{name}] if such values are plausible")
+            if name == "weight_kg":
+                fix = "write weight in kg"
+            elif column == "ALB":
                 fix = "write serum albumin in g/dL (divide g/L by 10)"
-            message = f"is outside the plausible range {low:g}-{high:g}"
+            message = f"is outside the plausible range {cov.low:g}-{cov.high:g} {cov.unit}"
         if not ok.all():
             i = int(np.argmin(ok))
-            raise table.error(f"{frame[column].iloc[i]!r} {message}", i, column, fix)
+            raise table.error(f"{name} {frame[column].iloc[i]!r} {message}", i, column, fix)
         values[name] = arr
     return values
+
+
+def _fill(table: _Table, sid: str, rows: np.ndarray, v: np.ndarray, cov: Covariate,
+          column: str) -> np.ndarray:
+    """One subject's values of one covariate with its blanks filled by the covariate's rule
+    (``missing``), or an error naming the subject, the time and the row."""
+    known = ~np.isnan(v)
+    index = np.arange(v.size)
+    last = np.maximum.accumulate(np.where(known, index, -1))  # the last given at or above
+    following = np.minimum.accumulate(np.where(known, index, v.size)[::-1])[::-1]
+    rule = cov.missing
+    if rule == "locf+nocb":  # the library's: LOCF, the first value before it is given
+        pick = np.where(last < 0, int(np.argmax(known)), last)
+    elif rule == "locf":
+        pick = last
+    elif rule == "nocb":
+        pick = np.where(following == v.size, -1, following)
+    else:
+        pick = np.where(known, index, -1)
+    if np.any(pick < 0):
+        k = int(np.argmax(pick < 0))
+        options = {"error": "declare missing = \"locf\" or \"nocb\" in "
+                            f"[data.covariates.{cov.name}], or fill in the value",
+                   "locf": "fill in the value (no earlier value to carry forward), or declare "
+                           "missing = \"nocb\"",
+                   "nocb": "fill in the value (no later value to carry back), or declare "
+                           "missing = \"locf\""}
+        time = table.frame["TIME"].iloc[int(rows[k])]
+        raise table.error(f"{cov.name} is missing for ID {sid!r} at TIME {time}"
+                          + (" (no value above it in this subject)" if rule == "locf" else
+                             " (no value below it in this subject)" if rule == "nocb" else ""),
+                          int(rows[k]), column, options[rule])
+    return v[pick]
 
 
 def _subject_covariates(
@@ -445,24 +510,30 @@ def _subject_covariates(
     rows: np.ndarray,
     days: np.ndarray,
     values: dict[str, np.ndarray],
-    columns: dict[str, str],
+    registry: CovariateRegistry,
+    registry_given: bool,
 ) -> tuple[dict[str, float], CovariateHistory | None]:
-    """One patient's baseline covariates and, when any changes, the history (LOCF over rows)."""
+    """One patient's baseline covariates and, when any changes, the history (LOCF over rows;
+    blanks filled by each covariate's rule)."""
     filled: dict[str, np.ndarray] = {}
+    frame = table.frame
     for name, arr in values.items():
+        cov = registry[name]
+        column = next(c for c in cov.columns if c in frame.columns)
         v = arr[rows]
         known = ~np.isnan(v)
         if not known.any():
-            continue
+            if cov.missing == "locf+nocb":  # a library covariate this patient lacks
+                continue
+            raise table.error(f"{name} is missing on every row of ID {sid!r}", int(rows[0]),
+                              column, f"give {column} on the rows of ID {sid!r}")
         first = v[known][0]
         if name == "female" and np.any(v[known] != first):
             i = int(rows[known][int(np.argmax(v[known] != first))])
-            raise table.error(f"{columns[name]} changes within ID {sid!r}; sex is one value per "
-                              "patient", i, columns[name],
-                              f"give the same {columns[name]} on every row of the patient")
-        # the last value given on or before each row; the first value before it is given
-        last_given = np.maximum.accumulate(np.where(known, np.arange(v.size), -1))
-        filled[name] = v[np.where(last_given < 0, int(np.argmax(known)), last_given)]
+            raise table.error(f"{column} changes within ID {sid!r}; sex is one value per "
+                              "patient", i, column,
+                              f"give the same {column} on every row of the patient")
+        filled[name] = _fill(table, sid, rows, v, cov, column)
     if not filled:
         return {}, None
     # one record per TIME: the last row at that time, in file order (rows are sorted by TIME)
@@ -470,13 +541,14 @@ def _subject_covariates(
     pick = days.size - 1 - from_end
     records = {k: v[pick] for k, v in filled.items()}
     at_first_dose = int(np.searchsorted(times, 0.0, side="right")) - 1
-    baseline = {k: float(check_covariate(k, v[max(at_first_dose, 0)]))
+    baseline = {k: float(registry.check(k, v[max(at_first_dose, 0)]))
                 for k, v in records.items()}
     if all(np.all(v == v[0]) for v in records.values()):
         return baseline, None
     changed = np.ones(times.size, dtype=bool)
     changed[1:] = np.any([v[1:] != v[:-1] for v in records.values()], axis=0)
-    return baseline, CovariateHistory(times[changed], {k: v[changed] for k, v in records.items()})
+    return baseline, CovariateHistory(times[changed], {k: v[changed] for k, v in records.items()},
+                                      registry=registry if registry_given else None)
 
 
 def example_dataset() -> PKDataset:

@@ -32,6 +32,8 @@ FORMULAS = [
      lambda x: np.where(x < 3.0, np.exp(0.4), 1.0)),
     (CovariateEffect("cl", "weight_kg", "indicator", -0.2, above=100.0),
      lambda x: np.where(x > 100.0, np.exp(-0.2), 1.0)),
+    (CovariateEffect("cl", "age", "piecewise", (0.05, -0.01), reference=2.0),  # hockey stick
+     lambda x: np.where(x < 2.0, np.exp(0.05 * (x - 2.0)), np.exp(-0.01 * (x - 2.0)))),
 ]
 
 
@@ -76,6 +78,10 @@ def test_a_published_model_and_a_specification_give_the_same_parameters():
         obs_cens = obs_time_days = obs_value_ug_ml = np.zeros(0)
         obs_subject = dose_subject = np.zeros(0, int)
         dose_time_days = dose_amount_mg = dose_duration_days = np.zeros(0)
+
+        @staticmethod
+        def at_observations(name):
+            return np.zeros(0)
 
         @staticmethod
         def pairs(inclusive):

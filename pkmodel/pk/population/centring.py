@@ -43,7 +43,12 @@ import numpy as np
 from scipy import stats
 
 from pkmodel.pk.population.data import PopulationData
-from pkmodel.pk.population.equations import individual_log_parameters, predict, residual_sd
+from pkmodel.pk.population.equations import (
+    AT_OBSERVATIONS,
+    individual_log_parameters,
+    predict,
+    residual_sd,
+)
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.sampling import centring_exponent
 
@@ -98,7 +103,8 @@ def centring_weights(spec: PopulationSpec, data: PopulationData,
     if not automatic:
         return out
     values = reference_values(spec)
-    log_params = {k: np.broadcast_to(v, (data.n_subjects,)).astype(float)
+    log_params = {k: v if k.endswith(AT_OBSERVATIONS)
+                  else np.broadcast_to(v, (data.n_subjects,)).astype(float)
                   for k, v in individual_log_parameters(spec, arrays, values).items()}
     pred = predict(spec, arrays, log_params)
     sd = residual_sd(spec, pred, values)

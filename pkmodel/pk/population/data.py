@@ -26,7 +26,10 @@ from pkmodel.pk.nonmem import PKDataset, read_nonmem
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.pk.units import amount_to_internal, concentration_to_internal
 
-__all__ = ["PopulationData", "read_population_data"]
+__all__ = ["OBS_COVARIATE_PREFIX", "PopulationData", "read_population_data"]
+
+#: The prefix of the observation table's columns that hold a time-varying covariate.
+OBS_COVARIATE_PREFIX = "at_obs_"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class PopulationData:
         How many resets (``EVID`` 3 or 4, ``SS`` 1) of its subject came before each dose and
         observation: a dose contributes to the observations of its own course only. ``None``:
         no reset.
+    obs_covariates : dict of str to numpy.ndarray, optional
+        The covariates in force at each observation (last value carried forward from the
+        records of its subject), where one changes within a subject; those absent here are
+        each subject's value of :attr:`covariates` (:meth:`at_observations`).
     """
 
     source: str
@@ -78,6 +85,13 @@ class PopulationData:
     dose_ss_interval_days: np.ndarray | None = None
     dose_course: np.ndarray | None = None
     obs_course: np.ndarray | None = None
+    obs_covariates: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def at_observations(self, name: str) -> np.ndarray:
+        """Covariate ``name`` in force at each observation (LOCF within its subject)."""
+        if name in self.obs_covariates:
+            return self.obs_covariates[name]
+        return self.covariates[name][self.obs_subject]
 
     @property
     def n_subjects(self) -> int:
@@ -107,7 +121,9 @@ class PopulationData:
         subjects = pd.DataFrame({"ID": list(self.subject_ids), **self.covariates})
         ids = np.asarray(self.subject_ids, dtype=object)
         observations = pd.DataFrame({"ID": ids[self.obs_subject], "time_days": self.obs_time_days,
-                                     "value_ug_ml": self.obs_value_ug_ml, "cens": self.obs_cens})
+                                     "value_ug_ml": self.obs_value_ug_ml, "cens": self.obs_cens}
+                                    | {f"{OBS_COVARIATE_PREFIX}{k}": v
+                                       for k, v in self.obs_covariates.items()})
         doses = pd.DataFrame({"ID": ids[self.dose_subject], "time_days": self.dose_time_days,
                               "amount_mg": self.dose_amount_mg,
                               "duration_days": self.dose_duration_days})
@@ -150,7 +166,8 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
         if spec.infusion_hours is not None:
             hours = spec.infusion_hours
         dataset = read_nonmem(source, sep=sep, time_unit=spec.time_unit,
-                              default_infusion_hours=hours, dosing=spec.structure.dosing)
+                              default_infusion_hours=hours, dosing=spec.structure.dosing,
+                              covariates=spec.covariate_registry)
     notes: list[str] = list(dataset.notes)
     subjects = [s for s in dataset.subjects.values() if s.observations is not None]
     if len(subjects) < len(dataset):
@@ -166,10 +183,10 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     used = list(dict.fromkeys(t.covariate for t in spec.covariates))
     registry = spec.covariate_registry
     covariates: dict[str, np.ndarray] = {}
+    obs_covariates: dict[str, np.ndarray] = {}
     for name in used:
         column = "/".join(registry[name].columns)
-        values = []
-        varying = []
+        values, at_obs, varying = [], [], []
         for s in subjects:
             if name not in s.covariates:
                 raise PKDataError(f"ID {s.id!r} has no {name} ({registry[name].unit}), which "
@@ -177,17 +194,28 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                                   source=dataset.source, column=column,
                                   fix=f"give {column} on the rows of every subject, or drop the "
                                       "effect from the specification")
+            values.append(float(s.covariates[name]))
+            times = s.observations.times_days
             if s.covariate_history is not None and name in s.covariate_history.varying():
                 varying.append(str(s.id))
-            values.append(float(s.covariates[name]))
+                at_obs.append(s.covariate_history.at(times)[name])
+            else:
+                at_obs.append(np.full(len(times), values[-1]))
         covariates[name] = np.asarray(values)
         if varying:  # one note for all the subjects, not one per subject
+            obs_covariates[name] = np.concatenate(at_obs)
             shown = ", ".join(varying[:10]) + (f" and {len(varying) - 10} more"
                                                if len(varying) > 10 else "")
             notes.append(f"{name} changes within {len(varying)} subject(s) (ID {shown}): each "
-                         "subject's value at the first dose is used (time-varying covariates "
-                         "are not in this model yet)")
-    _check_terms(spec, covariates, [s.id for s in subjects], dataset.source)
+                         "observation is predicted with the value in force at its time (last "
+                         "value carried forward) for the whole of its subject's dosing history, "
+                         "an approximation where it changed after an earlier dose (see "
+                         "'Time-varying covariates' in docs/population_pk.md)")
+    ids = [s.id for s in subjects]
+    obs_ids = [s.id for s in subjects for _ in range(len(s.observations))]
+    _check_terms(spec, {k: (np.concatenate([v, obs_covariates[k]]), ids + obs_ids)
+                        if k in obs_covariates else (v, ids) for k, v in covariates.items()},
+                 dataset.source)
     obs_parts, dose_parts, obs_rows = [], [], []
     for i, s in enumerate(subjects):
         o, d = s.observations, s.schedule
@@ -228,13 +256,15 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                      "'drop'; the M3 likelihood keeps them)")
     obs_subject, obs_time, obs_value, obs_cens, obs_course = (
         a[keep] for a in (obs_subject, obs_time, obs_value, obs_cens, obs_course))
+    obs_covariates = {k: v[keep] for k, v in obs_covariates.items()}
     obs_rows = [r for r, k in zip(obs_rows, keep, strict=True) if k]
     ids = tuple(s.id for s in subjects)
     data = PopulationData(dataset.source, ids, covariates, obs_subject.astype(int),
                           obs_time.astype(float), obs_value, obs_cens, dose_subject.astype(int),
                           dose_time.astype(float), dose_amount.astype(float),
                           dose_duration.astype(float), tuple(notes), **events,
-                          obs_course=obs_course if events["dose_course"] is not None else None)
+                          obs_course=obs_course if events["dose_course"] is not None else None,
+                          obs_covariates=obs_covariates)
     obs, _ = data.pairs(inclusive=spec.structure.instantaneous)
     predose = np.ones(data.n_observations, dtype=bool)
     predose[obs] = False
@@ -262,11 +292,12 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     return data
 
 
-def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: list[str],
+def _check_terms(spec: PopulationSpec, covariates: dict[str, tuple[np.ndarray, list[str]]],
                  source: str) -> None:
-    """Refuse effects the data cannot inform: a constant covariate, an unknown level."""
+    """Refuse effects the data cannot inform: a constant covariate, an unknown level (each
+    covariate's values with the ID each belongs to)."""
     for term in spec.covariates:
-        x = covariates[term.covariate]
+        x, ids = covariates[term.covariate]
         column = "/".join(spec.covariate_registry[term.covariate].columns)
         where = f"the {term.form} effect of {term.covariate} on {term.parameter}"
         if term.form == "categorical":
@@ -284,12 +315,18 @@ def _check_terms(spec: PopulationSpec, covariates: dict[str, np.ndarray], ids: l
                                       "cannot be estimated", source=source, column=column,
                                       fix="drop the level or the effect from the specification")
         if term.estimated and term.form != "categorical":
-            design = term.design(x)[:, 0]
+            design = term.design(x)
             if not np.all(np.isfinite(design)):
-                k = int(np.argmin(np.isfinite(design)))
+                k = int(np.argmin(np.all(np.isfinite(design), axis=-1)))
                 raise PKDataError(f"ID {ids[k]!r} has {term.covariate} {x[k]:g}, where {where} "
                                   "is not defined", source=source, column=column,
                                   fix="a power effect needs positive values")
+            if term.form == "piecewise" and np.any(np.ptp(design, axis=0) == 0):
+                side = "below" if np.ptp(design[:, 0]) == 0 else "above"
+                raise SpecificationError(
+                    f"{where} cannot be estimated: no {column} value is {side} its breakpoint "
+                    f"{term.reference:g}; move the breakpoint (reference) inside the data's "
+                    f"range ({np.min(x):g}-{np.max(x):g}), or use a one-slope form")
             if np.ptp(design) == 0:
                 raise SpecificationError(
                     f"{where} cannot be estimated: it is the same for every subject "

@@ -19,6 +19,17 @@ the observations after it, doses with routes of their own (``CMT``) get a mask o
 whose infinite past the structure adds in closed form (``past_doses``). Those two arrays exist
 only for data that need them, so that the model of other data is unchanged.
 
+**Time-varying covariates** (a covariate that changes within a subject, last value carried
+forward between its records, as in individual forecasts): each observation is predicted with the
+parameters of the covariates in force *at its time*, applied to every dose summed there
+(``log P_ij = log P_i + sum_terms [log_factor(x_ij) - log_factor(x_i)]``, the ``<p>@obs`` shift
+of :func:`individual_log_parameters`). This is exact while the covariates have not changed since
+the subject's first dose; after a change it treats the whole history as if the new parameters
+had always applied (the exact answer propagates the amounts through each constant stretch,
+:func:`pkmodel.pk.simulation.piecewise_concentrations`). The error fades as the doses before the
+change wash out: ``tests/pk/population/test_pk_population_covariates.py`` measures it against
+``solve_ivp`` on a step change of clearance.
+
 The same functions serve the PyMC model (:mod:`~pkmodel.pk.population.build`, with
 ``xp=pytensor.tensor``), the centring weights (:mod:`~pkmodel.pk.population.centring`), the
 simulator and the model checks (NumPy): one definition, below all of them.
@@ -36,11 +47,13 @@ from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.pk.residual import residual_sd as _residual_sd
 from pkmodel.pk.variability import correlated_etas
 
-__all__ = ["ROUTES", "individual_log_parameters", "omega_matrix", "pair_arrays", "predict",
-           "random_etas", "residual_sd"]
-
 #: The routes a dose may take (``pair_route_<route>``).
 ROUTES = ("bolus", "infusion", "oral")
+#: The suffix of :func:`individual_log_parameters`' per-observation shifts.
+AT_OBSERVATIONS = "@obs"
+
+__all__ = ["AT_OBSERVATIONS", "ROUTES", "individual_log_parameters", "omega_matrix",
+           "pair_arrays", "predict", "random_etas", "residual_sd"]
 
 
 def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
@@ -73,8 +86,12 @@ def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndar
         out["pair_ss"] = (interval > 0).astype(float)
         out["pair_ss_interval_days"] = np.where(interval > 0, interval, 1.0)
     for term in spec.covariates:
-        out[f"x_{term.parameter}_{term.covariate}"] = term.design(
-            data.covariates[term.covariate])
+        key = f"{term.parameter}_{term.covariate}"
+        out[f"x_{key}"] = term.design(data.covariates[term.covariate])
+        # per observation: the value in force at it, and the subject's (as in x_): their
+        # factors' ratio moves each observation's parameters off the subject's
+        out[f"xo_{key}"] = term.design(data.at_observations(term.covariate))
+        out[f"xb_{key}"] = term.design(data.covariates[term.covariate][data.obs_subject])
     if spec.prior is not None:  # data, so that one compiled model serves every weight
         means, sds = zip(*spec.prior.terms.values(), strict=True)
         out |= {"prior_mean": np.array(means, dtype=float),
@@ -85,34 +102,49 @@ def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndar
 
 def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray],
                               values: dict, xp: ModuleType = np) -> dict:
-    """``log P_i`` of every structural parameter and subject.
+    """``log P_i`` of every structural parameter and subject, and what time-varying
+    covariates change at each observation.
 
     Parameters
     ----------
     spec : PopulationSpec
         The model.
     design : dict
-        ``x_<term>`` arrays of :func:`pair_arrays`, shape (n_subjects, n_columns).
+        ``x_<term>`` arrays of :func:`pair_arrays`, shape (n_subjects, n_columns), and
+        ``xo_<term>``, ``xb_<term>`` (per observation: at its time, and the subject's).
     values : dict
         ``log_tv_<p>``, ``eta_<p>`` (the parameters with BSV) and ``theta_*`` (estimated
         covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``.
     xp : module, default numpy
         The array namespace (``pytensor.tensor`` inside the PyMC model).
+
+    Returns
+    -------
+    dict
+        ``<p>``: ``log P_i`` with each subject's covariates at its first dose; and, for each
+        parameter with covariate effects, ``<p>@obs``: per observation, the log factor of the
+        covariates in force at its time over that of its subject's (0 where nothing changed),
+        which :func:`predict` adds to the parameters of every dose it sums there.
     """
     out = {}
     for name in spec.parameter_names:
         log_p = values[f"log_tv_{name}"]
         if name in spec.bsv_parameters:
             log_p = log_p + values[f"eta_{name}"]
+        shift = None
         for term in spec.covariates:
             if term.parameter != name:
                 continue
-            theta = (term.coefficient if not term.estimated
-                     else tuple(values[n] for n in term.names) if term.form == "categorical"
-                     else values[term.names[0]])
-            log_p = log_p + term.log_factor(design[f"x_{term.parameter}_{term.covariate}"],
-                                            theta, xp=xp)
+            theta = term.coefficient if not term.estimated else term.theta(values)
+            key = f"{term.parameter}_{term.covariate}"
+            log_p = log_p + term.log_factor(design[f"x_{key}"], theta, xp=xp)
+            if f"xo_{key}" in design:
+                step = (term.log_factor(design[f"xo_{key}"], theta, xp=xp)
+                        - term.log_factor(design[f"xb_{key}"], theta, xp=xp))
+                shift = step if shift is None else shift + step
         out[name] = log_p
+        if shift is not None:
+            out[f"{name}{AT_OBSERVATIONS}"] = shift
     return out
 
 
@@ -130,19 +162,29 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
     ``(..., n_subjects)``; pytensor: ``(n_subjects,)``); ``arrays`` as :func:`pair_arrays`.
     """
     subject = arrays["pair_subject"]
+    obs = arrays["pair_obs"]
+    subject_level = {k: v for k, v in log_params.items() if not k.endswith(AT_OBSERVATIONS)}
     if xp is np:
         p = {}
-        for k, v in log_params.items():  # a value shared by all subjects has a last axis of 1
+        for k, v in subject_level.items():  # a value shared by all subjects has a last axis of 1
             v = np.atleast_1d(np.asarray(v, dtype=float))
-            p[k] = np.exp(v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)])
+            v = v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)]
+            if k + AT_OBSERVATIONS in log_params:
+                v = v + np.asarray(log_params[k + AT_OBSERVATIONS], dtype=float)[..., obs]
+            p[k] = np.exp(v)
         conc = _pair_concentrations(spec.structure, p, arrays, np)
         n_obs = arrays["obs_zeros"].size
         out = np.zeros((*conc.shape[:-1], n_obs))
-        np.add.at(out, (..., arrays["pair_obs"]), conc)
+        np.add.at(out, (..., obs), conc)
         return out
-    p = {k: xp.exp(v) if v.ndim == 0 else xp.exp(v)[subject] for k, v in log_params.items()}
+    p = {}
+    for k, v in subject_level.items():
+        v = v if v.ndim == 0 else v[subject]
+        if k + AT_OBSERVATIONS in log_params:
+            v = v + log_params[k + AT_OBSERVATIONS][obs]
+        p[k] = xp.exp(v)
     conc = _pair_concentrations(spec.structure, p, arrays, xp)
-    return xp.inc_subtensor(arrays["obs_zeros"][arrays["pair_obs"]], conc)
+    return xp.inc_subtensor(arrays["obs_zeros"][obs], conc)
 
 
 def _pair_concentrations(structure, p: dict, arrays: dict, xp: ModuleType):

@@ -20,7 +20,7 @@ import xarray as xr
 
 from pkmodel.diagnostics import Diagnostics
 from pkmodel.fits import BayesianFit
-from pkmodel.pk.models import COVARIATES, PopulationModel
+from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.population.build import (
     individual_log_parameters,
     model_data,
@@ -129,13 +129,17 @@ class PopulationFit(BayesianFit):
         out = {f"tv_{p}": self.spec.unit(p) for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
         out |= {name: "correlation of the etas" for name in self.spec.correlation_names}
+        registry = self.spec.covariate_registry
         for term in self.spec.covariates:
-            unit = COVARIATES[term.covariate]["unit"]
+            unit = registry[term.covariate].unit
             for theta in term.names:
                 if term.effect == "power":
                     out[theta] = f"exponent of {term.covariate} / {term.reference:g}"
                 elif term.effect in ("linear", "exponential"):
                     out[theta] = f"per {unit} from {term.reference:g}"
+                elif term.effect == "piecewise":
+                    side = "below" if theta.endswith("_below") else "above"
+                    out[theta] = f"log-slope per {unit} {side} {term.reference:g}"
                 else:
                     out[theta.replace("theta_", "ratio_", 1)] = f"ratio to {term.covariate} " + (
                         f"{term.reference:g}" if term.effect == "categorical" else
@@ -278,9 +282,10 @@ class PopulationFit(BayesianFit):
             typical={p: med[f"tv_{p}"] for p in spec.parameter_names},
             reference_covariates=reference,
             effects=tuple(term.with_coefficient(
-                term.coefficient if not term.estimated
-                else tuple(med[n] for n in term.names) if term.form == "categorical"
-                else med[term.names[0]]) for term in spec.covariates),
+                term.coefficient if not term.estimated else term.theta(med))
+                for term in spec.covariates),
+            covariate_definitions=tuple(c for c in spec.covariate_definitions
+                                        if c.name in {t.covariate for t in spec.covariates}),
             omega2={p: med[f"omega_{p}"] ** 2 for p in spec.bsv_parameters},
             bsv_blocks=spec.bsv_blocks,
             correlations={c: med[c] for c in spec.correlation_names},

@@ -14,7 +14,7 @@ import xarray as xr
 
 from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.netcdf import open_fit_file
-from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.data import OBS_COVARIATE_PREFIX, PopulationData
 from pkmodel.pk.population.fit import MODEL_KIND, PopulationFit
 from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec
 
@@ -76,7 +76,9 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
             dose_ss_interval_days=(doses["ss_interval_days"].values.astype(float)
                                    if "ss_interval_days" in doses else None),
             dose_course=doses["course"].values.astype(int) if "course" in doses else None,
-            obs_course=obs["course"].values.astype(int) if "course" in obs else None)
+            obs_course=obs["course"].values.astype(int) if "course" in obs else None,
+            obs_covariates={c.removeprefix(OBS_COVARIATE_PREFIX): obs[c].values.astype(float)
+                            for c in obs.data_vars if c.startswith(OBS_COVARIATE_PREFIX)})
         core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
                                       "/sample_stats": tree["sample_stats"].to_dataset()})
         fit = PopulationFit(spec=spec, data=data, tree=core,

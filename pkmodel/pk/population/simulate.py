@@ -54,11 +54,20 @@ def truth_names(spec: PopulationSpec) -> tuple[str, ...]:
     return (*names, *spec.residual.names)
 
 
-def _default_covariates(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def _default_covariates(name: str, n: int, rng: np.random.Generator,
+                        spec: PopulationSpec) -> np.ndarray:
     if name == "weight_kg":
         return np.clip(np.round(rng.lognormal(np.log(70.0), 0.2, n), 1), 30, 150)
     if name == "albumin_g_dl":
         return np.clip(np.round(rng.normal(3.8, 0.5, n), 2), 2.0, 5.5)
+    cov = spec.covariate_registry[name]
+    if cov.codes is not None and not cov.binary:  # a declared categorical covariate
+        return rng.choice(np.asarray(cov.codes), n)
+    if cov.low is not None:  # a declared continuous one: uniform over its plausible range
+        return rng.uniform(cov.low, cov.high, n)
+    if cov.levels == ():
+        raise SpecificationError(f"give the values of {name} (covariates = ...): its levels "
+                                 "are not declared")
     return (rng.random(n) < 0.3).astype(float)
 
 
@@ -96,7 +105,7 @@ def simulate_dataset(
     covariates : mapping, optional
         Covariate values per subject (``weight_kg``...); those the specification uses and this
         lacks are drawn (weight log-normal around 70 kg, albumin around 3.8 g/dL, 0/1 with
-        probability 0.3).
+        probability 0.3; a declared covariate uniformly over its plausible range or levels).
     random_seed : int, optional
         The one seed (default :data:`pkmodel.sampling.DEFAULT_RANDOM_SEED`).
     """
@@ -113,7 +122,7 @@ def simulate_dataset(
     for name in dict.fromkeys([t.covariate for t in spec.covariates]
                               + (["weight_kg"] if dose_mg_kg is not None else [])):
         if name not in cov:
-            cov[name] = _default_covariates(name, n, rng)
+            cov[name] = _default_covariates(name, n, rng, spec)
     amount = (np.full(n, float(dose_mg)) if dose_mg is not None
               else float(dose_mg_kg) * cov["weight_kg"])
     duration = infusion_hours / 24.0

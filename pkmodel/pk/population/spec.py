@@ -32,7 +32,7 @@ from typing import Any
 
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.covariate_effects import FORMS, CovariateTerm
-from pkmodel.pk.covariate_registry import COVARIATES, CovariateRegistry
+from pkmodel.pk.covariate_registry import COVARIATES, Covariate, CovariateRegistry
 from pkmodel.pk.numbers import choice, positive
 from pkmodel.pk.population.prior import InformativePrior, with_prior
 from pkmodel.pk.population.toml_reading import LocatedReader, label, parse_toml
@@ -229,6 +229,13 @@ class PopulationSpec:
         correlation of two etas then has the prior density ``0.75 (1 - r^2)`` on (-1, 1))
         leans gently away from correlations near -1 and 1, where a sparse dataset cannot tell
         one eta from the other.
+    covariate_definitions : sequence of Covariate, default ()
+        The dataset's covariate columns beyond the library's (WT, ALB, ATI/ADA, SEX/FEMALE,
+        IMM), each with its unit and plausible range or its levels and its rule for blank cells
+        (:meth:`pkmodel.pk.covariate_registry.Covariate.declared`; in the file,
+        ``[data.covariates.NAME]``); one that reads a library column (``WT``) replaces the
+        library's. Terms name them by name. A term on a categorical covariate with labels
+        names its levels by label or by position (0, 1, ...).
 
     Examples
     --------
@@ -254,6 +261,7 @@ class PopulationSpec:
     prior: InformativePrior | None = None
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     lkj_eta: float = DEFAULT_LKJ_ETA
+    covariate_definitions: tuple[Covariate, ...] = ()
     structure: LinearCompartmental = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -299,12 +307,21 @@ class PopulationSpec:
                     f"in {parameter_unit(kind, self.time_unit)} (or leave unit out)")
             given[name] = dataclasses.replace(par, unit=parameter_unit(kind, per or "day"))
         object.__setattr__(self, "parameters", {p: given[p] for p in wanted})
+        definitions = tuple(self.covariate_definitions)
+        if any(not isinstance(c, Covariate) for c in definitions):
+            raise SpecificationError("covariate_definitions must be Covariate objects "
+                                     "(Covariate.declared)")
+        if len({c.name for c in definitions}) != len(definitions):
+            raise SpecificationError("a covariate is declared twice")
+        object.__setattr__(self, "covariate_definitions",
+                           tuple(sorted(definitions, key=lambda c: c.name)))
         terms, seen = [], set()
         for term in self.covariates:
             if not isinstance(term, CovariateTerm):
                 raise SpecificationError("covariates must be CovariateTerm objects")
             name = self.covariate_registry.resolve(term.covariate)
             term = term if name == term.covariate else term.with_covariate(name)
+            _check_levels(term, self.covariate_registry[name])
             if term.parameter not in wanted:
                 raise SpecificationError(f"covariate {term.covariate} acts on "
                                          f"{term.parameter!r}, which {what} does not have "
@@ -367,9 +384,9 @@ class PopulationSpec:
 
     @property
     def covariate_registry(self) -> CovariateRegistry:
-        """The covariates this specification's terms may name, with units and ranges (the
-        published models' today; a specification declaring its own adds them here)."""
-        return COVARIATES
+        """The covariates this specification's terms may name, with units and ranges: the
+        library's and those it declares (:attr:`covariate_definitions`)."""
+        return COVARIATES.with_(*self.covariate_definitions)
 
     def typical_per_day(self, name: str) -> float:
         """Parameter ``name``'s ``typical`` in the model's own units (L, L/day, 1/day), in which
@@ -444,6 +461,8 @@ class PopulationSpec:
             data["drug"] = self.drug
         if self.lloq_ug_ml is not None:
             data["lloq_ug_ml"] = self.lloq_ug_ml
+        if self.covariate_definitions:
+            data["covariates"] = {c.name: c.to_dict() for c in self.covariate_definitions}
         return {"model": model, "data": data,
                 "parameters": {p: par.to_dict() for p, par in self.parameters.items()},
                 "covariates": [t.to_dict() for t in self.covariates],
@@ -504,7 +523,9 @@ def read_spec(path: str | os.PathLike) -> PopulationSpec:
 _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
-    "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml", "drug"),
+    "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml", "drug",
+             "covariates"),
+    "declared": ("unit", "range", "levels", "kind", "missing", "column"),
     "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
@@ -521,6 +542,8 @@ class _SpecReader(LocatedReader):
         top = self.table(raw, (), _KNOWN[""])
         model = self.table(top.get("model", {}), ("model",), _KNOWN["model"])
         data = self.table(top.get("data", {}), ("data",), _KNOWN["data"])
+        declared = self.declared(data.pop("covariates", {}))
+        registry = COVARIATES.with_(*declared)
         structure = self.build(lambda: linear_structure(
             **{k: v for k, v in model.items() if k in ("compartments", "dosing")}), ("model",))
         params_raw = top.get("parameters")
@@ -555,14 +578,15 @@ class _SpecReader(LocatedReader):
             if "levels" in entry:
                 levels = entry["levels"]
                 entry["levels"] = tuple(levels) if isinstance(levels, list) else (levels,)
-            terms.append(self.build(lambda e=entry: _term(e), path))
+            terms.append(self.build(lambda e=entry: _term(e, registry), path))
         residual = self.build(lambda: ResidualError(
             **self.table(top.get("residual", {}), ("residual",), _KNOWN["residual"])),
             ("residual",))
         bsv = self.bsv(top.get("bsv", {}))
         spec = self.build(lambda: PopulationSpec(
             parameters=parameters, covariates=tuple(terms), residual=residual,
-            **model, **data, **bsv), ("bsv",), ("model",), ("data",), ("parameters",))
+            covariate_definitions=declared, **model, **data, **bsv), ("bsv",), ("model",),
+            ("data",), ("parameters",))
         if "prior" not in top:
             return spec
         entry = self.table(top["prior"], ("prior",), _KNOWN["prior"])
@@ -579,6 +603,22 @@ class _SpecReader(LocatedReader):
                    if k in entry}
         return self.build(lambda: with_prior(spec, entry["model"], entry.get("weight", 1.0),
                                              **options), ("prior",))
+
+    def declared(self, raw: Any) -> tuple[Covariate, ...]:
+        """``[data.covariates.NAME]`` tables: the dataset's own covariate columns."""
+        path = ("data", "covariates")
+        if not isinstance(raw, Mapping):
+            raise self.error("[data.covariates] must hold one table per covariate column, e.g. "
+                             "[data.covariates.WGT] with unit = \"kg\" and range = [0.3, 6]",
+                             path)
+        out = []
+        for name, value in raw.items():
+            entry = self.table(value, (*path, name), _KNOWN["declared"])
+            if isinstance(entry.get("levels"), list):
+                entry["levels"] = tuple(entry["levels"])
+            out.append(self.build(lambda n=name, e=entry: Covariate.declared(n, **e),
+                                  (*path, name)))
+        return tuple(out)
 
     def bsv(self, raw: Any) -> dict:
         """``[bsv]``: ``block = ["cl", "v1"]`` (one block) or ``[["cl", "v1"], ["q", "v2"]]``
@@ -605,8 +645,31 @@ class _SpecReader(LocatedReader):
         return out
 
 
-def _term(entry: Mapping[str, Any]) -> CovariateTerm:
-    """A ``[[covariates]]`` entry, its covariate named by name or NONMEM column."""
+def _term(entry: Mapping[str, Any], registry: CovariateRegistry) -> CovariateTerm:
+    """A ``[[covariates]]`` entry, its covariate named by name or NONMEM column, the levels of
+    a covariate with labels by label (or position)."""
     entry = dict(entry)
-    entry["covariate"] = COVARIATES.resolve(entry["covariate"])
+    entry["covariate"] = registry.resolve(entry["covariate"])
+    cov = registry[entry["covariate"]]
+    if cov.labelled and entry.get("effect") == "categorical":
+        for key in ("levels", "reference"):
+            if isinstance(entry.get(key), tuple):
+                entry[key] = tuple(cov.code(v) if isinstance(v, str) else v for v in entry[key])
+            elif isinstance(entry.get(key), str):
+                entry[key] = cov.code(entry[key])
     return CovariateTerm(**entry)
+
+
+def _check_levels(term: CovariateTerm, cov: Covariate) -> None:
+    """A categorical term names levels its covariate has (by number or position)."""
+    if term.form != "categorical" or cov.codes is None:
+        return
+    for level in (term.reference, *term.levels):
+        if level not in cov.codes:
+            shown = (f"{level:g}" if not cov.labelled or not float(level).is_integer()
+                     or not 0 <= level < len(cov.levels) else cov.levels[int(level)])
+            raise SpecificationError(
+                f"the categorical effect of {cov.name} on {term.parameter} names level "
+                f"{shown}, which {cov.name} does not have (levels {cov.describe_levels()}"
+                + (", held as their positions 0, 1, ...)" if cov.labelled else ")")
+                + "; name its levels in the effect's levels and reference")
