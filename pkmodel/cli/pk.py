@@ -1,4 +1,5 @@
-"""``pkmodel pk models``, ``simulate``, ``forecast`` and ``fit`` (population PK estimation)."""
+"""``pkmodel pk models``, ``simulate``, ``forecast``, ``fit`` (population PK estimation),
+``compare`` (population fits ranked by PSIS-LOO) and ``report``."""
 
 from __future__ import annotations
 
@@ -332,6 +333,43 @@ def _report(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from pathlib import Path
+
+    from pkmodel.errors import SpecificationError
+    from pkmodel.pk.population import load_population_fit
+    from pkmodel.pk.population.comparison import compare_fits
+
+    names = [Path(p).name for p in args.fits]
+    if len(set(names)) < len(names):  # two files of one name in different folders
+        names = [str(p) for p in args.fits]
+    if len(set(names)) < len(names):
+        raise SpecificationError("the same fit file is given twice; give each fit once")
+    fits = {name: load_population_fit(path, warn=False)
+            for name, path in zip(names, args.fits, strict=True)}
+    result = compare_fits(fits, level=args.level)
+    unconverged = [name for name, fit in fits.items() if not fit.converged]
+    verdicts = result.verdicts() + [
+        f"{name} FAILS its convergence checks: its ELPD is not to be trusted before it passes "
+        "(pkmodel pk fit with more tuning and draws)" for name in unconverged]
+    if args.json:
+        emit_json({"level": result.level, "good_k": result.good_k,
+                   "reliable": result.reliable and not unconverged,
+                   "fits": result.table.to_dict("records"), "verdicts": verdicts})
+        return 0
+    what = "a subject" if args.level == "subject" else "an observation"
+    print(f"PSIS-LOO, leaving out {what} at a time; higher ELPD predicts better")
+    print(f"{'rank':>4}  {'fit':<28} {'ELPD':>10} {'SE':>7} {'ELPD diff':>10} {'SE diff':>8} "
+          f"{'p_loo':>7} {'weight':>7}  k-hat > {result.good_k:.2f}")
+    for row in result.table.to_dict("records"):
+        print(f"{row['rank']:>4}  {row['name']:<28} {row['elpd']:>10.1f} {row['se']:>7.1f} "
+              f"{row['elpd_diff']:>10.1f} {row['dse']:>8.1f} {row['p_loo']:>7.1f} "
+              f"{row['weight']:>7.2f}  {row['n_high_k']} (max {row['max_k']:.2f})")
+    for line in verdicts:
+        print(f"- {line}")
+    return 0
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -349,11 +387,11 @@ def _seed_option(p) -> None:
 
 def register(subparsers) -> None:
     """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast``,
-    ``pkmodel pk fit`` and ``pkmodel pk report``."""
+    ``pkmodel pk fit``, ``pkmodel pk compare`` and ``pkmodel pk report``."""
     from pkmodel.pk import MODELS
 
     pk = subparsers.add_parser("pk", help="infliximab population PK: models, simulate, forecast, "
-                                          "fit, report")
+                                          "fit, compare, report")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
@@ -461,6 +499,16 @@ def register(subparsers) -> None:
                    help="print JSON: the summary rows (parameter, unit, mean, sd, median, "
                         "lower, upper, ess_bulk, ess_tail, r_hat), shrinkage, diagnostics")
     p.set_defaults(handler=_fit)
+
+    p = sub.add_parser("compare", help="rank population fits of one dataset by PSIS-LOO "
+                                       "(expected log predictive density), with k-hat checks")
+    p.add_argument("fits", nargs="+", metavar="POPFIT.nc",
+                   help="two or more fits of the same dataset, saved by `pkmodel pk fit`")
+    p.add_argument("--level", choices=("subject", "observation"), default="subject",
+                   help="leave out a subject (its random effects integrated out: how a new "
+                        "patient arrives; default) or an observation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_compare)
 
     p = sub.add_parser("report", help="write the HTML run report of a population PK fit (data, "
                                       "model and priors, convergence, parameters, GOF, pcVPC)")

@@ -15,7 +15,7 @@ import xarray as xr
 from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.netcdf import open_fit_file
 from pkmodel.pk.population.data import PopulationData
-from pkmodel.pk.population.fit import MODEL_KIND, PopulationFit
+from pkmodel.pk.population.fit import MODEL_KIND, PREDICTIVE_GROUPS, PopulationFit
 from pkmodel.pk.population.spec import PopulationSpec
 
 __all__ = ["fit_from_tree", "load_population_fit"]
@@ -71,8 +71,8 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
             doses["time_days"].values.astype(float), doses["amount_mg"].values.astype(float),
             doses["duration_days"].values.astype(float),
             tuple(json.loads(attrs.get("pkmodel_notes", "[]"))))
-        core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
-                                      "/sample_stats": tree["sample_stats"].to_dataset()})
+        core = xr.DataTree.from_dict({f"/{name}": tree[name].to_dataset() for name in (
+            "posterior", "sample_stats", *PREDICTIVE_GROUPS) if name in tree.children})
         fit = PopulationFit(spec=spec, data=data, tree=core,
                             random_seed=int(attrs["pkmodel_random_seed"]), warn=False)
         fit.diagnostics  # noqa: B018  (computed here: a variable it needs may be missing)
