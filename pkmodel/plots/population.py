@@ -38,16 +38,16 @@ def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
     ax.set_ylim(lo, hi)
 
 
-def loess(x: np.ndarray, y: np.ndarray, *, frac: float = 0.6, n_points: int = 60,
+def loess(x: np.ndarray, y: np.ndarray, *, frac: float = 0.75, n_points: int = 60,
           log_x: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A LOESS smoother (locally weighted linear regression, tricube weights, as R's
-    ``loess(span = frac, degree = 1)``) evaluated on ``n_points`` over the range of ``x``.
+    ``loess(span = 0.75, degree = 1)``) evaluated on ``n_points`` over the range of ``x``.
 
     Parameters
     ----------
     x, y : numpy.ndarray
         The points (non-finite ones are left out).
-    frac : float, default 0.6
+    frac : float, default 0.75
         The share of the points in each local fit.
     n_points : int, default 60
         Where the smooth is evaluated (evenly spaced, in ``log x`` with ``log_x``).

@@ -21,7 +21,7 @@ import xarray as xr
 
 from pkmodel.errors import SpecificationError
 
-__all__ = ["LEVELS", "Comparison", "compare_fits", "loo", "loo_pit"]
+__all__ = ["LEVELS", "Comparison", "compare_fits", "loo", "loo_pit", "psis_weights"]
 
 #: What LOO leaves out, and the log likelihood variable it reads.
 LEVELS = {"subject": "y_by_subject", "observation": "y"}
@@ -69,15 +69,16 @@ def loo(fit, level: str = "subject"):
     _require_log_likelihood(fit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # k-hat is reported by compare_fits
-        weights, khat, reff = _psis(fit.tree["log_likelihood"][var], fit.posterior)
+        weights, khat, reff = psis_weights(fit.tree["log_likelihood"][var], fit.posterior)
         return az.loo(fit.tree, var_name=var, pointwise=True, log_weights=weights,
                       pareto_k=khat, reff=reff)
 
 
-def _psis(ll: xr.DataArray, posterior: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray, float]:
+def psis_weights(ll: xr.DataArray,
+                 posterior: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray, float]:
     """PSIS log weights, Pareto k-hat and relative efficiency of a ``(chain, draw, point)`` log
     likelihood, as ``arviz.loo`` computes them, except for a point whose log likelihood is the
-    same at every draw: a censored value whose ``P(Y < LLOQ)`` is 1 to double precision.
+    same at every draw (to 1e-6): a censored value whose ``P(Y < LLOQ)`` is 1 at every draw.
     Leaving it out changes nothing, but PSIS cannot fit a tail to it (ArviZ raises "All tail
     values are the same"), so it gets uniform weights and k-hat 0: its LOO is exact. A point
     whose tail alone is flat gets uniform weights and an infinite k-hat (flagged)."""
@@ -91,11 +92,14 @@ def _psis(ll: xr.DataArray, posterior: xr.Dataset) -> tuple[xr.DataArray, xr.Dat
         reff = float(np.mean(np.hstack([ess[v].values.ravel() for v in ess.data_vars]))) / n
     dim = ll.dims[-1]
     values = ll.transpose(*sample, dim).values.reshape(n, -1)
-    constant = np.ptp(values, axis=0) == 0
+    # the importance ratios of such a point vary by a factor exp(range) at most: below 1e-6,
+    # uniform weights are exact to that
+    constant = np.ptp(values, axis=0) < 1e-6
     # PSIS fits the tail of the largest importance ratios (the smallest log likelihoods); when
     # those are all equal it cannot (a sampler stuck on one point): k-hat is then infinite
-    tail = int(np.ceil(min(0.2 * n, 3 * np.sqrt(n / reff)))) + 1
-    flat = (np.ptp(np.sort(values, axis=0)[:tail], axis=0) == 0) & ~constant
+    tail = int(np.floor(3 * np.sqrt(n / reff)) if n * reff > 225 else np.floor(n / 5))
+    flat = (np.ptp(np.sort(values, axis=0)[:max(tail, 1)], axis=0)
+            < np.finfo(float).tiny) & ~constant
     weights = xr.full_like(ll, -np.log(n))
     khat = xr.zeros_like(ll.isel(chain=0, draw=0, drop=True)) + np.where(flat, np.inf, 0.0)
     varying = ll.isel({dim: np.flatnonzero(~constant & ~flat)})
@@ -136,7 +140,7 @@ class Comparison:
     table : pandas.DataFrame
         One row per fit, best first: ``name``, ``rank`` (1 the best), ``elpd``, ``se``,
         ``elpd_diff`` (from the best), ``dse`` (SE of the difference), ``p_loo`` (effective
-        number of parameters), ``weight`` (stacking), ``n_high_k`` (points whose k-hat
+        number of parameters), ``n_high_k`` (points whose k-hat
         exceeds ``good_k``), ``max_k``, ``high_k`` (the subject IDs or observation numbers).
     level : str
     good_k : float
@@ -160,7 +164,11 @@ class Comparison:
         out = []
         for row in rows[1:]:
             diff, dse = row["elpd_diff"], row["dse"]
-            if diff > 4 and diff > 2 * dse:
+            if not np.isfinite(row["elpd"]):
+                out.append(f"{row['name']}: its ELPD cannot be computed (a log likelihood that "
+                           "is not finite at some draw: the fit failed, or gives the data "
+                           "probability 0); check its diagnostics and fit it again")
+            elif diff > 4 and diff > 2 * dse:
                 out.append(f"{best['name']} predicts better than {row['name']}: ELPD higher "
                            f"by {diff:.1f} (SE {dse:.1f})")
             else:
@@ -183,7 +191,8 @@ class Comparison:
 
 
 def compare_fits(fits: Mapping[str, object], level: str = "subject") -> Comparison:
-    """Rank population fits of the same dataset by PSIS-LOO (``arviz.compare``).
+    """Rank population fits of the same dataset by PSIS-LOO (as ``arviz.compare``, which reads
+    the fits' trees too: ``az.compare({"A": a.tree, "B": b.tree}, var_name="y_by_subject")``).
 
     Parameters
     ----------
@@ -198,9 +207,7 @@ def compare_fits(fits: Mapping[str, object], level: str = "subject") -> Comparis
         Fewer than two fits, fits of different data, a fit without a log likelihood, or an
         unknown level.
     """
-    import warnings
 
-    import arviz as az
 
     _check_level(level)
     if len(fits) < 2:
@@ -209,22 +216,26 @@ def compare_fits(fits: Mapping[str, object], level: str = "subject") -> Comparis
         _require_log_likelihood(fit, name)
     _same_dataset(fits)
     results = {name: loo(fit, level) for name, fit in fits.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        table = az.compare(results, round_to=None)
     labels = (list(next(iter(fits.values())).data.subject_ids) if level == "subject"
               else list(range(next(iter(fits.values())).data.n_observations)))
     good_k = min(float(r.good_k) for r in results.values())
+    pointwise = {name: np.asarray(r.elpd_i).ravel() for name, r in results.items()}
+    # a fit whose ELPD is not a number (a log likelihood of -inf or NaN) last
+    order = sorted(results, key=lambda name: (not np.isfinite(float(results[name].elpd)),
+                                              -float(results[name].elpd)))
+    best = order[0]
     rows = []
-    best = float(table["elpd"].max())
-    for name, row in table.iterrows():
-        k = np.asarray(results[name].pareto_k).ravel()
+    for rank, name in enumerate(order, start=1):
+        r = results[name]
+        k = np.asarray(r.pareto_k).ravel()
         high = [labels[i] for i in np.flatnonzero(~(k <= good_k))]  # NaN counts as high
-        rows.append({"name": str(name), "rank": int(row["rank"]) + 1,
-                     "elpd": float(row["elpd"]), "se": float(row["se"]),
-                     "elpd_diff": best - float(row["elpd"]), "dse": float(row["dse"]),
-                     "p_loo": float(row["p"]), "weight": float(row["weight"]),
-                     "n_high_k": len(high), "max_k": float(np.nanmax(k)), "high_k": high})
+        diff = pointwise[best] - pointwise[name]
+        rows.append({"name": str(name), "rank": rank, "elpd": float(r.elpd),
+                     "se": float(r.se), "elpd_diff": float(diff.sum()),
+                     "dse": float(np.sqrt(diff.size * np.var(diff))), "p_loo": float(r.p),
+                     "n_high_k": len(high),
+                     "max_k": float(np.nanmax(k)) if np.isfinite(k).any() else float("inf"),
+                     "high_k": high})
     return Comparison(pd.DataFrame(rows), level, good_k)
 
 
@@ -264,7 +275,7 @@ def loo_pit(fit) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        weights, _, _ = _psis(ll, fit.posterior)
+        weights, _, _ = psis_weights(ll, fit.posterior)
     w = weights.transpose("chain", "draw", ...).values.reshape(chains * draws, -1)
     w = np.exp(w - w.max(axis=0))
     pit = np.sum(w * cdf, axis=0) / np.sum(w, axis=0)

@@ -7,7 +7,8 @@ posterior draws with the model's own equations (:mod:`~pkmodel.pk.population.equ
   the draw and its subject's random effects: Normal for an observed value, ``log P(Y < LLOQ)``
   for one below the LLOQ (Beal's M3 term, as in the PyMC model), ``log P(Y > limit)`` for one
   above; and ``y_by_subject`` (chain, draw, subject), each subject's log likelihood with its
-  random effects integrated out (importance sampling, :func:`subject_log_likelihood`): leaving a
+  random effects integrated out (adaptive Gauss-Hermite quadrature,
+  :func:`subject_log_likelihood`): leaving a
   subject out is how a new patient arrives, so subject-level LOO reads this one;
 * ``observed_data``: ``y`` (the value, or the limit of a censored one, µg/mL);
 * ``constant_data``: each observation's ``time_days``, ``subject`` (its ID) and ``cens``;
@@ -32,11 +33,12 @@ from pkmodel.pk.population.equations import (
 )
 from pkmodel.pk.population.spec import PopulationSpec
 
-__all__ = ["IMPORTANCE_DRAWS", "observation_log_likelihood", "posterior_values",
-           "predictive_groups", "subject_log_likelihood"]
+__all__ = ["QUADRATURE_NODES", "observation_log_likelihood", "posterior_values",
+           "predictive_groups", "quadrature_nodes",
+           "subject_log_likelihood"]
 
-#: Random effects drawn per subject to integrate them out of its likelihood.
-IMPORTANCE_DRAWS = 64
+#: Quadrature nodes per subject that integrate its random effects out of its likelihood.
+QUADRATURE_NODES = 64
 _UNIT = "µg/mL"
 
 
@@ -69,10 +71,15 @@ def _log_density(spec: PopulationSpec, data: PopulationData, pred: np.ndarray,
     """Each observation's log density at predictions ``pred`` (last axis: observations)."""
     # a prediction of 0 under a purely proportional error (SD 0): the value is impossible
     sd = np.maximum(residual_sd(spec, pred, values), 1e-300)
+    sd = np.broadcast_to(sd, pred.shape)
     y, cens = data.obs_value_ug_ml, data.obs_cens
-    return np.where(cens == 0, stats.norm.logpdf(y, pred, sd),
-                    np.where(cens == 1, stats.norm.logcdf(y, pred, sd),
-                             stats.norm.logsf(y, pred, sd)))
+    z = (y - pred) / sd
+    out = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+    for code, tail in ((1, stats.norm.logcdf), (-1, stats.norm.logsf)):
+        columns = np.flatnonzero(cens == code)
+        if columns.size:  # only where needed: scipy's log CDF is slow
+            out[..., columns] = tail(z[..., columns])
+    return out
 
 
 def observation_log_likelihood(spec: PopulationSpec, data: PopulationData,
@@ -84,68 +91,63 @@ def observation_log_likelihood(spec: PopulationSpec, data: PopulationData,
     return _log_density(spec, data, pred, values)
 
 
-def _mvn_logpdf(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    """Log density of ``N(mean, L L')`` at ``x`` (last axis the dimension; ``chol`` broadcasts
-    as ``(..., k, k)``)."""
-    k = x.shape[-1]
-    z = np.linalg.solve(chol, (x - mean)[..., None])[..., 0]
-    logdet = np.sum(np.log(np.abs(np.diagonal(chol, axis1=-2, axis2=-1))), axis=-1)
-    return -0.5 * np.sum(z**2, axis=-1) - logdet - 0.5 * k * np.log(2 * np.pi)
+def quadrature_nodes(k: int, budget: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes ``(n, k)`` and log weights ``(n,)`` of a ``k``-dimensional standard
+    normal: the product rule with ``floor(budget^(1/k))`` nodes per dimension (at least 3)."""
+    per = max(3, int(np.floor(budget ** (1.0 / k) + 1e-9)))
+    x, w = np.polynomial.hermite_e.hermegauss(per)
+    grids = np.meshgrid(*([x] * k), indexing="ij")
+    logw = sum(np.meshgrid(*([np.log(w / np.sqrt(2 * np.pi))] * k), indexing="ij"))
+    return np.stack([g.ravel() for g in grids], axis=-1), logw.ravel()
 
 
-def subject_log_likelihood(spec: PopulationSpec, data: PopulationData, values: dict,
-                           rng: np.random.Generator, *,
-                           n_etas: int = IMPORTANCE_DRAWS) -> np.ndarray:
+def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
+                           values: dict) -> np.ndarray:
     """``(draws, subjects)`` log likelihood of each subject's observations with its random
     effects integrated out: ``log p(y_i | theta) = log E_eta[p(y_i | eta, theta)]``.
 
-    Importance sampling with one proposal per subject, shared by all draws: a defensive mixture
-    of 0.8 of a normal at the posterior mean and 1.5 times the posterior covariance of the
-    subject's etas and 0.2 of ``N(0, Omega)`` at the posterior median of Omega;
-    ``n_etas`` proposal points per subject. A subject's value is exact when the model has no
-    random effects.
+    Adaptive Gauss-Hermite quadrature: the product rule of :func:`quadrature_nodes` placed on
+    each subject's etas by the mean and Cholesky factor of their posterior over all draws
+    (``eta = m_i + L_i z``), and ``p(y_i | theta) = sum_j w_j p(y_i | eta_j, theta)
+    p(eta_j | Omega) / phi(z_j)``, with ``p(eta | Omega)`` the population distribution at each
+    draw (its BSV blocks correlated). Exact when the model has no random effects.
     """
     names = spec.bsv_parameters
     arrays = model_data(spec, data)
     n_draws = next(iter(values.values())).shape[0]
     n_sub = data.n_subjects
+    membership = (data.obs_subject[:, None] == np.arange(n_sub)[None, :]).astype(float)
     if not names:
-        ll = observation_log_likelihood(spec, data, values)
-        out = np.zeros((n_draws, n_sub))
-        np.add.at(out, (slice(None), data.obs_subject), ll)
-        return out
+        return observation_log_likelihood(spec, data, values) @ membership
     k = len(names)
     post_eta = np.stack([values[f"eta_{p}"] for p in names], axis=-1)  # (S, n_sub, k)
     mean = post_eta.mean(axis=0)
     centred = post_eta - mean
     cov = np.einsum("sik,sil->ikl", centred, centred) / max(n_draws - 1, 1)
-    cov = 1.5**2 * cov + 1e-10 * np.eye(k)
-    chol_post = np.linalg.cholesky(cov)  # (n_sub, k, k)
-    median = {key: np.median(v) for key, v in values.items() if v.shape[-1] == 1}
-    chol_prior = np.linalg.cholesky(omega_matrix(spec, median) + 1e-12 * np.eye(k))
-    from_prior = rng.random((n_etas, n_sub)) < 0.2
-    z = rng.standard_normal((n_etas, n_sub, k))
-    eta = np.where(from_prior[..., None], np.einsum("kl,mil->mik", chol_prior, z),
-                   mean + np.einsum("ikl,mil->mik", chol_post, z))  # (M, n_sub, k)
-    log_q = np.logaddexp(np.log(0.8) + _mvn_logpdf(eta, mean, chol_post),
-                         np.log(0.2) + _mvn_logpdf(eta, 0.0, chol_prior))
+    chol_post = np.linalg.cholesky(cov + 1e-12 * np.eye(k))  # (n_sub, k, k)
+    z, log_w = quadrature_nodes(k)
+    eta = mean + np.einsum("ikl,ml->mik", chol_post, z)  # (M, n_sub, k)
+    # log |L_i| + log w_j - log phi(z_j): the change of variable and the rule's weights
+    log_jac = np.sum(np.log(np.diagonal(chol_post, axis1=-2, axis2=-1)), axis=-1)
+    log_node = log_w + 0.5 * np.sum(z**2, axis=-1) + 0.5 * k * np.log(2 * np.pi)
     omegas = np.stack([omega_matrix(spec, {key: float(v[s, 0]) for key, v in values.items()
                                            if v.shape[-1] == 1}) for s in range(n_draws)])
-    chol_draws = np.linalg.cholesky(omegas + 1e-12 * np.eye(k))  # (S, k, k)
+    inv_chol = np.linalg.inv(np.linalg.cholesky(omegas + 1e-12 * np.eye(k)))  # (S, k, k)
+    log_det = -np.sum(np.log(np.diagonal(inv_chol, axis1=-2, axis2=-1)), axis=-1)  # (S,)
     population = {key: v for key, v in values.items() if not key.startswith("eta_")}
     # about 2 million pairs a chunk (memory)
-    chunk = max(1, 2_000_000 // (n_etas * max(arrays["pair_obs"].size, 1)))
+    chunk = max(1, 2_000_000 // (z.shape[0] * max(arrays["pair_obs"].size, 1)))
     out = np.empty((n_draws, n_sub))
     for start in range(0, n_draws, chunk):
         stop = min(start + chunk, n_draws)
         vals = {key: v[start:stop, None] for key, v in population.items()}  # (B, 1, 1)
         vals |= {f"eta_{p}": eta[..., j] for j, p in enumerate(names)}  # (M, n_sub)
         pred = predict(spec, arrays, individual_log_parameters(spec, arrays, vals))
-        ll_obs = _log_density(spec, data, pred, vals)  # (B, M, n_obs)
-        ll = np.zeros((*ll_obs.shape[:-1], n_sub))
-        np.add.at(ll, (..., data.obs_subject), ll_obs)
-        log_prior = _mvn_logpdf(eta[None], 0.0, chol_draws[start:stop, None, None])  # (B, M, n)
-        out[start:stop] = logsumexp(ll + log_prior - log_q[None], axis=1) - np.log(n_etas)
+        ll = _log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
+        white = np.einsum("bkl,mil->bmik", inv_chol[start:stop], eta)
+        log_prior = (-0.5 * np.sum(white**2, axis=-1) - log_det[start:stop, None, None]
+                     - 0.5 * k * np.log(2 * np.pi))
+        out[start:stop] = logsumexp(ll + log_prior + log_node[None, :, None], axis=1) + log_jac
     return out
 
 
@@ -159,7 +161,7 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
     ll = _log_density(spec, data, pred, values)
-    ll_subject = subject_log_likelihood(spec, data, values, rng)
+    ll_subject = subject_log_likelihood(spec, data, values)
     replicated = pred + residual_sd(spec, pred, values) * rng.standard_normal(pred.shape)
     obs = {"observation": np.arange(data.n_observations)}
     subjects = {"subject": list(data.subject_ids)}
