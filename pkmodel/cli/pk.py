@@ -1,4 +1,5 @@
-"""``pkmodel pk models``, ``simulate``, ``forecast`` and ``fit`` (population PK estimation)."""
+"""``pkmodel pk models``, ``simulate``, ``forecast``, ``fit`` (population PK estimation),
+``compare`` (population fits ranked by PSIS-LOO) and ``report``."""
 
 from __future__ import annotations
 
@@ -240,22 +241,61 @@ def _forecast(args) -> int:
     return 0
 
 
+#: Subjects per page of the per-subject plots of ``pk fit --plots``.
+_PER_PAGE = 12
+
+
+def _plot_files(folder, n_subjects: int, etas: bool) -> dict:
+    """The files ``--plots DIR`` writes, by name: GOF, pcVPC, etas (a model with random
+    effects) and the per-subject pages."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    pages = -(-n_subjects // _PER_PAGE)
+    names = ("gof", "vpc", "etas") if etas else ("gof", "vpc")
+    files = {f"--plots {name}": folder / f"{name}.png" for name in names}
+    return files | {f"--plots individuals_{k:02d}": folder / f"individuals_{k:02d}.png"
+                    for k in range(1, pages + 1)}
+
+
 def _fit(args) -> int:
+    from pathlib import Path
+
+    from pkmodel.errors import OutputPathError
     from pkmodel.files import output_files
+    from pkmodel.pk.population import read_population_data
 
+    spec = _fit_spec(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = read_population_data(args.dataset, spec, sep=args.sep)
     outputs = {"-o/--output": args.output, "--gof": args.gof, "--vpc": args.vpc}
-    with output_files(outputs, force=args.force, inputs=[args.dataset, args.spec]) as out:
-        return _fit_into(args, out)
+    made = None
+    if args.plots is not None:
+        folder = Path(args.plots)
+        if folder.exists() and not folder.is_dir():
+            raise OutputPathError(f"--plots {folder}: not a folder; give a folder (created if "
+                                  "missing) for the figures")
+        if not folder.exists():
+            if not folder.parent.is_dir():
+                raise OutputPathError(f"--plots {folder}: its parent folder does not exist")
+            made = folder
+        outputs |= _plot_files(folder, data.n_subjects, bool(spec.bsv_parameters))
+    try:
+        if made is not None:
+            made.mkdir()
+        with output_files(outputs, force=args.force, inputs=[args.dataset, args.spec]) as out:
+            return _fit_into(args, out, spec, data, caught)
+    except BaseException:
+        if made is not None and made.is_dir() and not any(made.iterdir()):
+            made.rmdir()  # nothing written: no empty folder left behind
+        raise
 
 
-def _fit_into(args, out: dict) -> int:
-    """``pkmodel pk fit``, writing its outputs to ``out`` (moved into place together)."""
-    from pkmodel.cli.output import check_plot_path, fit_exit, phase, print_fit
-    from pkmodel.errors import ConvergenceWarning
-    from pkmodel.pk.population import fit_population, read_population_data, read_spec
+def _fit_spec(args):
+    """The specification of ``pk fit``, with ``--prior`` and ``--prior-weight``."""
+    from pkmodel.pk.population import read_spec
 
-    formats = {o: check_plot_path(getattr(args, o[2:]), force=args.force)
-               for o in ("--gof", "--vpc") if o in out}
     spec = read_spec(args.spec)
     if args.prior is not None:
         from pkmodel.pk.population import with_prior
@@ -269,9 +309,19 @@ def _fit_into(args, out: dict) -> int:
                                      "the specification)")
         spec = dataclasses.replace(spec, prior=dataclasses.replace(spec.prior,
                                                                    weight=args.prior_weight))
-    with warnings.catch_warnings(record=True) as caught:
+    return spec
+
+
+def _fit_into(args, out: dict, spec, data, caught: list) -> int:
+    """``pkmodel pk fit``, writing its outputs to ``out`` (moved into place together)."""
+    from pkmodel.cli.output import check_plot_path, fit_exit, phase, print_fit
+    from pkmodel.errors import ConvergenceWarning
+    from pkmodel.pk.population import fit_population
+
+    formats = {o: check_plot_path(getattr(args, o[2:]), force=args.force)
+               for o in ("--gof", "--vpc") if o in out}
+    with warnings.catch_warnings(record=True) as fitting:
         warnings.simplefilter("always")
-        data = read_population_data(args.dataset, spec, sep=args.sep)
         phase(f"fitting a {spec.structure_label()} model to {data.n_subjects} subjects, "
               f"{data.n_observations} observations")
         fit = fit_population(data, spec, draws=args.draws, tune=args.tune, chains=args.chains,
@@ -281,7 +331,7 @@ def _fit_into(args, out: dict) -> int:
                              strict=args.strict)
     # a failed gate is said by the diagnostics below; a note of the data is printed once, as a
     # note, even where it was also a warning
-    caught = [w for w in caught if not issubclass(w.category, ConvergenceWarning)
+    caught = [w for w in [*caught, *fitting] if not issubclass(w.category, ConvergenceWarning)
               and str(w.message) not in fit.notes]
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -295,6 +345,8 @@ def _fit_into(args, out: dict) -> int:
                 phase(f"drawing {getattr(args, option[2:])}")
                 plot(fit).savefig(out[option], format=formats[option], dpi=110)
                 figures.append(str(getattr(args, option[2:])))
+    if args.plots is not None:
+        figures += _draw_plots(fit, args.plots, out)
     payload = fit.to_dict(args.credible) | {"output": str(args.output), "figures": figures,
                                             "warnings": [str(w.message) for w in caught],
                                             "disclaimer": DISCLAIMER}
@@ -321,6 +373,27 @@ def _slip_reasons(fit) -> tuple[str, ...]:
     return tuple(n for n in fit.notes if n.startswith("the posterior medians are implausible"))
 
 
+def _draw_plots(fit, folder, out: dict) -> list[str]:
+    """Every figure of ``--plots DIR``: GOF, pcVPC, etas, the per-subject pages."""
+    from pathlib import Path
+
+    from pkmodel.cli.output import phase
+    from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+    from pkmodel.plots.subjects import plot_etas, plot_individuals
+
+    phase(f"drawing the figures into {folder}")
+    figures = {"gof": plot_goodness_of_fit(fit), "vpc": plot_pc_vpc(fit)}
+    if fit.spec.bsv_parameters:
+        figures["etas"] = plot_etas(fit)
+    for k, fig in enumerate(plot_individuals(fit, per_page=_PER_PAGE), start=1):
+        figures[f"individuals_{k:02d}"] = fig
+    written = []
+    for name, fig in figures.items():
+        fig.savefig(out[f"--plots {name}"], format="png", dpi=100)
+        written.append(str(Path(folder) / f"{name}.png"))
+    return written
+
+
 def _report(args) -> int:
     from pathlib import Path
 
@@ -343,6 +416,43 @@ def _report(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from pathlib import Path
+
+    from pkmodel.errors import SpecificationError
+    from pkmodel.pk.population import load_population_fit
+    from pkmodel.pk.population.comparison import compare_fits
+
+    names = [Path(p).name for p in args.fits]
+    if len(set(names)) < len(names):  # two files of one name in different folders
+        names = [str(p) for p in args.fits]
+    if len(set(names)) < len(names):
+        raise SpecificationError("the same fit file is given twice; give each fit once")
+    fits = {name: load_population_fit(path, warn=False)
+            for name, path in zip(names, args.fits, strict=True)}
+    result = compare_fits(fits, level=args.level)
+    unconverged = [name for name, fit in fits.items() if not fit.converged]
+    verdicts = result.verdicts() + [
+        f"{name} FAILS its convergence checks: its ELPD is not to be trusted before it passes "
+        "(pkmodel pk fit with more tuning and draws)" for name in unconverged]
+    if args.json:
+        emit_json({"level": result.level, "good_k": result.good_k,
+                   "reliable": result.reliable and not unconverged,
+                   "fits": result.table.to_dict("records"), "verdicts": verdicts})
+        return 0
+    what = "a subject" if args.level == "subject" else "an observation"
+    print(f"PSIS-LOO, leaving out {what} at a time; higher ELPD predicts better")
+    print(f"{'rank':>4}  {'fit':<28} {'ELPD':>10} {'SE':>7} {'ELPD diff':>10} {'SE diff':>8} "
+          f"{'p_loo':>7}  k-hat > {result.good_k:.2f}")
+    for row in result.table.to_dict("records"):
+        print(f"{row['rank']:>4}  {row['name']:<28} {row['elpd']:>10.1f} {row['se']:>7.1f} "
+              f"{row['elpd_diff']:>10.1f} {row['dse']:>8.1f} {row['p_loo']:>7.1f}  "
+              f"{row['n_high_k']} (max {row['max_k']:.2f})")
+    for line in verdicts:
+        print(f"- {line}")
+    return 0
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -360,11 +470,11 @@ def _seed_option(p) -> None:
 
 def register(subparsers) -> None:
     """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast``,
-    ``pkmodel pk fit`` and ``pkmodel pk report``."""
+    ``pkmodel pk fit``, ``pkmodel pk compare`` and ``pkmodel pk report``."""
     from pkmodel.pk import MODELS
 
     pk = subparsers.add_parser("pk", help="population PK: models, simulate, forecast, "
-                                          "fit, report")
+                                          "fit, compare, report")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
@@ -470,11 +580,25 @@ def register(subparsers) -> None:
                         "time and prediction)")
     p.add_argument("--vpc", default=None, metavar="PNG",
                    help="write the prediction-corrected visual predictive check (200 replicates)")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="write every figure into DIR (created if missing): gof.png, vpc.png, "
+                        "etas.png and individuals_NN.png (DV, IPRED and PRED of 12 subjects a "
+                        "page)")
     _seed_option(p)
     p.add_argument("--json", action="store_true",
                    help="print JSON: the summary rows (parameter, unit, mean, sd, median, "
                         "lower, upper, ess_bulk, ess_tail, r_hat), shrinkage, diagnostics")
     p.set_defaults(handler=_fit)
+
+    p = sub.add_parser("compare", help="rank population fits of one dataset by PSIS-LOO "
+                                       "(expected log predictive density), with k-hat checks")
+    p.add_argument("fits", nargs="+", metavar="POPFIT.nc",
+                   help="two or more fits of the same dataset, saved by `pkmodel pk fit`")
+    p.add_argument("--level", choices=("subject", "observation"), default="subject",
+                   help="leave out a subject (its random effects integrated out: how a new "
+                        "patient arrives; default) or an observation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_compare)
 
     p = sub.add_parser("report", help="write the HTML run report of a population PK fit (data, "
                                       "model and priors, convergence, parameters, GOF, pcVPC)")

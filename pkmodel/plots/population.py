@@ -1,4 +1,5 @@
-"""Plots of a population PK fit: goodness of fit and the prediction-corrected VPC."""
+"""Plots of a population PK fit: goodness of fit; the prediction-corrected VPC is drawn by
+:mod:`pkmodel.plots.vpc`."""
 
 from __future__ import annotations
 
@@ -6,19 +7,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pkmodel.pk.population import PCVPC, PopulationFit
+from pkmodel.pk.population import PopulationFit
 from pkmodel.pk.units import concentration_from_internal, days_per
-from pkmodel.pk.units import time_unit as canonical_time_unit
+from pkmodel.plots.vpc import concentration_label, plot_pc_vpc
 
 __all__ = ["plot_goodness_of_fit", "plot_pc_vpc"]
-
-
-def _concentration(spec) -> str:
-    """``theophylline concentration (mg/L)``: the specification's drug (if it names one) and
-    the dataset's concentration unit; the figures show concentrations in it."""
-    unit = "µg/mL" if spec is None else spec.concentration_unit
-    drug = None if spec is None else spec.drug
-    return f"{drug} concentration ({unit})" if drug else f"concentration ({unit})"
 
 
 def _log_axis(axis) -> None:
@@ -43,17 +36,51 @@ def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
     ax.set_ylim(lo, hi)
 
 
-def _smooth(ax, x: np.ndarray, y: np.ndarray, n_bins: int = 10) -> None:
-    """A running median (by quantile bins of x), red."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 2 * n_bins:
-        return
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)))
-    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, edges.size - 2)
-    mids = [(np.median(x[which == k]), np.median(y[which == k]))
-            for k in range(edges.size - 1) if np.any(which == k)]
-    ax.plot(*zip(*mids, strict=True), color="tab:red", lw=1.5)
+def loess(x: np.ndarray, y: np.ndarray, *, frac: float = 0.75, n_points: int = 60,
+          log_x: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A LOESS smoother (locally weighted linear regression, tricube weights, as R's
+    ``loess(span = 0.75, degree = 1)``) evaluated on ``n_points`` over the range of ``x``.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        The points (non-finite ones are left out).
+    frac : float, default 0.75
+        The share of the points in each local fit.
+    n_points : int, default 60
+        Where the smooth is evaluated (evenly spaced, in ``log x`` with ``log_x``).
+    log_x : bool, default False
+        Smooth against ``log x`` (positive ``x`` only): for predictions on a log axis.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The grid and the smooth on it (empty with fewer than 10 points).
+    """
+    ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if log_x else True)
+    u, y = (np.log(x[ok]) if log_x else x[ok]), y[ok]
+    if u.size < 10 or np.ptp(u) == 0:
+        return np.array([]), np.array([])
+    grid = np.linspace(u.min(), u.max(), n_points)
+    k = max(3, int(np.ceil(frac * u.size)))
+    fitted = np.empty(n_points)
+    for i, g in enumerate(grid):
+        d = np.abs(u - g)
+        h = np.partition(d, k - 1)[k - 1] * 1.0001 or 1.0
+        w = np.clip(1 - (d / h) ** 3, 0, None) ** 3
+        sw = w.sum()
+        mu, mv = (w * u).sum() / sw, (w * y).sum() / sw
+        var = (w * (u - mu) ** 2).sum()
+        slope = (w * (u - mu) * (y - mv)).sum() / var if var > 0 else 0.0
+        fitted[i] = mv + slope * (g - mu)
+    return (np.exp(grid) if log_x else grid), fitted
+
+
+def _smooth(ax, x: np.ndarray, y: np.ndarray, *, log_x: bool = False) -> None:
+    """The LOESS smooth of the points (:func:`loess`), red."""
+    gx, gy = loess(np.asarray(x, dtype=float), np.asarray(y, dtype=float), log_x=log_x)
+    if gx.size:
+        ax.plot(gx, gy, color="tab:red", lw=1.5, label="LOESS")
 
 
 def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) -> Figure:
@@ -70,10 +97,14 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     -------
     matplotlib.figure.Figure
         Top: observed against the population (PRED) and individual (IPRED) predictions, log
-        scales, with the identity line; observations below the LLOQ are left out (their number
-        is in the title). Bottom: CWRES against time and against PRED, IWRES against time and
-        against IPRED, with a running median (red) and lines at 0 and +-2.
+        scales, with the identity line, and CWRES against time; observations below the LLOQ
+        are left out (their number is in the title). Middle: CWRES against PRED, IWRES against
+        time and against IPRED. Bottom: the LOO-PIT as a standard normal quantile against time
+        and PRED, and its histogram against the uniform it follows under the model. LOESS
+        smooths (red) and lines at 0 and +-2 (+-1.96 for the LOO-PIT).
     """
+    from scipy import stats
+
     gof = fit.goodness_of_fit() if gof is None else gof
     seen = gof[gof["cens"] == 0].copy()
     unit = fit.spec.time_unit  # time and concentrations in the dataset's units
@@ -81,100 +112,57 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
     conc = fit.spec.concentration_unit
     for column in ("dv_ug_ml", "pred_ug_ml", "ipred_ug_ml"):
         seen[column] = concentration_from_internal(seen[column], conc)
-    fig = Figure(figsize=(12, 7))
-    axes = fig.subplots(2, 3)
+    has_pit = "loo_pit" in seen
+    if has_pit:
+        seen["loo_pit_z"] = stats.norm.ppf(np.clip(seen["loo_pit"], 1e-6, 1 - 1e-6))
+    fig = Figure(figsize=(12, 10.5 if has_pit else 7.4))
+    axes = fig.subplots(3 if has_pit else 2, 3)
     for ax, column, label in ((axes[0, 0], "pred_ug_ml", "population prediction PRED"),
                               (axes[0, 1], "ipred_ug_ml", "individual prediction IPRED")):
-        ax.scatter(seen[column], seen["dv_ug_ml"], s=8, alpha=0.5)
-        _identity(ax, seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy())
-        _smooth(ax, seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy())
+        x, y = seen[column].to_numpy(), seen["dv_ug_ml"].to_numpy()
+        ax.scatter(x, y, s=8, alpha=0.5)
+        _identity(ax, x, y)
+        gx, gy = loess(x, np.log(np.where(y > 0, y, np.nan)), log_x=True)
+        if gx.size:
+            ax.plot(gx, np.exp(gy), color="tab:red", lw=1.5)
         ax.set_xlabel(f"{label} ({conc})")
-        ax.set_ylabel(f"observed {_concentration(fit.spec)}")
-    panels = ((axes[0, 2], "time", "cwres", f"time ({unit}s)"),
-              (axes[1, 0], "pred_ug_ml", "cwres", f"PRED ({conc})"),
-              (axes[1, 1], "time", "iwres", f"time ({unit}s)"),
-              (axes[1, 2], "ipred_ug_ml", "iwres", f"IPRED ({conc})"))
-    for ax, x, y, xlabel in panels:
+        ax.set_ylabel(f"observed {concentration_label(fit.spec)}")
+    panels = [(axes[0, 2], "time", "cwres", f"time ({unit}s)", "CWRES"),
+              (axes[1, 0], "pred_ug_ml", "cwres", f"PRED ({conc})", "CWRES"),
+              (axes[1, 1], "time", "iwres", f"time ({unit}s)", "IWRES"),
+              (axes[1, 2], "ipred_ug_ml", "iwres", f"IPRED ({conc})", "IWRES")]
+    if has_pit:
+        pit_label = "LOO-PIT (normal quantile)"
+        panels += [(axes[2, 0], "time", "loo_pit_z", f"time ({unit}s)", pit_label),
+                   (axes[2, 1], "pred_ug_ml", "loo_pit_z", f"PRED ({conc})", pit_label)]
+    for ax, x, y, xlabel, ylabel in panels:
         ax.scatter(seen[x], seen[y], s=8, alpha=0.5)
-        _smooth(ax, seen[x].to_numpy(), seen[y].to_numpy())
+        _smooth(ax, seen[x].to_numpy(), seen[y].to_numpy(), log_x=x != "time")
         for level, style in ((0, "-"), (-2, ":"), (2, ":")):
             ax.axhline(level, color="0.3", lw=1, ls=style)
         if x != "time":
             ax.set_xscale("log")
             _log_axis(ax.xaxis)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(y.upper())
+        ax.set_ylabel(ylabel)
+    if has_pit:
+        ax = axes[2, 2]
+        pit = seen["loo_pit"].dropna().to_numpy()
+        ax.hist(pit, bins=10, range=(0, 1), density=True, color="tab:blue", alpha=0.6)
+        # the 90% range of a histogram bin's height under uniformity
+        lo, hi = stats.binom.ppf([0.05, 0.95], pit.size, 0.1) / (0.1 * max(pit.size, 1))
+        ax.axhspan(lo, hi, color="0.5", alpha=0.25, lw=0, label="90% range if uniform")
+        ax.axhline(1.0, color="0.3", lw=1)
+        ax.set_xlabel("LOO-PIT")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7, frameon=False, loc="lower center")
     for ax in axes.ravel():
         ax.grid(alpha=0.3, which="both")
+        ax.tick_params(labelsize=8)
     n_blq = int(np.sum(gof["cens"] != 0))
     fig.suptitle(f"Goodness of fit: {fit.spec.structure_label()}, {fit.data.n_subjects} "
                  f"subjects, {len(seen)} observations shown"
-                 + (f" ({n_blq} censored left out)" if n_blq else ""), fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None, spec=None,
-                **options) -> Figure:
-    """The prediction-corrected visual predictive check.
-
-    Parameters
-    ----------
-    vpc : PCVPC or PopulationFit
-        A check (:func:`pkmodel.pk.population.pc_vpc`), or a fit to compute it from.
-    time_unit : {"day", "hour", "week"}, optional
-        The unit of the time axis; default the fit's specification's (the dataset's), or
-        days for a check given alone.
-    spec : PopulationSpec, optional
-        For a check given alone: the specification whose units (time, concentration) and drug
-        label the axes (a fit gives its own).
-    **options
-        With a fit: ``n_replicates``, ``n_bins``, ``ci_prob``, ``random_seed`` of
-        :meth:`PopulationFit.pc_vpc`.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Prediction-corrected observations (points) and their 5th, 50th and 95th percentiles per
-        time bin (lines), over the simulated intervals of the same percentiles (shaded: blue for
-        the outer percentiles, red for the median), log concentration scale.
-    """
-    if isinstance(vpc, PopulationFit):
-        spec = vpc.spec
-        time_unit = time_unit or spec.time_unit
-        vpc = vpc.pc_vpc(**options)
-    time_unit = canonical_time_unit(time_unit or (spec.time_unit if spec is not None else "day"))
-    scale = 1.0 / days_per(time_unit)
-    per = concentration_from_internal(1.0, spec.concentration_unit if spec is not None
-                                      else "µg/mL")
-    table = vpc.table.assign(**{c: vpc.table[c] * per for c in ("lower", "upper", "observed")})
-    fig = Figure(figsize=(9, 5.5))
-    ax = fig.subplots()
-    ax.scatter(vpc.observed["time_days"] * scale, vpc.observed["pc_dv_ug_ml"] * per, s=6,
-               color="0.55",
-               alpha=0.5, label="observations (prediction-corrected)")
-    width = round(100 * vpc.ci_prob)
-    for q, colour in ((5.0, "tab:blue"), (50.0, "tab:red"), (95.0, "tab:blue")):
-        rows = table[table["percentile"] == q].sort_values("time_days")
-        which = "median" if q == 50.0 else "5th and 95th percentiles"
-        ax.fill_between(rows["time_days"] * scale, rows["lower"], rows["upper"], color=colour,
-                        alpha=0.2, lw=0, label=(f"simulated {width}% intervals of the {which}"
-                                                if q != 95.0 else None))
-        ax.plot(rows["time_days"] * scale, rows["observed"], color=colour, lw=1.8, marker="o",
-                ms=3,
-                ls="-" if q == 50.0 else "--",
-                label=f"observed {which}" if q != 95.0 else None)
-    if vpc.lloq_ug_ml is not None:
-        ax.axhline(vpc.lloq_ug_ml * per, color="0.3", ls=":", lw=1,
-                   label="LLOQ (values below left out)")
-    ax.set_yscale("log")
-    _log_axis(ax.yaxis)
-    ax.set_xlabel(f"time since the first dose ({time_unit}s)")
-    ax.set_ylabel(f"prediction-corrected {_concentration(spec)}")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, frameon=False, loc="best")
-    ax.set_title(f"pcVPC: {vpc.n_replicates} replicates from the posterior; "
-                 f"{100 * vpc.fraction_inside:.0f}% of observed percentile points inside their "
-                 f"{width}% intervals", fontsize=9)
-    fig.tight_layout()
+                 + (f" ({n_blq} censored left out)" if n_blq else "")
+                 + "; red: LOESS smooth", fontsize=10)
+    fig.tight_layout(h_pad=1.2, w_pad=1.2)
     return fig

@@ -4,7 +4,8 @@ What a pharmacometrician reads of a run: the data (subjects, observations, value
 LLOQ, what was changed while reading them), the specification (structure, priors of the typical
 values, BSV, covariate effects, residual error, a published prior), the convergence gate's
 verdict, the parameter table (median, credible interval, R-hat, ESS, eta shrinkage), the
-goodness-of-fit plots and the pcVPC, and the research-use disclaimer. Same page, style and
+goodness-of-fit plots and the pcVPC, the subjects (subject-level LOO, the random effects, every
+subject's fit), and the research-use disclaimer. Same page, style and
 figure machinery as the remission fit's report (:mod:`pkmodel.report.document`).
 """
 
@@ -192,7 +193,9 @@ def _checks_section(fit, n_replicates: int, random_seed: int | None) -> str:
                     "Observed against PRED (typical subject of those covariates, posterior "
                     "medians) and IPRED (posterior median of the individual prediction), log "
                     "scales; CWRES (FOCE-I linearisation at the posterior-mean etas) and IWRES "
-                    "against time and prediction, with running medians (red). Values below the "
+                    "against time and prediction; the LOO-PIT (each observation's predictive "
+                    "probability with it left out, by PSIS) as a normal quantile, and its "
+                    "histogram, uniform under the model; LOESS smooths (red). Values below the "
                     "LLOQ are left out of these panels."),
         "<h3>Prediction-corrected visual predictive check</h3>",
         f'<p id="vpc-inside">{100 * vpc.fraction_inside:.0f}% of the observed 5th, 50th and '
@@ -200,9 +203,52 @@ def _checks_section(fit, n_replicates: int, random_seed: int | None) -> str:
         f"over {vpc.n_replicates} replicates of the dataset from the posterior.</p>",
         figure_html(plot_pc_vpc(vpc, spec=fit.spec), "prediction-corrected visual predictive check",
                     "pcVPC (Bergstrand et al. 2011): every value multiplied by PRED of its bin "
-                    "over its own PRED; values below the LLOQ left out on both sides."),
+                    "over its own PRED; the 5th, 50th and 95th percentiles, each over its own "
+                    "simulated interval. Values below the LLOQ stay in the ranks on both sides "
+                    "(a percentile among them is not drawn) and their fraction per bin is the "
+                    "lower panel; pre-dose samples (PRED 0) are left out."),
         "</section>",
     ])
+
+
+def _subjects_section(fit) -> str:
+    """Per-subject fits (every subject, paged), the random effects and subject-level LOO."""
+    from pkmodel.plots.subjects import plot_etas, plot_individuals
+
+    parts = ['<section id="subjects"><h2>6. Subjects and random effects</h2>']
+    if "log_likelihood" in fit.tree.children:
+        from pkmodel.pk.population.comparison import loo
+
+        result = loo(fit, "subject")
+        k = np.asarray(result.pareto_k).ravel()
+        ids = np.asarray(fit.data.subject_ids)
+        high = ids[~(k <= result.good_k)]
+        parts.append(
+            f'<p id="loo">Leaving out one subject at a time (PSIS-LOO, its random effects '
+            f"integrated out): ELPD {float(result.elpd):.1f} (SE {float(result.se):.1f}), "
+            f"effective number of parameters {float(result.p):.1f}; "
+            + (f"Pareto k-hat above {result.good_k:.2f} for ID "
+               f"{_esc(', '.join(map(str, high)))}: those subjects are influential (check "
+               "their data) and the ELPD is unreliable." if high.size else
+               f"every Pareto k-hat below {result.good_k:.2f}.")
+            + " Compare models with <code>pkmodel pk compare A.nc B.nc</code>.</p>")
+    else:
+        parts.append("<p>This fit was saved without its log likelihood (pkmodel 0.4 or "
+                     "earlier): fit it again to get LOO.</p>")
+    if fit.spec.bsv_parameters:
+        parts.append(figure_html(plot_etas(fit), "random effects",
+                                 "Posterior-mean etas: their distribution against Normal(0, "
+                                 "ω) with the eta shrinkage, and against each covariate with "
+                                 "a LOESS smooth (red)."))
+    pages = plot_individuals(fit)
+    for number, fig in enumerate(pages, start=1):
+        parts.append(figure_html(fig, f"individual fits, page {number}",
+                                 "Observed values (dots; censored ones as open triangles at "
+                                 "their limit), IPRED (median and 90% band of the subject's "
+                                 "prediction) and PRED (typical subject of its covariates)."
+                                 if number == 1 else ""))
+    parts.append("</section>")
+    return "\n".join(parts)
 
 
 def render_population_report(fit, *, ci_prob: float = 0.9, n_replicates: int = 200,
@@ -236,11 +282,11 @@ def render_population_report(fit, *, ci_prob: float = 0.9, n_replicates: int = 2
               f"<strong>{status}</strong>; written {written_at()}.</p>")
     nav = ('<nav><a href="#data">Data</a><a href="#model">Model</a>'
            '<a href="#diagnostics">Convergence</a><a href="#parameters">Parameters</a>'
-           '<a href="#checks">Checks</a></nav>')
+           '<a href="#checks">Checks</a><a href="#subjects">Subjects</a></nav>')
     body = [f"<h1>{html.escape(title)}</h1>", header, disclaimer_notice(), nav,
             _data_section(fit), _model_section(fit), _diagnostics_section(fit),
             _parameter_section(fit, ci_prob),
-            _checks_section(fit, n_replicates, random_seed), footer()]
+            _checks_section(fit, n_replicates, random_seed), _subjects_section(fit), footer()]
     return html_document(title, body)
 
 

@@ -31,10 +31,13 @@ from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.pk.units import concentration_from_internal, from_internal
 
-__all__ = ["MODEL_KIND", "PopulationFit"]
+__all__ = ["MODEL_KIND", "PREDICTIVE_GROUPS", "PopulationFit"]
 
 #: The ``pkmodel_model_kind`` of a saved population PK fit.
 MODEL_KIND = "population_pk"
+#: The groups ArviZ's ``loo``, ``compare`` and predictive checks read
+#: (:mod:`~pkmodel.pk.population.likelihood`); fits saved by pkmodel 0.4 and earlier lack them.
+PREDICTIVE_GROUPS = ("log_likelihood", "observed_data", "constant_data", "posterior_predictive")
 
 
 @dataclass
@@ -47,7 +50,10 @@ class PopulationFit(BayesianFit):
     data : PopulationData
         The data it was fitted to (kept in the saved file).
     tree : xarray.DataTree
-        ``posterior`` (chain, draw, subject) and ``sample_stats``.
+        ``posterior`` (chain, draw, subject), ``sample_stats`` and, for fits made after pkmodel
+        0.4, :data:`PREDICTIVE_GROUPS`: ``az.loo(fit.tree, var_name="y_by_subject")``
+        (leaving out subjects) or ``var_name="y"`` (observations), ``az.compare``,
+        ``az.loo_pit`` and ArviZ's predictive-check plots read them.
     random_seed : int
     warn : bool, default True
         Emit the :class:`~pkmodel.errors.ConvergenceWarning` of a failed gate on creation.
@@ -204,9 +210,12 @@ class PopulationFit(BayesianFit):
             above), ``pred_ug_ml`` (typical subject of those covariates, eta 0, at the posterior
             medians), ``ipred_ug_ml`` (posterior median of the individual prediction) and
             ``iwres`` (``(dv - ipred) / sd`` at ``ipred`` and the residual SDs' medians; NaN
-            for censored values) and ``cwres`` (:func:`~pkmodel.pk.population.checks.cwres`).
+            for censored values), ``cwres`` (:func:`~pkmodel.pk.population.checks.cwres`) and
+            ``loo_pit`` (:func:`~pkmodel.pk.population.comparison.loo_pit`: uniform under the
+            model; NaN for censored values).
         """
         from pkmodel.pk.population.checks import cwres
+        from pkmodel.pk.population.comparison import loo_pit
 
         post = self.posterior.stack(sample=("chain", "draw"))
         n = post.sizes["sample"]
@@ -228,15 +237,17 @@ class PopulationFit(BayesianFit):
         return pd.DataFrame({"ID": ids[self.data.obs_subject], "time_days":
                              self.data.obs_time_days, "dv_ug_ml": self.data.obs_value_ug_ml,
                              "cens": self.data.obs_cens, "pred_ug_ml": pred,
-                             "ipred_ug_ml": ipred, "iwres": iwres, "cwres": cwres(self)})
+                             "ipred_ug_ml": ipred, "iwres": iwres, "cwres": cwres(self),
+                             "loo_pit": loo_pit(self)})
 
     def pc_vpc(self, *, n_replicates: int = 200, n_bins: int = 8, ci_prob: float = 0.9,
-               random_seed: int | None = None):
+               bins="auto", stratify: str | None = None, random_seed: int | None = None):
         """The prediction-corrected visual predictive check; see
         :func:`pkmodel.pk.population.checks.pc_vpc`."""
         from pkmodel.pk.population.checks import pc_vpc
 
         return pc_vpc(self, n_replicates=n_replicates, n_bins=n_bins, ci_prob=ci_prob,
+                      bins=bins, stratify=stratify,
                       random_seed=self.random_seed if random_seed is None else random_seed)
 
     def to_population_model(self, name: str = "popfit", *,
@@ -302,11 +313,14 @@ class PopulationFit(BayesianFit):
                 "source": self.data.source}
 
     def _file_groups(self) -> dict[str, xr.Dataset]:
-        """The posterior, the sampler's statistics, and the data: subjects (with their
-        covariates), observations and doses."""
+        """The posterior, the sampler's statistics, the predictive groups (log likelihood,
+        observed, constant and replicated data) and the data: subjects (with their covariates),
+        observations and doses."""
         frames = self.data.to_frames()
         groups = {"posterior": self.posterior,
                   "sample_stats": self.tree["sample_stats"].to_dataset()}
+        groups |= {name: self.tree[name].to_dataset() for name in PREDICTIVE_GROUPS
+                   if name in self.tree.children}
         subjects = frames["subjects"]
         groups["pkmodel_subjects"] = xr.Dataset(
             {c: ("subject", subjects[c].to_numpy(dtype=str if c == "ID" else float))

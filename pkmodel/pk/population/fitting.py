@@ -3,7 +3,9 @@
 :func:`fit_population` reads the dataset (:func:`pkmodel.pk.read_nonmem`), gets the compiled
 hierarchical model (:mod:`~pkmodel.pk.population.compiled`, cached for every dataset of the same
 specification and subject slots), samples it through :func:`pkmodel.sampling.sample_nuts` (the
-one sampling run of every fit: the project's seed, Ctrl-C guard, checks) and returns the
+one sampling run of every fit: the project's seed, Ctrl-C guard, checks), adds the predictive
+groups ArviZ's ``loo`` and predictive checks read (:mod:`~pkmodel.pk.population.likelihood`) and
+returns the
 :class:`~pkmodel.pk.population.fit.PopulationFit`, whose convergence gate is the one every fit
 passes (:mod:`pkmodel.diagnostics`).
 """
@@ -21,6 +23,7 @@ from pkmodel.pk.population.compiled import sampler_model
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.fit import PopulationFit
 from pkmodel.pk.population.identifiability import design_information
+from pkmodel.pk.population.likelihood import predictive_groups
 from pkmodel.pk.population.spec import PopulationSpec, read_spec
 from pkmodel.pk.population.unit_slips import check_censoring, check_dataset
 from pkmodel.sampling import POPULATION_DRAWS, SamplerSettings, sample_nuts
@@ -118,8 +121,9 @@ def fit_population(
     # the subject slots beyond the data (compiled.py) are not subjects of the fit
     posterior = posterior.isel(subject=slice(0, data.n_subjects)).assign_coords(
         subject=list(data.subject_ids))
-    core = xr.DataTree.from_dict({"/posterior": posterior,
-                                  "/sample_stats": tree["sample_stats"].to_dataset()})
+    groups = {"posterior": posterior, "sample_stats": tree["sample_stats"].to_dataset()}
+    groups |= predictive_groups(spec, data, posterior, settings.random_seed)
+    core = xr.DataTree.from_dict({f"/{name}": ds for name, ds in groups.items()})
     fit = PopulationFit(spec=spec, data=data, tree=core, random_seed=settings.random_seed,
                         warn=False, design_notes=design_notes)
     fit.warn_if_unconverged(stacklevel=2)

@@ -15,7 +15,7 @@ import xarray as xr
 from pkmodel.errors import FitFileError, SpecificationError
 from pkmodel.netcdf import open_fit_file
 from pkmodel.pk.population.data import OBS_COVARIATE_PREFIX, PopulationData
-from pkmodel.pk.population.fit import MODEL_KIND, PopulationFit
+from pkmodel.pk.population.fit import MODEL_KIND, PREDICTIVE_GROUPS, PopulationFit
 from pkmodel.pk.population.spec import PARAMETER_UNITS, PopulationSpec
 
 __all__ = ["fit_from_tree", "load_population_fit"]
@@ -79,8 +79,8 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
             obs_course=obs["course"].values.astype(int) if "course" in obs else None,
             obs_covariates={c.removeprefix(OBS_COVARIATE_PREFIX): obs[c].values.astype(float)
                             for c in obs.data_vars if c.startswith(OBS_COVARIATE_PREFIX)})
-        core = xr.DataTree.from_dict({"/posterior": tree["posterior"].to_dataset(),
-                                      "/sample_stats": tree["sample_stats"].to_dataset()})
+        core = xr.DataTree.from_dict({f"/{name}": tree[name].to_dataset() for name in (
+            "posterior", "sample_stats", *PREDICTIVE_GROUPS) if name in tree.children})
         fit = PopulationFit(spec=spec, data=data, tree=core,
                             random_seed=int(attrs["pkmodel_random_seed"]), warn=False,
                             design_notes=tuple(json.loads(attrs.get("pkmodel_design_notes",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.integrate import solve_ivp
+from scipy.special import logsumexp
 
 from pkmodel.errors import FitFileError, PKDataError, SpecFileError, SpecificationError
 from pkmodel.pk import LinearCompartmental, steady_state_troughs
@@ -234,7 +235,7 @@ def test_the_convergence_gate_is_the_projects(fit_m3):
 def test_goodness_of_fit_individual_predictions_beat_population_ones(fit_m3):
     gof = fit_m3.goodness_of_fit()
     assert list(gof.columns) == ["ID", "time_days", "dv_ug_ml", "cens", "pred_ug_ml",
-                                 "ipred_ug_ml", "iwres", "cwres"]
+                                 "ipred_ug_ml", "iwres", "cwres", "loo_pit"]
     seen = gof[gof.cens == 0]
     error_pred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.pred_ug_ml)))
     error_ipred = np.mean(np.abs(np.log(seen.dv_ug_ml / seen.ipred_ug_ml)))
@@ -270,7 +271,7 @@ def test_pc_vpc_covers_data_from_the_fitted_model_and_flags_a_wrong_one(fit_m3, 
     for name, fig in (("gof", plot_goodness_of_fit(fit_m3)), ("vpc", plot_pc_vpc(vpc))):
         fig.savefig(tmp_path / f"{name}.png", dpi=60)
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
-    assert len(plot_goodness_of_fit(fit_m3).axes) == 6
+    assert len(plot_goodness_of_fit(fit_m3).axes) == 9  # with the LOO-PIT row
 
 
 # ----------------------------------------------------------------------------- published prior
@@ -535,14 +536,22 @@ def test_cli_fit_round_trip_with_json(tmp_path, simulated, capsys, fit_m3):
     assert "Traceback" not in err
     # a published prior from the command line, with the plots
     _write(tmp_path, SPEC_TOML)  # the good specification again
-    gof, vpc = tmp_path / "gof.png", tmp_path / "vpc.png"
+    gof, vpc, plots = tmp_path / "gof.png", tmp_path / "vpc.png", tmp_path / "plots"
     assert main([*args[:6], str(tmp_path / "prior.nc"), "--prior", "fasanmade2009",
                  "--prior-weight", "2", "--gof", str(gof), "--vpc", str(vpc),
-                 *args[7:]]) == 0
+                 "--plots", str(plots), *args[7:]]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["spec"]["prior"]["weight"] == 2.0 and payload["figures"] == [str(gof),
-                                                                                 str(vpc)]
+    pages = [f"individuals_{k:02d}.png" for k in range(1, 5)]  # 40 subjects, 12 a page
+    assert payload["spec"]["prior"]["weight"] == 2.0 and payload["figures"] == [
+        str(gof), str(vpc), *(str(plots / n) for n in ("gof.png", "vpc.png", "etas.png",
+                                                        *pages))]
     assert gof.stat().st_size > 10_000 and vpc.stat().st_size > 10_000
+    assert sorted(p.name for p in plots.iterdir()) == sorted(["etas.png", "gof.png", "vpc.png",
+                                                              *pages])
+    # --plots naming a file, or a folder whose parent is missing: refused before the fit
+    for bad_folder in (gof, tmp_path / "no" / "such"):
+        assert main([*args[:6], str(tmp_path / "w.nc"), "--plots", str(bad_folder)]) == 2
+        assert "--plots" in capsys.readouterr().err and not (tmp_path / "w.nc").exists()
     assert load_population_fit(tmp_path / "prior.nc", warn=False).spec.prior.model == \
         "fasanmade2009"
     assert main([*args[:6], str(tmp_path / "z.nc"), "--prior", "nosuchmodel"]) == 2
@@ -718,3 +727,310 @@ def test_a_specification_saved_by_0_4_is_read():
     for name, unit in (("q", "L/day"), ("v1", "L"), ("v2", "L")):
         saved["parameters"][name]["unit"] = unit
     assert json.loads(json.dumps(spec.to_dict(), sort_keys=True)) == saved
+
+
+# ----------------------------------------------------------------------------- LOO and LOO-PIT
+def test_the_stored_log_likelihood_is_scipy_s_at_a_draw(fit_m3, spec):
+    """Per observation: the ODE's concentration at one posterior draw and scipy's normal log
+    density (log CDF below the LLOQ); per subject: the random effects integrated out by
+    Gauss-Hermite quadrature, against the stored importance-sampling estimate."""
+    from scipy import stats
+
+    chain, draw = 1, 123
+    stored = fit_m3.tree["log_likelihood"].isel(chain=chain, draw=draw)
+    post = fit_m3.posterior.isel(chain=chain, draw=draw)
+    v = {k: float(post[k]) for k in ("tv_cl", "tv_v1", "tv_q", "tv_v2", "sigma_prop",
+                                     "theta_cl_weight_kg", "omega_cl", "omega_v1")}
+    data = fit_m3.data
+    weight = data.covariates["weight_kg"]
+    censored = np.unique(data.obs_subject[data.obs_cens == 1])
+    for i in (0, int(censored[0]), int(censored[-1])):
+        rows = data.obs_subject == i
+        doses = [(t, a, d) for t, a, d, s in zip(data.dose_time_days, data.dose_amount_mg,
+                                                 data.dose_duration_days, data.dose_subject,
+                                                 strict=True) if s == i]
+        p = {"cl": v["tv_cl"] * (weight[i] / 70) ** v["theta_cl_weight_kg"]
+             * np.exp(float(post["eta_cl"][i])),
+             "v1": v["tv_v1"] * np.exp(float(post["eta_v1"][i])), "q": v["tv_q"],
+             "v2": v["tv_v2"]}
+        conc = _ode(spec, p, doses, data.obs_time_days[rows])
+        y, cens = data.obs_value_ug_ml[rows], data.obs_cens[rows]
+        sd = v["sigma_prop"] * conc
+        expected = np.where(cens == 0, stats.norm.logpdf(y, conc, sd),
+                            stats.norm.logcdf(y, conc, sd))
+        np.testing.assert_allclose(stored["y"].values[rows], expected, rtol=1e-6, atol=1e-9)
+    assert (data.obs_cens == 1).sum() > 20  # the censored terms were checked above
+    # every subject's likelihood with its etas integrated out, on a 121 x 121 grid over 7
+    # posterior SDs either side of the mean of each subject's etas (the rectangle rule)
+    grid = np.linspace(-7, 7, 121)
+    g_cl, g_v1 = (a.ravel() for a in np.meshgrid(grid, grid, indexing="ij"))
+    mean = {p: post_all.mean(dim=("chain", "draw")).values for p, post_all in
+            (("cl", fit_m3.posterior["eta_cl"]), ("v1", fit_m3.posterior["eta_v1"]))}
+    sds = {p: fit_m3.posterior[f"eta_{p}"].std(dim=("chain", "draw")).values
+           for p in ("cl", "v1")}
+    eta = {"cl": mean["cl"] + sds["cl"] * g_cl[:, None],
+           "v1": mean["v1"] + sds["v1"] * g_v1[:, None]}
+    arrays = model_data(spec, data)
+    values = {f"log_tv_{k}": np.log(v[f"tv_{k}"]) for k in ("cl", "v1", "q", "v2")}
+    values |= {"theta_cl_weight_kg": v["theta_cl_weight_kg"], "eta_cl": eta["cl"],
+               "eta_v1": eta["v1"]}
+    conc = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
+    y, cens = data.obs_value_ug_ml, data.obs_cens
+    sd = v["sigma_prop"] * conc
+    per_obs = np.where(cens == 0, stats.norm.logpdf(y, conc, sd), stats.norm.logcdf(y, conc, sd))
+    per_subject = np.zeros((g_cl.size, data.n_subjects))
+    np.add.at(per_subject, (slice(None), data.obs_subject), per_obs)
+    log_prior = (stats.norm.logpdf(eta["cl"], 0, v["omega_cl"])
+                 + stats.norm.logpdf(eta["v1"], 0, v["omega_v1"]))
+    cell = np.log(sds["cl"] * sds["v1"] * (grid[1] - grid[0]) ** 2)
+    reference = logsumexp(per_subject + log_prior, axis=0) + cell
+    error = stored["y_by_subject"].values - reference
+    assert np.max(np.abs(error)) < 0.1 and abs(np.mean(error)) < 0.03, error
+
+
+def _perturbed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The dataset with the first subject's concentrations turned to rise over time (x 0.1 to
+    x 10): data the model cannot explain, which pull its estimates."""
+    frame = frame.copy()
+    rows = (frame["ID"] == frame["ID"].iloc[0]) & (frame["EVID"] == 0)
+    frame.loc[rows, "DV"] *= np.geomspace(0.1, 10, rows.sum())
+    return frame
+
+
+def test_loo_ranks_the_true_error_model_first_by_the_expected_margin(fit_m3, spec, simulated,
+                                                                     tmp_path, capsys):
+    """Data from a proportional error: the fit with an additive error predicts new subjects
+    worse, and PSIS-LOO (leaving out subjects) says so by about the margin measured on 60 new
+    subjects of the same design (their likelihood integrated over new random effects by plain
+    Monte Carlo, no PSIS, no quadrature)."""
+    from scipy import stats
+
+    from pkmodel.cli.main import main
+    from pkmodel.pk.population.comparison import compare_fits
+
+    additive = read_spec(_write(tmp_path, SPEC_TOML.replace(
+        'error = "proportional"', 'error = "additive"\nadditive_prior_ug_ml = 10')))
+    wrong = _fit(simulated.frame, additive)
+    result = compare_fits({"proportional": fit_m3, "additive": wrong})
+    table = result.table.set_index("name")
+    assert list(result.table["name"]) == ["proportional", "additive"]
+    margin, se = table.loc["additive", "elpd_diff"], table.loc["additive", "dse"]
+    assert margin > 4 and margin > 2 * se, table
+    assert result.verdicts()[0].startswith("proportional predicts better than additive")
+    # the expected margin: each fit's log predictive density of 60 new subjects
+    new = read_population_data(simulate_dataset(
+        spec, TRUTH, n_subjects=60, dose_times_days=[0, 14], sample_times_days=SAMPLES_DAYS,
+        dose_mg_kg=5, random_seed=11).frame, spec)
+    rng = np.random.default_rng(5)
+    arrays = model_data(spec, new)
+    member = (new.obs_subject[:, None] == np.arange(new.n_subjects)).astype(float)
+    density = {}
+    for name, fit in (("proportional", fit_m3), ("additive", wrong)):
+        post = fit.posterior.stack(sample=("chain", "draw"))
+        per_draw = []
+        for s in np.linspace(0, post.sizes["sample"] - 1, 25).astype(int):
+            d = {k: float(post[k][s]) for k in post.data_vars if "subject" not in post[k].dims}
+            values = {k: d[k] for k in d if k.startswith(("log_tv_", "theta_"))}
+            values |= {f"eta_{p}": d[f"omega_{p}"] * rng.standard_normal((1000, new.n_subjects))
+                       for p in ("cl", "v1")}
+            conc = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
+            sd = np.hypot(d.get("sigma_prop", 0.0) * conc, d.get("sigma_add_ug_ml", 0.0))
+            y = new.obs_value_ug_ml
+            per_obs = np.where(new.obs_cens == 0, stats.norm.logpdf(y, conc, sd),
+                               stats.norm.logcdf(y, conc, sd))
+            per_draw.append(logsumexp(per_obs @ member, axis=0) - np.log(1000))
+        density[name] = logsumexp(np.array(per_draw), axis=0) - np.log(len(per_draw))
+    diff = density["proportional"] - density["additive"]
+    expected = diff.mean() * fit_m3.data.n_subjects  # per subject, scaled to the 40 fitted
+    expected_se = diff.std(ddof=1) * np.sqrt(fit_m3.data.n_subjects / new.n_subjects) * \
+        np.sqrt(fit_m3.data.n_subjects)
+    assert expected > 0 and abs(margin - expected) < 2.5 * np.hypot(se, expected_se), (
+        margin, se, expected, expected_se)
+    # the command line: the same ranking, printed and as JSON
+    fit_m3.save(tmp_path / "proportional.nc")
+    wrong.save(tmp_path / "additive.nc")
+    files = [str(tmp_path / "additive.nc"), str(tmp_path / "proportional.nc")]
+    assert main(["pk", "compare", *files, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in payload["fits"]] == ["proportional.nc", "additive.nc"]
+    assert payload["fits"][1]["elpd_diff"] == pytest.approx(margin)
+    assert main(["pk", "compare", *files]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"1\s+proportional\.nc\s+-\d+\.\d\s+\d+\.\d\s+0\.0", out)
+    assert "proportional.nc predicts better than additive.nc" in out
+
+
+def test_k_hat_flags_an_influential_subject_and_compare_refuses_other_data(
+        fit_m3, simulated, spec, tmp_path, capsys):
+    from pkmodel.cli.main import main
+    from pkmodel.pk.population.comparison import compare_fits, loo
+
+    pulled = _fit(_perturbed(simulated.frame), spec)
+    k = np.asarray(loo(pulled).pareto_k)
+    good_k = loo(pulled).good_k
+    assert k[0] > good_k and np.argmax(k) == 0 and np.sort(k)[-2] < good_k, k
+    assert np.max(np.asarray(loo(fit_m3).pareto_k)) < good_k  # the unperturbed data: none
+    with pytest.raises(SpecificationError, match="fitted to different data"):
+        compare_fits({"a": fit_m3, "b": pulled})
+    pulled.save(tmp_path / "pulled.nc")
+    fit_m3.save(tmp_path / "plain.nc")
+    assert main(["pk", "compare", str(tmp_path / "plain.nc"), str(tmp_path / "pulled.nc")]) == 2
+    assert "different data" in capsys.readouterr().err
+    # a fit saved by pkmodel 0.4 has no log likelihood: it loads, and LOO says why not
+    old = load_population_fit(ROOT / "tests" / "saved_fits" / "population_0.4.nc", warn=False)
+    assert "log_likelihood" not in old.tree.children
+    with pytest.raises(SpecificationError, match=r"no log likelihood.*fit it again"):
+        loo(old)
+    assert np.isfinite(old.goodness_of_fit()["loo_pit"]).any()  # computed from its posterior
+
+
+def test_loo_pit_is_arviz_s_and_about_uniform(fit_m3):
+    """The exact LOO-PIT (normal CDF at each draw, PSIS weights) against ArviZ's ``loo_pit``
+    from the stored replicates; uniform under the model that made the data."""
+    import arviz as az
+    from scipy import stats
+
+    from pkmodel.pk.population.comparison import loo_pit
+
+    ours = loo_pit(fit_m3)
+    exact = fit_m3.data.obs_cens == 0
+    assert np.isnan(ours[~exact]).all()
+    # ArviZ's PSIS stops at an observation whose log likelihood is the same at every draw (a
+    # value far below the LLOQ: P(Y < LLOQ) = 1): pkmodel's weights give it uniform ones
+    from pkmodel.pk.population.comparison import psis_weights
+
+    weights, khat, _ = psis_weights(fit_m3.tree["log_likelihood"]["y"], fit_m3.posterior)
+    theirs = np.asarray(az.loo_pit(fit_m3.tree, var_names="y",
+                                   log_weights=weights.to_dataset(name="y"),
+                                   pareto_k=khat.to_dataset(name="y"))["y"]).ravel()
+    assert np.mean(np.abs(ours[exact] - theirs[exact])) < 0.02
+    assert np.corrcoef(ours[exact], theirs[exact])[0, 1] > 0.98
+    assert stats.kstest(ours[exact], "uniform").pvalue > 0.01
+    ppc = fit_m3.tree["posterior_predictive"]["y"]
+    assert ppc.attrs["units"] == "µg/mL" and ppc.sizes["observation"] == fit_m3.data.n_observations
+
+
+# ----------------------------------------------------------------------------- pcVPC options
+def _replica(fit, **changes):
+    """The fit with its data changed (the same posterior): what a check of other data sees."""
+    return dataclasses.replace(fit, data=dataclasses.replace(fit.data, **changes), warn=False,
+                               _diagnostics=fit.diagnostics)
+
+
+def test_the_censored_pc_vpc_keeps_what_the_blq_values_say(fit_m3):
+    """Half the values below an LLOQ of 25 µg/mL: the fraction below it per bin is observed and
+    simulated; percentiles among the censored values are not drawn (never pulled to the LLOQ or
+    0); observations 60 % higher than the model says fall outside in the BLQ panel."""
+    data = fit_m3.data
+    lloq = 25.0
+    below = (data.obs_cens == 1) | (data.obs_value_ug_ml < lloq)
+    heavy = _replica(fit_m3, obs_cens=below.astype(int),
+                     obs_value_ug_ml=np.where(below, lloq, data.obs_value_ug_ml))
+    vpc = heavy.pc_vpc(n_replicates=100)
+    assert below.mean() > 0.4 and vpc.lloq_ug_ml == lloq
+    assert len(vpc.blq) == len(SAMPLES_DAYS)
+    for row in vpc.blq.itertuples():
+        assert row.observed == pytest.approx(below[data.obs_time_days == row.time_days].mean())
+    assert vpc.blq["inside"].mean() >= 5 / 6 and vpc.fraction_inside >= 0.8
+    table = vpc.table.set_index(["time_days", "percentile"])
+    for t in SAMPLES_DAYS:
+        share = below[data.obs_time_days == t].mean()
+        for q in (5.0, 50.0, 95.0):
+            value = table.loc[(t, q), "observed"]
+            assert np.isnan(value) == (share > q / 100 + 0.02 or share == 1.0), (t, q, share)
+            assert np.isnan(value) or value > 0
+    values = np.where(data.obs_cens == 0, 1.6, 1.0) * data.obs_value_ug_ml
+    shifted = values < lloq
+    wrong = _replica(fit_m3, obs_cens=shifted.astype(int),
+                     obs_value_ug_ml=np.where(shifted, lloq, values)).pc_vpc(n_replicates=100)
+    assert (~wrong.blq["inside"]).sum() >= 3, wrong.blq
+
+
+def test_pre_dose_samples_stay_out_of_the_pc_vpc(fit_m3):
+    data = fit_m3.data
+    n = data.n_subjects
+    with_predose = _replica(
+        fit_m3, obs_subject=np.concatenate([np.arange(n), data.obs_subject]),
+        obs_time_days=np.concatenate([np.zeros(n), data.obs_time_days]),
+        obs_value_ug_ml=np.concatenate([np.zeros(n), data.obs_value_ug_ml]),
+        obs_cens=np.concatenate([np.zeros(n, dtype=int), data.obs_cens]))
+    options = {"bins": "quantile", "n_bins": 4, "n_replicates": 40}
+    vpc = with_predose.pc_vpc(**options)
+    assert vpc.n_predose == n
+    plain = fit_m3.pc_vpc(**options)
+    pd.testing.assert_series_equal(vpc.table["observed"], plain.table["observed"])
+    assert (vpc.table["observed"].dropna() > 1).all()  # no percentile pulled to 0
+
+
+def test_pc_vpc_strata_and_user_bins(fit_m3, tmp_path):
+    from pkmodel.plots.population import plot_pc_vpc
+
+    vpc = fit_m3.pc_vpc(stratify="weight_kg", bins=[0, 10, 30, 80], n_replicates=40)
+    cut = np.median(fit_m3.data.covariates["weight_kg"])
+    assert list(dict.fromkeys(vpc.table["stratum"])) == [f"weight_kg <= {cut:g}",
+                                                         f"weight_kg > {cut:g}"]
+    for _, rows in vpc.table.groupby("stratum"):
+        assert sorted(set(zip(rows["t_low_days"], rows["t_high_days"], strict=True))) == [
+            (0.0, 10.0), (10.0, 30.0), (30.0, 80.0)]  # the edges given
+        assert set(rows["percentile"]) == {5.0, 50.0, 95.0}
+    fig = plot_pc_vpc(vpc, time_unit="week")
+    assert len(fig.axes) == 4  # two strata, each with its BLQ panel
+    fig.savefig(tmp_path / "strata.png", dpi=50)
+    assert (tmp_path / "strata.png").stat().st_size > 10_000
+
+
+def test_pc_vpc_options_that_cannot_apply_are_refused_before_any_work(fit_m3, monkeypatch):
+    from pkmodel.pk.population import checks
+
+    monkeypatch.setattr(checks, "predict",
+                        lambda *a, **k: pytest.fail("simulated before checking the options"))
+    for options, message in (({"bins": "jenks"}, "bins must be one of auto, quantile, time"),
+                             ({"bins": [0, 10, 5]}, "increasing"),
+                             ({"bins": [3.0]}, "at least two"),
+                             ({"bins": ["a", "b"]}, "must be numbers"),
+                             ({"stratify": "albumin_g_dl"},
+                              r"cannot stratify by 'albumin_g_dl'.*\(weight_kg\)"),
+                             ({"n_bins": 0}, "n_bins must be at least 1"),
+                             ({"ci_prob": 1.5}, "ci_prob")):
+        with pytest.raises(SpecificationError, match=message):
+            fit_m3.pc_vpc(**options)
+
+
+# ----------------------------------------------------------------------------- subject plots
+def test_loess_reproduces_a_line_and_follows_a_curve():
+    from pkmodel.plots.population import loess
+
+    x = np.linspace(0, 10, 200)
+    gx, gy = loess(x, 2 + 0.5 * x)
+    np.testing.assert_allclose(gy, 2 + 0.5 * gx, atol=1e-9)
+    y = np.sin(x) + np.random.default_rng(0).normal(0, 0.1, x.size)
+    gx, gy = loess(x, y, frac=0.2)
+    assert np.max(np.abs(gy - np.sin(gx))) < 0.15
+    gx, gy = loess(np.geomspace(1, 100, 50), np.log(np.geomspace(1, 100, 50)), log_x=True)
+    np.testing.assert_allclose(gy, np.log(gx), atol=1e-9)
+
+
+def test_individual_and_eta_plots(fit_m3, tmp_path):
+    from pkmodel.pk.population.individuals import eta_table, prediction_curves
+    from pkmodel.plots.subjects import plot_etas, plot_individuals
+
+    curves = prediction_curves(fit_m3)
+    pages = plot_individuals(fit_m3, curves=curves)
+    assert len(pages) == 4 and sum(ax.get_visible() for ax in pages[-1].axes) == 4
+    # the last grid point is each subject's last observation: PRED there is the GOF's
+    gof = fit_m3.goodness_of_fit().groupby("ID", sort=False).tail(1).set_index("ID")
+    last = curves.groupby("ID", sort=False).tail(1).set_index("ID")
+    np.testing.assert_allclose(last["pred_ug_ml"], gof.loc[last.index, "pred_ug_ml"], rtol=1e-9)
+    np.testing.assert_allclose(last["ipred_ug_ml"], gof.loc[last.index, "ipred_ug_ml"],
+                               rtol=0.05)
+    etas = eta_table(fit_m3)
+    assert list(etas.columns) == ["ID", "eta_cl", "eta_v1", "weight_kg"]
+    fig = plot_etas(fit_m3)
+    assert len(fig.axes) == 4
+    shrinkage = fit_m3.shrinkage()
+    assert fig.axes[0].get_title() == f"eta_cl: shrinkage {shrinkage['cl']:.0%}"
+    for name, figure in (("page", pages[0]), ("etas", fig)):
+        figure.savefig(tmp_path / f"{name}.png", dpi=50)
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    with pytest.raises(SpecificationError, match="per_page"):
+        plot_individuals(fit_m3, per_page=0)

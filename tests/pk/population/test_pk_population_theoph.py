@@ -43,7 +43,9 @@ SPEC = ROOT / "pkmodel" / "data" / "theophylline.toml"
 FIGURES = ROOT / "docs" / "theophylline_nonmem.json"
 #: The goodness-of-fit and pcVPC figures of this fit on docs/population_pk.md.
 PLOTS = {"gof": ROOT / "docs" / "figures" / "theophylline_gof.png",
-         "pcvpc": ROOT / "docs" / "figures" / "theophylline_pcvpc.png"}
+         "pcvpc": ROOT / "docs" / "figures" / "theophylline_pcvpc.png",
+         "individuals": ROOT / "docs" / "figures" / "theophylline_individuals.png",
+         "etas": ROOT / "docs" / "figures" / "theophylline_etas.png"}
 
 #: NONMEM 7.4.4 FOCE-I, Wiczling/theopd model/nonmem/basic/1/1.ext: (estimate, SE), in the
 #: run's units (L/h, L, 1/h; variances of ETA on the log scale and of EPS in (mg/L)^2).
@@ -202,11 +204,15 @@ def test_figures_of_the_docs_are_this_fit(fit):
                "nonmem_ofv": NONMEM_OFV}
     if os.environ.get("PKMODEL_WRITE_FIGURES"):
         from pkmodel.plots.population import plot_goodness_of_fit, plot_pc_vpc
+        from pkmodel.plots.subjects import plot_etas, plot_individuals
 
         FIGURES.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
         PLOTS["gof"].parent.mkdir(exist_ok=True)
         plot_goodness_of_fit(fit).savefig(PLOTS["gof"], dpi=90)
         plot_pc_vpc(fit, random_seed=1).savefig(PLOTS["pcvpc"], dpi=90)
+        (page,) = plot_individuals(fit)  # the 12 subjects
+        page.savefig(PLOTS["individuals"], dpi=80)
+        plot_etas(fit).savefig(PLOTS["etas"], dpi=80)
     # the page shows this fit's figures
     page = (ROOT / "docs" / "population_pk.md").read_text(encoding="utf-8")
     for path in PLOTS.values():

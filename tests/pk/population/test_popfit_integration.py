@@ -161,7 +161,14 @@ def test_the_population_pk_run_report(popfit, tmp_path, capsys):
     assert pkmodel.DISCLAIMER in text
     # self-contained: no link to fetch (the base64 images may spell "http" by chance)
     assert not re.search(r'(src|href)="(https?:)?//', text)
-    assert text.count('<img src="data:image/png;base64,') == 2  # GOF and pcVPC
+    # GOF, pcVPC, the etas and the 40 subjects on 4 pages
+    assert text.count('<img src="data:image/png;base64,') == 7
+    assert 'alt="individual fits, page 4"' in text and 'alt="random effects"' in text
+    from pkmodel.pk.population.comparison import loo
+
+    result = loo(fit)
+    assert re.search(rf'id="loo">Leaving out one subject.*ELPD {float(result.elpd):.1f} '
+                     rf"\(SE {float(result.se):.1f}\)", text)
     status = "PASS" if fit.converged else "FAIL"
     assert f'<span class="badge {status.lower()}" id="diagnostics-status">{status}</span>' in text
     for row in fit.summary().itertuples():  # every parameter with its median, interval, R-hat
