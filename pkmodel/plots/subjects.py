@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pkmodel.pk.population import PopulationFit
-from pkmodel.plots.population import _PER_DAY, _log_axis, loess
+from pkmodel.pk.units import concentration_from_internal, days_per
+from pkmodel.plots.population import _log_axis, loess
 
 __all__ = ["plot_etas", "plot_individuals"]
 
@@ -47,8 +48,9 @@ def plot_individuals(fit: PopulationFit, *, per_page: int = 12, log_y: bool = Tr
         raise SpecificationError(f"per_page must be at least 1, not {per_page!r}")
     curves = prediction_curves(fit) if curves is None else curves
     data = fit.data
-    unit = fit.spec.time_unit
-    scale = _PER_DAY[unit]
+    unit = fit.spec.time_unit  # time and concentrations in the dataset's units
+    scale = 1.0 / days_per(unit)
+    per = float(concentration_from_internal(1.0, fit.spec.concentration_unit))
     ids = list(data.subject_ids)
     per_page = int(per_page)
     pages = [ids[i:i + per_page] for i in range(0, len(ids), per_page)]
@@ -64,20 +66,20 @@ def plot_individuals(fit: PopulationFit, *, per_page: int = 12, log_y: bool = Tr
             c = by_id[sid]
             t = c["time_days"].to_numpy() * scale
             shown = c["pred_ug_ml"].to_numpy() > 0 if log_y else np.ones(len(c), dtype=bool)
-            ax.fill_between(t[shown], c["ipred_lower_ug_ml"].to_numpy()[shown],
-                            c["ipred_upper_ug_ml"].to_numpy()[shown], color="tab:blue",
+            ax.fill_between(t[shown], c["ipred_lower_ug_ml"].to_numpy()[shown] * per,
+                            c["ipred_upper_ug_ml"].to_numpy()[shown] * per, color="tab:blue",
                             alpha=0.15, lw=0)
-            ax.plot(t[shown], c["ipred_ug_ml"].to_numpy()[shown], color="tab:blue", lw=1.4,
+            ax.plot(t[shown], c["ipred_ug_ml"].to_numpy()[shown] * per, color="tab:blue", lw=1.4,
                     label="IPRED (median, 90% band)")
-            ax.plot(t[shown], c["pred_ug_ml"].to_numpy()[shown], color="0.4", lw=1.2,
+            ax.plot(t[shown], c["pred_ug_ml"].to_numpy()[shown] * per, color="0.4", lw=1.2,
                     ls="--", label="PRED")
             rows = data.obs_subject == i
             seen = rows & (data.obs_cens == 0)
             below = rows & (data.obs_cens != 0)
-            ax.scatter(data.obs_time_days[seen] * scale, data.obs_value_ug_ml[seen], s=14,
+            ax.scatter(data.obs_time_days[seen] * scale, data.obs_value_ug_ml[seen] * per, s=14,
                        color="black", zorder=3, label="DV")
             if below.any():
-                ax.scatter(data.obs_time_days[below] * scale, data.obs_value_ug_ml[below],
+                ax.scatter(data.obs_time_days[below] * scale, data.obs_value_ug_ml[below] * per,
                            s=22, marker="v", facecolors="none", edgecolors="tab:red",
                            zorder=3, label="censored (at its limit)")
             if log_y:
@@ -89,7 +91,7 @@ def plot_individuals(fit: PopulationFit, *, per_page: int = 12, log_y: bool = Tr
         for ax in axes[len(page):]:
             ax.set_visible(False)
         for ax in axes[::ncols]:
-            ax.set_ylabel("µg/mL", fontsize=8)
+            ax.set_ylabel(fit.spec.concentration_unit, fontsize=8)
         for ax in axes[(nrows - 1) * ncols:]:
             ax.set_xlabel(f"time ({unit}s)", fontsize=8)
         handles, labels = [], []
