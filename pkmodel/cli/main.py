@@ -75,7 +75,11 @@ _default_showwarning = warnings.showwarning
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     warnings.showwarning = _show_warning
-    parser = build_parser()
+    try:  # Ctrl-C while the libraries load (seconds on a busy machine): nothing started yet
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print("pkmodel: interrupted; no output was written", file=sys.stderr)
+        return 130
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
