@@ -387,3 +387,32 @@ def test_an_oral_steady_state_interval_shorter_than_the_default_infusion_is_read
                                                  obs(s, 0.5 / 24), obs(s, 0.9 / 24))])
     data = read_population_data(frame, make_spec(1, "oral"))
     np.testing.assert_allclose(data.dose_ss_interval_days, 1 / 24)
+
+
+def test_a_forecast_follows_the_events_and_lists_what_was_left_unused(tmp_path, capsys):
+    import json
+
+    from pkmodel.cli.main import main
+
+    frame = rows(dose(1, 0, 400, RATE=4800, SS=1, II=56, WT=70), obs(1, 55.9, 3.0, WT=70),
+                 obs(1, 60, 9.0, MDV=1, WT=70), dose(1, 56, 400, RATE=4800, ADDL=1, II=56, WT=70),
+                 obs(1, 111.9, 2.5, WT=70, AMT=5))
+    path = tmp_path / "pk.csv"
+    frame.to_csv(path, index=False)
+    assert main(["pk", "forecast", str(path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    notes = "\n".join(payload["data_notes"])
+    assert ("1 observation row(s) (EVID 0) with MDV 1 carry a DV, not used as an observation "
+            "(row 5)") in notes
+    assert "carry an AMT, not given as a dose (row 6)" in notes
+
+
+def test_a_covariate_history_with_a_steady_state_dose_is_refused_with_the_fix():
+    from pkmodel.errors import SpecificationError
+
+    subject = read_nonmem(rows(dose(1, 0, 400, RATE=4800, SS=1, II=56, WT=70),
+                               obs(1, 55.9, 3.0, WT=70), obs(1, 80, 4.0, WT=75)))["1"]
+    assert subject.covariate_history is not None
+    with pytest.raises(SpecificationError, match="ADDL"):
+        estimate_individual("fasanmade2009", subject.covariate_history, subject.schedule,
+                            subject.observations)
