@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 from pkmodel.errors import PKDataError
@@ -416,3 +418,35 @@ def test_a_covariate_history_with_a_steady_state_dose_is_refused_with_the_fix():
     with pytest.raises(SpecificationError, match="ADDL"):
         estimate_individual("fasanmade2009", subject.covariate_history, subject.schedule,
                             subject.observations)
+
+
+_EVENT_CELLS = st.sampled_from(["", ".", "0", "1", "2", "3", "4", "-1", "1.5", "12", "x", "0.5"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(cells=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(
+    ["EVID", "ADDL", "II", "SS", "CMT", "RATE"]), _EVENT_CELLS), max_size=4),
+    dosing=st.sampled_from(["oral", "infusion", "bolus"]))
+def test_random_event_cells_give_pkdataerror_or_every_dose(cells, dosing):
+    """Random EVID, ADDL, II, SS, CMT and RATE cells: a PKDataError, or a dataset with one dose
+    per dose row and per additional dose, all finite."""
+    frame = pd.DataFrame({"ID": [1, 1, 1, 2, 2, 2], "TIME": [0, 1, 30, 0, 2, 40],
+                          "AMT": ["300", ".", "200", "300", ".", "."],
+                          "DV": [".", "2", ".", ".", "3", "1"], "EVID": ["1", "0", "1", "1", "0",
+                                                                        "0"],
+                          "ADDL": [""] * 6, "II": [""] * 6, "SS": [""] * 6, "CMT": [""] * 6,
+                          "RATE": [""] * 6}, dtype=object)
+    for row, column, value in cells:
+        frame.loc[row, column] = value
+    try:
+        data = read_nonmem(frame, dosing=dosing)
+    except PKDataError:
+        return
+    event("read")
+    evid = pd.to_numeric(frame["EVID"], errors="coerce")
+    addl = pd.to_numeric(frame["ADDL"].replace({"": "0", ".": "0"}), errors="coerce")
+    expected = int(((evid == 1) | (evid == 4)).sum() + addl[(evid == 1) | (evid == 4)].sum())
+    got = sum(len(s.schedule) for s in data.subjects.values())
+    assert got == expected
+    for s in data.subjects.values():
+        assert np.all(np.isfinite(s.schedule.times_days)) and np.all(s.schedule.amounts > 0)
