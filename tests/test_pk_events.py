@@ -450,3 +450,20 @@ def test_random_event_cells_give_pkdataerror_or_every_dose(cells, dosing):
     assert got == expected
     for s in data.subjects.values():
         assert np.all(np.isfinite(s.schedule.times_days)) and np.all(s.schedule.amounts > 0)
+
+
+def test_a_bolus_model_takes_a_dose_with_rate_as_an_infusion():
+    # the structure's own routes are each checked against solve_ivp in test_pk_structures.py
+    spec = make_spec(2, "bolus")
+    times = np.array([0.5, 2.0, 5.0, 5.2, 9.0])
+
+    def records(s):
+        return [dose(s, 0.0, 300), dose(s, 5.0, 400, RATE=800.0), *[obs(s, t) for t in times]]
+
+    pred, data = population_predictions(spec, two_subjects(records), eta=(0.0, 0.0))
+    assert list(data.dose_route[:2]) == ["bolus", "infusion"]
+    p = TYPICAL[(2, "bolus")]
+    s = spec.structure
+    want = (s.response(p, 300.0, times, 1.0, route="bolus")
+            + s.response(p, 400.0, times - 5.0, 0.5, route="infusion"))
+    np.testing.assert_allclose(pred[:5], want, rtol=1e-12)
