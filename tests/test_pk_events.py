@@ -409,15 +409,36 @@ def test_a_forecast_follows_the_events_and_lists_what_was_left_unused(tmp_path, 
     assert "carry an AMT, not given as a dose (row 6)" in notes
 
 
-def test_a_covariate_history_with_a_steady_state_dose_is_refused_with_the_fix():
-    from pkmodel.errors import SpecificationError
+@pytest.mark.parametrize("ss", [1, 2])
+def test_a_steady_state_dose_under_a_covariate_history_is_forty_explicit_doses(ss):
+    """The exact propagation of parameters that change over time starts a steady-state dose
+    from its fixed point under the parameters in force then: 40 explicit doses before it under
+    those parameters give the same concentrations, before and after the parameters change."""
+    from pkmodel.pk import DoseSchedule, PKParameters
+    from pkmodel.pk.simulation import piecewise_concentrations
 
-    subject = read_nonmem(rows(dose(1, 0, 400, RATE=4800, SS=1, II=56, WT=70),
-                               obs(1, 55.9, 3.0, WT=70), obs(1, 80, 4.0, WT=75)))["1"]
-    assert subject.covariate_history is not None
-    with pytest.raises(SpecificationError, match="ADDL"):
-        estimate_individual("fasanmade2009", subject.covariate_history, subject.schedule,
-                            subject.observations)
+    params = PKParameters(np.array([0.3, 0.45]), np.array([3.2, 3.6]), np.array([0.6, 0.7]),
+                          np.array([2.2, 2.5]))
+    tau, length, early = 21.0, 0.5, 5.0
+    start = 40 * tau + early
+    extra = [(early, 300.0)] if ss == 2 else []  # kept by SS 2, emptied by SS 1
+    steady = DoseSchedule([*(t for t, _ in extra), start], [*(a for _, a in extra), 400.0],
+                          length, per_kg=False, ss_intervals_days=[0.0] * len(extra) + [tau],
+                          reset_days=[start] if ss == 1 else None)
+    times = start + np.array([0.2, 1.0, 10.0, 30.0, 60.0])
+    change = np.array([0.0, start + 20.0])  # the parameters change 20 days after the SS dose
+    explicit_times = start - tau * np.arange(40, -1, -1)[:-1]
+    explicit = DoseSchedule([*(t for t, _ in extra), *explicit_times, start],
+                            [*(a for _, a in extra), *[400.0] * 41], length, per_kg=False)
+    got = piecewise_concentrations(params, change, steady, times, steady.amounts)
+    want = piecewise_concentrations(params, change, explicit, times, explicit.amounts)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # with one segment, the propagation is the superposition closed form
+    first = PKParameters(*(v[:1] for v in params.values.values()))
+    np.testing.assert_allclose(
+        piecewise_concentrations(first, [0.0], steady, times, steady.amounts),
+        concentrations(PKParameters(*(v[0] for v in params.values.values())), steady, times),
+        rtol=1e-9)
 
 
 _EVENT_CELLS = st.sampled_from(["", ".", "0", "1", "2", "3", "4", "-1", "1.5", "12", "x", "0.5"])
