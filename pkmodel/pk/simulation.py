@@ -77,9 +77,11 @@ def piecewise_concentrations(
     Parameter segment ``k`` is in force from ``change_times_days[k]`` until the next change time
     (last observation carried forward); the first segment also applies before the first change
     time. The state is propagated in closed form (:func:`transition`) between consecutive
-    breakpoints: dose starts, infusion ends, change times and output times. With one segment this
-    equals :func:`concentrations` (to rounding), which is faster and remains the path for
-    constant covariates.
+    breakpoints: dose starts, infusion ends, change times and output times. The schedule's NONMEM
+    events are followed: a reset empties both compartments (and stops an infusion), and a
+    steady-state dose starts from the fixed point of its interval under the parameters in force
+    at it (:func:`_steady_states`). With one segment this equals :func:`concentrations` (to
+    rounding), which is faster and remains the path for constant covariates.
 
     Parameters
     ----------
@@ -128,12 +130,10 @@ def piecewise_concentrations(
     if amounts_mg.shape[-1:] != (len(schedule),):
         raise SpecificationError(
             f"amounts_mg needs a last axis of one amount per dose ({len(schedule)})")
-    if (schedule.ss_intervals_days is not None and np.any(schedule.ss_intervals_days)) or (
-            schedule.routes is not None and set(schedule.routes) != {"infusion"}):
+    if schedule.routes is not None and set(schedule.routes) != {"infusion"}:
         raise SpecificationError(
-            "covariates that change over time are followed for IV infusions without "
-            "steady-state (SS) doses; give constant covariates (e.g. --weight) or write the "
-            "doses before steady state explicitly (ADDL)")
+            "covariates that change over time are followed for IV infusions only; give "
+            "constant covariates (e.g. --weight)")
     starts = schedule.times_days
     ends = starts + schedule.durations_days
     last = float(times.max())
@@ -154,12 +154,15 @@ def piecewise_concentrations(
         {k: v[..., segment] for k, v in params.values.items()}, h, xp=xp)
     wanted, inverse = np.unique(times, return_inverse=True)
     report = np.isin(breaks, wanted)
+    steady = _steady_states(params, structure, schedule, amounts_mg, change, lo, xp)
     a1 = xp.zeros_like(p11[..., 0] * rate[..., 0])
     a2 = a1
     states = []
     for i in range(h.size):
         if emptied[i]:  # a reset (EVID 3 or 4, SS 1) empties every compartment
             a1 = a2 = xp.zeros_like(a1)
+        for s1, s2 in steady.get(i, ()):  # the trough state of a steady-state dose's past
+            a1, a2 = a1 + s1, a2 + s2
         if report[i]:
             states.append(a1)
         a1, a2 = (p11[..., i] * a1 + p12[..., i] * a2 + rate[..., i] * g1[..., i],
@@ -167,6 +170,33 @@ def piecewise_concentrations(
     amounts = xp.stack(states, axis=-1)[..., inverse.reshape(-1)]
     out_segment = np.clip(np.searchsorted(change, times, side="right") - 1, 0, n_seg - 1)
     return amounts / params[structure.central_volume][..., out_segment]
+
+
+def _steady_states(params: PKParameters, structure, schedule: DoseSchedule, amounts_mg,
+                   change: np.ndarray, lo: np.ndarray, xp: ModuleType) -> dict[int, list]:
+    """The amounts that each steady-state dose's infinite past leaves at its start, by the step
+    of :func:`piecewise_concentrations` that starts there: with the parameters in force then,
+    the fixed point ``A = Phi(tau - T) (Phi(T) A + R gamma(T))`` of one interval ``tau`` with an
+    infusion of rate ``R`` over ``T``, i.e. ``A = (I - Phi(tau))^-1 Phi(tau - T) R gamma(T)``
+    (2 x 2, in closed form)."""
+    if schedule.ss_intervals_days is None:
+        return {}
+    out: dict[int, list] = {}
+    for j in np.flatnonzero(schedule.ss_intervals_days > 0):
+        start, tau = schedule.times_days[j], schedule.ss_intervals_days[j]
+        length = schedule.durations_days[j]
+        seg = int(np.clip(np.searchsorted(change, start, side="right") - 1, 0, change.size - 1))
+        p = {k: v[..., seg] for k, v in params.values.items()}
+        t11, t12, t21, t22, _, _ = structure.propagator(p, tau, xp=xp)
+        r11, r12, r21, r22, _, _ = structure.propagator(p, tau - length, xp=xp)
+        _, _, _, _, g1, g2 = structure.propagator(p, length, xp=xp)
+        rate = amounts_mg[..., j] / length
+        w1 = rate * (r11 * g1 + r12 * g2)
+        w2 = rate * (r21 * g1 + r22 * g2)
+        det = (1.0 - t11) * (1.0 - t22) - t12 * t21
+        state = (((1.0 - t22) * w1 + t12 * w2) / det, (t21 * w1 + (1.0 - t11) * w2) / det)
+        out.setdefault(int(np.searchsorted(lo, start)), []).append(state)
+    return out
 
 
 def _arrays(params: PKParameters, expand: bool = False) -> dict[str, np.ndarray]:

@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 from pkmodel.errors import PKDataError
@@ -387,3 +389,102 @@ def test_an_oral_steady_state_interval_shorter_than_the_default_infusion_is_read
                                                  obs(s, 0.5 / 24), obs(s, 0.9 / 24))])
     data = read_population_data(frame, make_spec(1, "oral"))
     np.testing.assert_allclose(data.dose_ss_interval_days, 1 / 24)
+
+
+def test_a_forecast_follows_the_events_and_lists_what_was_left_unused(tmp_path, capsys):
+    import json
+
+    from pkmodel.cli.main import main
+
+    frame = rows(dose(1, 0, 400, RATE=4800, SS=1, II=56, WT=70), obs(1, 55.9, 3.0, WT=70),
+                 obs(1, 60, 9.0, MDV=1, WT=70), dose(1, 56, 400, RATE=4800, ADDL=1, II=56, WT=70),
+                 obs(1, 111.9, 2.5, WT=70, AMT=5))
+    path = tmp_path / "pk.csv"
+    frame.to_csv(path, index=False)
+    assert main(["pk", "forecast", str(path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    notes = "\n".join(payload["data_notes"])
+    assert ("1 observation row(s) (EVID 0) with MDV 1 carry a DV, not used as an observation "
+            "(row 5)") in notes
+    assert "carry an AMT, not given as a dose (row 6)" in notes
+
+
+@pytest.mark.parametrize("ss", [1, 2])
+def test_a_steady_state_dose_under_a_covariate_history_is_forty_explicit_doses(ss):
+    """The exact propagation of parameters that change over time starts a steady-state dose
+    from its fixed point under the parameters in force then: 40 explicit doses before it under
+    those parameters give the same concentrations, before and after the parameters change."""
+    from pkmodel.pk import DoseSchedule, PKParameters
+    from pkmodel.pk.simulation import piecewise_concentrations
+
+    params = PKParameters(np.array([0.3, 0.45]), np.array([3.2, 3.6]), np.array([0.6, 0.7]),
+                          np.array([2.2, 2.5]))
+    tau, length, early = 21.0, 0.5, 5.0
+    start = 40 * tau + early
+    extra = [(early, 300.0)] if ss == 2 else []  # kept by SS 2, emptied by SS 1
+    steady = DoseSchedule([*(t for t, _ in extra), start], [*(a for _, a in extra), 400.0],
+                          length, per_kg=False, ss_intervals_days=[0.0] * len(extra) + [tau],
+                          reset_days=[start] if ss == 1 else None)
+    times = start + np.array([0.2, 1.0, 10.0, 30.0, 60.0])
+    change = np.array([0.0, start + 20.0])  # the parameters change 20 days after the SS dose
+    explicit_times = start - tau * np.arange(40, -1, -1)[:-1]
+    explicit = DoseSchedule([*(t for t, _ in extra), *explicit_times, start],
+                            [*(a for _, a in extra), *[400.0] * 41], length, per_kg=False)
+    got = piecewise_concentrations(params, change, steady, times, steady.amounts)
+    want = piecewise_concentrations(params, change, explicit, times, explicit.amounts)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # with one segment, the propagation is the superposition closed form
+    first = PKParameters(*(v[:1] for v in params.values.values()))
+    np.testing.assert_allclose(
+        piecewise_concentrations(first, [0.0], steady, times, steady.amounts),
+        concentrations(PKParameters(*(v[0] for v in params.values.values())), steady, times),
+        rtol=1e-9)
+
+
+_EVENT_CELLS = st.sampled_from(["", ".", "0", "1", "2", "3", "4", "-1", "1.5", "12", "x", "0.5"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(cells=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(
+    ["EVID", "ADDL", "II", "SS", "CMT", "RATE"]), _EVENT_CELLS), max_size=4),
+    dosing=st.sampled_from(["oral", "infusion", "bolus"]))
+def test_random_event_cells_give_pkdataerror_or_every_dose(cells, dosing):
+    """Random EVID, ADDL, II, SS, CMT and RATE cells: a PKDataError, or a dataset with one dose
+    per dose row and per additional dose, all finite."""
+    frame = pd.DataFrame({"ID": [1, 1, 1, 2, 2, 2], "TIME": [0, 1, 30, 0, 2, 40],
+                          "AMT": ["300", ".", "200", "300", ".", "."],
+                          "DV": [".", "2", ".", ".", "3", "1"], "EVID": ["1", "0", "1", "1", "0",
+                                                                        "0"],
+                          "ADDL": [""] * 6, "II": [""] * 6, "SS": [""] * 6, "CMT": [""] * 6,
+                          "RATE": [""] * 6}, dtype=object)
+    for row, column, value in cells:
+        frame.loc[row, column] = value
+    try:
+        data = read_nonmem(frame, dosing=dosing)
+    except PKDataError:
+        return
+    event("read")
+    evid = pd.to_numeric(frame["EVID"], errors="coerce")
+    addl = pd.to_numeric(frame["ADDL"].replace({"": "0", ".": "0"}), errors="coerce")
+    expected = int(((evid == 1) | (evid == 4)).sum() + addl[(evid == 1) | (evid == 4)].sum())
+    got = sum(len(s.schedule) for s in data.subjects.values())
+    assert got == expected
+    for s in data.subjects.values():
+        assert np.all(np.isfinite(s.schedule.times_days)) and np.all(s.schedule.amounts > 0)
+
+
+def test_a_bolus_model_takes_a_dose_with_rate_as_an_infusion():
+    # the structure's own routes are each checked against solve_ivp in test_pk_structures.py
+    spec = make_spec(2, "bolus")
+    times = np.array([0.5, 2.0, 5.0, 5.2, 9.0])
+
+    def records(s):
+        return [dose(s, 0.0, 300), dose(s, 5.0, 400, RATE=800.0), *[obs(s, t) for t in times]]
+
+    pred, data = population_predictions(spec, two_subjects(records), eta=(0.0, 0.0))
+    assert list(data.dose_route[:2]) == ["bolus", "infusion"]
+    p = TYPICAL[(2, "bolus")]
+    s = spec.structure
+    want = (s.response(p, 300.0, times, 1.0, route="bolus")
+            + s.response(p, 400.0, times - 5.0, 0.5, route="infusion"))
+    np.testing.assert_allclose(pred[:5], want, rtol=1e-12)
