@@ -82,17 +82,22 @@ def initial_point(spec: PopulationSpec, arrays: dict,
     return x0, jitter
 
 
-def cache_key(spec: PopulationSpec, n_subjects: int, machine: str) -> str:
+def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
+              time_varying: tuple[str, ...] = ()) -> str:
     """The cache key of the compiled model: the specification without what only prepares the
     data (units, LLOQ, BLQ method, infusion duration, a published prior's numbers), the number
-    of subjects, the sources that build the model, the library versions and the CPU."""
+    of subjects, the covariates that change within a subject (their per-observation terms are
+    in the graph only then), the sources that build the model, the library versions and the
+    CPU."""
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
     described["model"].pop("infusion_hours", None)
     if "prior" in described:  # its numbers are data: only which quantities it informs counts
         described["prior"] = sorted(described["prior"]["terms"])
     root = Path(__file__).parents[2]
     return model_key([root / name for name in _SOURCES], json.dumps(described, sort_keys=True),
-                     f"subjects={int(n_subjects)}", machine=machine)
+                     f"subjects={int(n_subjects)}"
+                     + (f" time-varying={','.join(sorted(time_varying))}" if time_varying
+                        else ""), machine=machine)
 
 
 def subject_slots(n_subjects: int) -> int:
@@ -130,7 +135,7 @@ def sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
     full = padded(data, subject_slots(data.n_subjects))
     arrays = model_data(spec, full)  # the empty slots' weights are 1 (centring.py)
     directory, machine = cache_location()
-    key = cache_key(spec, full.n_subjects, machine)
+    key = cache_key(spec, full.n_subjects, machine, tuple(data.obs_covariates))
     model = load_or_compile(key, directory, lambda: compile_model(spec, full))
     x0, jitter = initial_point(spec, arrays, model)
     return model.with_data(arrays, x0=x0, jitter=jitter)
