@@ -74,11 +74,14 @@ def test_a_published_model_and_a_specification_give_the_same_parameters():
 
     class Data:  # the arrays pair_arrays reads of a dataset without observations
         covariates = cov
-        obs_covariates: dict = {}
         n_observations = 0
         obs_cens = obs_time_days = obs_value_ug_ml = np.zeros(0)
         obs_subject = dose_subject = np.zeros(0, int)
         dose_time_days = dose_amount_mg = dose_duration_days = np.zeros(0)
+
+        @property
+        def obs_covariates(self):  # no covariate changes within a subject
+            return {}
 
         @staticmethod
         def pairs(inclusive):
