@@ -447,3 +447,27 @@ def test_a_fit_keeps_its_declared_covariates_as_a_model_and_in_its_file(spec, tm
     np.testing.assert_array_equal(loaded.data.at_observations("WGT"),
                                   data.at_observations("WGT"))
     assert "WGT" in loaded.data.obs_covariates  # the weight gains, kept per observation
+
+
+def test_a_model_of_declared_covariates_is_refused_where_cohorts_supply_them(spec):
+    """Scenarios and the exposure-driven model draw the library's covariates from cohorts and
+    virtual populations: a fitted neonatal model's WGT is refused by name, not silently set to
+    its reference."""
+    from types import SimpleNamespace
+
+    from pkmodel.pk import PopulationModel
+    from pkmodel.response.exposure import exposure_inputs
+    from pkmodel.scenarios.exposure import needed_columns
+
+    model = PopulationModel(
+        name="neonatal", title="", citation="", source="", structure=spec.structure,
+        typical={"cl": 0.147, "v": 1.25}, reference_covariates={"WGT": 1.3},
+        effects=(spec.covariates[0].with_coefficient(0.75),), omega2={},
+        proportional_sd=0.1, additive_sd_ug_ml=0.0,
+        covariate_definitions=spec.covariate_definitions)
+    with pytest.raises(SpecificationError, match="uses WGT, which the virtual populations"):
+        needed_columns([model])
+    patients = pd.DataFrame({"dose_mg_kg": [5.0], "interval_weeks": [8.0], "WGT": [1.2]})
+    with pytest.raises(SpecificationError, match="uses WGT, which a cohort does not hold"):
+        exposure_inputs(patients, np.zeros(1), np.zeros(1),
+                        SimpleNamespace(model=model, baseline=None, assume={}), "<cohort>")
