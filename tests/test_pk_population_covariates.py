@@ -207,6 +207,24 @@ def test_the_reader_reads_declared_columns_as_they_come_and_labels_as_levels(tmp
     term = spec.covariates[0]
     assert term.levels == (1.0,) and term.reference == 0.0 and term.names == ("theta_cl_FORM_1",)
     assert PopulationSpec.from_dict(spec.to_dict()) == spec
+    # the same in Python; a label the covariate does not have, or labels on numeric levels
+    form = Covariate.declared("FORM", levels=("tablet", "syrup"))
+    python = PopulationSpec(
+        compartments=1, dosing="bolus", parameters={"cl": Parameter(1.0), "v": Parameter(1.0)},
+        covariates=(CovariateTerm("cl", "FORM", "categorical", levels=("syrup",),
+                                  reference="tablet"),), covariate_definitions=(form,))
+    assert python == spec
+    with pytest.raises(SpecificationError, match=r"'drops' is not a level of covariate FORM "
+                                                 r"\(levels tablet, syrup\)"):
+        PopulationSpec(compartments=1, dosing="bolus", parameters=python.parameters,
+                       covariates=(CovariateTerm("cl", "FORM", "categorical",
+                                                 levels=("drops",), reference="tablet"),),
+                       covariate_definitions=(form,))
+    with pytest.raises(SpecificationError, match="names levels by label, but APGR's levels"):
+        PopulationSpec(compartments=1, dosing="bolus", parameters=python.parameters,
+                       covariates=(CovariateTerm("cl", "APGR", "categorical", levels=("low",),
+                                                 reference="high"),),
+                       covariate_definitions=(Covariate.declared("APGR", levels=(1, 2, 3)),))
 
 
 def test_the_library_covariates_need_no_declaration():
