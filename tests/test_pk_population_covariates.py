@@ -489,3 +489,25 @@ def test_a_model_of_declared_covariates_is_refused_where_cohorts_supply_them(spe
     with pytest.raises(SpecificationError, match="uses WGT, which a cohort does not hold"):
         exposure_inputs(patients, np.zeros(1), np.zeros(1),
                         SimpleNamespace(model=model, baseline=None, assume={}), "<cohort>")
+
+
+def test_a_categorical_covariate_without_declared_levels_takes_the_terms_levels():
+    """``kind = "categorical"``: numbers, any of them read; the term names the levels it
+    estimates, and a subject with another is refused by ID, column and fix."""
+    spec = PopulationSpec.from_dict({
+        "model": {"compartments": 1, "dosing": "bolus"},
+        "data": {"covariates": {"STUDY": {"kind": "categorical"}}},
+        "parameters": {"cl": {"typical": 1.0, "bsv": True}, "v": {"typical": 10.0}},
+        "covariates": [{"parameter": "cl", "covariate": "STUDY", "effect": "categorical",
+                        "reference": 101, "levels": [102, 103]}]})
+    rows = [{"ID": i, "TIME": t, "AMT": 100.0 if t == 0 else 0, "DV": 0 if t == 0 else 2.0,
+             "EVID": int(t == 0), "STUDY": 101 + i % 3} for i in range(1, 7) for t in (0, 1)]
+    data = read_population_data(pd.DataFrame(rows), spec)
+    arrays = model_data(spec, data)
+    study = 101 + np.arange(1, 7) % 3
+    np.testing.assert_array_equal(arrays["x_cl_STUDY"], np.stack([study == 102, study == 103],
+                                                                 axis=-1))
+    rows[-1]["STUDY"] = rows[-2]["STUDY"] = 104
+    with pytest.raises(PKDataError, match=r"ID '6' has STUDY 104, a level the categorical "
+                                          r"effect of STUDY on cl does not have"):
+        read_population_data(pd.DataFrame(rows), spec)
