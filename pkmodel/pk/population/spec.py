@@ -37,8 +37,8 @@ from pkmodel.pk.structures import DOSING, PARAMETER_UNITS, LinearCompartmental, 
 from pkmodel.pk.variability import correlation_name, correlation_names
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
-           "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
-           "ResidualError", "correlation_name", "read_spec"]
+           "RESIDUAL_ERRORS", "Covariate", "CovariateTerm", "InformativePrior", "Parameter",
+           "PopulationSpec", "ResidualError", "correlation_name", "read_spec"]
 
 #: Kinds of covariate effect (see :class:`CovariateTerm`).
 COVARIATE_EFFECTS = FORMS
