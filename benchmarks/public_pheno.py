@@ -22,7 +22,11 @@ typical value within 2 NONMEM standard errors of NONMEM's estimate, each varianc
 1.5 (posterior medians; omega^2 = median(omega)^2).
 
     .venv/bin/python benchmarks/public_pheno.py                # 4 chains x 1000 + 1000
-    .venv/bin/python benchmarks/public_pheno.py --draws 500 --tune 500 --json out.json
+    .venv/bin/python benchmarks/public_pheno.py --json docs/pheno_nonmem.json
+    python docs/generate.py                                    # the table in the docs
+
+``--json`` writes the figures (no data) that the table of ``docs/population_pk.md`` is
+generated from.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, help="write the table as JSON here")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
     from pkmodel.pk.population import fit_population, read_spec
@@ -168,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['quantity']} | {r['nonmem']:.5g} ({r['nonmem_se']:.3g}) | "
               f"{r['pkmodel']:.5g} | {r['agreement']} | {'yes' if r['within'] else 'NO'} |")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "seconds": seconds,
-                                         "converged": bool(fit.converged)}, indent=1))
+        args.json.write_text(json.dumps({
+            "source": "benchmarks/public_pheno.py", "data": WHEEL + " " + MEMBER + "pheno.dta",
+            "nonmem": MEMBER + "pheno.mod, pheno.ext", "random_seed": args.seed,
+            "chains": args.chains, "draws": args.draws, "tune": args.tune,
+            "n_subjects": fit.data.n_subjects, "n_observations": fit.data.n_observations,
+            "converged": bool(fit.converged), "rows": rows}, indent=1) + "\n",
+            encoding="utf-8")
     return 0 if all(r["within"] for r in rows) else 1
 
 

@@ -162,8 +162,30 @@ def population_theophylline() -> str:
     return "\n".join(lines) + "\n"
 
 
+def population_pheno() -> str:
+    """pkmodel against NONMEM on the public phenobarbital data: the figures that
+    benchmarks/public_pheno.py writes to docs/pheno_nonmem.json."""
+    import json
+
+    figures = json.loads((DOCS / "pheno_nonmem.json").read_text(encoding="utf-8"))
+    lines = ["| quantity | NONMEM FOCE-I | NONMEM SE | pkmodel (posterior median) | "
+             "agreement | target | met |", "| --- | ---: | ---: | ---: | ---: | --- | --- |"]
+    for row in figures["rows"]:
+        variance = row["quantity"].startswith(("sigma", "omega"))
+        lines.append(f"| {row['quantity']} | {row['nonmem']:.4g} | {row['nonmem_se']:.3g} | "
+                     f"{row['pkmodel']:.4g} | {row['agreement']} | "
+                     f"{'ratio 0.67-1.5' if variance else 'within 2 SE'} | "
+                     f"{'yes' if row['within'] else 'NO'} |")
+    lines += ["", f"{figures['n_subjects']} subjects, {figures['n_observations']} observations. "
+              f"Fit: {figures['chains']} chains x {figures['draws']} draws after "
+              f"{figures['tune']} tuning steps, seed {figures['random_seed']}; convergence gate "
+              f"{'passed' if figures['converged'] else 'FAILED'}."]
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "model-priors": model_priors,
+    "population-pheno": population_pheno,
     "population-theophylline": population_theophylline,
     "pk-models": pk_models,
     "pk-typical-troughs": pk_typical_troughs,

@@ -50,7 +50,9 @@ _SEVERAL = ("categorical", "piecewise")
 _LINEAR_FLOOR = 1e-6
 
 
-def _level(value: float) -> str:
+def _level(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
     return f"{value:g}".replace("-", "m").replace(".", "p")
 
 
@@ -107,11 +109,13 @@ class CovariateEffect:
             if self.form == "power" and reference <= 0:
                 raise SpecificationError("the reference of a power effect must be positive")
             object.__setattr__(self, "reference", reference)
-        if self.form == "categorical":
-            reference = 0.0 if self.reference is None else finite(self.reference, "reference")
+        if self.form == "categorical":  # a label stays a label until a specification codes it
+            reference = (0.0 if self.reference is None else self.reference
+                         if isinstance(self.reference, str) else finite(self.reference,
+                                                                        "reference"))
             object.__setattr__(self, "reference", reference)
             levels = (1.0,) if self.levels is None else tuple(
-                finite(v, "a level") for v in self.levels)
+                v if isinstance(v, str) else finite(v, "a level") for v in self.levels)
             if not levels or reference in levels or len(set(levels)) != len(levels):
                 raise SpecificationError("levels must be distinct values other than the "
                                          "reference level")
@@ -143,6 +147,13 @@ class CovariateEffect:
         return tuple(finite(v, what) for v in values)
 
     @property
+    def labelled(self) -> bool:
+        """Whether a categorical effect names levels by label (a specification holding it
+        turns them into the positions its covariate declares)."""
+        return self.form == "categorical" and any(
+            isinstance(v, str) for v in (self.reference, *self.levels))
+
+    @property
     def n_columns(self) -> int:
         """Columns of the design: one per level of a categorical effect, two for a piecewise
         one (below and above the breakpoint), else one."""
@@ -171,6 +182,10 @@ class CovariateEffect:
         reference)`` (power), ``x - reference`` (linear, exponential), 0/1 per level
         (categorical) or of the threshold (indicator), ``min(x - reference, 0)`` and ``max(x -
         reference, 0)`` (piecewise)."""
+        if self.labelled:
+            raise SpecificationError(
+                f"the categorical effect of {self.covariate} names its levels by label; a "
+                "specification that declares the covariate's levels turns them into positions")
         x = np.asarray(values, dtype=float)
         if self.form == "piecewise":
             return np.stack([np.minimum(x - self.reference, 0.0),
@@ -258,8 +273,10 @@ class CovariateTerm(CovariateEffect):
     prior_mean, prior_sd : float
         Normal prior of an estimated ``theta`` (default 0 and 1; for a power effect of weight on
         clearance, 0.75 and 0.25 are usual).
-    levels : tuple of float, optional
-        Categorical: the non-reference levels (default ``(1,)``, for a 0/1 covariate).
+    levels : tuple of float or str, optional
+        Categorical: the non-reference levels (default ``(1,)``, for a 0/1 covariate), by
+        value or, for a covariate declared with labels, by label (``("syrup",)``; the
+        specification holds them as the labels' positions).
     below, above : float, optional
         Indicator: the threshold (exactly one of them).
     """

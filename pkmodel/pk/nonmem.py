@@ -329,7 +329,7 @@ def read_nonmem(
                                   "LIMIT must be below DV when CENS = 1 and above it when "
                                   "CENS = -1") from None
         baseline, history = _subject_covariates(table, sid, rows, (time[rows] - first) * to_days,
-                                                cov_values, registry, covariates is not None)
+                                                cov_values, registry)
         subjects[sid] = PKSubject(sid, baseline, schedule, observations, history,
                                   tuple(table.where.row(int(i)) for i in o) if o.size else None)
     return PKDataset(table.label, subjects, notes)
@@ -511,7 +511,6 @@ def _subject_covariates(
     days: np.ndarray,
     values: dict[str, np.ndarray],
     registry: CovariateRegistry,
-    registry_given: bool,
 ) -> tuple[dict[str, float], CovariateHistory | None]:
     """One patient's baseline covariates and, when any changes, the history (LOCF over rows;
     blanks filled by each covariate's rule)."""
@@ -548,7 +547,7 @@ def _subject_covariates(
     changed = np.ones(times.size, dtype=bool)
     changed[1:] = np.any([v[1:] != v[:-1] for v in records.values()], axis=0)
     return baseline, CovariateHistory(times[changed], {k: v[changed] for k, v in records.items()},
-                                      registry=registry if registry_given else None)
+                                      registry=registry)
 
 
 def example_dataset() -> PKDataset:

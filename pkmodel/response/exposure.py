@@ -218,6 +218,12 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
     model, baseline = spec.model, spec.baseline
     dose = _column(patients, "dose_mg_kg", spec.assume, source, "(the regimen given)")
     interval = _column(patients, "interval_weeks", spec.assume, source, "(the regimen given)")
+    own = [c for c in model.covariates_used if c not in COVARIATES]
+    if own:  # a fit's declared covariate (a neonatal WGT): no cohort column holds it
+        raise SpecificationError(
+            f"the PK model {model.name} uses {', '.join(own)}, which a cohort does not hold "
+            "(the exposure-driven model reads the library's covariates from the cohort: "
+            "weight, albumin, sex, immunomodulator); use a PK model of those covariates")
     needed = {COVARIATES[c].cohort or c for c in ("weight_kg", *model.covariates_used)}
     columns = {c: _column(patients, c, spec.assume, source, f"for the PK model {model.name}")
                for c in sorted(needed)}

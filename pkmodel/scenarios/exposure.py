@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from pkmodel.errors import SpecificationError
 from pkmodel.pk.covariate_registry import (
     COVARIATES,
     check_covariate,
@@ -67,6 +68,12 @@ def needed_columns(pk_models: Sequence[PopulationModel]) -> dict[str, str]:
     """Population column -> why the PK models need it (weight, and each covariate they use)."""
     needed = {"weight_kg": "the PK models dose by weight"}
     for model in pk_models:
+        own = [c for c in model.covariates_used if c not in COVARIATES]
+        if own:  # a fit's declared covariate (a neonatal WGT): no population column holds it
+            raise SpecificationError(
+                f"the PK model {model.name} uses {', '.join(own)}, which the virtual "
+                "populations do not hold (they draw the library's covariates: weight, "
+                "albumin, sex, immunomodulator); use a PK model of those covariates")
         for cov in model.covariates_used:
             if cov in PK_COLUMNS:
                 needed[PK_COLUMNS[cov]] = f"PK model {model.name} uses {cov}"

@@ -79,9 +79,9 @@ def test_a_published_model_and_a_specification_give_the_same_parameters():
         obs_subject = dose_subject = np.zeros(0, int)
         dose_time_days = dose_amount_mg = dose_duration_days = np.zeros(0)
 
-        @staticmethod
-        def at_observations(name):
-            return np.zeros(0)
+        @property
+        def obs_covariates(self):  # no covariate changes within a subject
+            return {}
 
         @staticmethod
         def pairs(inclusive):

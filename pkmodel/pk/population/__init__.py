@@ -2,7 +2,8 @@
 
 * :mod:`~pkmodel.pk.population.spec`: the declarative specification (:class:`PopulationSpec`:
   the vocabulary of :class:`pkmodel.pk.PopulationModel` with priors), also read from a TOML file
-  (:func:`read_spec`; errors located by :mod:`~pkmodel.pk.population.toml_reading`);
+  (:func:`read_spec`; errors located by :mod:`~pkmodel.pk.population.toml_reading`), with the
+  dataset's own covariate columns (:class:`Covariate`, :meth:`Covariate.declared`);
 * :mod:`~pkmodel.pk.population.data`: the dataset (read by :func:`pkmodel.pk.read_nonmem`) as
   flat arrays of observations, doses and dose-observation pairs;
 * :mod:`~pkmodel.pk.population.equations`: individual parameters, the structure's predictions
@@ -34,6 +35,7 @@ from pkmodel.pk.population.loading import load_population_fit
 from pkmodel.pk.population.prior import published_prior, with_prior
 from pkmodel.pk.population.simulate import SimulatedDataset, simulate_dataset, truth_names
 from pkmodel.pk.population.spec import (
+    Covariate,
     CovariateTerm,
     InformativePrior,
     Parameter,
@@ -42,7 +44,7 @@ from pkmodel.pk.population.spec import (
     read_spec,
 )
 
-__all__ = ["PCVPC", "CovariateTerm", "InformativePrior", "Parameter", "PopulationData",
+__all__ = ["PCVPC", "Covariate", "CovariateTerm", "InformativePrior", "Parameter", "PopulationData",
            "PopulationFit", "PopulationSpec", "ResidualError", "SimulatedDataset", "cwres",
            "fit_population", "load_population_fit", "pc_vpc", "published_prior",
            "read_population_data", "read_spec", "simulate_dataset", "truth_names", "with_prior"]

@@ -84,11 +84,13 @@ def initial_point(spec: PopulationSpec, arrays: dict,
 
 
 def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
-              events: tuple[str, ...] = ()) -> str:
+              events: tuple[str, ...] = (), time_varying: tuple[str, ...] = ()) -> str:
     """The cache key of the compiled model: the specification without what only prepares the
     data (units, LLOQ, BLQ method, infusion duration, a published prior's numbers), the number
     of subjects, the event arrays the data need (``pair_route_*``, ``pair_ss*``: NONMEM
-    routes and steady states), the sources that build the model, the library versions and the
+    routes and steady states), the covariates that change within a subject (their
+    per-observation terms are in the graph only then), the sources that build the model, the
+    library versions and the
     CPU."""
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
     described["model"].pop("infusion_hours", None)
@@ -96,7 +98,9 @@ def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
         described["prior"] = sorted(described["prior"]["terms"])
     root = Path(__file__).parents[2]
     return model_key([root / name for name in _SOURCES], json.dumps(described, sort_keys=True),
-                     f"subjects={int(n_subjects)}", *(f"events={','.join(events)}",) * bool(events),
+                     f"subjects={int(n_subjects)}"
+                     + (f" time-varying={','.join(sorted(time_varying))}" if time_varying
+                        else ""), *(f"events={','.join(events)}",) * bool(events),
                      machine=machine)
 
 
@@ -136,7 +140,7 @@ def sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
     arrays = model_data(spec, full)  # the empty slots' weights are 1 (centring.py)
     directory, machine = cache_location()
     events = tuple(sorted(k for k in arrays if k.startswith(("pair_route_", "pair_ss"))))
-    key = cache_key(spec, full.n_subjects, machine, events)
+    key = cache_key(spec, full.n_subjects, machine, events, tuple(data.obs_covariates))
     model = load_or_compile(key, directory, lambda: compile_model(spec, full))
     x0, jitter = initial_point(spec, arrays, model)
     return model.with_data(arrays, x0=x0, jitter=jitter)

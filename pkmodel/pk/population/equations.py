@@ -88,10 +88,12 @@ def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndar
     for term in spec.covariates:
         key = f"{term.parameter}_{term.covariate}"
         out[f"x_{key}"] = term.design(data.covariates[term.covariate])
-        # per observation: the value in force at it, and the subject's (as in x_): their
-        # factors' ratio moves each observation's parameters off the subject's
-        out[f"xo_{key}"] = term.design(data.at_observations(term.covariate))
-        out[f"xb_{key}"] = term.design(data.covariates[term.covariate][data.obs_subject])
+        if term.covariate in data.obs_covariates:  # it changes within a subject
+            # per observation: the value in force at it, and the subject's (as in x_): their
+            # factors' ratio moves each observation's parameters off the subject's (a dataset
+            # without changes keeps the graph, and the compiled model, it had without them)
+            out[f"xo_{key}"] = term.design(data.at_observations(term.covariate))
+            out[f"xb_{key}"] = term.design(data.covariates[term.covariate][data.obs_subject])
     if spec.prior is not None:  # data, so that one compiled model serves every weight
         means, sds = zip(*spec.prior.terms.values(), strict=True)
         out |= {"prior_mean": np.array(means, dtype=float),
@@ -110,8 +112,9 @@ def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray
     spec : PopulationSpec
         The model.
     design : dict
-        ``x_<term>`` arrays of :func:`pair_arrays`, shape (n_subjects, n_columns), and
-        ``xo_<term>``, ``xb_<term>`` (per observation: at its time, and the subject's).
+        ``x_<term>`` arrays of :func:`pair_arrays`, shape (n_subjects, n_columns), and for a
+        covariate that changes within a subject ``xo_<term>``, ``xb_<term>`` (per observation:
+        at its time, and the subject's).
     values : dict
         ``log_tv_<p>``, ``eta_<p>`` (the parameters with BSV) and ``theta_*`` (estimated
         covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``.
@@ -122,9 +125,10 @@ def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray
     -------
     dict
         ``<p>``: ``log P_i`` with each subject's covariates at its first dose; and, for each
-        parameter with covariate effects, ``<p>@obs``: per observation, the log factor of the
-        covariates in force at its time over that of its subject's (0 where nothing changed),
-        which :func:`predict` adds to the parameters of every dose it sums there.
+        parameter with effects of a covariate that changes within a subject (``xo_`` arrays),
+        ``<p>@obs``: per observation, the log factor of the covariates in force at its time
+        over that of its subject's (0 where nothing changed), which :func:`predict` adds to the
+        parameters of every dose it sums there.
     """
     out = {}
     for name in spec.parameter_names:
@@ -179,10 +183,11 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
         return out
     p = {}
     for k, v in subject_level.items():
-        v = v if v.ndim == 0 else v[subject]
         if k + AT_OBSERVATIONS in log_params:
-            v = v + log_params[k + AT_OBSERVATIONS][obs]
-        p[k] = xp.exp(v)
+            p[k] = xp.exp((v if v.ndim == 0 else v[subject])
+                          + log_params[k + AT_OBSERVATIONS][obs])
+        else:  # the graph of data without time-varying covariates, as before them
+            p[k] = xp.exp(v) if v.ndim == 0 else xp.exp(v)[subject]
     conc = _pair_concentrations(spec.structure, p, arrays, xp)
     return xp.inc_subtensor(arrays["obs_zeros"][obs], conc)
 

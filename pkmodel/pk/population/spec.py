@@ -49,8 +49,8 @@ from pkmodel.pk.variability import correlation_name, correlation_names
 from pkmodel.priors import Prior
 
 __all__ = ["BLQ_METHODS", "COVARIATE_EFFECTS", "DEFAULT_LKJ_ETA", "DOSING", "PARAMETER_UNITS",
-           "RESIDUAL_ERRORS", "CovariateTerm", "InformativePrior", "Parameter", "PopulationSpec",
-           "ResidualError", "correlation_name", "read_spec"]
+           "RESIDUAL_ERRORS", "Covariate", "CovariateTerm", "InformativePrior", "Parameter",
+           "PopulationSpec", "ResidualError", "correlation_name", "read_spec"]
 
 #: Kinds of covariate effect (see :class:`CovariateTerm`).
 COVARIATE_EFFECTS = FORMS
@@ -321,6 +321,7 @@ class PopulationSpec:
                 raise SpecificationError("covariates must be CovariateTerm objects")
             name = self.covariate_registry.resolve(term.covariate)
             term = term if name == term.covariate else term.with_covariate(name)
+            term = _coded(term, self.covariate_registry[name])
             _check_levels(term, self.covariate_registry[name])
             if term.parameter not in wanted:
                 raise SpecificationError(f"covariate {term.covariate} acts on "
@@ -646,18 +647,25 @@ class _SpecReader(LocatedReader):
 
 
 def _term(entry: Mapping[str, Any], registry: CovariateRegistry) -> CovariateTerm:
-    """A ``[[covariates]]`` entry, its covariate named by name or NONMEM column, the levels of
-    a covariate with labels by label (or position)."""
+    """A ``[[covariates]]`` entry, its covariate named by name or NONMEM column."""
     entry = dict(entry)
     entry["covariate"] = registry.resolve(entry["covariate"])
-    cov = registry[entry["covariate"]]
-    if cov.labelled and entry.get("effect") == "categorical":
-        for key in ("levels", "reference"):
-            if isinstance(entry.get(key), tuple):
-                entry[key] = tuple(cov.code(v) if isinstance(v, str) else v for v in entry[key])
-            elif isinstance(entry.get(key), str):
-                entry[key] = cov.code(entry[key])
     return CovariateTerm(**entry)
+
+
+def _coded(term: CovariateTerm, cov: Covariate) -> CovariateTerm:
+    """A categorical term with its levels named by label, with the labels' positions."""
+    if not term.labelled:
+        return term
+    if not cov.labelled:
+        raise SpecificationError(f"the categorical effect of {cov.name} on {term.parameter} "
+                                 f"names levels by label, but {cov.name}'s levels are "
+                                 f"numbers ({cov.describe_levels()})")
+    return CovariateTerm(term.parameter, term.covariate, term.form,
+                         cov.code(term.reference) if isinstance(term.reference, str)
+                         else term.reference, term.exponent, term.prior_mean, term.prior_sd,
+                         tuple(cov.code(v) if isinstance(v, str) else v for v in term.levels),
+                         term.below, term.above)
 
 
 def _check_levels(term: CovariateTerm, cov: Covariate) -> None:

@@ -161,8 +161,10 @@ def test_the_design_of_a_neonatal_dataset_is_the_hand_computation(spec):
     np.testing.assert_allclose(arrays["xo_cl_WGT"][:, 0], np.log(samples["WGT"] / 1.3),
                                rtol=1e-12)
     np.testing.assert_allclose(arrays["xo_v_WGT"][:, 0], samples["WGT"] - 1.3, rtol=1e-12)
-    np.testing.assert_array_equal(arrays["xo_v_APGR"][:, 0], samples["APGR"] < 5)
     assert np.any(arrays["xo_cl_WGT"] != arrays["xb_cl_WGT"])  # the weight gains are seen
+    # APGR does not change within a subject: no per-observation terms, the graph of a
+    # dataset without changes (and its compiled model) stays as it was
+    assert "xo_v_APGR" not in arrays and list(data.obs_covariates) == ["WGT"]
     # the individual parameters at each observation, by hand
     theta = {k: v for k, v in TRUTH.items() if k.startswith("theta")}
     eta = {"eta_cl": np.linspace(-0.2, 0.2, data.n_subjects), "eta_v": np.zeros(data.n_subjects)}
@@ -205,6 +207,24 @@ def test_the_reader_reads_declared_columns_as_they_come_and_labels_as_levels(tmp
     term = spec.covariates[0]
     assert term.levels == (1.0,) and term.reference == 0.0 and term.names == ("theta_cl_FORM_1",)
     assert PopulationSpec.from_dict(spec.to_dict()) == spec
+    # the same in Python; a label the covariate does not have, or labels on numeric levels
+    form = Covariate.declared("FORM", levels=("tablet", "syrup"))
+    python = PopulationSpec(
+        compartments=1, dosing="bolus", parameters={"cl": Parameter(1.0), "v": Parameter(1.0)},
+        covariates=(CovariateTerm("cl", "FORM", "categorical", levels=("syrup",),
+                                  reference="tablet"),), covariate_definitions=(form,))
+    assert python == spec
+    with pytest.raises(SpecificationError, match=r"'drops' is not a level of covariate FORM "
+                                                 r"\(levels tablet, syrup\)"):
+        PopulationSpec(compartments=1, dosing="bolus", parameters=python.parameters,
+                       covariates=(CovariateTerm("cl", "FORM", "categorical",
+                                                 levels=("drops",), reference="tablet"),),
+                       covariate_definitions=(form,))
+    with pytest.raises(SpecificationError, match="names levels by label, but APGR's levels"):
+        PopulationSpec(compartments=1, dosing="bolus", parameters=python.parameters,
+                       covariates=(CovariateTerm("cl", "APGR", "categorical", levels=("low",),
+                                                 reference="high"),),
+                       covariate_definitions=(Covariate.declared("APGR", levels=(1, 2, 3)),))
 
 
 def test_the_library_covariates_need_no_declaration():
@@ -445,3 +465,49 @@ def test_a_fit_keeps_its_declared_covariates_as_a_model_and_in_its_file(spec, tm
     np.testing.assert_array_equal(loaded.data.at_observations("WGT"),
                                   data.at_observations("WGT"))
     assert "WGT" in loaded.data.obs_covariates  # the weight gains, kept per observation
+
+
+def test_a_model_of_declared_covariates_is_refused_where_cohorts_supply_them(spec):
+    """Scenarios and the exposure-driven model draw the library's covariates from cohorts and
+    virtual populations: a fitted neonatal model's WGT is refused by name, not silently set to
+    its reference."""
+    from types import SimpleNamespace
+
+    from pkmodel.pk import PopulationModel
+    from pkmodel.response.exposure import exposure_inputs
+    from pkmodel.scenarios.exposure import needed_columns
+
+    model = PopulationModel(
+        name="neonatal", title="", citation="", source="", structure=spec.structure,
+        typical={"cl": 0.147, "v": 1.25}, reference_covariates={"WGT": 1.3},
+        effects=(spec.covariates[0].with_coefficient(0.75),), omega2={},
+        proportional_sd=0.1, additive_sd_ug_ml=0.0,
+        covariate_definitions=spec.covariate_definitions)
+    with pytest.raises(SpecificationError, match="uses WGT, which the virtual populations"):
+        needed_columns([model])
+    patients = pd.DataFrame({"dose_mg_kg": [5.0], "interval_weeks": [8.0], "WGT": [1.2]})
+    with pytest.raises(SpecificationError, match="uses WGT, which a cohort does not hold"):
+        exposure_inputs(patients, np.zeros(1), np.zeros(1),
+                        SimpleNamespace(model=model, baseline=None, assume={}), "<cohort>")
+
+
+def test_a_categorical_covariate_without_declared_levels_takes_the_terms_levels():
+    """``kind = "categorical"``: numbers, any of them read; the term names the levels it
+    estimates, and a subject with another is refused by ID, column and fix."""
+    spec = PopulationSpec.from_dict({
+        "model": {"compartments": 1, "dosing": "bolus"},
+        "data": {"covariates": {"STUDY": {"kind": "categorical"}}},
+        "parameters": {"cl": {"typical": 1.0, "bsv": True}, "v": {"typical": 10.0}},
+        "covariates": [{"parameter": "cl", "covariate": "STUDY", "effect": "categorical",
+                        "reference": 101, "levels": [102, 103]}]})
+    rows = [{"ID": i, "TIME": t, "AMT": 100.0 if t == 0 else 0, "DV": 0 if t == 0 else 2.0,
+             "EVID": int(t == 0), "STUDY": 101 + i % 3} for i in range(1, 7) for t in (0, 1)]
+    data = read_population_data(pd.DataFrame(rows), spec)
+    arrays = model_data(spec, data)
+    study = 101 + np.arange(1, 7) % 3
+    np.testing.assert_array_equal(arrays["x_cl_STUDY"], np.stack([study == 102, study == 103],
+                                                                 axis=-1))
+    rows[-1]["STUDY"] = rows[-2]["STUDY"] = 104
+    with pytest.raises(PKDataError, match=r"ID '6' has STUDY 104, a level the categorical "
+                                          r"effect of STUDY on cl does not have"):
+        read_population_data(pd.DataFrame(rows), spec)
