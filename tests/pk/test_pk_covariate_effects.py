@@ -78,6 +78,7 @@ def test_a_published_model_and_a_specification_give_the_same_parameters():
         obs_cens = obs_time_days = obs_value_ug_ml = np.zeros(0)
         obs_subject = dose_subject = np.zeros(0, int)
         dose_time_days = dose_amount_mg = dose_duration_days = np.zeros(0)
+        dose_route = dose_ss_interval_days = None  # no NONMEM routes or steady states
 
         @property
         def obs_covariates(self):  # no covariate changes within a subject
