@@ -103,7 +103,11 @@ class PopulationFit(BayesianFit):
         weak = weak_after_sampling(self)
         out = [f"{name} is weakly identified: its posterior is {ratio:.0%} as wide as its "
                f"prior, so that its estimate is mostly the prior's. "
-               + remedy(self.spec, name.split("_", 1)[1]) for name, ratio in weak.items()]
+               + (remedy(self.spec, name.split("_", 1)[1]) if name.startswith("tv_") else
+                  f"Drop the BSV (bsv = false in [parameters.{name.split('_', 1)[1]}]), give "
+                  "omega a tighter prior (a smaller omega_prior, or a published model's "
+                  "[prior]), or add samples per subject that inform it.")
+               for name, ratio in weak.items()]
         post = self.posterior
         informed = tuple(p for p, par in self.spec.parameters.items()
                          if not par.fixed and f"tv_{p}" not in weak)

@@ -112,7 +112,7 @@ def remedy(spec: PopulationSpec, name: str,
             f"{samples}.")
 
 
-def _sensitivities(spec, arrays, values, names, n_subjects) -> tuple[np.ndarray, ...]:
+def _sensitivities(spec, arrays, values, names) -> tuple[np.ndarray, ...]:
     """Predictions, their log-derivatives to the log typical values (obs x names) and to each
     BSV parameter's eta (obs x bsv), by central differences."""
 
@@ -137,10 +137,10 @@ def _omega(spec: PopulationSpec) -> np.ndarray:
                     for p in spec.bsv_parameters])
 
 
-def _information(spec, data, arrays, values, names) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """The design's Fisher information of the log typical values ``names``, and what the
-    window search reuses."""
-    pred, f, g = _sensitivities(spec, arrays, values, names, data.n_subjects)
+def _information(spec, data, arrays, values, names) -> tuple[np.ndarray, np.ndarray]:
+    """The design's Fisher information of the log typical values ``names``, and the omega
+    matrix it assumed."""
+    pred, f, g = _sensitivities(spec, arrays, values, names)
     sd = np.asarray(residual_sd(spec, pred, values), dtype=float) * np.ones_like(pred)
     exact = (data.obs_cens == 0) & (sd > 0)
     omega = _omega(spec)
@@ -152,7 +152,7 @@ def _information(spec, data, arrays, values, names) -> tuple[np.ndarray, np.ndar
         cov = g[rows] @ omega @ g[rows].T + np.diag(sd[rows] ** 2)
         fi = f[rows]
         info += fi.T @ np.linalg.solve(cov, fi)
-    return info, omega, (pred, f, g, sd)
+    return info, omega
 
 
 def design_information(spec: PopulationSpec, data: PopulationData) -> DesignInformation:
@@ -168,7 +168,7 @@ def design_information(spec: PopulationSpec, data: PopulationData) -> DesignInfo
     names = [p for p, par in spec.parameters.items() if not par.fixed]
     values = reference_values(spec)
     arrays = pair_arrays(spec, data)
-    info, omega, _ = _information(spec, data, arrays, values, names)
+    info, omega = _information(spec, data, arrays, values, names)
     prior = {p: prior_log_sd(spec, p) for p in names}
     precision = np.diag([1.0 / prior[p] ** 2 for p in names])
     cov = np.linalg.inv(info + precision)
@@ -195,7 +195,7 @@ def _windows(spec, data, arrays, values, names, total, omega, weak) -> dict:
            "pair_duration_days": np.full(grid.size,
                                          float(np.median(arrays["pair_duration_days"]))),
            "obs_zeros": np.zeros(grid.size)} | first
-    pred, f, g = _sensitivities(spec, one, values, names, 1)
+    pred, f, g = _sensitivities(spec, one, values, names)
     sd = np.asarray(residual_sd(spec, pred, values), dtype=float) * np.ones_like(pred)
     var = np.einsum("ij,jk,ik->i", g, omega, g) + sd ** 2
     n = data.n_subjects

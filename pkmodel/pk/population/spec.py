@@ -562,8 +562,10 @@ class _SpecReader(LocatedReader):
                                  f"{', '.join(structure.parameter_names)}", path, name)
             entry = self.table(value, path, _KNOWN["parameter"])
             if "typical" not in entry:
+                per = data.get("time_unit", "day")
+                per = per if per in _TIME_UNITS else "day"
                 raise self.error(f"[parameters.{name}] needs typical = (the prior median of the "
-                                 f"typical value, {structure.unit(name)})", path)
+                                 f"typical value, {structure.unit(name, per)})", path)
             parameters[name] = self.build(lambda e=entry: Parameter(**e), path)
         cov_raw = top.get("covariates", [])
         if not isinstance(cov_raw, list):

@@ -7,16 +7,16 @@ specification says days makes every clearance and rate constant 24 times too sma
 not move). The data alone cannot tell a slip from a drug with such values; the prior can: an
 estimate far outside its prior that one of these factors brings back is named as that slip.
 
-:func:`check_dataset` (before sampling: a quick pooled fit of the data as read and of the data
-with each slip undone, no NUTS) and :func:`check_estimates` (after: the posterior medians) judge
-log typical values against the prior: they look at the
-parameters the design informs (:mod:`~pkmodel.pk.population.identifiability`; a parameter the
-data cannot inform stays at its prior whatever the units), and names a slip when the estimates
-lie more than :data:`Z_SUSPECT` prior SDs from the prior centre and undoing the slip brings every
-one of them within :data:`Z_PLAUSIBLE`, improving the prior log density by more than
-:data:`BETTER_BY_NATS`; estimates beyond :data:`Z_IMPLAUSIBLE` that no slip explains are said
-too. :func:`check_censoring` refuses data with every observation below the
-LLOQ.
+:func:`check_dataset`, before sampling (no NUTS), fits the data quickly (pooled: every subject at
+the typical values) as read and with each slip undone; :func:`check_estimates`, after sampling,
+takes the posterior medians and undoes each slip on them. Both look only at the parameters the
+design informs (:mod:`~pkmodel.pk.population.identifiability`: a parameter the data cannot
+inform stays at its prior whatever the units) and name a slip when the estimates lie more than
+:data:`Z_SUSPECT` prior SDs from the prior centre, and undoing the slip brings every one of them
+within :data:`Z_PLAUSIBLE` and raises the log posterior (of the pooled fit; of the prior, after
+sampling) by more than :data:`BETTER_BY_NATS`. Estimates beyond :data:`Z_IMPLAUSIBLE` that no
+slip explains are said too. :func:`check_censoring` refuses data with every observation below
+the LLOQ.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class UnitSlip:
     Attributes
     ----------
     name : str
-        ``"DV in ng/mL"``, ``"AMT in µg"``, ``"TIME in hours"``...
+        ``"DV in ng/mL"``, ``"AMT in µg"``, ``"TIME in hours"``...; empty when the estimates
+        are implausible and no common slip explains them.
     factor : float
         How many times too large the estimates of the parameters it moves are (``1/1000`` for
         DV in ng/mL: volumes and clearances 1000 times too small).

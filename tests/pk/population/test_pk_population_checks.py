@@ -217,3 +217,17 @@ def test_outputs_name_no_other_drug_and_use_the_dataset_units():
     assert any("theophylline concentration (mg/L)" in label for label in labels)
     assert not any("µg/mL" in label or "day" in label for label in labels)
     assert "infliximab" not in json.dumps(fit.to_dict()).lower()
+
+
+def test_pk_fit_strict_refuses_a_slipped_dataset_before_sampling_and_writes_nothing(
+        tmp_path, capsys):
+    from pkmodel.cli.main import main
+
+    path = tmp_path / "theoph_ng.csv"
+    _theoph().assign(DV=lambda f: f["DV"] * 1000).to_csv(path, index=False, na_rep=".")
+    out = tmp_path / "fit.nc"
+    code = main(["pk", "fit", str(path), "--spec", str(THEOPH.spec), "-o", str(out),
+                 "--strict"])
+    err = capsys.readouterr().err
+    assert code == 2 and "DV in ng/mL" in err and 'concentration_unit = "ng/mL"' in err
+    assert "Traceback" not in err and not out.exists()
