@@ -20,7 +20,7 @@ from pkmodel.pk.population.likelihood import posterior_values
 __all__ = ["eta_table", "prediction_curves"]
 
 
-def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 100) -> pd.DataFrame:
+def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 200) -> pd.DataFrame:
     """PRED and IPRED of every subject on an even time grid from its first dose to its last
     observation.
 
@@ -30,8 +30,9 @@ def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 100) -> pd.Da
         The fit.
     n_points : int, default 80
         Grid points per subject.
-    max_draws : int, default 100
-        Posterior draws (evenly thinned) of the individual predictions.
+    max_draws : int, default 200
+        Posterior draws (evenly thinned, as :meth:`PopulationFit.goodness_of_fit` thins them)
+        of the individual predictions.
 
     Returns
     -------
