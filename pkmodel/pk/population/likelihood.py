@@ -14,6 +14,9 @@ posterior draws with the model's own equations (:mod:`~pkmodel.pk.population.equ
 * ``constant_data``: each observation's ``time_days``, ``subject`` (its ID) and ``cens``;
 * ``posterior_predictive``: ``y`` replicated from each draw (its own random effects, new
   residual error; not censored).
+
+The draw-by-observation arrays are stored in single precision (7 significant digits; a fit of
+1,000 patients with 2,000 observations and 4,000 draws adds about 80 MB).
 """
 
 from __future__ import annotations
@@ -93,8 +96,9 @@ def observation_log_likelihood(spec: PopulationSpec, data: PopulationData,
 
 def quadrature_nodes(k: int, budget: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite nodes ``(n, k)`` and log weights ``(n,)`` of a ``k``-dimensional standard
-    normal: the product rule with ``floor(budget^(1/k))`` nodes per dimension (at least 3)."""
-    per = max(3, int(np.floor(budget ** (1.0 / k) + 1e-9)))
+    normal: the product rule with ``floor(budget^(1/k))`` nodes per dimension (at least 3, at
+    most 20: one random effect needs no more)."""
+    per = max(3, min(20, int(np.floor(budget ** (1.0 / k) + 1e-9))))
     x, w = np.polynomial.hermite_e.hermegauss(per)
     grids = np.meshgrid(*([x] * k), indexing="ij")
     logw = sum(np.meshgrid(*([np.log(w / np.sqrt(2 * np.pi))] * k), indexing="ij"))
@@ -170,11 +174,12 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
     ids = np.asarray(data.subject_ids, dtype=str)
     return {
         "log_likelihood": xr.Dataset({
-            "y": xr.DataArray(ll.reshape(*shape, -1), dims=(*dims, "observation"),
+            "y": xr.DataArray(ll.reshape(*shape, -1).astype(np.float32),
+                              dims=(*dims, "observation"),
                               attrs={"units": f"log density of y in {_UNIT}",
                                      "censored": "log P(Y < LLOQ) below, log P(Y > limit) "
                                                  "above"}),
-            "y_by_subject": xr.DataArray(ll_subject.reshape(*shape, -1),
+            "y_by_subject": xr.DataArray(ll_subject.reshape(*shape, -1).astype(np.float32),
                                          dims=(*dims, "subject"),
                                          attrs={"units": "log density of a subject's y, its "
                                                          "random effects integrated out"})},
@@ -192,7 +197,7 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
                                  attrs={"units": "0 observed, 1 below the LLOQ, -1 above a "
                                                  "limit"})}, coords=obs),
         "posterior_predictive": xr.Dataset({"y": xr.DataArray(
-            replicated.reshape(*shape, -1), dims=(*dims, "observation"),
+            replicated.reshape(*shape, -1).astype(np.float32), dims=(*dims, "observation"),
             attrs={"units": _UNIT, "long_name": "replicated concentration (not censored)"})},
             coords=chain_draw | obs),
     }
