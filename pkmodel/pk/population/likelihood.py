@@ -36,7 +36,7 @@ from pkmodel.pk.population.equations import (
 )
 from pkmodel.pk.population.spec import PopulationSpec
 
-__all__ = ["QUADRATURE_NODES", "observation_log_likelihood", "posterior_values",
+__all__ = ["QUADRATURE_NODES", "log_density", "observation_log_likelihood", "posterior_values",
            "predictive_groups", "quadrature_nodes",
            "subject_log_likelihood"]
 
@@ -69,7 +69,7 @@ def posterior_values(spec: PopulationSpec, posterior: xr.Dataset,
     return out
 
 
-def _log_density(spec: PopulationSpec, data: PopulationData, pred: np.ndarray,
+def log_density(spec: PopulationSpec, data: PopulationData, pred: np.ndarray,
                  values: dict) -> np.ndarray:
     """Each observation's log density at predictions ``pred`` (last axis: observations)."""
     # a prediction of 0 under a purely proportional error (SD 0): the value is impossible
@@ -91,7 +91,7 @@ def observation_log_likelihood(spec: PopulationSpec, data: PopulationData,
     (:func:`posterior_values`), censored ones by their log CDF (or survival function)."""
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
-    return _log_density(spec, data, pred, values)
+    return log_density(spec, data, pred, values)
 
 
 def quadrature_nodes(k: int, budget: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +147,7 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
         vals = {key: v[start:stop, None] for key, v in population.items()}  # (B, 1, 1)
         vals |= {f"eta_{p}": eta[..., j] for j, p in enumerate(names)}  # (M, n_sub)
         pred = predict(spec, arrays, individual_log_parameters(spec, arrays, vals))
-        ll = _log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
+        ll = log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
         white = np.einsum("bkl,mil->bmik", inv_chol[start:stop], eta)
         log_prior = (-0.5 * np.sum(white**2, axis=-1) - log_det[start:stop, None, None]
                      - 0.5 * k * np.log(2 * np.pi))
@@ -164,7 +164,7 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
-    ll = _log_density(spec, data, pred, values)
+    ll = log_density(spec, data, pred, values)
     ll_subject = subject_log_likelihood(spec, data, values)
     replicated = pred + residual_sd(spec, pred, values) * rng.standard_normal(pred.shape)
     obs = {"observation": np.arange(data.n_observations)}
