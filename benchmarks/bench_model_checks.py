@@ -54,7 +54,7 @@ def main_() -> None:
         for level in ("subject", "observation"):
             start = time.perf_counter()
             loo(fit, level)
-            print(f"LOO of 60 subjects, leaving out a {level}: "
+            print(f"LOO of 60 subjects, leaving out one {level} at a time: "
                   f"{time.perf_counter() - start:.2f} s (target < 5 s)")
         fit, seconds = _fit(spec, 100)
         fit.save(folder / "popfit.nc")

@@ -135,8 +135,12 @@ def plot_etas(fit: PopulationFit) -> Figure:
     shrinkage = fit.shrinkage()
     registry = fit.spec.covariate_registry
     ncols = 1 + len(covariates)
-    fig = Figure(figsize=(3.3 * ncols + 0.4, 2.7 * len(names) + 0.7))
-    axes = fig.subplots(len(names), ncols, squeeze=False)
+    if covariates:  # a row per parameter: its distribution, then each covariate
+        fig = Figure(figsize=(3.3 * ncols + 0.4, 2.7 * len(names) + 0.7))
+        axes = fig.subplots(len(names), ncols, squeeze=False)
+    else:  # the distributions side by side
+        fig = Figure(figsize=(3.3 * len(names) + 0.4, 3.4))
+        axes = fig.subplots(1, len(names), squeeze=False).T
     for r, p in enumerate(names):
         eta = table[f"eta_{p}"].to_numpy()
         omega = float(np.median(fit.posterior[f"omega_{p}"].values))

@@ -165,9 +165,10 @@ def plot_pc_vpc(vpc: PCVPC | PopulationFit, *, time_unit: str | None = None,
     notes = [f"{vpc.n_replicates} replicates from the posterior",
              f"{100 * vpc.fraction_inside:.0f}% of observed percentile points inside their "
              f"{width}% intervals"]
+    title = "pcVPC: " + "; ".join(notes)
     if vpc.n_predose:
-        notes.append(f"{vpc.n_predose} pre-dose samples (PRED 0) left out")
-    fig.suptitle("pcVPC: " + "; ".join(notes), fontsize=9)
+        title += f"\n{vpc.n_predose} pre-dose samples (PRED 0, no prediction correction) left out"
+    fig.suptitle(title, fontsize=9)
     # the legends below the panels, where they hide no data
     handles, labels = [], []
     for ax in fig.axes[:2] if censored else fig.axes[:1]:

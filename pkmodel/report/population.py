@@ -246,7 +246,7 @@ def _subjects_section(fit) -> str:
                                  "Observed values (dots; censored ones as open triangles at "
                                  "their limit), IPRED (median and 90% band of the subject's "
                                  "prediction) and PRED (typical subject of its covariates)."
-                                 if number == 1 else ""))
+                                 if number == 1 else "", dpi=80))
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -20,8 +20,12 @@
   :func:`pkmodel.load` reads every kind);
 * :mod:`~pkmodel.pk.population.prior`: a published model as an informative prior
   (:func:`published_prior`, :func:`with_prior`);
+* :mod:`~pkmodel.pk.population.likelihood`: the predictive groups every fit stores (log
+  likelihood per observation and per subject, observed, constant and replicated data);
 * :mod:`~pkmodel.pk.population.checks`: CWRES and the prediction-corrected visual predictive
   check (:func:`pc_vpc`);
+* :mod:`~pkmodel.pk.population.comparison`: PSIS-LOO, fits ranked by it, LOO-PIT;
+* :mod:`~pkmodel.pk.population.individuals`: each subject's predicted curves and etas;
 * :mod:`~pkmodel.pk.population.simulate`: datasets simulated from known truth.
 
 PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on import.

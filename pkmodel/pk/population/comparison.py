@@ -100,14 +100,17 @@ def psis_weights(ll: xr.DataArray,
     tail = int(np.floor(3 * np.sqrt(n / reff)) if n * reff > 225 else np.floor(n / 5))
     flat = (np.ptp(np.sort(values, axis=0)[:max(tail, 1)], axis=0)
             < np.finfo(float).tiny) & ~constant
-    weights = xr.full_like(ll, -np.log(n))
-    khat = xr.zeros_like(ll.isel(chain=0, draw=0, drop=True)) + np.where(flat, np.inf, 0.0)
-    varying = ll.isel({dim: np.flatnonzero(~constant & ~flat)})
-    if varying.sizes[dim]:
-        lw, k = varying.azstats.psislw(r_eff=reff, dim=sample)
-        weights.loc[{dim: varying[dim]}] = lw.transpose(*ll.dims)
-        khat.loc[{dim: varying[dim]}] = k
-    return weights, khat, reff
+    ll = ll.transpose(*sample, dim)
+    weights = np.full(ll.shape, -np.log(n))
+    khat = np.where(flat, np.inf, 0.0)
+    columns = np.flatnonzero(~constant & ~flat)
+    if columns.size:
+        lw, k = ll.isel({dim: columns}).azstats.psislw(r_eff=reff, dim=sample)
+        weights[..., columns] = lw.transpose(*sample, dim).values
+        khat[columns] = np.asarray(k)
+    return (ll.copy(data=weights.astype(float)),
+            xr.DataArray(khat, dims=(dim,), coords={dim: ll[dim]} if dim in ll.coords else {}),
+            reff)
 
 
 def _same_dataset(fits: Mapping[str, object]) -> None:
@@ -255,10 +258,7 @@ def loo_pit(fit) -> np.ndarray:
         predict,
         residual_sd,
     )
-    from pkmodel.pk.population.likelihood import (
-        observation_log_likelihood,
-        posterior_values,
-    )
+    from pkmodel.pk.population.likelihood import log_density, posterior_values
 
     spec, data = fit.spec, fit.data
     values = posterior_values(spec, fit.posterior)
@@ -266,11 +266,9 @@ def loo_pit(fit) -> np.ndarray:
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
     cdf = stats.norm.cdf(data.obs_value_ug_ml, pred, residual_sd(spec, pred, values))
     chains, draws = fit.posterior.sizes["chain"], fit.posterior.sizes["draw"]
-    if "log_likelihood" in fit.tree.children:
-        ll = fit.tree["log_likelihood"]["y"]
-    else:  # a fit saved by pkmodel 0.4
-        ll = xr.DataArray(observation_log_likelihood(spec, data, values).reshape(
-            chains, draws, -1), dims=("chain", "draw", "observation"))
+    # the stored log likelihood's values, from the predictions at hand (the fit's data)
+    ll = xr.DataArray(log_density(spec, data, pred, values).reshape(chains, draws, -1),
+                      dims=("chain", "draw", "observation"))
     import warnings
 
     with warnings.catch_warnings():

@@ -20,18 +20,19 @@ from pkmodel.pk.population.likelihood import posterior_values
 __all__ = ["eta_table", "prediction_curves"]
 
 
-def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 100) -> pd.DataFrame:
-    """PRED and IPRED of every subject on an even time grid from its first dose to its last
-    observation.
+def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 200) -> pd.DataFrame:
+    """PRED and IPRED of every subject from its first dose to its last observation: on an
+    even time grid and at its sampling times.
 
     Parameters
     ----------
     fit : PopulationFit
         The fit.
     n_points : int, default 80
-        Grid points per subject.
-    max_draws : int, default 100
-        Posterior draws (evenly thinned) of the individual predictions.
+        Points of the even grid per subject.
+    max_draws : int, default 200
+        Posterior draws (evenly thinned, as :meth:`PopulationFit.goodness_of_fit` thins them)
+        of the individual predictions.
 
     Returns
     -------
@@ -45,8 +46,12 @@ def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 100) -> pd.Da
     end = np.zeros(data.n_subjects)
     np.maximum.at(end, data.obs_subject, data.obs_time_days)
     grid = np.linspace(0.0, 1.0, int(n_points))
-    subject = np.repeat(np.arange(data.n_subjects), grid.size)
-    times = (end[:, None] * grid[None, :]).ravel()
+    # the even grid and the subject's own sampling times (the curves pass through them)
+    per_subject = [np.unique(np.concatenate([end[i] * grid,
+                                             data.obs_time_days[data.obs_subject == i]]))
+                   for i in range(data.n_subjects)]
+    subject = np.repeat(np.arange(data.n_subjects), [t.size for t in per_subject])
+    times = np.concatenate(per_subject)
     dense = dataclasses.replace(data, obs_subject=subject, obs_time_days=times,
                                 obs_value_ug_ml=np.ones(times.size),
                                 obs_cens=np.zeros(times.size, dtype=int))

@@ -14,6 +14,9 @@ posterior draws with the model's own equations (:mod:`~pkmodel.pk.population.equ
 * ``constant_data``: each observation's ``time_days``, ``subject`` (its ID) and ``cens``;
 * ``posterior_predictive``: ``y`` replicated from each draw (its own random effects, new
   residual error; not censored).
+
+The draw-by-observation arrays are stored in single precision (7 significant digits; a fit of
+1,000 patients with 2,000 observations and 4,000 draws adds about 80 MB).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pkmodel.pk.population.equations import (
 )
 from pkmodel.pk.population.spec import PopulationSpec
 
-__all__ = ["QUADRATURE_NODES", "observation_log_likelihood", "posterior_values",
+__all__ = ["QUADRATURE_NODES", "log_density", "observation_log_likelihood", "posterior_values",
            "predictive_groups", "quadrature_nodes",
            "subject_log_likelihood"]
 
@@ -66,7 +69,7 @@ def posterior_values(spec: PopulationSpec, posterior: xr.Dataset,
     return out
 
 
-def _log_density(spec: PopulationSpec, data: PopulationData, pred: np.ndarray,
+def log_density(spec: PopulationSpec, data: PopulationData, pred: np.ndarray,
                  values: dict) -> np.ndarray:
     """Each observation's log density at predictions ``pred`` (last axis: observations)."""
     # a prediction of 0 under a purely proportional error (SD 0): the value is impossible
@@ -88,13 +91,14 @@ def observation_log_likelihood(spec: PopulationSpec, data: PopulationData,
     (:func:`posterior_values`), censored ones by their log CDF (or survival function)."""
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
-    return _log_density(spec, data, pred, values)
+    return log_density(spec, data, pred, values)
 
 
 def quadrature_nodes(k: int, budget: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite nodes ``(n, k)`` and log weights ``(n,)`` of a ``k``-dimensional standard
-    normal: the product rule with ``floor(budget^(1/k))`` nodes per dimension (at least 3)."""
-    per = max(3, int(np.floor(budget ** (1.0 / k) + 1e-9)))
+    normal: the product rule with ``floor(budget^(1/k))`` nodes per dimension (at least 3, at
+    most 20: one random effect needs no more)."""
+    per = max(3, min(20, int(np.floor(budget ** (1.0 / k) + 1e-9))))
     x, w = np.polynomial.hermite_e.hermegauss(per)
     grids = np.meshgrid(*([x] * k), indexing="ij")
     logw = sum(np.meshgrid(*([np.log(w / np.sqrt(2 * np.pi))] * k), indexing="ij"))
@@ -143,7 +147,7 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
         vals = {key: v[start:stop, None] for key, v in population.items()}  # (B, 1, 1)
         vals |= {f"eta_{p}": eta[..., j] for j, p in enumerate(names)}  # (M, n_sub)
         pred = predict(spec, arrays, individual_log_parameters(spec, arrays, vals))
-        ll = _log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
+        ll = log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
         white = np.einsum("bkl,mil->bmik", inv_chol[start:stop], eta)
         log_prior = (-0.5 * np.sum(white**2, axis=-1) - log_det[start:stop, None, None]
                      - 0.5 * k * np.log(2 * np.pi))
@@ -160,7 +164,7 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
-    ll = _log_density(spec, data, pred, values)
+    ll = log_density(spec, data, pred, values)
     ll_subject = subject_log_likelihood(spec, data, values)
     replicated = pred + residual_sd(spec, pred, values) * rng.standard_normal(pred.shape)
     obs = {"observation": np.arange(data.n_observations)}
@@ -170,11 +174,12 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
     ids = np.asarray(data.subject_ids, dtype=str)
     return {
         "log_likelihood": xr.Dataset({
-            "y": xr.DataArray(ll.reshape(*shape, -1), dims=(*dims, "observation"),
+            "y": xr.DataArray(ll.reshape(*shape, -1).astype(np.float32),
+                              dims=(*dims, "observation"),
                               attrs={"units": f"log density of y in {_UNIT}",
                                      "censored": "log P(Y < LLOQ) below, log P(Y > limit) "
                                                  "above"}),
-            "y_by_subject": xr.DataArray(ll_subject.reshape(*shape, -1),
+            "y_by_subject": xr.DataArray(ll_subject.reshape(*shape, -1).astype(np.float32),
                                          dims=(*dims, "subject"),
                                          attrs={"units": "log density of a subject's y, its "
                                                          "random effects integrated out"})},
@@ -192,7 +197,7 @@ def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.
                                  attrs={"units": "0 observed, 1 below the LLOQ, -1 above a "
                                                  "limit"})}, coords=obs),
         "posterior_predictive": xr.Dataset({"y": xr.DataArray(
-            replicated.reshape(*shape, -1), dims=(*dims, "observation"),
+            replicated.reshape(*shape, -1).astype(np.float32), dims=(*dims, "observation"),
             attrs={"units": _UNIT, "long_name": "replicated concentration (not censored)"})},
             coords=chain_draw | obs),
     }
