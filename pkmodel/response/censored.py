@@ -42,8 +42,14 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from pkmodel.response.marginal import KERNEL_VERSION, marginal_bernoulli_kernel
 
-__all__ = ["CENSORED_NODES", "censored_log_tail", "censored_marginal_kernel",
+__all__ = ["CENSORED_KERNEL_VERSION", "CENSORED_NODES", "censored_log_tail",
+           "censored_marginal_kernel",
            "censored_marginal_logp", "normal_survival_inverse"]
+
+#: The version of :func:`censored_marginal_kernel` and its Numba dispatch, with
+#: :data:`pkmodel.response.marginal.KERNEL_VERSION` the salt of PyTensor's Numba cache key of the
+#: Op: bump it whenever the kernel changes what it computes (else PyTensor serves the old code).
+CENSORED_KERNEL_VERSION = 1
 
 #: Number of Gauss-Legendre nodes over the tail probability (accuracy: the tests).
 CENSORED_NODES = 16
@@ -254,13 +260,13 @@ _censored_op = CensoredMarginalLogp()
 
 @register_funcify_default_op_cache_key(CensoredMarginalLogp)
 def _numba_censored(op, node=None, **kwargs):
-    """The Op's Numba function, keyed by :data:`KERNEL_VERSION` (the marginal kernel's)."""
+    """The Op's Numba function, keyed by both kernels' versions."""
 
     @numba.njit
     def censored(y, eta0, slope, mu, sigma, limit, side, sigma_p, mask):
         return censored_marginal_kernel(y, eta0, slope, mu, sigma, limit, side, sigma_p, mask)
 
-    return censored, KERNEL_VERSION
+    return censored, 1000 * KERNEL_VERSION + CENSORED_KERNEL_VERSION
 
 
 def censored_marginal_logp(y, eta0, slope, mu, sigma, limit, side, sigma_p, mask):
