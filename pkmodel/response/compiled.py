@@ -13,6 +13,11 @@ model with its data as shared inputs and swap it (``with_data``), but the number
 (one latent TL per censored patient, one effect per centre) and of stored values (one
 log-likelihood per patient) are compiled in, so only a cohort of exactly the same shape could
 reuse such a model (``benchmarks/README.md``).
+
+The ``integrate_tl`` form (:mod:`pkmodel.response.integrated`) has none of these: no latent per
+censored patient, patients in slots, the centring as an input. It is compiled once per cohort
+shape and priors (:func:`integrated_model_key`) and served to every cohort of that shape by
+:func:`integrated_sampler_model`.
 """
 
 from __future__ import annotations
