@@ -126,7 +126,7 @@ def test_integrated_log_density_equals_latent_with_tl_integrated(above, below):
 
     rng = np.random.default_rng(int(100 * above))
     start = integrated.initial_point()
-    for _ in range(3):
+    for _ in range(2):
         point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in start.items()}
         for name in ("sigma_tl", "sigma_group", "sigma_patient"):
             point[name] = np.abs(point[name]) + 0.2
