@@ -169,3 +169,26 @@ def test_integrated_log_density_equals_latent_with_tl_integrated(above, below):
         assert np.isfinite(rest + total)
         np.testing.assert_allclose(logp_integrated(shared_point), rest + total, rtol=0,
                                    atol=2e-5 * max(n_cens, 1))
+
+
+def test_integrated_key_is_the_shape_never_the_data():
+    from pkmodel.response.compiled import integrated_model_key
+    from pkmodel.response.integrated import model_shape
+
+    spec = pkmodel.RemissionModel(integrate_tl=True)
+
+    def key_and_centring(cohort):
+        design, options = spec._design(cohort)
+        shape = model_shape(design, patient_effect=options["patient_effect"],
+                            structure=options["structure"])
+        return (integrated_model_key(shape, spec.priors, machine="cpu"),
+                options["structure"].group_centring, int(np.sum(design.tl_cens != 0)))
+
+    a = key_and_centring(_censored_cohort(0.15, 0.10, seed=3))
+    b = key_and_centring(_censored_cohort(0.35, 0.25, seed=4))  # other data, other censoring
+    assert a[1:] != b[1:] and a[0] == b[0]
+    fewer = key_and_centring(pkmodel.read_cohort(  # fewer patient slots
+        simulate_cohort(30, 2, random_seed=3).data, min_tl_ug_ml=None))
+    more_centres = key_and_centring(pkmodel.read_cohort(
+        simulate_cohort(48, 3, random_seed=3).data, min_tl_ug_ml=None))
+    assert len({a[0], fewer[0], more_centres[0]}) == 3
