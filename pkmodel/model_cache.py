@@ -21,7 +21,8 @@ posterior whether the model came from the cache or not.
 Two kinds of model use it:
 
 * the remission model (:mod:`pkmodel.response.compiled`) is compiled with its data as
-  constants, so its key covers the data;
+  constants, so its key covers the data (its ``integrate_tl`` form reads them as inputs, as
+  the population PK model does, and is keyed by the cohort's shape);
 * the population PK model (:mod:`pkmodel.pk.population.fit`) reads its data as inputs
   (``pm.Data``: nutpie passes their addresses and shapes to the compiled code in one record,
   its ``user_data``), so one entry serves every dataset of the same specification and number of

@@ -86,8 +86,22 @@ def fit_remission(spec: RemissionModel, cohort: Cohort,
     structure = options["structure"]
     for note in structure.notes:
         logger.info("%s", note)
-    tree = sample_nuts(lambda: sampler_model(design, spec.priors, **options).nutpie_model(),
-                       settings, failure_hint=FAILURE_HINT)
+    if spec.integrate_tl:
+        from pkmodel.response.compiled import integrated_sampler_model
+
+        def compiled():
+            return integrated_sampler_model(
+                design, spec.priors, patient_effect=options["patient_effect"],
+                structure=structure).nutpie_model()
+    else:
+        def compiled():
+            return sampler_model(design, spec.priors, **options).nutpie_model()
+    tree = sample_nuts(compiled, settings, failure_hint=FAILURE_HINT)
+    if spec.integrate_tl:
+        from pkmodel.response.integrated import labelled
+
+        for name in ("posterior", "sample_stats"):
+            tree[name] = labelled(tree[name].to_dataset(), design)
     posterior = tree["posterior"].to_dataset()
     tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
     tree["posterior"] = posterior.drop_vars(LOGLIK_NAME)

@@ -73,6 +73,13 @@ class RemissionModel:
         ``interval_weeks`` and the PK model's covariates
         (:class:`pkmodel.response.exposure.Exposure`; ``True`` for its defaults). See
         ``docs/exposure.md``.
+    integrate_tl : bool, default False
+        Integrate each censored baseline TL out of its patient's likelihood (with the patient
+        effect) instead of sampling it as a latent value, and compile the model with the data
+        as inputs, so that one compiled model serves every cohort of the same shape: a refit of
+        a new cohort skips the compile (:mod:`pkmodel.response.integrated`). The same model
+        in other coordinates; not with ``assay_cv``. Off by default: the draws of a seed
+        differ from the latent form's, and ``remission_loglik`` is per patient.
 
     Examples
     --------
@@ -90,6 +97,7 @@ class RemissionModel:
     target_accept: float = 0.9
     pool_slopes: bool = True
     exposure: Exposure | None = None
+    integrate_tl: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exposure", Exposure.from_any(self.exposure))
@@ -113,6 +121,9 @@ class RemissionModel:
         if self.assay_cv is not None and not (0 < float(self.assay_cv) < 2):
             raise SpecificationError(f"assay_cv must be a fraction such as 0.15, not "
                                      f"{self.assay_cv!r}")
+        if self.integrate_tl and self.assay_cv is not None:
+            raise SpecificationError("integrate_tl integrates censored TLs only: with assay_cv "
+                                     "every TL is latent; give one of them")
         if not 0.5 <= float(self.target_accept) < 1:
             raise SpecificationError("target_accept must be in [0.5, 1)")
 

@@ -303,3 +303,67 @@ def test_the_public_predictor_gives_what_predict_and_the_curves_give(small_fit):
     np.testing.assert_allclose(p, expected.reshape(-1, 2), rtol=1e-10)
     thin = fit.predictor(n_draws=100)
     assert thin.n_samples == 100
+
+
+def test_integrated_tl_fit_matches_latent_and_refits_without_compiling(small_fit, caplog):
+    """integrate_tl: the posterior and fit.predict's draws of a ">16" TL match the latent-TL
+    fit's (same model); a new cohort of the same shape is served by the compiled model (no
+    compile), whose log density on it is that of the PyMC model built on it."""
+    import logging
+
+    from pkmodel.nutpie_internals import logp_at
+    from pkmodel.response.compiled import integrated_sampler_model
+    from pkmodel.response.integrated import build_integrated_model, model_inputs, model_shape
+
+    cohort = simulate_cohort(80, 3, random_seed=11)
+    assert (cohort.data["tl_cens"] == -1).any()
+    spec = pkmodel.RemissionModel(integrate_tl=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        fit = spec.fit(cohort, random_seed=5, **QUICK)
+    assert "log_tl_above_limit" not in fit.posterior  # no latent per censored patient
+    assert fit.tree["log_likelihood"]["remission"].sizes["patient"] == 80
+    for name in ("mu_tl", "sigma_tl", "beta", "alpha", "sigma_patient"):
+        a, b = fit.posterior[name].values.ravel(), small_fit.posterior[name].values.ravel()
+        # 800 draws each: the means agree within a few Monte Carlo errors
+        assert abs(a.mean() - b.mean()) < 0.35 * np.hypot(a.std(), b.std()), name
+    table = pd.DataFrame({"baseline_tl": [">16", "8"],
+                          "strategy": [small_fit.design.strategies[0]] * 2})
+    rows = table.assign(tl_cens=[-1, 0], baseline_tl=[16.0, 8.0])
+    new = fit._latent_log_tl(rows, fit.posterior, random_seed=1).values[..., 0].ravel()
+    old = small_fit._latent_log_tl(rows, small_fit.posterior, random_seed=1).values[..., 0].ravel()
+    assert new.min() >= np.log(16.0) and old.min() >= np.log(16.0)
+    np.testing.assert_allclose(np.quantile(new, [0.1, 0.5, 0.9]),
+                               np.quantile(old, [0.1, 0.5, 0.9]), atol=0.06)
+    p_new, p_old = fit.predict(table, random_seed=1), small_fit.predict(table, random_seed=1)
+    np.testing.assert_allclose(p_new["p_remission"], p_old["p_remission"], atol=0.04)
+
+    # a bootstrap-resampled cohort with new ids: same shape, other data
+    rng = np.random.default_rng(3)
+    frame = cohort.data
+    ids = frame["patient_id"].unique()
+    picks = rng.choice(ids, size=ids.size, replace=True)
+    boot = pd.concat([frame[frame["patient_id"] == p].assign(patient_id=f"b{i}")
+                      for i, p in enumerate(picks)], ignore_index=True)
+    design, options = spec._design(pkmodel.read_cohort(boot))
+    structure = options["structure"]
+    with caplog.at_level(logging.INFO, logger="pkmodel"):
+        served = integrated_sampler_model(design, spec.priors,
+                                          patient_effect=options["patient_effect"],
+                                          structure=structure)
+    assert not [r for r in caplog.records if "compiling" in r.getMessage()]
+    shape = model_shape(design, patient_effect=options["patient_effect"], structure=structure)
+    model = build_integrated_model(shape, model_inputs(design, shape, structure), spec.priors,
+                                   structure=structure)
+    logp = model.compile_logp(mode="FAST_COMPILE")
+    assert [v.name for v in model.value_vars] == [n for n, _ in served.coordinates]
+    sizes = dict(served.coordinates)
+    for seed in range(3):
+        x = served.initial_point(seed)
+        point, start = {}, 0
+        for v in model.value_vars:
+            shape_v = model.initial_point()[v.name].shape
+            point[v.name] = x[start:start + sizes[v.name]].reshape(shape_v)
+            start += sizes[v.name]
+        np.testing.assert_allclose(logp_at(served.logp_address, served.n_dim, x,
+                                           served.user_data()), logp(point), rtol=1e-9)
