@@ -641,8 +641,16 @@ def test_ctrl_c_during_a_nuts_forecast_exits_130_without_a_traceback():
     proc = subprocess.Popen([str(exe), "pk", "forecast", "--id", "103", "--method", "nuts",
                              "--draws", "20000", "--tune", "20000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    # interrupt once it says it is sampling (not while Python loads its libraries, whose
+    # finalizers may swallow the interrupt: on a busy machine that takes more than 8 s)
+    seen = []
+    while not any("sampling the posterior" in line for line in seen):
+        line = proc.stderr.readline()
+        assert line, "".join(seen)  # it ended before sampling
+        seen.append(line)
+    time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
+    err = "".join(seen) + err
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and out == ""

@@ -16,7 +16,7 @@ from pkmodel.cli.options import (
     positive_int,
     probability,
 )
-from pkmodel.cli.output import add_sampler_options, emit_json, separator
+from pkmodel.cli.output import add_sampler_options, emit_json, phase, separator
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.sampling import POPULATION_DRAWS
 
@@ -190,6 +190,9 @@ def _forecast(args) -> int:
                     raise PKDataError(verdict["message"], fix="correct the data, or drop "
                                       "--strict to see the estimate")
         else:
+            if args.method == "nuts":
+                phase(f"sampling the posterior of ID {subject.id} with NUTS ({args.chains} "
+                      f"chains x {args.draws} draws)")
             est = estimate_individual(models[0], given, subject.schedule, subject.observations,
                                       method=args.method, draws=args.draws, tune=args.tune,
                                       chains=args.chains, random_seed=args.random_seed,
@@ -314,7 +317,7 @@ def _fit_spec(args):
 
 def _fit_into(args, out: dict, spec, data, caught: list) -> int:
     """``pkmodel pk fit``, writing its outputs to ``out`` (moved into place together)."""
-    from pkmodel.cli.output import check_plot_path, fit_exit, phase, print_fit
+    from pkmodel.cli.output import check_plot_path, fit_exit, print_fit
     from pkmodel.errors import ConvergenceWarning
     from pkmodel.pk.population import fit_population
 
