@@ -37,6 +37,7 @@ simulator and the model checks (NumPy): one definition, below all of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 
 import numpy as np
@@ -169,18 +170,23 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
     obs = arrays["pair_obs"]
     subject_level = {k: v for k, v in log_params.items() if not k.endswith(AT_OBSERVATIONS)}
     if xp is np:
-        p = {}
-        for k, v in subject_level.items():  # a value shared by all subjects has a last axis of 1
-            v = np.atleast_1d(np.asarray(v, dtype=float))
-            v = v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)]
-            if k + AT_OBSERVATIONS in log_params:
-                v = v + np.asarray(log_params[k + AT_OBSERVATIONS], dtype=float)[..., obs]
-            p[k] = np.exp(v)
-        conc = _pair_concentrations(spec.structure, p, arrays, np)
-        n_obs = arrays["obs_zeros"].size
-        out = np.zeros((*conc.shape[:-1], n_obs))
-        np.add.at(out, (..., obs), conc)
-        return out
+        def to_pairs(v):  # a value shared by all subjects has a last axis of 1
+            return v[..., subject if v.shape[-1] > 1 else np.zeros_like(subject)]
+
+        values = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in subject_level.items()}
+        if any(k + AT_OBSERVATIONS in log_params for k in values):
+            p = {k: np.exp(to_pairs(v) + np.asarray(log_params[k + AT_OBSERVATIONS],
+                                                    dtype=float)[..., obs])
+                 if k + AT_OBSERVATIONS in log_params else np.exp(to_pairs(v))
+                 for k, v in values.items()}
+            terms = None
+        else:  # the disposition constants once per subject, not once per pair
+            by_subject = {k: np.exp(v) for k, v in values.items()}
+            terms = [(to_pairs(np.asarray(c)), to_pairs(np.asarray(lam)))
+                     for c, lam in spec.structure.impulse_response(by_subject, np)]
+            p = _Gathered(by_subject, to_pairs)  # the few the routes read (ka), when read
+        conc = _pair_concentrations(spec.structure, p, arrays, np, terms=terms)
+        return _sum_by_observation(conc, obs, arrays["obs_zeros"].size)
     p = {}
     for k, v in subject_level.items():
         if k + AT_OBSERVATIONS in log_params:
@@ -192,12 +198,44 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
     return xp.inc_subtensor(arrays["obs_zeros"][obs], conc)
 
 
-def _pair_concentrations(structure, p: dict, arrays: dict, xp: ModuleType):
+class _Gathered(Mapping):
+    """Per-subject values indexed by pair on first use (a structure reads few of them)."""
+
+    def __init__(self, values: dict, gather) -> None:
+        self._values, self._gather, self._done = values, gather, {}
+
+    def __getitem__(self, key):
+        if key not in self._done:
+            self._done[key] = self._gather(self._values[key])
+        return self._done[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _sum_by_observation(conc: np.ndarray, obs: np.ndarray, n_obs: int) -> np.ndarray:
+    """``out[..., i] = sum of conc[..., j] over the pairs j of observation i`` (NumPy)."""
+    out = np.zeros((*conc.shape[:-1], n_obs))
+    if obs.size == 0:
+        return out
+    if np.all(obs[1:] >= obs[:-1]):  # pairs grouped by observation (as pair_arrays gives them)
+        starts = np.flatnonzero(np.r_[True, obs[1:] != obs[:-1]])
+        out[..., obs[starts]] = np.add.reduceat(conc, starts, axis=-1)
+    else:
+        np.add.at(out, (..., obs), conc)
+    return out
+
+
+def _pair_concentrations(structure, p: dict, arrays: dict, xp: ModuleType, terms=None):
     """The concentration each dose gives at its pair's observation: the dose's route, and the
-    infinite past of a steady-state dose."""
+    infinite past of a steady-state dose (``terms``: the structure's exponentials per pair,
+    when already computed)."""
     amount, elapsed = arrays["pair_amount_mg"], arrays["pair_elapsed_days"]
     duration = arrays["pair_duration_days"]
-    terms = structure.impulse_response(p, xp)
+    terms = structure.impulse_response(p, xp) if terms is None else terms
     routes = [r for r in ROUTES if f"pair_route_{r}" in arrays] or [None]
     conc = 0.0
     for route in routes:
