@@ -9,18 +9,9 @@ from matplotlib.figure import Figure
 
 from pkmodel.pk.population import PopulationFit
 from pkmodel.pk.units import concentration_from_internal, days_per
-from pkmodel.plots.vpc import concentration_label, plot_pc_vpc
+from pkmodel.plots.vpc import concentration_label, log_axis, plot_pc_vpc
 
 __all__ = ["plot_goodness_of_fit", "plot_pc_vpc"]
-
-
-def _log_axis(axis) -> None:
-    """A log axis labelled 1, 2, 5, 10, ... in plain numbers (no overlapping 3x10^0 labels)."""
-    from matplotlib import ticker
-
-    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
@@ -30,8 +21,8 @@ def _identity(ax, x: np.ndarray, y: np.ndarray) -> None:
     ax.plot([lo, hi], [lo, hi], color="0.3", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _log_axis(ax.xaxis)
-    _log_axis(ax.yaxis)
+    log_axis(ax.xaxis)
+    log_axis(ax.yaxis)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
 
@@ -142,7 +133,7 @@ def plot_goodness_of_fit(fit: PopulationFit, gof: pd.DataFrame | None = None) ->
             ax.axhline(level, color="0.3", lw=1, ls=style)
         if x != "time":
             ax.set_xscale("log")
-            _log_axis(ax.xaxis)
+            log_axis(ax.xaxis)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     if has_pit:

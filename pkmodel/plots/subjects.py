@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from pkmodel.pk.population import PopulationFit
 from pkmodel.pk.units import concentration_from_internal, days_per
-from pkmodel.plots.population import _log_axis, loess
+from pkmodel.plots.population import loess
+from pkmodel.plots.vpc import log_axis
 
 __all__ = ["plot_etas", "plot_individuals"]
 
@@ -84,7 +85,7 @@ def plot_individuals(fit: PopulationFit, *, per_page: int = 12, log_y: bool = Tr
                            zorder=3, label="censored (at its limit)")
             if log_y:
                 ax.set_yscale("log")
-                _log_axis(ax.yaxis)
+                log_axis(ax.yaxis)
             ax.set_title(f"ID {sid}", fontsize=8, pad=2)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3, which="both")

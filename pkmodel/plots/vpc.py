@@ -15,7 +15,7 @@ from pkmodel.pk.population import PCVPC, PopulationFit
 from pkmodel.pk.units import TIME_UNITS, concentration_from_internal, days_per
 from pkmodel.pk.units import time_unit as canonical_time_unit
 
-__all__ = ["concentration_label", "plot_pc_vpc"]
+__all__ = ["concentration_label", "log_axis", "plot_pc_vpc"]
 
 #: Each percentile's colour and line style (observed line over its own band).
 _STYLE = {5.0: ("tab:blue", "--"), 50.0: ("tab:red", "-"), 95.0: ("tab:purple", "--")}
@@ -33,7 +33,8 @@ def _ordinal(q: float) -> str:
     return f"{q:g}th"
 
 
-def _log_axis(axis) -> None:
+def log_axis(axis) -> None:
+    """A log axis labelled 1, 2, 5, 10, ... in plain numbers (no overlapping 3x10^0 labels)."""
     from matplotlib import ticker
 
     axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -71,7 +72,7 @@ def _concentration_panel(ax, vpc: PCVPC, stratum: str, scale: float, per: float,
                    label="LLOQ (percentiles below it not drawn)" if first else None)
     if log_y:
         ax.set_yscale("log")
-        _log_axis(ax.yaxis)
+        log_axis(ax.yaxis)
         ax.set_ylim(bottom=floor)
     ax.grid(alpha=0.3, which="both")
 
