@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 
 from pkmodel.cli.options import (
     nonnegative_int,
+    positive_float,
     positive_int,
     probability,
 )
@@ -456,16 +456,6 @@ def _compare(args) -> int:
     return 0
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
 def _seed_option(p) -> None:
     p.add_argument("--seed", "--random-seed", dest="random_seed", type=int, default=None,
                    help="the one random seed (default 0: the same input gives the same output)")
@@ -496,8 +486,9 @@ def register(subparsers) -> None:
                    help="e.g. '10mg/kg q8w' or a name (standard, escalation, shortening_q6w, "
                         "shortening_q4w, escalation_q4w); several may follow, or repeat it "
                         "(default standard)")
-    p.add_argument("--weight", type=_positive, default=70.0, help="body weight, kg (default 70)")
-    p.add_argument("--albumin-g-l", "--albumin", dest="albumin_g_l", type=_positive,
+    p.add_argument("--weight", type=positive_float, default=70.0,
+                   help="body weight, kg (default 70)")
+    p.add_argument("--albumin-g-l", "--albumin", dest="albumin_g_l", type=positive_float,
                    default=None, metavar="G_L",
                    help="serum albumin, g/L as in cohort tables (default: the model's "
                         "reference)")
@@ -505,14 +496,14 @@ def register(subparsers) -> None:
     p.add_argument("--female", action="store_true", help="female (models with a sex effect)")
     p.add_argument("--immunomodulator", action="store_true",
                    help="concomitant immunomodulator (models with that effect)")
-    p.add_argument("--weeks", type=_positive, default=54.0, help="course length, weeks")
-    p.add_argument("--switch-week", type=_positive, default=None,
+    p.add_argument("--weeks", type=positive_float, default=54.0, help="course length, weeks")
+    p.add_argument("--switch-week", type=positive_float, default=None,
                    help="switch to --regimen at this week, from --switch-from before it")
     p.add_argument("--switch-from", default="standard",
                    help="regimen before the switch (default standard)")
     p.add_argument("--n-patients", type=nonnegative_int, default=0,
                    help="also simulate this many virtual patients' steady-state troughs")
-    p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
+    p.add_argument("--target", type=positive_float, default=5.0, help="target trough, µg/mL")
     _seed_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_simulate)
@@ -532,7 +523,7 @@ def register(subparsers) -> None:
                    metavar="REGIMEN",
                    help="candidate regimens; several may follow, or repeat it (default: the five "
                         "named regimens)")
-    p.add_argument("--target", type=_positive, default=5.0, help="target trough, µg/mL")
+    p.add_argument("--target", type=positive_float, default=5.0, help="target trough, µg/mL")
     p.add_argument("--ci-prob", "--credible", dest="credible", type=probability, default=0.9,
                    help="credible interval width")
     p.add_argument("--method", choices=("map", "nuts"), default="map",
@@ -540,7 +531,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-doses", type=positive_int, default=None,
                    help="forecast the trough before dose N+1 after switching (default: steady "
                         "state)")
-    p.add_argument("--weight", type=_positive, default=None, help="weight, kg, if not in WT")
+    p.add_argument("--weight", type=positive_float, default=None, help="weight, kg, if not in WT")
     p.add_argument("--time-unit", default="day", help="unit of TIME: day, hour or week")
     p.add_argument("--sep", default=",", type=separator,
                    help="CSV delimiter, one character (default ','; 'tab' for a tab)")
@@ -574,7 +565,7 @@ def register(subparsers) -> None:
     p.add_argument("--prior", default=None, metavar="MODEL",
                    help=f"a published model as an informative prior ({names}): typical values, "
                         "omegas and matching covariate effects (see docs/population_pk.md)")
-    p.add_argument("--prior-weight", type=_positive, default=None, metavar="W",
+    p.add_argument("--prior-weight", type=positive_float, default=None, metavar="W",
                    help="how much the published model counts (default 1): its prior SDs "
                         "(0.2 on log typical values, 0.3 on log omega, 0.2 on thetas) are "
                         "divided by sqrt(W); W -> 0 leaves the specification's own priors")
