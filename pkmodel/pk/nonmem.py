@@ -81,6 +81,10 @@ class PKSubject:
         The row of each observation in the source (as errors name it: the header is row 1 of a
         file, a DataFrame's rows by index label), in the order of ``observations``; ``None``
         when not known.
+    observation_occasions : numpy.ndarray or None
+        The occasion of each observation (the value of the dataset's occasion column on its
+        row, a blank taking the value of the row above it in the subject), when
+        :func:`read_nonmem` was asked for one; ``None`` otherwise.
     """
 
     id: str
@@ -89,6 +93,7 @@ class PKSubject:
     observations: Observations | None
     covariate_history: CovariateHistory | None = None
     observation_rows: tuple[int | str, ...] | None = None
+    observation_occasions: np.ndarray | None = None
 
     @property
     def weight_kg(self) -> float | None:
@@ -187,6 +192,7 @@ def read_nonmem(
     default_infusion_hours: float | None = 2.0,
     dosing: str = "infusion",
     covariates: CovariateRegistry | None = None,
+    occasion: str | None = None,
 ) -> PKDataset:
     """Read and validate a NONMEM-style infliximab PK dataset.
 
@@ -215,6 +221,10 @@ def read_nonmem(
         (:data:`~pkmodel.pk.covariate_registry.COVARIATES`). A population specification's
         :attr:`~pkmodel.pk.population.PopulationSpec.covariate_registry` adds those it
         declares. Other columns are not read.
+    occasion : str, optional
+        A column holding each record's occasion (NONMEM's ``OCC``: any numbers), read onto
+        each observation (:attr:`PKSubject.observation_occasions`; a blank cell takes the value
+        above it in the subject). Required when given.
 
     Returns
     -------
@@ -299,6 +309,7 @@ def read_nonmem(
     notes = dataset_notes(table, evid, events, is_obs, amt, dv, mdv)
     registry = COVARIATES if covariates is None else covariates
     cov_values = _covariates(table, registry)
+    occasions = None if occasion is None else _occasions(table, occasion.strip().upper(), ids)
     subjects: dict[str, PKSubject] = {}
     for sid in dict.fromkeys(ids):
         rows = np.flatnonzero(ids == sid)
@@ -331,8 +342,26 @@ def read_nonmem(
         baseline, history = _subject_covariates(table, sid, rows, (time[rows] - first) * to_days,
                                                 cov_values, registry)
         subjects[sid] = PKSubject(sid, baseline, schedule, observations, history,
-                                  tuple(table.where.row(int(i)) for i in o) if o.size else None)
+                                  tuple(table.where.row(int(i)) for i in o) if o.size else None,
+                                  None if occasions is None or not o.size else occasions[o])
     return PKDataset(table.label, subjects, notes)
+
+
+def _occasions(table: _Table, column: str, ids: np.ndarray) -> np.ndarray:
+    """The occasion column, a blank cell filled from the row above it in the same subject."""
+    if column not in table.frame.columns:
+        raise table.where.header_error(
+            "the occasion column is missing", column=column,
+            fix=f"add the column {column}, numbering each subject's occasions (NONMEM's OCC), name "
+                "the dataset's column with occasion = \"...\" in [data], or use occasion = "
+                "\"dose\" (each dose starts an occasion)")
+    values = pd.Series(table.numbers(column, what="an occasion number"))
+    filled = values.groupby(ids).ffill().to_numpy()
+    if np.isnan(filled).any():
+        i = int(np.argmax(np.isnan(filled)))
+        raise table.error(f"ID {ids[i]!r} has no occasion on this row or above it", i, column,
+                          "write the occasion number on the subject's first row")
+    return filled
 
 
 def _durations(table: _Table, dose, amt, to_days: float,

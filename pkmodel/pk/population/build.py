@@ -58,7 +58,10 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     :func:`~pkmodel.pk.population.centring.centring_weights`); for a BSV block, ``z_<p>``
     (standard normal) and ``chol_corr_<p>_<q>...`` (``pm.LKJCorr``: the Cholesky factor ``C``
     of the block's correlation matrix, LKJ prior), with the deterministics ``corr_<p>_<q>``
-    and ``eta = diag(omega) C z``;
+    and ``eta = diag(omega) C z``; for the parameters with IOV, ``omega_iov_<p>`` (half-normal)
+    and ``z_iov_<p>`` (standard normal, one per subject slot and occasion: ``kappa = omega_iov
+    z``, the deterministic ``kappa_<p>``, added to the log parameter of each observation of that
+    occasion);
     ``theta_*`` (Normal) for estimated covariate effects, ``sigma_prop`` and ``sigma_add_ug_ml``
     (half-normal). With ``spec.prior``, the potential ``published_prior`` adds ``weight *
     log Normal(x; mean, sd)`` for each informed quantity (:class:`InformativePrior`).
@@ -69,6 +72,8 @@ def build_model(spec: PopulationSpec, data: PopulationData):
     import pytensor.tensor as pt
 
     coords = {"subject": np.arange(data.n_subjects)}
+    if spec.iov_parameters:
+        coords["occasion"] = np.arange(max(data.n_occasions, 1))
     with pm.Model(coords=coords) as model:
         arrays = {k: pm.Data(k, v) for k, v in model_data(spec, data).items()}
         values: dict = {}
@@ -83,6 +88,11 @@ def build_model(spec: PopulationSpec, data: PopulationData):
             pm.Deterministic(f"tv_{name}", pt.exp(log_tv))
             if par.bsv and not any(name in block for block in spec.bsv_blocks):
                 values[f"omega_{name}"] = priors[f"omega_{name}"].create(f"omega_{name}")
+            if par.iov:  # non-centred: an occasion has few samples
+                omega_iov = priors[f"omega_iov_{name}"].create(f"omega_iov_{name}")
+                z = pm.Normal(f"z_iov_{name}", 0.0, 1.0, dims=("subject", "occasion"))
+                values[f"kappa_{name}"] = pm.Deterministic(f"kappa_{name}", omega_iov * z,
+                                                           dims=("subject", "occasion"))
         for block in spec.bsv_blocks:
             values |= _block(priors, block, pm, pt)
         for term in spec.covariates:

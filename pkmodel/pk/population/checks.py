@@ -66,7 +66,11 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
     f(eta_hat) + G eta_hat)``, ``L L' = G Omega G' + R(eta_hat)``, with the population
     parameters at their posterior medians (``Omega`` the full covariance of the etas: each BSV
     block's ``omega_p omega_q corr_p_q`` off the diagonal, from the medians of the omegas and
-    correlations) and ``R`` the residual variance at ``f(eta_hat)``.
+    correlations) and ``R`` the residual variance at ``f(eta_hat)``. With inter-occasion
+    variability the occasion effects are linearised the same way: ``f`` is evaluated at their
+    posterior means ``kappa_hat`` too, ``G_p kappa_hat`` joins ``G eta_hat``, and each pair of
+    observations of one occasion adds ``omega_iov_p^2 G_pj G_pk`` to ``L L'`` (a kappa moves
+    its occasion's observations as the eta of the same parameter does).
     Under the model they are about independent standard normal.
     """
     spec, data = fit.spec, fit.data
@@ -75,6 +79,8 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
     eta_hat = {p: post[f"eta_{p}"].mean(dim=("chain", "draw")).values
                for p in spec.bsv_parameters}
     base = _population_values(fit, eta_hat)
+    base |= {f"kappa_{p}": post[f"kappa_{p}"].mean(dim=("chain", "draw")).values
+             for p in spec.iov_parameters}
 
     def f(values: dict) -> np.ndarray:
         return predict(spec, arrays, individual_log_parameters(spec, arrays, values))
@@ -90,6 +96,12 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
     r = residual_sd(spec, pred, base) ** 2
     eta_obs = (np.stack([eta_hat[p][data.obs_subject] for p in spec.bsv_parameters], axis=1)
                if grads else gmat)
+    med = _medians(fit)
+    iov = [(gmat[:, spec.bsv_parameters.index(p)] if p in spec.bsv_parameters else
+            (f(base | {f"log_tv_{p}": base[f"log_tv_{p}"] + step})
+             - f(base | {f"log_tv_{p}": base[f"log_tv_{p}"] - step})) / (2 * step),
+            med[f"omega_iov_{p}"] ** 2,
+            base[f"kappa_{p}"].ravel()[arrays["obs_kappa_index"]]) for p in spec.iov_parameters]
     out = np.full(data.n_observations, np.nan)
     for i in range(data.n_subjects):
         rows = np.flatnonzero((data.obs_subject == i) & (data.obs_cens == 0))
@@ -98,6 +110,11 @@ def cwres(fit, step: float = 1e-4) -> np.ndarray:
         g = gmat[rows]
         cov = g @ omega @ g.T + np.diag(r[rows])
         centred = data.obs_value_ug_ml[rows] - pred[rows] + np.sum(g * eta_obs[rows], axis=1)
+        if iov:
+            same = data.obs_occasion[rows][:, None] == data.obs_occasion[rows][None, :]
+            for g_p, var, kappa in iov:
+                cov = cov + var * np.outer(g_p[rows], g_p[rows]) * same
+                centred = centred + g_p[rows] * kappa[rows]
         out[rows] = np.linalg.solve(np.linalg.cholesky(cov), centred)
     return out
 
@@ -276,8 +293,9 @@ def pc_vpc(fit, *, n_replicates: int = 200, n_bins: int = 8, ci_prob: float = 0.
     names = [k for k in post.data_vars if k.startswith(("log_tv_", "theta_", "sigma_"))]
     draws = {k: post[k].values[pick][:, None] for k in names}
     scales = {k: post[k].values[pick][:, None] for k in
-              (*(f"omega_{p}" for p in spec.bsv_parameters), *spec.correlation_names)}
-    draws |= random_etas(spec, scales, rng, (pick.size, data.n_subjects))
+              (*(f"omega_{p}" for p in spec.bsv_parameters), *spec.correlation_names,
+               *(f"omega_iov_{p}" for p in spec.iov_parameters))}
+    draws |= random_etas(spec, scales, rng, (pick.size, data.n_subjects), data.n_occasions)
     sim_pred = predict(spec, arrays, individual_log_parameters(spec, arrays, draws))
     sim = sim_pred + residual_sd(spec, sim_pred, draws) * rng.standard_normal(sim_pred.shape)
     stratum, labels = _strata(fit, stratify)

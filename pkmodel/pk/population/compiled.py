@@ -64,7 +64,7 @@ def initial_point(spec: PopulationSpec, arrays: dict,
     log scale too (a factor of up to e), one chain of four on the theophylline data started in
     the flip-flop region of the one-compartment oral model (absorption and elimination rates
     swapped for some subjects, which gives the same concentrations) and stayed there (R-hat
-    1.53).
+    1.53). The occasion effects ``z_iov_<p>`` start at 0 and are jittered likewise.
     """
     x0 = np.array(model.x0, dtype=float)
     jitter = np.zeros(model.n_dim, dtype=bool)
@@ -79,17 +79,19 @@ def initial_point(spec: PopulationSpec, arrays: dict,
         if name.startswith("u_"):
             p = name.removeprefix("u_")
             x0[sl] = (1.0 - arrays[f"w_{p}"]) * np.broadcast_to(means[p], x0[sl].shape)
-        jitter[sl] = name.startswith(("u_", "z_"))
+        jitter[sl] = name.startswith(("u_", "z_"))  # z_iov_ too
     return x0, jitter
 
 
 def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
-              events: tuple[str, ...] = (), time_varying: tuple[str, ...] = ()) -> str:
+              events: tuple[str, ...] = (), time_varying: tuple[str, ...] = (),
+              n_occasions: int = 0) -> str:
     """The cache key of the compiled model: the specification without what only prepares the
     data (units, LLOQ, BLQ method, infusion duration, a published prior's numbers), the number
     of subjects, the event arrays the data need (``pair_route_*``, ``pair_ss*``: NONMEM
     routes and steady states), the covariates that change within a subject (their
-    per-observation terms are in the graph only then), the sources that build the model, the
+    per-observation terms are in the graph only then), the number of occasions of a model with
+    inter-occasion variability, the sources that build the model, the
     library versions and the
     CPU."""
     described = {k: v for k, v in spec.to_dict().items() if k != "data"}
@@ -100,7 +102,9 @@ def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
     return model_key([root / name for name in _SOURCES], json.dumps(described, sort_keys=True),
                      f"subjects={int(n_subjects)}"
                      + (f" time-varying={','.join(sorted(time_varying))}" if time_varying
-                        else ""), *(f"events={','.join(events)}",) * bool(events),
+                        else "")
+                     + (f" occasions={int(n_occasions)}" if spec.iov_parameters else ""),
+                     *(f"events={','.join(events)}",) * bool(events),
                      machine=machine)
 
 
@@ -140,7 +144,8 @@ def sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
     arrays = model_data(spec, full)  # the empty slots' weights are 1 (centring.py)
     directory, machine = cache_location()
     events = tuple(sorted(k for k in arrays if k.startswith(("pair_route_", "pair_ss"))))
-    key = cache_key(spec, full.n_subjects, machine, events, tuple(data.obs_covariates))
+    key = cache_key(spec, full.n_subjects, machine, events, tuple(data.obs_covariates),
+                    data.n_occasions)
     model = load_or_compile(key, directory, lambda: compile_model(spec, full))
     x0, jitter = initial_point(spec, arrays, model)
     return model.with_data(arrays, x0=x0, jitter=jitter)

@@ -67,6 +67,10 @@ class PopulationData:
         The covariates in force at each observation (last value carried forward from the
         records of its subject), where one changes within a subject; those absent here are
         each subject's value of :attr:`covariates` (:meth:`at_observations`).
+    obs_occasion : numpy.ndarray, optional
+        The occasion of each observation, numbered 0, 1, ... within its subject in time order
+        (only occasions with observations are numbered: an occasion without any informs
+        nothing); ``None`` when the specification has no inter-occasion variability.
     """
 
     source: str
@@ -86,6 +90,13 @@ class PopulationData:
     dose_course: np.ndarray | None = None
     obs_course: np.ndarray | None = None
     obs_covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    obs_occasion: np.ndarray | None = None
+
+    @property
+    def n_occasions(self) -> int:
+        """The most occasions with observations of any subject (0 without IOV)."""
+        return 0 if self.obs_occasion is None or not self.obs_occasion.size else int(
+            self.obs_occasion.max() + 1)
 
     def at_observations(self, name: str) -> np.ndarray:
         """Covariate ``name`` in force at each observation (LOCF within its subject)."""
@@ -132,6 +143,8 @@ class PopulationData:
                 doses[name.removeprefix("dose_")] = getattr(self, name)
         if self.obs_course is not None:
             observations["course"] = self.obs_course
+        if self.obs_occasion is not None:
+            observations["occasion"] = self.obs_occasion
         return {"subjects": subjects, "observations": observations, "doses": doses}
 
 
@@ -167,7 +180,9 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
             hours = spec.infusion_hours
         dataset = read_nonmem(source, sep=sep, time_unit=spec.time_unit,
                               default_infusion_hours=hours, dosing=spec.structure.dosing,
-                              covariates=spec.covariate_registry)
+                              covariates=spec.covariate_registry,
+                              occasion=(spec.occasion if spec.iov_parameters
+                                        and not spec.occasions_from_doses else None))
     notes: list[str] = list(dataset.notes)
     subjects = [s for s in dataset.subjects.values() if s.observations is not None]
     if len(subjects) < len(dataset):
@@ -216,8 +231,10 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     _check_terms(spec, {k: (np.concatenate([v, obs_covariates[k]]), ids + obs_ids)
                         if k in obs_covariates else (v, ids) for k, v in covariates.items()},
                  dataset.source)
-    obs_parts, dose_parts, obs_rows = [], [], []
+    obs_parts, dose_parts, obs_rows, occasion_parts = [], [], [], []
     for i, s in enumerate(subjects):
+        if spec.iov_parameters:
+            occasion_parts.append(_occasions(spec, s, dataset.source))
         o, d = s.observations, s.schedule
         if o.limit_ug_ml is not None and np.any(np.isfinite(o.limit_ug_ml[o.cens != 0])):
             raise PKDataError(f"ID {s.id!r} has a censoring interval (LIMIT)",
@@ -257,6 +274,9 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
     obs_subject, obs_time, obs_value, obs_cens, obs_course = (
         a[keep] for a in (obs_subject, obs_time, obs_value, obs_cens, obs_course))
     obs_covariates = {k: v[keep] for k, v in obs_covariates.items()}
+    obs_occasion = None
+    if occasion_parts:  # numbered again: an occasion whose values were all dropped is none
+        obs_occasion = _renumbered(obs_subject, np.concatenate(occasion_parts)[keep])
     obs_rows = [r for r, k in zip(obs_rows, keep, strict=True) if k]
     ids = tuple(s.id for s in subjects)
     data = PopulationData(dataset.source, ids, covariates, obs_subject.astype(int),
@@ -264,7 +284,7 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                           dose_time.astype(float), dose_amount.astype(float),
                           dose_duration.astype(float), tuple(notes), **events,
                           obs_course=obs_course if events["dose_course"] is not None else None,
-                          obs_covariates=obs_covariates)
+                          obs_covariates=obs_covariates, obs_occasion=obs_occasion)
     obs, _ = data.pairs(inclusive=spec.structure.instantaneous)
     predose = np.ones(data.n_observations, dtype=bool)
     predose[obs] = False
@@ -290,6 +310,34 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
         if "changes within" in note:
             warnings.warn(note, PkmodelWarning, stacklevel=2)
     return data
+
+
+def _occasions(spec: PopulationSpec, subject, source: str) -> np.ndarray:
+    """The occasion of each of a subject's observations: the dataset's occasion column, or
+    with ``occasion = "dose"`` the dosing interval it falls in (the doses started before it;
+    an observation before any dose belongs to the first)."""
+    times = subject.observations.times_days
+    if not spec.occasions_from_doses:
+        if subject.observation_occasions is None:  # a PKDataset read without the column
+            raise PKDataError(f"the dataset was read without its occasion column "
+                              f"{spec.occasion!r}, which the inter-occasion variability of "
+                              f"{', '.join(spec.iov_parameters)} needs", source=source,
+                              column=spec.occasion,
+                              fix="pass the file (or DataFrame) itself, or read it with "
+                                  f"read_nonmem(..., occasion={spec.occasion!r})")
+        return np.asarray(subject.observation_occasions, dtype=float)
+    side = "right" if spec.structure.instantaneous else "left"
+    started = np.searchsorted(np.sort(subject.schedule.times_days), times, side=side)
+    return np.maximum(started - 1, 0).astype(float)
+
+
+def _renumbered(obs_subject: np.ndarray, occasion: np.ndarray) -> np.ndarray:
+    """Each subject's occasion values as 0, 1, ... in increasing order of value."""
+    out = np.zeros(occasion.size, dtype=int)
+    for i in np.unique(obs_subject):
+        rows = obs_subject == i
+        out[rows] = np.unique(occasion[rows], return_inverse=True)[1]
+    return out
 
 
 def _check_terms(spec: PopulationSpec, covariates: dict[str, tuple[np.ndarray, list[str]]],

@@ -95,6 +95,9 @@ def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndar
             # without changes keeps the graph, and the compiled model, it had without them)
             out[f"xo_{key}"] = term.design(data.at_observations(term.covariate))
             out[f"xb_{key}"] = term.design(data.covariates[term.covariate][data.obs_subject])
+    if spec.iov_parameters:  # each observation's (subject, occasion) cell of kappa, flattened
+        out["obs_kappa_index"] = (data.obs_subject * max(data.n_occasions, 1)
+                                  + data.obs_occasion).astype(np.int64)
     if spec.prior is not None:  # data, so that one compiled model serves every weight
         means, sds = zip(*spec.prior.terms.values(), strict=True)
         out |= {"prior_mean": np.array(means, dtype=float),
@@ -118,7 +121,9 @@ def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray
         at its time, and the subject's).
     values : dict
         ``log_tv_<p>``, ``eta_<p>`` (the parameters with BSV) and ``theta_*`` (estimated
-        covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``.
+        covariate effects), broadcasting as ``(..., 1)`` against subjects ``(..., n_subjects)``;
+        for the parameters with IOV, ``kappa_<p>`` shaped ``(..., n_subjects, n_occasions)``
+        (left out: 0, the typical occasion).
     xp : module, default numpy
         The array namespace (``pytensor.tensor`` inside the PyMC model).
 
@@ -128,8 +133,9 @@ def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray
         ``<p>``: ``log P_i`` with each subject's covariates at its first dose; and, for each
         parameter with effects of a covariate that changes within a subject (``xo_`` arrays),
         ``<p>@obs``: per observation, the log factor of the covariates in force at its time
-        over that of its subject's (0 where nothing changed), which :func:`predict` adds to the
-        parameters of every dose it sums there.
+        over that of its subject's (0 where nothing changed), plus its occasion's ``kappa`` for
+        a parameter with IOV, which :func:`predict` adds to the parameters of every dose it sums
+        there.
     """
     out = {}
     for name in spec.parameter_names:
@@ -147,6 +153,15 @@ def individual_log_parameters(spec: PopulationSpec, design: dict[str, np.ndarray
                 step = (term.log_factor(design[f"xo_{key}"], theta, xp=xp)
                         - term.log_factor(design[f"xb_{key}"], theta, xp=xp))
                 shift = step if shift is None else shift + step
+        if f"kappa_{name}" in values:  # the occasion of each observation (obs_kappa_index)
+            kappa = values[f"kappa_{name}"]
+            if xp is np:
+                kappa = np.asarray(kappa, dtype=float)
+                flat = kappa.reshape(*kappa.shape[:-2], -1)
+            else:  # the model's (slots, occasions) matrix
+                flat = kappa.flatten()
+            step = flat[..., design["obs_kappa_index"]]
+            shift = step if shift is None else shift + step
         out[name] = log_p
         if shift is not None:
             out[f"{name}{AT_OBSERVATIONS}"] = shift
@@ -251,15 +266,20 @@ def _pair_concentrations(structure, p: dict, arrays: dict, xp: ModuleType, terms
 
 
 def random_etas(spec: PopulationSpec, values: dict, rng: np.random.Generator,
-                shape: tuple[int, ...]) -> dict:
+                shape: tuple[int, ...], n_occasions: int = 0) -> dict:
     """New random effects of every parameter with BSV, ``shape`` each (e.g. ``(n_subjects,)``
     or ``(draws, n_subjects)`` with ``omega_<p>`` and ``corr_*`` shaped ``(draws, 1)``): the
-    diagonal ones first, in order, then each block's, correlated."""
+    diagonal ones first, in order, then each block's, correlated; then, with ``n_occasions``,
+    the ``kappa_<p>`` of each parameter with IOV, ``(*shape, n_occasions)``, from
+    ``omega_iov_<p>``."""
     blocked = {p for block in spec.bsv_blocks for p in block}
     out = {f"eta_{p}": values[f"omega_{p}"] * rng.standard_normal(shape)
            for p in spec.bsv_parameters if p not in blocked}
     for block in spec.bsv_blocks:
         out |= correlated_etas(block, values, rng.standard_normal((len(block), *shape)))
+    if n_occasions:
+        out |= {f"kappa_{p}": np.asarray(values[f"omega_iov_{p}"], dtype=float)[..., None]
+                * rng.standard_normal((*shape, n_occasions)) for p in spec.iov_parameters}
     return out
 
 

@@ -28,6 +28,7 @@ from pkmodel.pk.population.build import (
     residual_sd,
 )
 from pkmodel.pk.population.data import PopulationData
+from pkmodel.pk.population.likelihood import posterior_values
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.pk.units import concentration_from_internal, from_internal
 
@@ -84,6 +85,7 @@ class PopulationFit(BayesianFit):
     def hierarchical_priors(self) -> str:
         """The priors named in the remedy for divergent transitions."""
         return ("omega_prior of the parameters with BSV"
+                + (", iov_prior of those with IOV" if self.spec.iov_parameters else "")
                 + (", lkj_eta of [bsv]" if self.spec.bsv_blocks else ""))
 
     def _notes(self) -> list[str]:
@@ -138,6 +140,8 @@ class PopulationFit(BayesianFit):
         """The population parameters of the summary, with their units."""
         out = {f"tv_{p}": self.spec.unit(p) for p in self.spec.parameter_names}
         out |= {f"omega_{p}": "SD of eta (log scale)" for p in self.spec.bsv_parameters}
+        out |= {f"omega_iov_{p}": "SD of kappa (log scale, between occasions)"
+                for p in self.spec.iov_parameters}
         out |= {name: "correlation of the etas" for name in self.spec.correlation_names}
         registry = self.spec.covariate_registry
         for term in self.spec.covariates:
@@ -178,10 +182,12 @@ class PopulationFit(BayesianFit):
 
     def checked_variables(self) -> list[str]:
         """What the convergence gate checks: every population parameter (the correlations of
-        the BSV blocks among them; not the fixed typical values) and every eta."""
+        the BSV blocks among them; not the fixed typical values), every eta and every
+        occasion effect kappa."""
         fixed = self.fixed_variables()
         return [*(v for v in self.reported_variables() if v not in fixed),
-                *(f"eta_{p}" for p in self.spec.bsv_parameters)]
+                *(f"eta_{p}" for p in self.spec.bsv_parameters),
+                *(f"kappa_{p}" for p in self.spec.iov_parameters)]
 
     def shrinkage(self) -> dict[str, float]:
         """Eta shrinkage of each parameter with BSV: ``1 - SD_i(E[eta_i | y]) / omega``.
@@ -211,8 +217,9 @@ class PopulationFit(BayesianFit):
         -------
         pandas.DataFrame
             ``ID, time_days, dv_ug_ml, cens`` (0 observed, 1 below the LLOQ in ``dv_ug_ml``, -1
-            above), ``pred_ug_ml`` (typical subject of those covariates, eta 0, at the posterior
-            medians), ``ipred_ug_ml`` (posterior median of the individual prediction) and
+            above), ``pred_ug_ml`` (typical subject of those covariates, eta 0 and kappa 0, at
+            the posterior medians), ``ipred_ug_ml`` (posterior median of the individual
+            prediction) and
             ``iwres`` (``(dv - ipred) / sd`` at ``ipred`` and the residual SDs' medians; NaN
             for censored values), ``cwres`` (:func:`~pkmodel.pk.population.checks.cwres`) and
             ``loo_pit`` (:func:`~pkmodel.pk.population.comparison.loo_pit`: uniform under the
@@ -226,9 +233,7 @@ class PopulationFit(BayesianFit):
         pick = np.unique(np.linspace(0, n - 1, min(int(max_draws), n)).astype(int))
         arrays = model_data(self.spec, self.data)
         names = [n for n in post.data_vars if n.startswith(("log_tv_", "theta_", "sigma_"))]
-        draws = {k: post[k].values[pick][:, None] for k in names}
-        draws |= {f"eta_{p}": post[f"eta_{p}"].transpose("sample", "subject").values[pick]
-                  for p in self.spec.bsv_parameters}
+        draws = posterior_values(self.spec, self.posterior, pick)
         ipred = np.median(predict(self.spec, arrays,
                                   individual_log_parameters(self.spec, arrays, draws)), axis=0)
         typical = {k: np.median(post[k].values) for k in names}

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import warnings
 
+import numpy as np
 import xarray as xr
 
 from pkmodel.errors import PKDataError, PkmodelWarning
@@ -115,7 +116,8 @@ def fit_population(
     # the partially centred u_<p> of centring.py are the sampler's coordinates: the model's
     # random effects are kept as eta_<p>
     tree = sample_nuts(lambda: sampler_model(spec, data).nutpie_model(), settings,
-                       failure_hint=FAILURE_HINT, drop=[f"u_{p}" for p in spec.bsv_parameters],
+                       failure_hint=FAILURE_HINT, drop=[f"u_{p}" for p in spec.bsv_parameters]
+                       + [f"z_iov_{p}" for p in spec.iov_parameters],
                        options=_SAMPLER_OPTIONS)
     posterior = tree["posterior"].to_dataset()
     # the subject slots beyond the data (compiled.py) are not subjects of the fit
@@ -170,10 +172,12 @@ def _first_subjects(data: PopulationData, n: int) -> PopulationData:
     if data.n_subjects <= n:
         return data
     obs, dose = data.obs_subject < n, data.dose_subject < n
+    arrays = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
     return dataclasses.replace(
         data, subject_ids=data.subject_ids[:n],
         covariates={k: v[:n] for k, v in data.covariates.items()},
-        **{k: getattr(data, k)[obs] for k in ("obs_subject", "obs_time_days",
-                                                "obs_value_ug_ml", "obs_cens")},
-        **{k: getattr(data, k)[dose] for k in ("dose_subject", "dose_time_days",
-                                                 "dose_amount_mg", "dose_duration_days")})
+        obs_covariates={k: v[obs] for k, v in data.obs_covariates.items()},
+        **{k: v[obs] for k, v in arrays.items() if k.startswith("obs_")
+           and isinstance(v, np.ndarray)},
+        **{k: v[dose] for k, v in arrays.items() if k.startswith("dose_")
+           and isinstance(v, np.ndarray)})

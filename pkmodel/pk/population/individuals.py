@@ -52,9 +52,16 @@ def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 200) -> pd.Da
                    for i in range(data.n_subjects)]
     subject = np.repeat(np.arange(data.n_subjects), [t.size for t in per_subject])
     times = np.concatenate(per_subject)
-    dense = dataclasses.replace(data, obs_subject=subject, obs_time_days=times,
-                                obs_value_ug_ml=np.ones(times.size),
-                                obs_cens=np.zeros(times.size, dtype=int))
+    # each grid time takes the occasion and time-varying covariates of its subject's last
+    # observation at or before it (the first, before any)
+    source = np.concatenate([_last_at_or_before(np.flatnonzero(data.obs_subject == i),
+                                                data.obs_time_days, t)
+                             for i, t in enumerate(per_subject)])
+    dense = dataclasses.replace(
+        data, obs_subject=subject, obs_time_days=times, obs_value_ug_ml=np.ones(times.size),
+        obs_cens=np.zeros(times.size, dtype=int),
+        obs_covariates={k: v[source] for k, v in data.obs_covariates.items()},
+        obs_occasion=None if data.obs_occasion is None else data.obs_occasion[source])
     arrays = model_data(spec, dense)
     n = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     pick = np.unique(np.linspace(0, n - 1, min(int(max_draws), n)).astype(int))
@@ -69,6 +76,15 @@ def prediction_curves(fit, *, n_points: int = 80, max_draws: int = 200) -> pd.Da
     return pd.DataFrame({"ID": ids[subject], "time_days": times, "pred_ug_ml": pred,
                          "ipred_ug_ml": median, "ipred_lower_ug_ml": lower,
                          "ipred_upper_ug_ml": upper})
+
+
+def _last_at_or_before(rows: np.ndarray, obs_times: np.ndarray,
+                       times: np.ndarray) -> np.ndarray:
+    """For each of ``times``, the observation (of ``rows``, in time order) last at or before
+    it, or the first."""
+    order = rows[np.argsort(obs_times[rows], kind="stable")]
+    at = np.searchsorted(obs_times[order], times, side="right") - 1
+    return order[np.maximum(at, 0)]
 
 
 def eta_table(fit) -> pd.DataFrame:

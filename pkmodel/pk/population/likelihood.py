@@ -36,8 +36,8 @@ from pkmodel.pk.population.equations import (
 )
 from pkmodel.pk.population.spec import PopulationSpec
 
-__all__ = ["QUADRATURE_NODES", "log_density", "observation_log_likelihood", "posterior_values",
-           "predictive_groups", "quadrature_nodes",
+__all__ = ["OCCASION_NODES", "QUADRATURE_NODES", "log_density", "observation_log_likelihood",
+           "posterior_values", "predictive_groups", "quadrature_nodes",
            "subject_log_likelihood"]
 
 #: Quadrature nodes per subject that integrate its random effects out of its likelihood.
@@ -48,7 +48,8 @@ _UNIT = "µg/mL"
 def posterior_values(spec: PopulationSpec, posterior: xr.Dataset,
                      pick: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The equations' inputs at posterior draws: population values shaped ``(draws, 1)``,
-    ``eta_<p>`` shaped ``(draws, subjects)``, ``omega_<p>`` and correlations ``(draws, 1)``.
+    ``eta_<p>`` shaped ``(draws, subjects)``, ``kappa_<p>`` ``(draws, subjects, occasions)``,
+    ``omega_<p>``, ``omega_iov_<p>`` and correlations ``(draws, 1)``.
 
     Parameters
     ----------
@@ -66,6 +67,8 @@ def posterior_values(spec: PopulationSpec, posterior: xr.Dataset,
            or k in spec.correlation_names}
     out |= {f"eta_{p}": post[f"eta_{p}"].transpose("sample", "subject").values[pick]
             for p in spec.bsv_parameters}
+    out |= {f"kappa_{p}": post[f"kappa_{p}"].transpose("sample", "subject", "occasion")
+            .values[pick] for p in spec.iov_parameters}
     return out
 
 
@@ -114,45 +117,122 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
     each subject's etas by the mean and Cholesky factor of their posterior over all draws
     (``eta = m_i + L_i z``), and ``p(y_i | theta) = sum_j w_j p(y_i | eta_j, theta)
     p(eta_j | Omega) / phi(z_j)``, with ``p(eta | Omega)`` the population distribution at each
-    draw (its BSV blocks correlated). Exact when the model has no random effects.
+    draw (its BSV blocks correlated). With inter-occasion variability, each occasion's
+    observations depend on its own kappas only, so that ``p(y_i | eta, theta)`` is the product
+    over occasions of ``E_kappa[p(y_io | eta, kappa, theta)]``, each by the same rule
+    (:data:`OCCASION_NODES` nodes) placed on that occasion's kappas given the eta node: the
+    linear regression of the kappa draws on the subject's eta draws gives their conditional
+    mean and SD (kappa and eta of one parameter are strongly correlated a posteriori: the data
+    inform their sum). Exact when the model has no random effects.
     """
     names = spec.bsv_parameters
     arrays = model_data(spec, data)
     n_draws = next(iter(values.values())).shape[0]
     n_sub = data.n_subjects
     membership = (data.obs_subject[:, None] == np.arange(n_sub)[None, :]).astype(float)
-    if not names:
+    if not names and not spec.iov_parameters:
         return observation_log_likelihood(spec, data, values) @ membership
     k = len(names)
-    post_eta = np.stack([values[f"eta_{p}"] for p in names], axis=-1)  # (S, n_sub, k)
-    mean = post_eta.mean(axis=0)
-    centred = post_eta - mean
-    cov = np.einsum("sik,sil->ikl", centred, centred) / max(n_draws - 1, 1)
-    chol_post = np.linalg.cholesky(cov + 1e-12 * np.eye(k))  # (n_sub, k, k)
-    z, log_w = quadrature_nodes(k)
-    eta = mean + np.einsum("ikl,ml->mik", chol_post, z)  # (M, n_sub, k)
-    # log |L_i| + log w_j - log phi(z_j): the change of variable and the rule's weights
-    log_jac = np.sum(np.log(np.diagonal(chol_post, axis1=-2, axis2=-1)), axis=-1)
-    log_node = log_w + 0.5 * np.sum(z**2, axis=-1) + 0.5 * k * np.log(2 * np.pi)
-    omegas = np.stack([omega_matrix(spec, {key: float(v[s, 0]) for key, v in values.items()
-                                           if v.shape[-1] == 1}) for s in range(n_draws)])
-    inv_chol = np.linalg.inv(np.linalg.cholesky(omegas + 1e-12 * np.eye(k)))  # (S, k, k)
-    log_det = -np.sum(np.log(np.diagonal(inv_chol, axis1=-2, axis2=-1)), axis=-1)  # (S,)
-    population = {key: v for key, v in values.items() if not key.startswith("eta_")}
+    eta = np.zeros((1, n_sub, 0))
+    post_eta = np.zeros((n_draws, n_sub, 0))
+    log_jac, log_node = 0.0, np.zeros(1)
+    if k:
+        post_eta = np.stack([values[f"eta_{p}"] for p in names], axis=-1)  # (S, n_sub, k)
+        mean = post_eta.mean(axis=0)
+        centred = post_eta - mean
+        cov = np.einsum("sik,sil->ikl", centred, centred) / max(n_draws - 1, 1)
+        chol_post = np.linalg.cholesky(cov + 1e-12 * np.eye(k))  # (n_sub, k, k)
+        z, log_w = quadrature_nodes(k)
+        eta = mean + np.einsum("ikl,ml->mik", chol_post, z)  # (M, n_sub, k)
+        # log |L_i| + log w_j - log phi(z_j): the change of variable and the rule's weights
+        log_jac = np.sum(np.log(np.diagonal(chol_post, axis1=-2, axis2=-1)), axis=-1)
+        log_node = log_w + 0.5 * np.sum(z**2, axis=-1) + 0.5 * k * np.log(2 * np.pi)
+        omegas = np.stack([omega_matrix(spec, {key: float(v[s, 0]) for key, v in values.items()
+                                               if v.ndim == 2 and v.shape[-1] == 1})
+                           for s in range(n_draws)])
+        inv_chol = np.linalg.inv(np.linalg.cholesky(omegas + 1e-12 * np.eye(k)))  # (S, k, k)
+        log_det = -np.sum(np.log(np.diagonal(inv_chol, axis1=-2, axis2=-1)), axis=-1)  # (S,)
+    occasions = (_Occasions(spec, data, arrays, values, post_eta, eta)
+                 if spec.iov_parameters else None)
+    population = {key: v for key, v in values.items() if not key.startswith(("eta_", "kappa_"))}
+    inner = 1 if occasions is None else occasions.nodes.shape[0]
     # about 2 million pairs a chunk (memory)
-    chunk = max(1, 2_000_000 // (z.shape[0] * max(arrays["pair_obs"].size, 1)))
+    chunk = max(1, 2_000_000 // (eta.shape[0] * inner * max(arrays["pair_obs"].size, 1)))
     out = np.empty((n_draws, n_sub))
     for start in range(0, n_draws, chunk):
         stop = min(start + chunk, n_draws)
-        vals = {key: v[start:stop, None] for key, v in population.items()}  # (B, 1, 1)
-        vals |= {f"eta_{p}": eta[..., j] for j, p in enumerate(names)}  # (M, n_sub)
+        if occasions is None:
+            vals = {key: v[start:stop, None] for key, v in population.items()}  # (B, 1, 1)
+            vals |= {f"eta_{p}": eta[..., j] for j, p in enumerate(names)}  # (M, n_sub)
+        else:  # a further axis for the occasions' nodes: (B, M, N, ...)
+            vals = {key: v[start:stop, None, None] for key, v in population.items()}
+            vals |= {f"eta_{p}": eta[:, None, :, j] for j, p in enumerate(names)}
+            vals |= occasions.kappa  # (M, N, n_sub, n_occasions)
         pred = predict(spec, arrays, individual_log_parameters(spec, arrays, vals))
-        ll = log_density(spec, data, pred, vals) @ membership  # (B, M, n_sub)
+        dens = log_density(spec, data, pred, vals)
+        ll = (dens @ membership if occasions is None
+              else occasions.integrate(dens, vals))  # (B, M, n_sub)
+        if not k:
+            out[start:stop] = ll[:, 0]
+            continue
         white = np.einsum("bkl,mil->bmik", inv_chol[start:stop], eta)
         log_prior = (-0.5 * np.sum(white**2, axis=-1) - log_det[start:stop, None, None]
                      - 0.5 * k * np.log(2 * np.pi))
         out[start:stop] = logsumexp(ll + log_prior + log_node[None, :, None], axis=1) + log_jac
     return out
+
+
+#: Quadrature nodes per occasion that integrate its occasion effects (kappas) out.
+OCCASION_NODES = 16
+
+
+class _Occasions:
+    """The occasion effects of :func:`subject_log_likelihood`: nodes placed on each (subject,
+    occasion) cell with observations given each eta node, and the integral over them."""
+
+    def __init__(self, spec: PopulationSpec, data: PopulationData, arrays: dict,
+                 values: dict, post_eta: np.ndarray, eta_nodes: np.ndarray) -> None:
+        self.names = spec.iov_parameters
+        n_sub, n_occ = data.n_subjects, max(data.n_occasions, 1)
+        cell = arrays["obs_kappa_index"]
+        self.cells = np.unique(cell)  # those with observations
+        self.obs_cell = (cell[:, None] == self.cells[None, :]).astype(float)  # (n_obs, C)
+        subject = self.cells // n_occ
+        self.cell_subject = (subject[:, None] == np.arange(n_sub)[None, :]).astype(float)
+        self.nodes, log_w = quadrature_nodes(len(self.names), OCCASION_NODES)  # (N, q)
+        # each cell's kappa regressed on its subject's etas over the draws
+        x = post_eta[:, subject] - post_eta[:, subject].mean(axis=0)  # (S, C, k)
+        shift = eta_nodes[:, subject] - post_eta[:, subject].mean(axis=0)  # (M, C, k)
+        gram = np.einsum("sck,scl->ckl", x, x) + 1e-9 * np.eye(x.shape[-1])
+        self.kappa, log_sd = {}, 0.0
+        for j, p in enumerate(self.names):
+            draws = values[f"kappa_{p}"].reshape(values[f"kappa_{p}"].shape[0], -1)
+            y = draws[:, self.cells] - draws[:, self.cells].mean(axis=0)  # (S, C)
+            beta = (np.linalg.solve(gram, np.einsum("sck,sc->ck", x, y)[..., None])[..., 0]
+                    if x.shape[-1] else np.zeros((self.cells.size, 0)))
+            resid = y - np.einsum("sck,ck->sc", x, beta)
+            sd = np.maximum(resid.std(axis=0, ddof=1), 1e-6)
+            mean = draws[:, self.cells].mean(axis=0) + np.einsum("mck,ck->mc", shift, beta)
+            node = mean[:, None, :] + sd * self.nodes[None, :, j, None]  # (M, N, C)
+            full = np.zeros((*node.shape[:2], n_sub * n_occ))  # cells without data: 0
+            full[..., self.cells] = node
+            self.kappa[f"kappa_{p}"] = full.reshape(*node.shape[:2], n_sub, n_occ)
+            log_sd = log_sd + np.log(sd)
+        q = len(self.names)
+        # log w + log 1/phi(x) + log |sd|: the rule's weights and the change of variable
+        self.log_node = ((log_w + 0.5 * np.sum(self.nodes**2, axis=-1)
+                          + 0.5 * q * np.log(2 * np.pi))[:, None] + log_sd)  # (N, C)
+
+    def integrate(self, dens: np.ndarray, vals: dict) -> np.ndarray:
+        """``(B, M, n_sub)``: the log likelihood of each subject at each eta node, its
+        occasions' kappas integrated out, from the log densities ``(B, M, N, n_obs)``."""
+        ll = dens @ self.obs_cell  # (B, M, N, C)
+        for p in self.names:
+            kappa = self.kappa[f"kappa_{p}"]
+            kappa = kappa.reshape(*kappa.shape[:2], -1)[..., self.cells]  # (M, N, C)
+            omega = vals[f"omega_iov_{p}"]  # (B, 1, 1, 1)
+            ll = ll - 0.5 * (kappa / omega) ** 2 - np.log(omega) - 0.5 * np.log(2 * np.pi)
+        return logsumexp(ll + self.log_node, axis=2) @ self.cell_subject
 
 
 def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.Dataset,

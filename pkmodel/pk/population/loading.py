@@ -77,6 +77,7 @@ def fit_from_tree(tree: xr.DataTree, path: str | os.PathLike, *,
                                    if "ss_interval_days" in doses else None),
             dose_course=doses["course"].values.astype(int) if "course" in doses else None,
             obs_course=obs["course"].values.astype(int) if "course" in obs else None,
+            obs_occasion=obs["occasion"].values.astype(int) if "occasion" in obs else None,
             obs_covariates={c.removeprefix(OBS_COVARIATE_PREFIX): obs[c].values.astype(float)
                             for c in obs.data_vars if c.startswith(OBS_COVARIATE_PREFIX)})
         core = xr.DataTree.from_dict({f"/{name}": tree[name].to_dataset() for name in (

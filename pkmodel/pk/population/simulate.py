@@ -9,7 +9,7 @@ any other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,17 +38,22 @@ class SimulatedDataset:
         The population values used (the names of the fit: ``tv_cl``, ``omega_cl``, ...).
     eta : dict of str to numpy.ndarray
         Each subject's random effect of each parameter with BSV.
+    kappa : dict of str to numpy.ndarray
+        Each subject's occasion effects ``(n_subjects, n_doses)`` of each parameter with IOV
+        (an occasion is a dosing interval, written in the occasion column).
     """
 
     frame: pd.DataFrame
     truth: dict[str, float]
     eta: dict[str, np.ndarray]
+    kappa: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def truth_names(spec: PopulationSpec) -> tuple[str, ...]:
     """The population values :func:`simulate_dataset` needs for ``spec``."""
     names = [f"tv_{p}" for p in spec.parameter_names]
     names += [f"omega_{p}" for p in spec.bsv_parameters]
+    names += [f"omega_iov_{p}" for p in spec.iov_parameters]
     names += list(spec.correlation_names)
     names += [n for t in spec.covariates for n in t.names]
     return (*names, *spec.residual.names)
@@ -92,7 +97,9 @@ def simulate_dataset(
         The model; its ``lloq_ug_ml`` (if any) censors values below it (``CENS`` 1, DV = LLOQ).
     truth : mapping
         Every name of :func:`truth_names` (typical values in the parameters' units, omegas as
-        log-scale SDs, the correlations ``corr_<p>_<q>`` of the etas of each BSV block,
+        log-scale SDs (``omega_iov_<p>`` too: each dosing interval is an occasion, numbered
+        from 1 in the specification's occasion column, ``OCC`` when occasions come from doses),
+        the correlations ``corr_<p>_<q>`` of the etas of each BSV block,
         covariate effects' thetas, residual SDs).
     n_subjects : int
         Number of subjects.
@@ -127,12 +134,16 @@ def simulate_dataset(
               else float(dose_mg_kg) * cov["weight_kg"])
     duration = infusion_hours / 24.0
     subject_ids = tuple(str(i + 1) for i in range(n))
+    # each sample's dosing interval (its occasion): the doses started before it
+    side = "right" if spec.structure.instantaneous else "left"
+    occasion = np.maximum(np.searchsorted(np.sort(doses), samples, side=side) - 1, 0)
     data = PopulationData(
         "<simulated>", subject_ids, cov,
         np.repeat(np.arange(n), samples.size), np.tile(samples, n),
         np.ones(n * samples.size), np.zeros(n * samples.size, dtype=int),
         np.repeat(np.arange(n), doses.size), np.tile(doses, n), np.repeat(amount, doses.size),
-        np.full(n * doses.size, duration))
+        np.full(n * doses.size, duration),
+        obs_occasion=np.tile(occasion, n) if spec.iov_parameters else None)
     blocked = {p for block in spec.bsv_blocks for p in block}
     eta = {p: rng.normal(0.0, float(truth[f"omega_{p}"]), n) for p in spec.bsv_parameters
            if p not in blocked}
@@ -143,20 +154,26 @@ def simulate_dataset(
     eta = {p: eta[p] for p in spec.bsv_parameters}
     values = {f"log_tv_{p}": np.log(float(truth[f"tv_{p}"])) for p in spec.parameter_names}
     values |= {f"eta_{p}": v for p, v in eta.items()}
+    kappa = {p: rng.normal(0.0, float(truth[f"omega_iov_{p}"]), (n, max(doses.size, 1)))
+             for p in spec.iov_parameters}
+    values |= {f"kappa_{p}": v for p, v in kappa.items()}
     values |= {k: float(truth[k]) for t in spec.covariates for k in t.names}
     values |= {k: float(truth[k]) for k in spec.residual.names}
     arrays = model_data(spec, data)
     pred = predict(spec, arrays, individual_log_parameters(spec, arrays, values))
     dv = pred + residual_sd(spec, pred, values) * rng.standard_normal(pred.shape)
     rows = []
+    occ = "OCC" if spec.occasions_from_doses else spec.occasion
     for i, sid in enumerate(subject_ids):
         extra = {spec.covariate_registry[k].columns[0]: v[i] for k, v in cov.items()}
-        for t in doses:
+        for k, t in enumerate(np.sort(doses)):
             rows.append({"ID": sid, "TIME": t, "AMT": amount[i], "RATE": amount[i] / duration,
-                         "DV": np.nan, "EVID": 1, "MDV": 1, **extra})
+                         "DV": np.nan, "EVID": 1, "MDV": 1, **extra}
+                        | ({occ: k + 1} if kappa else {}))
         for k, t in enumerate(samples):
             rows.append({"ID": sid, "TIME": t, "AMT": np.nan, "RATE": np.nan,
-                         "DV": dv[i * samples.size + k], "EVID": 0, "MDV": 0, **extra})
+                         "DV": dv[i * samples.size + k], "EVID": 0, "MDV": 0, **extra}
+                        | ({occ: occasion[k] + 1} if kappa else {}))
     frame = pd.DataFrame(rows).sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False],
                                            kind="stable", key=_id_key)
     if not spec.structure.infusions:
@@ -168,7 +185,8 @@ def simulate_dataset(
     else:
         frame["DV"] = frame["DV"].clip(lower=0.0)
     return SimulatedDataset(frame.reset_index(drop=True), {k: float(truth[k])
-                                                           for k in truth_names(spec)}, eta)
+                                                           for k in truth_names(spec)}, eta,
+                            kappa)
 
 
 def _id_key(column: pd.Series) -> pd.Series:

@@ -98,6 +98,16 @@ class Parameter:
         omega)``), ``false`` non-centred (``eta_i = omega z_i``), for every subject. The model
         is the same either way; only the sampler's efficiency changes. The parameters of a BSV
         block are always non-centred (``centred = true`` is refused there).
+    iov : bool, default False
+        Whether the parameter also varies between the occasions of a subject (inter-occasion
+        variability, IOV): ``P_ik = TV * covariates * exp(eta_i + kappa_ik)`` in occasion
+        ``k``, ``kappa_ik ~ Normal(0, omega_iov^2)`` independent between occasions and
+        subjects (Karlsson and Sheiner 1993); the occasions come from the dataset
+        (:attr:`PopulationSpec.occasion`).
+    iov_prior : float, default 0.3
+        Scale of the half-normal prior of ``omega_iov`` (the SD of ``kappa``, log scale): IOV is
+        usually smaller than BSV (published values of 0.1-0.3), so its prior is narrower than
+        ``omega_prior``'s.
     """
 
     typical: float
@@ -107,9 +117,17 @@ class Parameter:
     unit: str | None = None
     fixed: bool = False
     centred: bool | None = None
+    iov: bool = False
+    iov_prior: float = 0.3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "typical", positive(self.typical, "typical"))
+        object.__setattr__(self, "iov_prior", positive(self.iov_prior, "iov_prior"))
+        if not isinstance(self.iov, bool):
+            raise SpecificationError(f"iov must be true or false, not {self.iov!r}")
+        if self.fixed and self.iov:
+            raise SpecificationError("a fixed parameter cannot vary between occasions: set "
+                                     "iov = false, or fixed = false")
         object.__setattr__(self, "prior_log_sd", positive(self.prior_log_sd, "prior_log_sd"))
         object.__setattr__(self, "omega_prior", positive(self.omega_prior, "omega_prior"))
         if not isinstance(self.bsv, bool):
@@ -138,6 +156,8 @@ class Parameter:
             out["fixed"] = True
         if self.centred is not None:
             out["centred"] = self.centred
+        if self.iov:
+            out |= {"iov": True, "iov_prior": self.iov_prior}
         return out
 
 
@@ -236,6 +256,11 @@ class PopulationSpec:
         ``[data.covariates.NAME]``); one that reads a library column (``WT``) replaces the
         library's. Terms name them by name. A term on a categorical covariate with labels
         names its levels by label or by position (0, 1, ...).
+    occasion : str, default "OCC"
+        Where the occasions of the parameters with ``iov`` come from: a column of the dataset
+        (``OCC`` by default: the occasion of each record, numbered as the dataset numbers it;
+        NONMEM's convention), or ``"dose"``: each dose starts a new occasion, which lasts until
+        the next dose (the dosing interval). Unused without IOV.
 
     Examples
     --------
@@ -262,6 +287,7 @@ class PopulationSpec:
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     lkj_eta: float = DEFAULT_LKJ_ETA
     covariate_definitions: tuple[Covariate, ...] = ()
+    occasion: str = "OCC"
     structure: LinearCompartmental = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -278,6 +304,10 @@ class PopulationSpec:
             object.__setattr__(self, "drug", self.drug.strip())
         if self.lloq_ug_ml is not None:
             object.__setattr__(self, "lloq_ug_ml", positive(self.lloq_ug_ml, "lloq_ug_ml"))
+        if not isinstance(self.occasion, str) or not self.occasion.strip():
+            raise SpecificationError(f"occasion must be a column of the dataset (e.g. \"OCC\") "
+                                     f"or \"dose\", not {self.occasion!r}")
+        object.__setattr__(self, "occasion", self.occasion.strip())
         if self.infusion_hours is not None:
             if not structure.infusions:
                 raise SpecificationError("infusion_hours is for dosing = 'infusion' only")
@@ -416,13 +446,24 @@ class PopulationSpec:
         """The structural parameters with between-subject variability."""
         return tuple(p for p, par in self.parameters.items() if par.bsv)
 
+    @property
+    def iov_parameters(self) -> tuple[str, ...]:
+        """The structural parameters with inter-occasion variability."""
+        return tuple(p for p, par in self.parameters.items() if par.iov)
+
+    @property
+    def occasions_from_doses(self) -> bool:
+        """Whether each dose starts an occasion (``occasion = "dose"``), rather than a column."""
+        return self.occasion.lower() == "dose"
+
     def priors(self) -> dict[str, Prior]:
         """The prior of every sampled parameter, by its name in the PyMC model: what
         :func:`~pkmodel.pk.population.build.build_model` builds and the report's tables write.
 
         ``log_tv_<p>`` ``Normal(log typical, prior_log_sd)``, the typical value in the model's
         own units (L, L/day, 1/day: :meth:`typical_per_day`; fixed parameters have none),
-        ``omega_<p>`` ``HalfNormal(omega_prior)``, ``chol_corr_<block>`` ``LKJCorr(lkj_eta)``,
+        ``omega_<p>`` ``HalfNormal(omega_prior)``, ``omega_iov_<p>`` ``HalfNormal(iov_prior)``,
+        ``chol_corr_<block>`` ``LKJCorr(lkj_eta)``,
         each estimated ``theta_*`` ``Normal(prior_mean, prior_sd)``, ``sigma_prop`` and
         ``sigma_add_ug_ml`` ``HalfNormal``. A published prior (:attr:`prior`) is added on top
         of these as a potential.
@@ -434,6 +475,8 @@ class PopulationSpec:
                                               sigma=par.prior_log_sd)
             if par.bsv:
                 out[f"omega_{name}"] = Prior("HalfNormal", sigma=par.omega_prior)
+            if par.iov:
+                out[f"omega_iov_{name}"] = Prior("HalfNormal", sigma=par.iov_prior)
         for block in self.bsv_blocks:
             out["chol_corr_" + "_".join(block)] = Prior("LKJCorr", eta=self.lkj_eta)
         for term in self.covariates:
@@ -464,6 +507,8 @@ class PopulationSpec:
             data["lloq_ug_ml"] = self.lloq_ug_ml
         if self.covariate_definitions:
             data["covariates"] = {c.name: c.to_dict() for c in self.covariate_definitions}
+        if self.iov_parameters:
+            data["occasion"] = self.occasion
         return {"model": model, "data": data,
                 "parameters": {p: par.to_dict() for p, par in self.parameters.items()},
                 "covariates": [t.to_dict() for t in self.covariates],
@@ -525,9 +570,10 @@ _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml", "drug",
-             "covariates"),
+             "covariates", "occasion"),
     "declared": ("unit", "range", "levels", "kind", "missing", "column"),
-    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred"),
+    "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred",
+                  "iov", "iov_prior"),
     "covariates": ("parameter", "covariate", "effect", "reference", "exponent", "prior_mean",
                    "prior_sd", "levels", "below", "above"),
     "residual": ("error", "proportional_prior", "additive_prior_ug_ml"),
