@@ -85,14 +85,19 @@ def _model_section(fit) -> str:
          "prior of the typical value": f"fixed at {_typical(spec, name):.4g}" if p.fixed else
          _typical_prior(spec, name, priors[f"log_tv_{name}"]),
          "BSV": (f"log-normal, omega ~ {priors[f'omega_{name}']}" if p.bsv else "none")}
+        | ({"IOV": f"log-normal, omega_iov ~ {priors[f'omega_iov_{name}']}" if p.iov else "none"}
+           if spec.iov_parameters else {})
         for name, p in spec.parameters.items()])
+    kappa = (" + κ<sub>ikP</sub> in occasion k,&nbsp; κ<sub>ikP</sub> ~ Normal(0, "
+             f"ω<sub>IOV,P</sub>) (occasions: {_esc(_occasions(spec))})"
+             if spec.iov_parameters else "")
     parts = [
         '<section id="model"><h2>2. Model</h2>',
         f"<p><strong>{_esc(spec.structure_label())}</strong>; closed-form linear solution "
         "summed over the doses (superposition); TIME in "
         f"{_esc(spec.time_unit)}s. Individual parameters:</p>",
         '<p class="formula">log P<sub>i</sub> = log TV<sub>P</sub> + Σ covariate effects + '
-        "η<sub>iP</sub>,&nbsp; η<sub>iP</sub> ~ Normal(0, ω<sub>P</sub>)</p>",
+        f"η<sub>iP</sub>,&nbsp; η<sub>iP</sub> ~ Normal(0, ω<sub>P</sub>){kappa}</p>",
         "<p>The random effects are sampled partially centred, each subject's with a weight "
         "from how much its data say about them (the model is the same whatever the "
         "weights).</p>",
@@ -153,11 +158,18 @@ def _diagnostics_section(fit) -> str:
     ])
 
 
+def _occasions(spec) -> str:
+    """Where the occasions come from, in words."""
+    return ("each dosing interval" if spec.occasions_from_doses
+            else f"the dataset's {spec.occasion} column")
+
+
 def _parameter_section(fit, ci_prob: float) -> str:
     table = fit.summary(ci_prob)
     width = round(100 * ci_prob)
-    omega = {f"omega_{p}": float(np.median(fit.posterior[f"omega_{p}"].values))
-             for p in fit.spec.bsv_parameters}
+    omega = {name: float(np.median(fit.posterior[name].values))
+             for name in (*(f"omega_{p}" for p in fit.spec.bsv_parameters),
+                          *(f"omega_iov_{p}" for p in fit.spec.iov_parameters))}
     shrinkage = {f"omega_{p}": value for p, value in fit.shrinkage().items()}
     table = pd.DataFrame({
         "parameter": table["parameter"], "unit": table["unit"],
@@ -174,7 +186,8 @@ def _parameter_section(fit, ci_prob: float) -> str:
         '<section id="parameters"><h2>4. Parameter estimates</h2>',
         f"<p>Posterior medians and equal-tailed {width}% credible intervals; typical values at "
         "the covariates' references; <code>omega_</code> rows are the SDs of the log-scale "
-        "random effects (BSV CV% = √(exp(ω²) − 1) at the median ω); eta shrinkage is "
+        "random effects, <code>omega_iov_</code> those between occasions (CV% = √(exp(ω²) − "
+        "1) at the median ω); eta shrinkage is "
         "1 − SD<sub>i</sub>(E[η<sub>i</sub> | y]) / ω.</p>",
         _table(table, formats={"bulk ESS": ".0f", "tail ESS": ".0f", "R-hat": ".3f"}),
         "</section>",

@@ -28,6 +28,7 @@ from pkmodel.pk.population import (
 from pkmodel.pk.population.build import build_model, model_data
 from pkmodel.pk.population.likelihood import subject_log_likelihood
 from pkmodel.priors import Prior
+from pkmodel.report import render_population_report
 
 SPEC = PopulationSpec(
     compartments=1, dosing="bolus",
@@ -213,6 +214,9 @@ def test_a_saved_iov_fit_keeps_its_occasions(fit, tmp_path):
                                result.goodness_of_fit()["ipred_ug_ml"])
     vpc = loaded.pc_vpc(n_replicates=20)  # new subjects draw new kappas
     assert np.isfinite(vpc.table["observed"]).all()
+    html = render_population_report(loaded, n_replicates=20)
+    assert "κ<sub>ikP</sub>" in html and "the dataset&#x27;s OCC column" in html
+    assert "omega_iov_cl" in html and "omega_iov ~ HalfNormal(0.3)" in html
 
 
 def test_model_data_index_each_observation_by_subject_and_occasion():
