@@ -331,6 +331,7 @@ class _Reader:
         self.comments: dict[tuple, str] = {}
         self.used_thetas: dict[int, int] = {}  # THETA index -> line of use
         self.used_etas: dict[int, str] = {}
+        self.context: frozenset[int] = frozenset()
         self.ignore = "@"
         self.unused_lines: dict[int, str] = {}
 
@@ -709,6 +710,7 @@ class _Reader:
                    value: _Value) -> tuple[Parameter, list[CovariateTerm]]:
         line = max(value.lines)
         statement = self._statement(line).strip()
+        self.context = value.lines
         typical: int | None = None
         eta: int | None = None
         columns: list[str] = []
@@ -753,6 +755,15 @@ class _Reader:
         column = library[code].columns[0] if code in library else self.columns.get(code, code)
         return f"@{parameter}{column}"
 
+    def _locate(self, needle: str, line: int) -> tuple[int, str]:
+        """The line (and its statement) among those of the parameter being read that holds
+        ``needle``; else ``line``."""
+        compact = needle.replace(" ", "").upper()
+        for number in sorted(self.context):
+            if compact in self._statement(number).replace(" ", "").upper():
+                return number, self._statement(number)
+        return line, self._statement(line)
+
     def _statement(self, number: int) -> str:
         for rec in self.records:
             for line in rec.lines:
@@ -764,7 +775,7 @@ class _Reader:
         if not 1 <= n <= len(self.thetas):
             self.fail(line, statement, f"THETA({n}) has no $THETA ({len(self.thetas)} given)")
         if n in self.used_thetas:
-            self.fail(line, statement, f"THETA({n}) is used twice (also on line "
+            self.fail(*self._locate(f"THETA({n})", line), f"THETA({n}) is used twice (also on line "
                       f"{self.used_thetas[n]}); pkmodel gives each THETA one role")
         self.used_thetas[n] = line
         return self.thetas[n - 1]
@@ -831,7 +842,7 @@ class _Reader:
                        "EXP(THETA(n)*(X-ref)), (1+THETA(n)*(X-ref)), "
                        "IF(X.LT.c) TV=TV*(1+THETA(n))")
         if power != 1:
-            self.fail(line, statement, unsupported)
+            self.fail(*self._locate(ast.unparse(factor), line), unsupported)
         if _is_call(factor, "INDICATOR"):
             column, op, threshold, n, at = (a.value for a in factor.args)
             self._column(column, at, statement)
@@ -875,7 +886,7 @@ class _Reader:
                 found = _theta_times(rest)
                 if _number(one) == 1.0 and found is not None:
                     return self._linear_like(name, found, "linear", line, statement)
-        self.fail(line, statement, unsupported)
+        self.fail(*self._locate(ast.unparse(factor), line), unsupported)
 
     def _linear_like(self, name: str, found: tuple, form: str, line: int,
                      statement: str) -> CovariateTerm:
@@ -923,7 +934,8 @@ class _Reader:
         y = env["Y"]
         self._use(y)
         line = max(y.lines)
-        statement = f"Y = {ast.unparse(y.node)}"
+        statement = self._statement(line).strip()
+        self.context = y.lines
         parts: dict[str, tuple[float, int, int]] = {}  # kind -> (initial SD, EPS, line)
         terms = _terms(y.node)
         predictions = [t for t in terms if isinstance(t, ast.Name) and t.id == "F"]
@@ -1308,8 +1320,10 @@ def _effect(spec: PopulationSpec, term: CovariateTerm, tv: str, thetas: list[str
         return f"THETA({len(thetas)})"
 
     start = term.prior_mean if term.prior_mean != 0 else 0.01  # NONMEM refuses an initial 0
-    reference = _num(term.reference) if term.form in ("linear", "exponential") else ""
-    shift = f"({column}-{reference if term.reference >= 0 else '(' + reference + ')'})"
+    shift = ""
+    if term.form in ("linear", "exponential"):
+        reference = _num(term.reference)
+        shift = f"({column}-{reference if term.reference >= 0 else '(' + reference + ')'})"
     if term.form == "power":
         base = column if term.reference == 1.0 else f"({column}/{_num(term.reference)})"
         if term.exponent is not None:
