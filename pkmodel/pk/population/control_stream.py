@@ -843,7 +843,10 @@ class _Reader:
                        "IF(X.LT.c) TV=TV*(1+THETA(n))")
         if power != 1:
             self.fail(*self._locate(ast.unparse(factor), line), unsupported)
-        if _is_call(factor, "INDICATOR"):
+        if not _is_call(factor, "INDICATOR"):  # the statement that writes the factor
+            line, statement = self._locate(ast.unparse(factor), line)
+            statement = statement.strip()
+        else:
             column, op, threshold, n, at = (a.value for a in factor.args)
             self._column(column, at, statement)
             theta = self._theta(n, at, self._statement(at))
@@ -969,7 +972,8 @@ class _Reader:
             unit = ""
             if kind == "additive":
                 scale = float(concentration_to_internal(scale, self.concentration_unit))
-                unit = f" {self.concentration_unit}, in µg/mL"
+                unit = f" {self.concentration_unit}" + (
+                    "" if self.concentration_unit == "µg/mL" else f"; {scale:.4g} in µg/mL")
             out[key] = scale
             self.comments[("residual", key)] = (
                 f"prior width stated by the import: {SD_FACTOR:g} x the initial SD {sd:.4g}"
