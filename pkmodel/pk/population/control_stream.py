@@ -90,8 +90,9 @@ ADVANS: dict[int, _Advan] = {
 }
 _SUPPORTED = ("ADVAN1/ADVAN2 TRANS2, ADVAN3/ADVAN4/ADVAN11/ADVAN12 TRANS4")
 _RECORDS = ("PROBLEM", "INPUT", "DATA", "SUBROUTINES", "PK", "ERROR", "THETA", "OMEGA", "SIGMA",
-            "ESTIMATION", "COVARIANCE", "TABLE", "SCATTERPLOT")
-_PASSED = ("ESTIMATION", "COVARIANCE", "TABLE", "SCATTERPLOT")
+            "ABBREVIATED", "ESTIMATION", "COVARIANCE", "TABLE", "SCATTERPLOT", "SIZES",
+            "SIMULATION")
+_PASSED = ("ESTIMATION", "COVARIANCE", "TABLE", "SCATTERPLOT", "SIZES", "SIMULATION")
 #: The prior SDs the import states (pkmodel's defaults) and the factor on initial SDs.
 PRIOR_LOG_SD = 1.0
 THETA_PRIOR_SD = 1.0
@@ -214,7 +215,26 @@ def _factors(node: ast.AST, power: int = 1) -> list[tuple[ast.AST, int]]:
                                                                        power)
         if _is_call(arg, "LOG") and len(arg.args) == 1:
             return _factors(arg.args[0], power)
+        if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mult):
+            for log, exponent in ((arg.left, arg.right), (arg.right, arg.left)):
+                if _is_call(log, "LOG") and len(log.args) == 1:  # EXP(LOG(x)*e) = x**e
+                    return [(ast.BinOp(log.args[0], ast.Pow(), exponent), power)]
     return [(node, power)]
+
+
+def _distributed(node: ast.AST) -> ast.AST:
+    """``a*(b + c)`` as ``a*b + a*c`` (and ``a*1`` as ``a``), through a sum: ``F*(1+EPS(1))``
+    is ``F + F*EPS(1)``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return ast.BinOp(_distributed(node.left), ast.Add(), _distributed(node.right))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for a, b in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
+                return _distributed(ast.BinOp(ast.BinOp(a, ast.Mult(), b.left), ast.Add(),
+                                              ast.BinOp(a, ast.Mult(), b.right)))
+            if _number(b) == 1.0:
+                return _distributed(a)
+    return node
 
 
 def _terms(node: ast.AST) -> list[ast.AST]:
@@ -358,7 +378,12 @@ class _Reader:
         self.thetas = self.estimates("THETA")
         self.omegas = self.estimates("OMEGA")
         self.sigmas = self.estimates("SIGMA")
-        pk = self.statements(self.record("PK")[0] if self.record("PK") else None, "PK")
+        if len(self.record("PROBLEM", required=False)) > 1:
+            second = self.record("PROBLEM")[1]
+            self.fail(second.line, f"$PROBLEM {second.text.strip()}", "one problem per control "
+                      "stream: pkmodel reads the first; split the file")
+        self.replace = self.abbreviations()
+        pk = self.statements(self.record("PK")[0], "PK")
         parameters, terms = self.parameters(pk)
         residual = self.residual()
         blocks = self.blocks(parameters)
@@ -394,6 +419,21 @@ class _Reader:
         return next(k for k, v in ADVANS.items() if v is self.advan)
 
     # ------------------------------------------------------------------ settings
+    def abbreviations(self) -> dict[str, str]:
+        """``$ABBREVIATED REPLACE NAME=ETA(n)`` (``THETA``, ``EPS``): the names, by what they
+        stand for; ``DERIV2``, ``PROTECT`` and ``COMRES`` settings are read past."""
+        out: dict[str, str] = {}
+        for rec in self.record("ABBREVIATED", required=False):
+            text = rec.text.upper().strip()
+            match = re.fullmatch(r"REPLACE\s+([A-Z]\w*)\s*=\s*((?:THETA|ETA|EPS)\(\d+\))", text)
+            if match:
+                out[match.group(1)] = match.group(2)
+            elif not re.fullmatch(r"((DERIV2|DERIV2_NO_COMMON|PROTECT|COMRES|FASTDER)"
+                                  r"(\s*=\s*\S+)?\s*)+", text):
+                self.fail(rec.line, f"$ABBREVIATED {rec.text.strip()}", "pkmodel reads $ABBR "
+                          "REPLACE NAME=ETA(n) (THETA(n), EPS(n)) only")
+        return out
+
     def settings(self) -> dict:
         """Units and pkmodel's own settings: the options, else a pkmodel tag of ``$PROBLEM``."""
         problem = self.record("PROBLEM", required=False)
@@ -438,7 +478,7 @@ class _Reader:
         rec = self.record("INPUT")[0]
         out: dict[str, str] = {}
         self.order: list[str] = []
-        for word in rec.text.upper().split():
+        for word in re.split(r"[\s,]+", re.sub(r"\s*=\s*", "=", rec.text.upper()).strip()):
             first, _, second = word.partition("=")
             if second in ("DROP", "SKIP"):
                 self.order.append(first)
@@ -459,12 +499,12 @@ class _Reader:
         if not recs:
             return None
         rec = recs[0]
-        words = rec.text.split()
+        words = re.sub(r"=\s+", "=", rec.text).split()
         if not words:
             self.fail(rec.line, "$DATA", "no data file named")
         for word in words[1:]:
             key, _, value = word.upper().partition("=")
-            char = value.strip("'") or '"'
+            char = value.strip("'")
             if key == "IGNORE" and len(char) == 1:
                 self.ignore = char
                 self.notes.append(f"$DATA IGNORE={char} (line {rec.line}): pkmodel reads the "
@@ -589,6 +629,8 @@ class _Reader:
         lines = [_Line(rec.line, first, rec.lines[0].comment), *rec.lines[1:]]
         for line in lines:
             code = line.code.strip().upper()
+            for short, long in self.replace.items():
+                code = re.sub(rf"\b{short}\b", long, code)
             if not code:
                 continue
             self.unused_lines[line.number] = line.code.strip()
@@ -718,8 +760,11 @@ class _Reader:
         terms: list[CovariateTerm | None] = []  # None: the place of a column factor
         for factor, power in _factors(value.node):
             n = _index(factor, "THETA")
+            log_n = _index(factor.args[0], "THETA") if _is_call(factor, "EXP") else None
             if n is not None and power == 1 and typical is None:
                 typical = n
+            elif log_n is not None and power == 1 and typical is None:  # EXP(THETA(n)): log TV
+                typical = -log_n
             elif _is_call(factor, "EXP") and _index(factor.args[0], "ETA") is not None \
                     and eta is None:
                 eta = _index(factor.args[0], "ETA")
@@ -782,22 +827,27 @@ class _Reader:
 
     def _typical(self, name: str, n: int, eta: int | None, line: int,
                  statement: str) -> Parameter:
+        log = n < 0  # EXP(THETA(n)): the THETA is the log of the typical value
+        n = abs(n)
         theta = self._theta(n, line, statement)
-        if theta.value <= 0:
+        if theta.value <= 0 and not log:
             self.fail(theta.line, f"THETA({n}) = {theta.value:g}", "a typical value must be "
                       "positive")
         where = ("FIX" if theta.fixed else "initial estimate")
         path = ("parameters", name)
-        self.comments[(*path, "typical")] = f"THETA({n}) {where}, line {theta.line} ({statement}"\
-                                            f", line {line})"
-        entry: dict[str, Any] = {"typical": theta.value, "fixed": theta.fixed}
+        self.comments[(*path, "typical")] = (
+            f"{'exp of ' if log else ''}THETA({n}) {where}, line {theta.line} ({statement}, "
+            f"line {line})")
+        typical = math.exp(theta.value) if log else theta.value
+        entry: dict[str, Any] = {"typical": typical, "fixed": theta.fixed}
         if not theta.fixed:
             entry["prior_log_sd"] = theta.tag.get("prior_log_sd", PRIOR_LOG_SD)
             if "prior_log_sd" not in theta.tag:
                 self.comments[(*path, "prior_log_sd")] = (
                     "prior width stated by the import (pkmodel's default: a factor of about 7 "
                     "either way at 95 %)")
-            if theta.low not in (None, 0.0) or theta.high is not None:
+            if theta.low not in (None, 0.0) or theta.high is not None \
+                    or (log and theta.low is not None):
                 self.notes.append(f"THETA({n}) bounds (line {theta.line}) not used: the typical "
                                   "value's prior is log-normal")
         if eta is not None:
@@ -833,7 +883,7 @@ class _Reader:
         self.comments[(*path, "omega_prior")] = (
             f"prior width stated by the import: {SD_FACTOR:g} x the initial SD sqrt("
             f"{omega.value:g}) ($OMEGA line {omega.line})")
-        return {"bsv": True, "omega_prior": SD_FACTOR * sd}
+        return {"bsv": True, "omega_prior": _rounded(SD_FACTOR * sd)}
 
     def _term(self, name: str, factor: ast.AST, power: int, line: int,
               statement: str) -> CovariateTerm:
@@ -859,6 +909,18 @@ class _Reader:
                 name, column, theta, n, at, "indicator", mean, **{key: threshold},
                 source=f"line {at}: {self._statement(at).strip()} (exp(theta) = 1 + "
                        f"THETA({n}); prior mean log(1 + {theta.value:g}))")
+        n = _index(factor.left, "THETA") if isinstance(factor, ast.BinOp) else None
+        if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow) and n is not None \
+                and isinstance(factor.right, ast.Name):  # THETA(n)**SEX: a 0/1 factor
+            column = factor.right.id
+            self._column(column, line, statement)
+            theta = self._theta(n, line, statement)
+            if theta.fixed or theta.value <= 0:
+                self.fail(theta.line, f"THETA({n})", f"THETA({n})**{column} needs an "
+                          "estimated, positive THETA (the ratio at level 1)")
+            return self._covariate_term(name, column, theta, n, line, "categorical",
+                                        math.log(theta.value), source=statement,
+                                        levels=(1.0,), reference=0.0)
         if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
             base = _factors(factor.left)
             cols = [f.id for f, p in base if isinstance(f, ast.Name) and p == 1]
@@ -940,7 +1002,7 @@ class _Reader:
         statement = self._statement(line).strip()
         self.context = y.lines
         parts: dict[str, tuple[float, int, int]] = {}  # kind -> (initial SD, EPS, line)
-        terms = _terms(y.node)
+        terms = _terms(_distributed(y.node))
         predictions = [t for t in terms if isinstance(t, ast.Name) and t.id == "F"]
         if len(predictions) != 1:
             self.fail(line, statement, "Y must be F (or IPRED = F) plus error terms")
@@ -955,7 +1017,8 @@ class _Reader:
             self.fail(line, statement, "no EPS: Y needs a residual error")
         for n, est in enumerate(self.sigmas, start=1):
             if n not in {k for _, k, _ in parts.values()}:
-                self.fail(est.line, f"$SIGMA {est.value:g}", f"EPS({n}) is not used in Y")
+                self.notes.append(f"EPS({n}) ($SIGMA line {est.line}) is not used in Y: "
+                                  "left out")
         self.notes += [f"line {n}: {s} is not used by the model: left out"
                        for n, s in sorted(self.unused_lines.items())]
         error = "combined" if len(parts) == 2 else next(iter(parts))
@@ -968,7 +1031,7 @@ class _Reader:
             if key in tag:
                 out[key] = tag[key]
                 continue
-            scale = SD_FACTOR * sd
+            scale = _rounded(SD_FACTOR * sd)
             unit = ""
             if kind == "additive":
                 scale = float(concentration_to_internal(scale, self.concentration_unit))
@@ -1011,7 +1074,12 @@ class _Reader:
                           "an error scale pkmodel cannot read")
             sd = math.sqrt(sigma.value) if not (sigma.fixed and thetas) else 1.0
             if thetas:
-                sd *= abs(self._theta(thetas[0], line, statement).value)
+                theta = self._theta(thetas[0], line, statement)
+                sd *= abs(theta.value)
+                if theta.fixed:
+                    self.notes.append(f"THETA({thetas[0]}) FIX (line {theta.line}) in the error "
+                                      "model: pkmodel estimates every residual SD (its prior "
+                                      "scale follows the fixed value)")
             out.append(("proportional" if prop else "additive", sd, k))
         return out
 
@@ -1079,6 +1147,11 @@ class _Reader:
                 f"the range of {column} in {self.data_file.name}: widen it for other data")
         self.comments[(*path, "unit")] = "a control stream does not state units: CHECK IT"
         return {"unit": "unstated", "range": list(low_high)}
+
+
+def _rounded(width: float) -> float:
+    """A prior width the import states, to 3 significant digits."""
+    return float(f"{width:.3g}")
 
 
 def _line_tag(line: _Line) -> dict:
@@ -1312,10 +1385,13 @@ def _error(spec: PopulationSpec) -> tuple[list[str], list[str]]:
 def _effect(spec: PopulationSpec, term: CovariateTerm, tv: str, thetas: list[str]) -> str:
     """One covariate effect as a ``$PK`` statement, its THETA appended to ``thetas``."""
     column = _column_of(spec, term)
-    if term.form in ("categorical", "piecewise"):
+    binary = term.form == "categorical" and term.levels == (1.0,) and term.reference == 0.0
+    if term.form == "piecewise" or (term.form == "categorical" and not binary):
         raise SpecificationError(f"the {term.form} effect of {term.covariate} on "
-                                 f"{term.parameter} has no NONMEM form in export-nonmem; "
-                                 "write it by hand, or leave it out to export the rest")
+                                 f"{term.parameter} has no NONMEM form in export-nonmem (a "
+                                 "categorical effect is written for levels [1] and reference 0 "
+                                 "only, as THETA(n)**X); write it by hand, or leave it out to "
+                                 "export the rest")
 
     def theta(init: float, low: str = "") -> str:
         tag = _tag(prior_mean=term.prior_mean, prior_sd=term.prior_sd)
@@ -1328,6 +1404,8 @@ def _effect(spec: PopulationSpec, term: CovariateTerm, tv: str, thetas: list[str
     if term.form in ("linear", "exponential"):
         reference = _num(term.reference)
         shift = f"({column}-{reference if term.reference >= 0 else '(' + reference + ')'})"
+    if binary:
+        return f"{tv} = {tv}*{theta(math.exp(term.prior_mean), '0')}**{column}"
     if term.form == "power":
         base = column if term.reference == 1.0 else f"({column}/{_num(term.reference)})"
         if term.exponent is not None:

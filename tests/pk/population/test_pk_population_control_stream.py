@@ -147,7 +147,7 @@ def test_the_theophylline_run_gives_the_hand_written_specification(tmp_path):
         "0.25 ", "0.1 ")
     spec = read_control_stream(_write(tmp_path, verbatim)).spec
     assert [spec.parameters[p].typical for p in ("cl", "v", "ka")] == [1.0, 20.0, 1.0]
-    assert spec.parameters["cl"].omega_prior == pytest.approx(2 * math.sqrt(0.1))
+    assert spec.parameters["cl"].omega_prior == 0.632  # 2 sqrt(0.1), to 3 digits
     assert spec.time_unit == "hour" and spec.concentration_unit == "µg/mL"
 
 
@@ -174,14 +174,13 @@ def test_the_pheno_run_is_read_with_its_covariates_and_unused_statements_named(t
     spec = imported.spec
     assert (spec.compartments, spec.dosing) == (1, "bolus")  # ADVAN1, no RATE in $INPUT
     assert spec.parameters["cl"] == Parameter(0.00469307, bsv=True, unit="L/hour",
-                                              omega_prior=2 * math.sqrt(0.0309626))
+                                              omega_prior=0.352)  # 2 sqrt(0.0309626)
     assert spec.parameters["v"].typical == 1.00916
     assert spec.covariates == (
         CovariateTerm("cl", "WGT", "power", 1.0, 1.0),
         CovariateTerm("v", "WGT", "power", 1.0, 1.0),
         CovariateTerm("v", "APGR", "indicator", below=5.0, prior_mean=math.log1p(0.1)))
-    assert spec.residual == ResidualError("proportional",
-                                          proportional_prior=2 * math.sqrt(0.013241))
+    assert spec.residual == ResidualError("proportional", proportional_prior=0.23)
     declared = {c.name: c for c in spec.covariate_definitions}
     assert (declared["WGT"].low, declared["WGT"].high) == (0.7, 3.6)  # the data file's range
     assert (declared["APGR"].low, declared["APGR"].high) == (3.0, 9.0)
@@ -211,6 +210,99 @@ Y=IPRED+W*EPS(1)""").replace("$SIGMA 0.013241", "$SIGMA 1 FIX").replace(
     assert spec.parameters["cl"].bsv and spec.parameters["cl"].typical == 0.00469307
 
 
+#: pharmpy 2.2.0's own pheno.mod (``pharmpy/internals/example_models/pheno.mod``) names the etas
+#: with $ABBREV REPLACE and writes V through VC: its statements, as published.
+PHENO_ABBREV = """\
+$PROBLEM PHENOBARB SIMPLE MODEL
+$DATA pheno.dta IGNORE=@
+$INPUT ID TIME AMT WGT APGR DV FA1 FA2
+$SUBROUTINE ADVAN1 TRANS2
+$ABBREV REPLACE ETA_CL=ETA(1)
+$ABBREV REPLACE ETA_VC=ETA(2)
+
+$PK
+TVCL = THETA(1)*WGT
+TVV = THETA(2)*WGT
+IF(APGR.LT.5) TVV = TVV*(1 + THETA(3))
+CL = TVCL*EXP(ETA_CL)
+VC = TVV*EXP(ETA_VC)
+V = VC
+S1 = VC
+
+$ERROR
+Y = F + F*EPS(1)
+
+$THETA  (0,0.00469307) ; POP_CL
+$THETA  (0,1.00916) ; POP_VC
+$THETA  (-.99,.1) ; COVAPGR
+$OMEGA  0.0309626 ; IIV_CL
+$OMEGA  0.031128 ; IIV_VC
+$SIGMA  0.013241  ; SIGMA
+$ESTIMATION METHOD=1 INTERACTION MAXEVALS=99999
+"""
+
+#: Log-scale typical values with MU referencing and a fixed allometric exponent written as
+#: LOG(WT/70)*0.75, comma-separated $INPUT, Y=IPRED*(1+EPS(1))+EPS(2): the forms of
+#: metrumresearchgroup/expo1-nonmem-foce (``model/pk/1000-FOCE``) and a PsN-style template,
+#: with a scale S2 = V2 and no $DATA conditions (which pkmodel refuses).
+LOG_SCALE = """\
+$PROBLEM two compartments, first-order absorption, log-scale THETAs
+$INPUT C, ID, TIME, SEQ=DROP, CMT, EVID, AMT, DV, AGE, WT
+$DATA analysis.csv IGNORE=C
+$SUBROUTINE ADVAN4 TRANS4
+$PK
+  CLWT = LOG(WT/70) * 0.75
+  V2WT = LOG(WT/70) * THETA(6)
+  MU_1 = THETA(1)
+  MU_2 = THETA(2) + V2WT
+  MU_3 = THETA(3) + CLWT
+  KA = EXP(MU_1 + ETA(1))
+  V2 = EXP(MU_2 + ETA(2))
+  CL = EXP(MU_3 + ETA(3))
+  V3 = EXP(THETA(4))
+  Q  = EXP(THETA(5))
+  S2 = V2
+$ERROR
+  IPRED = F
+  Y = IPRED*(1 + EPS(1)) + EPS(2)
+$THETA
+(0.5)   ; log KA
+(3.5)   ; log V2
+(1)     ; log CL
+(4)     ; log V3
+(2)     ; log Q
+1 FIX   ; WT on V2
+$OMEGA BLOCK(3)
+0.2
+0.01 0.2
+0.01 0.01 0.2
+$SIGMA
+0.05
+1 FIX
+"""
+
+
+def test_pharmpys_own_pheno_mod_with_abbrev_gives_the_same_model(tmp_path):
+    first = read_control_stream(_write(tmp_path, PHENO, "a.mod")).spec
+    second = read_control_stream(_write(tmp_path, PHENO_ABBREV, "b.mod")).spec
+    assert second == first
+
+
+def test_log_scale_thetas_mu_referencing_and_distributed_error(tmp_path):
+    imported = read_control_stream(_write(tmp_path, LOG_SCALE))
+    spec = imported.spec
+    assert (spec.compartments, spec.dosing) == (2, "oral")
+    typical = {p: spec.parameters[p].typical for p in spec.parameters}
+    assert typical == pytest.approx({"cl": math.e, "v1": math.exp(3.5), "q": math.exp(2),
+                                     "v2": math.exp(4), "ka": math.exp(0.5)})
+    assert spec.covariates == (CovariateTerm("cl", "weight_kg", "power", 70.0, 0.75),
+                               CovariateTerm("v1", "weight_kg", "power", 70.0, 1.0))
+    assert spec.bsv_blocks == (("cl", "v1", "ka"),)
+    assert spec.residual == ResidualError("combined", proportional_prior=0.447,
+                                          additive_prior_ug_ml=2.0)
+    assert "exp of THETA(3) initial estimate" in imported.toml
+
+
 # ----------------------------------------------------------------------------- round trips
 def _declared(name: str, **keys) -> Covariate:
     return Covariate.declared(name, **keys)
@@ -235,6 +327,7 @@ ROUND_TRIPS = {
         drug="drug X",
         parameters={"cl": Parameter(5.0, bsv=True, centred=True), "v1": Parameter(40.0),
                     "q": Parameter(2.0), "v2": Parameter(60.0), "ka": Parameter(1.2, bsv=True)},
+        covariates=(CovariateTerm("cl", "SEX", "categorical", prior_mean=-0.2),),
         residual=ResidualError("combined", 0.2, 0.05)),
     "pheno-like, indicator": PopulationSpec(
         compartments=1, dosing="bolus", time_unit="hour",
@@ -271,11 +364,13 @@ def test_the_exported_control_stream_is_nonmem_s(tmp_path):
     oral = write_control_stream(ROUND_TRIPS["two-compartment oral, combined error"])
     assert "$SUBROUTINE ADVAN4 TRANS4" in oral and "S2 = V2" in oral  # V2 central in ADVAN4
     assert "Y = IPRED + IPRED*EPS(1) + EPS(2)" in oral
+    assert "TVCL = TVCL*THETA(2)**FEMALE" in oral  # a 0/1 factor (the library's column)
     categorical = PopulationSpec(
         compartments=1, dosing="bolus",
         parameters={"cl": Parameter(0.3), "v": Parameter(3.0)},
-        covariates=(CovariateTerm("cl", "SEX", "categorical"),))
-    with pytest.raises(SpecificationError, match="categorical effect of female on cl"):
+        covariates=(CovariateTerm("cl", "FORM", "categorical", levels=("syrup", "iv")),),
+        covariate_definitions=(_declared("FORM", levels=("tablet", "syrup", "iv")),))
+    with pytest.raises(SpecificationError, match="categorical effect of FORM on cl"):
         write_control_stream(categorical)
 
 
