@@ -40,7 +40,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pkmodel.errors import ControlStreamError, SpecificationError
 from pkmodel.pk.covariate_effects import CovariateTerm
@@ -102,7 +102,9 @@ DEFAULT_TIME_UNIT = "hour"
 #: The range of a covariate whose dataset cannot be read.
 WIDE_RANGE = (-1.0e6, 1.0e6)
 _TAG = re.compile(r"pkmodel(?:\s+([A-Za-z_]\w*))?\s*(\{.*\})")
-_CONDITIONS = {"LT": "<", "GT": ">", "LE": "<=", "GE": ">=", "EQ": "==", "NE": "!="}
+#: NONMEM's reserved data items: of an alias pair (``CP=DV``) the one pkmodel's reader needs.
+_DATA_ITEMS = ("ID", "TIME", "DV", "AMT", "RATE", "EVID", "MDV", "CMT", "SS", "II", "ADDL",
+               "DATE", "DAT1", "DAT2", "DAT3")
 
 
 # ----------------------------------------------------------------------------- lines, records
@@ -352,10 +354,11 @@ class _Reader:
         self.used_thetas: dict[int, int] = {}  # THETA index -> line of use
         self.used_etas: dict[int, str] = {}
         self.context: frozenset[int] = frozenset()
-        self.ignore = "@"
+        self.ignore = "#"  # NONMEM's default
         self.unused_lines: dict[int, str] = {}
 
-    def fail(self, line: int | None, statement: str, message: str) -> ControlStreamError:
+    def fail(self, line: int | None, statement: str, message: str) -> NoReturn:
+        """Refuse, naming the file, the line and the statement."""
         raise ControlStreamError(f"{statement.strip()}: {message}", source=str(self.path),
                                  line=line)
 
@@ -367,46 +370,29 @@ class _Reader:
 
     # ------------------------------------------------------------------ the whole
     def read(self) -> ImportedControlStream:
-        for r in self.records:
-            if r.name in _PASSED:
-                self.notes.append(f"${r.name} (line {r.line}) read past: pkmodel samples the "
-                                  "posterior by NUTS")
+        """The specification, its TOML text and the notes."""
+        self.passed()
         settings = self.settings()
-        self.advan, advan_line = self.subroutine()
+        self.advan_number, advan_line = self.subroutine()
+        self.advan = ADVANS[self.advan_number]
         self.columns = self.inputs()
         self.data_file = self.data()
         self.thetas = self.estimates("THETA")
         self.omegas = self.estimates("OMEGA")
         self.sigmas = self.estimates("SIGMA")
-        if len(self.record("PROBLEM", required=False)) > 1:
-            second = self.record("PROBLEM")[1]
-            self.fail(second.line, f"$PROBLEM {second.text.strip()}", "one problem per control "
-                      "stream: pkmodel reads the first; split the file")
         self.replace = self.abbreviations()
-        pk = self.statements(self.record("PK")[0], "PK")
-        parameters, terms = self.parameters(pk)
+        parameters, terms = self.parameters(self.statements(self.record("PK")[0], "PK"))
         residual = self.residual()
         blocks = self.blocks(parameters)
         declared = self.declarations(terms)
-        for n, est in enumerate(self.thetas, start=1):
-            if n not in self.used_thetas:
-                self.notes.append(f"THETA({n}) (line {est.line}) is not used by the model")
-        oral = self.advan.oral
-        dosing = "oral" if oral else "infusion" if "RATE" in self.columns else "bolus"
-        self.comments[("model", "compartments")] = (
-            f"$SUBROUTINE ADVAN{self._advan_number()} TRANS{self.advan.trans}, line "
-            f"{advan_line}")
-        self.comments[("model", "dosing")] = (
-            "first-order absorption (the ADVAN's KA)" if oral else
-            "$INPUT has RATE: zero-order infusions" if dosing == "infusion" else
-            "$INPUT has no RATE: IV boluses")
-        model = {k: settings.pop(k) for k in ("infusion_hours",) if k in settings}
-        lkj = {k: settings.pop(k) for k in ("lkj_eta",) if k in settings}
+        self.notes += [f"THETA({n}) (line {est.line}) is not used by the model"
+                       for n, est in enumerate(self.thetas, start=1) if n not in self.used_thetas]
+        keys = {k: settings.pop(k) for k in ("infusion_hours", "lkj_eta") if k in settings}
         try:
             spec = PopulationSpec(parameters=parameters, compartments=self.advan.compartments,
-                                  dosing=dosing, covariates=tuple(terms), residual=residual,
-                                  covariate_definitions=declared, bsv_blocks=blocks,
-                                  **model, **lkj, **settings)
+                                  dosing=self.dosing(advan_line), covariates=tuple(terms),
+                                  residual=residual, covariate_definitions=declared,
+                                  bsv_blocks=blocks, **keys, **settings)
         except SpecificationError as exc:
             self.fail(None, self.path.name, f"the model read from it is not valid: {exc}")
         header = [f"pkmodel specification imported from the NONMEM control stream "
@@ -415,8 +401,29 @@ class _Reader:
         return ImportedControlStream(spec, spec_toml(spec, self.comments, header),
                                      tuple(self.notes))
 
-    def _advan_number(self) -> int:
-        return next(k for k, v in ADVANS.items() if v is self.advan)
+    def passed(self) -> None:
+        """Note the records read past; refuse a second problem."""
+        for r in self.records:
+            if r.name in _PASSED:
+                self.notes.append(f"${r.name} (line {r.line}) read past: no part of a pkmodel "
+                                  "specification (pkmodel samples the posterior by NUTS)")
+        problems = self.record("PROBLEM", required=False)
+        if len(problems) > 1:
+            self.fail(problems[1].line, f"$PROBLEM {problems[1].text.strip()}", "one problem "
+                      "per control stream: pkmodel reads one; split the file")
+
+    def dosing(self, advan_line: int) -> str:
+        """The structure's dosing, commented: oral from the ADVAN, else by ``RATE``."""
+        self.comments[("model", "compartments")] = (
+            f"$SUBROUTINE ADVAN{self.advan_number} TRANS{self.advan.trans}, line {advan_line}")
+        if self.advan.oral:
+            self.comments[("model", "dosing")] = "first-order absorption (the ADVAN's KA)"
+            return "oral"
+        if "RATE" in self.columns:
+            self.comments[("model", "dosing")] = "$INPUT has RATE: zero-order infusions"
+            return "infusion"
+        self.comments[("model", "dosing")] = "$INPUT has no RATE: IV boluses"
+        return "bolus"
 
     # ------------------------------------------------------------------ settings
     def abbreviations(self) -> dict[str, str]:
@@ -452,7 +459,8 @@ class _Reader:
         self.concentration_unit = out.get("concentration_unit", "µg/mL")
         return out
 
-    def subroutine(self) -> tuple[_Advan, int]:
+    def subroutine(self) -> tuple[int, int]:
+        """The ADVAN's number and the line of ``$SUBROUTINES``."""
         rec = self.record("SUBROUTINES")[0]
         words = rec.text.upper().split()
         advan = [w for w in words if w.startswith("ADVAN")]
@@ -471,7 +479,7 @@ class _Reader:
         if other:
             self.fail(rec.line, statement, f"{' '.join(other)} is not supported; give "
                       "ADVANn TRANSm alone")
-        return found, rec.line
+        return number, rec.line
 
     def inputs(self) -> dict[str, str]:
         """``$INPUT``: each name usable in the code -> the dataset column's name."""
@@ -484,9 +492,10 @@ class _Reader:
                 self.order.append(first)
                 continue
             self.order.append(first)
-            out[first] = first
+            column = second if second in _DATA_ITEMS else first  # CP=DV: the column is DV
+            out[first] = column
             if second:
-                out[second] = first
+                out[second] = column
         if "EVID" not in out:
             self.notes.append("$INPUT has no EVID: pkmodel's reader needs it (1 a dose, 0 an "
                               "observation: NONMEM's default is a dose where AMT > 0)")
@@ -674,6 +683,9 @@ class _Reader:
         """A one-line IF: the indicator effect ``IF(X.LT.c) TV=TV*(1+THETA(n))``; others are
         kept as a marker that fails where the model uses the variable."""
         marker = _call("UNSUPPORTED_IF", line.number)
+        for symbol, word in (("<=", ".LE."), (">=", ".GE."), ("==", ".EQ."), ("/=", ".NE."),
+                             ("<", ".LT."), (">", ".GT.")):
+            condition = condition.replace(symbol, word)
         cond = re.fullmatch(r"\s*([A-Z]\w*)\s*\.(LT|GT|LE|GE|EQ|NE)\.\s*([-+.\dE]+)\s*",
                             condition)
         node = self._parse(expr, line)
@@ -705,7 +717,7 @@ class _Reader:
         for nonmem, name in self.advan.names.items():
             if nonmem not in pk:
                 self.fail(self.record("PK")[0].line, "$PK", f"{nonmem} is not assigned; "
-                          f"ADVAN{self._advan_number()} TRANS{self.advan.trans} needs "
+                          f"ADVAN{self.advan_number} TRANS{self.advan.trans} needs "
                           f"{', '.join(self.advan.names)}")
             value = pk[nonmem]
             self._use(value)
@@ -716,8 +728,8 @@ class _Reader:
                                                        r"|FO|XSCALE|K\d*|K\d+T?\d+", k)]:
             if reserved in (self.advan.scale, "F1") or reserved.startswith("K"):
                 continue
-            value = pk[reserved]
-            self.fail(max(value.lines), f"{reserved} = {ast.unparse(value.node)}",
+            number = max(pk[reserved].lines)
+            self.fail(number, self._statement(number),
                       f"{reserved} is not supported: pkmodel's models have bioavailability 1, "
                       "no lag time and no modelled rate or duration")
         for n in pk.get("F1", _Value(ast.Constant(1), frozenset())).lines:
@@ -743,7 +755,7 @@ class _Reader:
         self._use(value)
         central = pk[self.advan.central]
         if ast.dump(value.node) != ast.dump(central.node):
-            self.fail(max(value.lines), f"{scale} = {ast.unparse(value.node)}",
+            self.fail(max(value.lines), self._statement(max(value.lines)),
                       f"the scale must be the central volume ({scale} = "
                       f"{self.advan.central}); pkmodel converts units itself: state "
                       "--concentration-unit and --amount-unit")
@@ -891,6 +903,10 @@ class _Reader:
                        f"{ast.unparse(factor)}; supported: X, X/ref, (X/ref)**THETA(n), "
                        "EXP(THETA(n)*(X-ref)), (1+THETA(n)*(X-ref)), "
                        "IF(X.LT.c) TV=TV*(1+THETA(n))")
+        if re.search(r"\bETA\(", ast.unparse(factor)):
+            self.fail(*self._locate(ast.unparse(factor), line), "pkmodel's BSV is exponential, "
+                      "one eta per parameter: CL = TVCL*EXP(ETA(n)) (inter-occasion "
+                      "variability is not supported)")
         if power != 1:
             self.fail(*self._locate(ast.unparse(factor), line), unsupported)
         if not _is_call(factor, "INDICATOR"):  # the statement that writes the factor
@@ -919,7 +935,10 @@ class _Reader:
                 self.fail(theta.line, f"THETA({n})", f"THETA({n})**{column} needs an "
                           "estimated, positive THETA (the ratio at level 1)")
             return self._covariate_term(name, column, theta, n, line, "categorical",
-                                        math.log(theta.value), source=statement,
+                                        math.log(theta.value),
+                                        source=f"{statement} (exp(theta) = THETA({n}) at "
+                                               f"{column} 1; prior mean log "
+                                               f"{theta.value:g})",
                                         levels=(1.0,), reference=0.0)
         if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Pow):
             base = _factors(factor.left)

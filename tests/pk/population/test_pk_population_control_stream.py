@@ -282,6 +282,18 @@ $SIGMA
 """
 
 
+def test_aliases_symbols_in_conditions_and_records_read_past(tmp_path):
+    text = PHENO.replace("$INPUT ID TIME AMT WGT APGR DV FA1 FA2",
+                         "$SIZES PD=50\n$INPUT ID TIME AMT WT=WGT APGR CP=DV FA1=DROP FA2")
+    text = text.replace("IF(APGR.LT.5)", "IF(APGR < 5)")
+    imported = read_control_stream(_write(tmp_path, text))
+    assert imported.spec.covariates[-1] == CovariateTerm("v", "APGR", "indicator", below=5.0,
+                                                         prior_mean=math.log1p(0.1))
+    declared = {c.name: c for c in imported.spec.covariate_definitions}
+    assert declared["WGT"].columns == ("WT",)  # named WGT in the code, WT in the dataset
+    assert any("$SIZES" in n for n in imported.notes)
+
+
 def test_pharmpys_own_pheno_mod_with_abbrev_gives_the_same_model(tmp_path):
     first = read_control_stream(_write(tmp_path, PHENO, "a.mod")).spec
     second = read_control_stream(_write(tmp_path, PHENO_ABBREV, "b.mod")).spec
@@ -395,6 +407,10 @@ REFUSALS = {
                        "a covariate factor pkmodel cannot read"),
     "scale": ("S2 = V ;", "S2 = V/1000", 14, "the scale must be the central volume"),
     "theta used twice": ("TVKA = THETA(3)", "TVKA = THETA(1)", 11, "THETA(1) is used twice"),
+    "additive eta": ("V   = TVV * EXP(ETA(2))", "V   = TVV + ETA(2)", 10,
+                     "pkmodel's BSV is exponential"),
+    "second problem": ("$EST MAXEVAL", "$PROBLEM simulation\n$EST MAXEVAL", 28,
+                       "one problem per control stream"),
 }
 
 
