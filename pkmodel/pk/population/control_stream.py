@@ -1340,6 +1340,9 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
     if spec.prior is not None:
         out.insert(2, f"; the published prior {spec.prior.model} (weight "
                       f"{spec.prior.weight:g}) is not written: no $PRIOR")
+    if spec.infusion_hours is not None:
+        out.insert(2, f"; pkmodel gives infusions without RATE {spec.infusion_hours:g} h: give "
+                      "every infusion its RATE in the NONMEM dataset")
     if spec.lloq_ug_ml is not None or spec.blq != "m3":
         out.insert(2, "; values below the LLOQ: pkmodel's M3 likelihood is not written here "
                       "(NONMEM needs the M3 code in $ERROR and LAPLACIAN)")

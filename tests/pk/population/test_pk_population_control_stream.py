@@ -294,6 +294,39 @@ def test_aliases_symbols_in_conditions_and_records_read_past(tmp_path):
     assert any("$SIZES" in n for n in imported.notes)
 
 
+def test_the_pheno_import_is_the_model_of_the_hand_written_benchmark_spec(tmp_path):
+    """benchmarks/public_pheno.py fits pheno.mod's model from a hand-written specification
+    (its own priors and declarations): the import gives the same structure, BSV, effects and
+    error model."""
+    import importlib.util
+
+    module = importlib.util.spec_from_file_location(
+        "public_pheno", ROOT / "benchmarks" / "public_pheno.py")
+    public = importlib.util.module_from_spec(module)
+    module.loader.exec_module(public)
+    hand = _reread(tmp_path, public.SPEC)
+    imported = read_control_stream(_write(tmp_path, PHENO_ABBREV)).spec
+
+    def model(spec: PopulationSpec) -> tuple:
+        return (spec.structure_label(), spec.bsv_parameters, spec.residual.error,
+                spec.time_unit, spec.bsv_blocks,
+                tuple((t.parameter, t.covariate, t.form, t.reference, t.exponent, t.below)
+                      for t in spec.covariates))
+
+    assert model(imported) == model(hand)
+
+
+def test_a_typical_value_in_another_time_unit_is_exported_in_the_dataset_s(tmp_path):
+    spec = PopulationSpec(compartments=1, dosing="infusion", time_unit="hour",
+                          infusion_hours=1.0,
+                          parameters={"cl": Parameter(24.0, unit="L/day"), "v": Parameter(3.0)})
+    text = write_control_stream(spec)
+    assert "$THETA (0, 1.0) ; CL" in text and "infusions without RATE 1 h" in text
+    back = read_control_stream(_write(tmp_path, text)).spec
+    assert back.parameters["cl"] == Parameter(1.0, unit="L/hour")
+    assert back.typical_per_day("cl") == spec.typical_per_day("cl")
+
+
 def test_pharmpys_own_pheno_mod_with_abbrev_gives_the_same_model(tmp_path):
     first = read_control_stream(_write(tmp_path, PHENO, "a.mod")).spec
     second = read_control_stream(_write(tmp_path, PHENO_ABBREV, "b.mod")).spec
