@@ -11,6 +11,7 @@ __all__ = [
     "CohortError",
     "CohortWarning",
     "ConstantOutcomeWarning",
+    "ControlStreamError",
     "ConvergenceWarning",
     "FitFileError",
     "ImplausibleEstimateWarning",
@@ -101,6 +102,12 @@ class SpecFileError(SpecificationError):
         where = [p for p in (None if source is None else f"file {source}",
                              None if line is None else f"line {line}") if p]
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class ControlStreamError(SpecFileError):
+    """A NONMEM control stream that pkmodel cannot turn into a specification (or a
+    specification it cannot write as one): the message names the file, the line and the
+    statement, and says what is supported."""
 
 
 class PredictionError(PkmodelError, ValueError):

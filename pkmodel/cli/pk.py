@@ -1,5 +1,6 @@
 """``pkmodel pk models``, ``simulate``, ``forecast``, ``fit`` (population PK estimation),
-``compare`` (population fits ranked by PSIS-LOO) and ``report``."""
+``compare`` (population fits ranked by PSIS-LOO), ``report``, and ``import-nonmem`` /
+``export-nonmem`` (NONMEM control streams)."""
 
 from __future__ import annotations
 
@@ -456,6 +457,69 @@ def _compare(args) -> int:
     return 0
 
 
+def _write_text(text: str, output, force: bool, inputs: list) -> None:
+    """``text`` into ``output`` (all or nothing), or to standard output without one."""
+    from pkmodel.files import output_files
+
+    if output is None:
+        sys.stdout.write(text)
+        return
+    with output_files({"-o/--output": output}, force=force, inputs=inputs) as out:
+        out["-o/--output"].write_text(text, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def _import_nonmem(args) -> int:
+    from pkmodel.pk.population.control_stream import read_control_stream
+
+    imported = read_control_stream(args.control_stream, time_unit=args.time_unit,
+                                   concentration_unit=args.concentration_unit,
+                                   amount_unit=args.amount_unit, drug=args.drug)
+    _write_text(imported.toml, args.output, args.force, [args.control_stream])
+    return 0
+
+
+def _export_nonmem(args) -> int:
+    from pkmodel.pk.population import read_spec
+    from pkmodel.pk.population.control_stream import write_control_stream
+
+    text = write_control_stream(read_spec(args.spec), data=args.data)
+    _write_text(text, args.output, args.force, [args.spec])
+    return 0
+
+
+def _nonmem_parsers(sub) -> None:
+    """``pkmodel pk import-nonmem`` and ``pkmodel pk export-nonmem``."""
+    from pkmodel.pk.units import AMOUNT_UNITS, CONCENTRATION_UNITS
+
+    p = sub.add_parser("import-nonmem", help="write the specification (TOML) of a NONMEM "
+                                             "control stream (ADVAN1-4/11/12, see "
+                                             "docs/population_pk.md)")
+    p.add_argument("control_stream", metavar="RUN.mod", help="the NONMEM control stream")
+    p.add_argument("-o", "--output", default=None, metavar="SPEC.toml",
+                   help="the specification to write (default: print it)")
+    p.add_argument("--time-unit", choices=("hour", "day", "week"), default=None,
+                   help="unit of the dataset's TIME, which a control stream does not state "
+                        "(default hour)")
+    p.add_argument("--concentration-unit", choices=tuple(CONCENTRATION_UNITS), default=None,
+                   help="unit of DV (default µg/mL = mg/L)")
+    p.add_argument("--amount-unit", choices=tuple(AMOUNT_UNITS), default=None,
+                   help="unit of AMT (default mg)")
+    p.add_argument("--drug", default=None, help="the drug's name for plot labels")
+    p.add_argument("--force", action="store_true", help="replace the output if it exists")
+    p.set_defaults(handler=_import_nonmem)
+
+    p = sub.add_parser("export-nonmem", help="write a NONMEM control stream of a "
+                                             "specification, for a cross-check in NONMEM")
+    p.add_argument("spec", metavar="SPEC.toml", help="the model specification")
+    p.add_argument("-o", "--output", default=None, metavar="RUN.mod",
+                   help="the control stream to write (default: print it)")
+    p.add_argument("--data", default="data.csv", metavar="FILE",
+                   help="the dataset file $DATA names (default data.csv)")
+    p.add_argument("--force", action="store_true", help="replace the output if it exists")
+    p.set_defaults(handler=_export_nonmem)
+
+
 def _seed_option(p) -> None:
     p.add_argument("--seed", "--random-seed", dest="random_seed", type=int, default=None,
                    help="the one random seed (default 0: the same input gives the same output)")
@@ -463,11 +527,13 @@ def _seed_option(p) -> None:
 
 def register(subparsers) -> None:
     """Add ``pkmodel pk models``, ``pkmodel pk simulate``, ``pkmodel pk forecast``,
-    ``pkmodel pk fit``, ``pkmodel pk compare`` and ``pkmodel pk report``."""
+    ``pkmodel pk fit``, ``pkmodel pk compare``, ``pkmodel pk report``, ``pkmodel pk
+    import-nonmem`` and ``pkmodel pk export-nonmem``."""
     from pkmodel.pk import MODELS
 
     pk = subparsers.add_parser("pk", help="population PK: models, simulate, forecast, "
-                                          "fit, compare, report")
+                                          "fit, compare, report, import-nonmem, "
+                                          "export-nonmem")
     sub = pk.add_subparsers(dest="pk_command", metavar="PK_COMMAND")
     pk.set_defaults(handler=None, help_parser=pk)
     names = ", ".join(MODELS)
@@ -608,3 +674,5 @@ def register(subparsers) -> None:
                    help="seed of the pcVPC's replicates (default: the fit's seed)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_report)
+
+    _nonmem_parsers(sub)

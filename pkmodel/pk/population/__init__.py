@@ -26,12 +26,15 @@
   check (:func:`pc_vpc`);
 * :mod:`~pkmodel.pk.population.comparison`: PSIS-LOO, fits ranked by it, LOO-PIT;
 * :mod:`~pkmodel.pk.population.individuals`: each subject's predicted curves and etas;
-* :mod:`~pkmodel.pk.population.simulate`: datasets simulated from known truth.
+* :mod:`~pkmodel.pk.population.simulate`: datasets simulated from known truth;
+* :mod:`~pkmodel.pk.population.control_stream`: NONMEM control streams read as a specification
+  (:func:`read_control_stream`) and written from one (:func:`write_control_stream`).
 
 PyMC, PyTensor and nutpie are imported when a model is built or fitted, not on import.
 """
 
 from pkmodel.pk.population.checks import PCVPC, cwres, pc_vpc
+from pkmodel.pk.population.control_stream import read_control_stream, write_control_stream
 from pkmodel.pk.population.data import PopulationData, read_population_data
 from pkmodel.pk.population.fit import PopulationFit
 from pkmodel.pk.population.fitting import fit_population
@@ -51,4 +54,5 @@ from pkmodel.pk.population.spec import (
 __all__ = ["PCVPC", "Covariate", "CovariateTerm", "InformativePrior", "Parameter", "PopulationData",
            "PopulationFit", "PopulationSpec", "ResidualError", "SimulatedDataset", "cwres",
            "fit_population", "load_population_fit", "pc_vpc", "published_prior",
-           "read_population_data", "read_spec", "simulate_dataset", "truth_names", "with_prior"]
+           "read_control_stream", "read_population_data", "read_spec", "simulate_dataset",
+           "truth_names", "with_prior", "write_control_stream"]
