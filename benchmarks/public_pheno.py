@@ -64,6 +64,7 @@ levels = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 [parameters.cl]
 typical = 0.12            # L/day per kg (0.005 L/h/kg)
+unit = "L/day"            # the dataset's time unit is the hour: without this, 0.12 L/h/kg
 bsv = true
 
 [parameters.v]

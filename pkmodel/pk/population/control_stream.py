@@ -1289,8 +1289,15 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
     Raises
     ------
     SpecificationError
-        For what has no NONMEM form here: categorical and piecewise effects.
+        For what has no NONMEM form here: categorical and piecewise effects, inter-occasion
+        variability.
     """
+    if spec.iov_parameters:
+        raise SpecificationError(
+            f"the inter-occasion variability of {', '.join(spec.iov_parameters)} is not "
+            "exported: NONMEM writes one ETA per occasion (IF(OCC.EQ.k) with $OMEGA BLOCK(1) "
+            "SAME), which needs the dataset's number of occasions; export the specification "
+            "without iov and add the occasions' ETAs by hand")
     advan_number, advan = next((k, a) for k, a in ADVANS.items()
                                if a.compartments == spec.compartments
                                and a.oral == (spec.dosing == "oral"))

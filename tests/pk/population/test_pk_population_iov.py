@@ -26,6 +26,7 @@ from pkmodel.pk.population import (
     simulate_dataset,
 )
 from pkmodel.pk.population.build import build_model, model_data
+from pkmodel.pk.population.control_stream import write_control_stream
 from pkmodel.pk.population.likelihood import subject_log_likelihood
 from pkmodel.priors import Prior
 from pkmodel.report import render_population_report
@@ -228,3 +229,9 @@ def test_model_data_index_each_observation_by_subject_and_occasion():
     one = pd.DataFrame(frame)
     assert read_population_data(one, PopulationSpec(**_fields(SPEC) | {"parameters": {
         "cl": Parameter(0.5, bsv=True), "v": Parameter(5.0)}})).obs_occasion is None
+
+
+def test_a_control_stream_export_refuses_iov_naming_it():
+    with pytest.raises(SpecificationError, match="inter-occasion variability of cl is not "
+                                                 "exported.*OCC.EQ.k"):
+        write_control_stream(SPEC)
