@@ -168,7 +168,8 @@ class IndividualEstimate:
         return {k: float(v) for k, v in p.values.items()}
 
     def summary(self) -> dict:
-        """Plain-JSON summary: MAP, posterior median and 90% interval of each parameter."""
+        """Plain-JSON summary: MAP, posterior median and 90% interval of each parameter (with
+        inter-occasion variability: in the last estimated occasion)."""
         draws = self.parameters()
         out = {"method": self.method, "model": self.model.name, "parameters": {},
                "diagnostics": self.diagnostics}
