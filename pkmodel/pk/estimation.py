@@ -619,7 +619,7 @@ def estimate_individual(
                                  "model" + (" with correlated random effects"
                                             if model.bsv_blocks else "") + ": use method='map'")
     cov, weight, history = _check_inputs(model, covariates, schedule, observations, weight_kg)
-    check_iov_structure(model)
+    check_iov_structure(model, schedule)
     occ = resolve_occasions(occasions, schedule) if model.occasion_effects else None
     post = _Posterior(model, cov, weight, schedule, observations, history, occ)
     z_map, mode = _map(post)

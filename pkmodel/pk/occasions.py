@@ -189,14 +189,22 @@ def output_stretches(change_days: np.ndarray, occasions: Occasions,
     return np.clip(idx - at_start, 0, change_days.size - 1)
 
 
-def check_iov_structure(model: PopulationModel) -> None:
+def check_iov_structure(model: PopulationModel, schedule: DoseSchedule | None = None) -> None:
     """Refuse inter-occasion variability where exact propagation is not written.
 
     Raises
     ------
     SpecificationError
-        For a model with ``omega2_iov`` whose structure is not the two-compartment IV one.
+        For a model with ``omega2_iov`` whose structure is not the two-compartment IV one, or a
+        schedule with doses other than IV infusions.
     """
+    if model.omega2_iov and schedule is not None and schedule.routes is not None \
+            and set(schedule.routes) != {"infusion"}:
+        raise SpecificationError(
+            f"the PK model {model.name} has inter-occasion variability (omega2_iov); occasions "
+            "are followed for IV infusions only, and these doses include "
+            f"{', '.join(sorted(set(schedule.routes) - {'infusion'}))}: give the doses as "
+            "infusions (CMT 1 with a RATE or duration) or use a model without omega2_iov")
     structure = model.structure
     if model.omega2_iov and (structure.compartments != 2 or structure.dosing == "oral"):
         raise SpecificationError(

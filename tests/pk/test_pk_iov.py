@@ -212,6 +212,9 @@ def test_a_model_without_iov_ignores_occasions_and_keeps_its_draws():
     with pytest.raises(SpecificationError, match="strictly increasing"):
         estimate_individual(FASANMADE_2011_CD, {"weight_kg": 70}, history, obs,
                             occasions=[0.0, 0.0])
+    bolus = dataclasses.replace(SCHEDULE, routes=("bolus", "infusion"))
+    with pytest.raises(SpecificationError, match=r"IV infusions only.*bolus"):
+        estimate_individual(ONE_CMT, {"weight_kg": 70}, bolus, OBS)
 
 
 def test_simulation_draws_a_kappa_per_occasion_reproducibly():
