@@ -53,8 +53,8 @@ def pk_models() -> str:
     from pkmodel.pk import MODELS
     from pkmodel.pk.models import COVARIATES
 
-    lines = ["| name | population | covariates | BSV (omega², CV % as printed) | residual error |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| name | population | covariates | BSV (omega², CV % as printed) | IOV (omega²) | "
+             "residual error |", "| --- | --- | --- | --- | --- | --- |"]
     for m in MODELS.values():
         cov = ", ".join(f"{c} ({COVARIATES[c]['unit']})" for c in m.covariates_used)
         bsv = ", ".join(f"{p.upper()} {m.omega2[p]:.4g} ({m.reported_cv_percent[p]:g})"
@@ -63,7 +63,9 @@ def pk_models() -> str:
         resid = f"{100 * m.proportional_sd:.1f} %"
         if m.additive_sd_ug_ml:
             resid += f" + {m.additive_sd_ug_ml:g} µg/mL"
-        lines.append(f"| `{m.name}` | {m.population} | {cov} | {bsv}; {convention} | {resid} |")
+        iov = ", ".join(f"{p.upper()} {m.omega2_iov[p]:.4g}" for p in m.occasion_effects)
+        lines.append(f"| `{m.name}` | {m.population} | {cov} | {bsv}; {convention} | "
+                     f"{iov or 'none'} | {resid} |")
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,9 @@ def test_the_code_blocks_of_the_pk_page_run():
             exec(compile(block, "docs/pk.md", "exec"), namespace)
     assert set(namespace["avg"].weights) >= {"fasanmade2009", "aubourg2015"}
     assert namespace["est"].covariate_history.last() == {"weight_kg": 55.0, "albumin_g_dl": 4.2}
+    iov = namespace["est_iov"]  # the comments of the inter-occasion variability example
+    assert iov.occasions.starts_days.tolist() == [0.0, 14.0, 42.0, 98.0, 154.0]
+    assert iov.kappa_draws.shape == (1000, 5, 1)
 
 
 def test_the_code_blocks_of_the_exposure_page_run():

@@ -199,7 +199,8 @@ def _forecast(args) -> int:
                                       chains=args.chains, random_seed=args.random_seed,
                                       strict=args.strict)
         fc = forecast_troughs(est, args.regimen or None, target_ug_ml=args.target,
-                              credible=args.credible, n_doses=args.n_doses)
+                              credible=args.credible, n_doses=args.n_doses,
+                              random_seed=args.random_seed)
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     payload = {"model": "average" if len(models) > 1 else models[0].name, "id": subject.id,

@@ -151,8 +151,10 @@ class CovariateHistory:
         model : PopulationModel or str
             The population model or its name.
         eta : numpy.ndarray, optional
-            Random effects, shape ``S + (n_eta,)``; constant over the history (no
-            inter-occasion variability). ``None``: the covariate-typical patient.
+            Random effects, shape ``S + (n_eta,)``; constant over the history (occasion
+            effects, for a model with inter-occasion variability, are added by
+            :func:`pkmodel.pk.occasions.occasion_parameters`). ``None``: the covariate-typical
+            patient.
 
         Returns
         -------

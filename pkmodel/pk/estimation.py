@@ -9,8 +9,16 @@ or above the ULOQ contribute ``P(Y < LLOQ)`` or ``P(Y > ULOQ)`` (M3 method).
 
 Covariates may change during therapy (a :class:`~pkmodel.pk.covariates.CovariateHistory`, last
 observation carried forward): the individual parameters are then the covariate model at each
-record's covariates times ``exp(eta)``, with ``eta`` constant within the patient (no inter-occasion
-variability), and the predictions come from exact piecewise propagation instead of superposition.
+record's covariates times ``exp(eta)``, and the predictions come from exact piecewise propagation
+instead of superposition.
+
+A model with inter-occasion variability (``omega2_iov``) has, in each occasion k (one per dosing
+interval unless the data give them, :mod:`pkmodel.pk.occasions`), the parameters
+``typical(covariates) exp(eta + kappa_k)`` with ``kappa_k ~ Normal(0, omega2_iov)``. The occasions
+up to the last observation's are estimated with eta (their standardised kappas are further
+dimensions of the same posterior, for both methods), and the predictions propagate exactly across
+occasion boundaries (parameters change, amounts carry over). A model without IOV is estimated
+exactly as before.
 
 Two methods:
 
@@ -26,7 +34,7 @@ Two methods:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +51,13 @@ from pkmodel.errors import (
 from pkmodel.pk.covariates import CovariateHistory
 from pkmodel.pk.models import PARAMETERS, PKParameters, PopulationModel
 from pkmodel.pk.observations import Observations
+from pkmodel.pk.occasions import (
+    Occasions,
+    check_iov_structure,
+    occasion_parameters,
+    output_stretches,
+    resolve_occasions,
+)
 from pkmodel.pk.plausibility import assess
 from pkmodel.pk.published_models import get_model
 from pkmodel.pk.schedules import DoseSchedule
@@ -88,6 +103,15 @@ class IndividualEstimate:
         nutpie's result for ``"nuts"`` (``posterior``: ``z``, ``eta`` and the parameters).
     covariate_history : CovariateHistory or None
         The covariates over time when they change (weight included), else ``None``.
+    occasions : Occasions or None
+        With inter-occasion variability: the occasions estimated (up to the last
+        observation's; the last of them lasts for ever), else ``None``.
+    kappa_map : numpy.ndarray or None
+        With IOV: the occasion effects at the posterior mode, shape (n_occasions, n_kappa) in
+        ``model.occasion_effects`` order.
+    kappa_draws : numpy.ndarray or None
+        With IOV: their posterior draws, shape (n_draws, n_occasions, n_kappa), paired with
+        ``eta_draws``.
     """
 
     model: PopulationModel
@@ -101,13 +125,33 @@ class IndividualEstimate:
     diagnostics: dict = field(default_factory=dict)
     posterior: object | None = None
     covariate_history: CovariateHistory | None = None
+    occasions: Occasions | None = None
+    kappa_map: np.ndarray | None = None
+    kappa_draws: np.ndarray | None = None
 
-    def parameters(self) -> xr.Dataset:
+    def _kappa(self, kappa: np.ndarray | None, occasion: int | None) -> np.ndarray | None:
+        """The occasion effects of ``occasion`` (default the last estimated) from ``kappa``."""
+        if kappa is None:
+            if occasion is not None:
+                raise SpecificationError("occasion= needs a model with inter-occasion "
+                                         "variability (omega2_iov)")
+            return None
+        n = kappa.shape[-2]
+        k = n - 1 if occasion is None else int(occasion)
+        if not 0 <= k < n:
+            raise SpecificationError(f"occasion must be 0 to {n - 1} (the occasions estimated), "
+                                     f"not {occasion}")
+        return kappa[..., k, :]
+
+    def parameters(self, occasion: int | None = None) -> xr.Dataset:
         """Posterior draws of the structural parameters (dim ``draw``) with ``units``.
 
-        With a covariate history: at the covariates of its last record.
+        With a covariate history: at the covariates of its last record. With inter-occasion
+        variability: in occasion ``occasion`` (0-based; default the last estimated one, that of
+        the last observation), ``exp(eta + kappa_occasion)``.
         """
-        p = self.model.individual_parameters(self.covariates, self.eta_draws)
+        p = self.model.individual_parameters(self.covariates, self.eta_draws,
+                                             self._kappa(self.kappa_draws, occasion))
         n = self.eta_draws.shape[0]
         return xr.Dataset(
             {k: ("draw", np.broadcast_to(p[k], (n,)), {"units": u})
@@ -116,13 +160,16 @@ class IndividualEstimate:
             attrs={"model": self.model.name, "method": self.method},
         )
 
-    def map_parameters(self) -> dict[str, float]:
-        """Parameters at the posterior mode (clearances in L/day, volumes in L)."""
-        p = self.model.individual_parameters(self.covariates, self.eta_map)
+    def map_parameters(self, occasion: int | None = None) -> dict[str, float]:
+        """Parameters at the posterior mode (clearances in L/day, volumes in L); with IOV in
+        occasion ``occasion`` (default the last estimated)."""
+        p = self.model.individual_parameters(self.covariates, self.eta_map,
+                                             self._kappa(self.kappa_map, occasion))
         return {k: float(v) for k, v in p.values.items()}
 
     def summary(self) -> dict:
-        """Plain-JSON summary: MAP, posterior median and 90% interval of each parameter."""
+        """Plain-JSON summary: MAP, posterior median and 90% interval of each parameter (with
+        inter-occasion variability: in the last estimated occasion)."""
         draws = self.parameters()
         out = {"method": self.method, "model": self.model.name, "parameters": {},
                "diagnostics": self.diagnostics}
@@ -159,40 +206,71 @@ def _log_likelihood(pred: np.ndarray, obs: Observations, model: PopulationModel)
 
 
 class _Posterior:
-    """Unnormalised log posterior in standardised random effects z = eta / omega."""
+    """Unnormalised log posterior in standardised random effects ``z``: ``eta / omega`` and,
+    with inter-occasion variability, each estimated occasion's ``kappa / omega_iov`` after them
+    (occasion by occasion, ``model.occasion_effects`` within each)."""
 
-    def __init__(self, model, covariates, weight, schedule, obs, history=None) -> None:
+    def __init__(self, model, covariates, weight, schedule, obs, history=None,
+                 occasions: Occasions | None = None) -> None:
         self.model = model
         self.covariates = covariates
         self.weight = weight
         self.schedule = schedule
         self.obs = obs
-        self.sd = model.omega_sd
         self.history = history
+        self.n_eta = len(model.random_effects)
+        self.occasions = None
+        self.change = None if history is None else history.times_days  # stretch starts
+        self.out_stretch = None
+        if model.occasion_effects and occasions is not None:
+            last = int(occasions.index(obs.times_days.max(), trough=True))
+            self.occasions = occasions.head(last + 1)
+            self.source = covariates if history is None else history
+            _, self.change = occasion_parameters(model, self.source, self.occasions, None, None)
+            self.stretch_occasion = self.occasions.index(self.change)
+            self.out_stretch = output_stretches(self.change, self.occasions, obs.times_days)
+        n_occ = 0 if self.occasions is None else len(self.occasions)
+        self.sd = np.concatenate([model.omega_sd, np.tile(model.omega_iov_sd, n_occ)])
         if history is None:
             self.amounts = np.asarray(schedule.amounts_mg(weight), dtype=float).reshape(-1)
         else:  # mg/kg doses at the weight in force at each dose
             self.amounts = history.dose_amounts_mg(schedule)
 
+    def split(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """eta ``(..., n_eta)`` and kappa ``(..., n_occasions, n_kappa)`` (None without IOV)
+        from standardised ``z``."""
+        eta = self.model.eta_from_z(z[..., :self.n_eta])
+        if self.occasions is None:
+            return eta, None
+        kappa = z[..., self.n_eta:].reshape(*z.shape[:-1], len(self.occasions),
+                                            len(self.model.occasion_effects))
+        return eta, kappa * self.model.omega_iov_sd
+
     def typical(self) -> dict:
-        """Covariate-typical parameters: floats, or one value per history record."""
-        if self.history is None:
+        """Covariate-typical parameters: floats, or one value per stretch (history record, or
+        history record and occasion)."""
+        if self.occasions is not None:
+            typical, _ = occasion_parameters(self.model, self.source, self.occasions, None, None)
+        elif self.history is None:
             typical = self.model.individual_parameters(self.covariates)
             return {p: float(v) for p, v in typical.values.items()}
-        typical = self.history.individual_parameters(self.model)
+        else:
+            typical = self.history.individual_parameters(self.model)
         return {p: np.asarray(v, dtype=float) for p, v in typical.values.items()}
 
     def predict_values(self, values: dict, xp=np):
         """Predicted concentrations at the observation times from parameters ``values``.
 
         ``values`` maps the structural parameters to arrays (numpy, or pytensor with
-        ``xp=pytensor.tensor``) with, under a covariate history, the record axis last.
+        ``xp=pytensor.tensor``) with, under a covariate history or occasions, the stretch axis
+        last.
         """
         structure = self.model.structure
-        if self.history is not None:
+        if self.change is not None:
             return piecewise_concentrations(PKParameters(structure=structure, **values),
-                                            self.history.times_days, self.schedule,
-                                            self.obs.times_days, self.amounts, xp=xp)
+                                            self.change, self.schedule, self.obs.times_days,
+                                            self.amounts, xp=xp,
+                                            output_segments=self.out_stretch)
         if self.schedule.has_events:  # routes, steady states, resets (NONMEM events)
             return self.schedule.concentrations(structure, values, self.amounts,
                                                 self.obs.times_days, route="infusion", xp=xp)
@@ -211,6 +289,10 @@ class _Posterior:
     def predict(self, z: np.ndarray) -> np.ndarray:
         """Predicted concentrations (µg/mL) at the observation times, shape (..., n_obs)."""
         z = np.atleast_2d(z)
+        if self.occasions is not None:
+            eta, kappa = self.split(z)
+            params, _ = occasion_parameters(self.model, self.source, self.occasions, eta, kappa)
+            return self.predict_values(dict(params.values))
         if self.history is None:
             params = self.model.individual_parameters(self.covariates,
                                                       self.model.eta_from_z(z))
@@ -462,6 +544,7 @@ def estimate_individual(
     random_seed: int | None = None,
     strict: bool = False,
     target_accept: float = 0.9,
+    occasions: Occasions | Sequence[float] | None = None,
 ) -> IndividualEstimate:
     """The posterior of a patient's PK parameters given covariates, doses and observed troughs.
 
@@ -473,7 +556,7 @@ def estimate_individual(
         The patient's covariates (``weight_kg``, ``albumin_g_dl``, ``ati``...); missing ones take
         the model's reference values. A :class:`~pkmodel.pk.covariates.CovariateHistory` for
         covariates that change during therapy (last value carried forward; mg/kg doses use the
-        weight in force at each dose; random effects constant within the patient).
+        weight in force at each dose; eta constant within the patient).
     schedule : DoseSchedule
         The dosing history (mg/kg or mg).
     observations : Observations
@@ -499,6 +582,10 @@ def estimate_individual(
         the data, and ``diagnostics["plausibility"]`` records the verdict.
     target_accept : float, default 0.9
         NUTS target acceptance rate (raise it, e.g. to 0.95, against divergences).
+    occasions : Occasions or sequence of float, optional
+        For a model with inter-occasion variability: the day each occasion starts (e.g. from
+        the data's OCC column). Default one occasion per dosing interval, starting at each dose
+        (:mod:`pkmodel.pk.occasions`). Ignored by a model without IOV.
 
     Returns
     -------
@@ -532,20 +619,26 @@ def estimate_individual(
                                  "model" + (" with correlated random effects"
                                             if model.bsv_blocks else "") + ": use method='map'")
     cov, weight, history = _check_inputs(model, covariates, schedule, observations, weight_kg)
-    post = _Posterior(model, cov, weight, schedule, observations, history)
+    check_iov_structure(model, schedule)
+    occ = resolve_occasions(occasions, schedule) if model.occasion_effects else None
+    post = _Posterior(model, cov, weight, schedule, observations, history, occ)
     z_map, mode = _map(post)
-    eta_map = model.eta_from_z(z_map)
+    eta_map, kappa_map = post.split(z_map)
+    k = post.n_eta
 
     def refit(sched: DoseSchedule, obs: Observations,
               time_factor: float) -> tuple[np.ndarray, float, np.ndarray]:
         scaled = (None if history is None
                   else CovariateHistory(history.times_days * time_factor, history.values))
-        other = _Posterior(model, cov, weight, sched, obs, scaled)
+        other_occ = (None if occ is None else resolve_occasions(None, sched)
+                     if occasions is None else occ.scaled(time_factor))
+        other = _Posterior(model, cov, weight, sched, obs, scaled, other_occ)
         z, info = _map(other)
-        return z, info["log_posterior_at_mode"], other.residuals(z)
+        return z[:k], info["log_posterior_at_mode"], other.residuals(z)
 
+    # the plausibility of the patient's random effects (an occasion's kappa is not judged)
     verdict = assess(model, cov, weight, schedule, observations,
-                     (z_map, mode["log_posterior_at_mode"], post.residuals(z_map)), refit)
+                     (z_map[:k], mode["log_posterior_at_mode"], post.residuals(z_map)), refit)
     mode["plausibility"] = {"plausible": verdict.plausible, "tail_p": verdict.tail_p,
                             "message": verdict.message, "likely_cause": verdict.likely_cause}
     if not verdict.plausible:
@@ -563,13 +656,17 @@ def estimate_individual(
                 f"the importance-sampling approximation is unreliable (Pareto k-hat "
                 f"{importance['pareto_k']:.2f} > {PARETO_K_MAX}); use method='nuts' for this "
                 "patient", ConvergenceWarning, stacklevel=2)
+        eta_draws, kappa_draws = post.split(z_draws)
         return IndividualEstimate(model, cov, weight, schedule, observations, "map", eta_map,
-                                  model.eta_from_z(z_draws), diagnostics,
-                                  covariate_history=history)
-    eta_draws, tree, diagnostics = _nuts(post, z_map, settings)
+                                  eta_draws, diagnostics, covariate_history=history,
+                                  occasions=post.occasions, kappa_map=kappa_map,
+                                  kappa_draws=kappa_draws)
+    eta_draws, kappa_draws, tree, diagnostics = _nuts(post, z_map, settings)
     diagnostics["plausibility"] = mode["plausibility"]
     return IndividualEstimate(model, cov, weight, schedule, observations, "nuts", eta_map,
-                              eta_draws, diagnostics, tree, covariate_history=history)
+                              eta_draws, diagnostics, tree, covariate_history=history,
+                              occasions=post.occasions, kappa_map=kappa_map,
+                              kappa_draws=kappa_draws)
 
 
 #: What to check when the sampler cannot run an individual model.
@@ -581,7 +678,8 @@ HIERARCHICAL_PRIORS = "the population model's between-subject variability (omega
 
 def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
     """NUTS on the posterior of ``post`` (standardised random effects ``z``, starting near
-    ``z_map``): the draws of eta, nutpie's tree, and the convergence gate as a dict."""
+    ``z_map``): the draws of eta and of kappa (None without IOV), nutpie's tree, and the
+    convergence gate as a dict."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -591,15 +689,26 @@ def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
     left = np.flatnonzero((obs.cens == 1) & np.isneginf(obs.lower))
     right = np.flatnonzero((obs.cens == -1) & np.isposinf(obs.upper))
     interval = np.setdiff1d(np.flatnonzero(obs.cens != 0), np.concatenate([left, right]))
-    with pm.Model(coords={"eta_dim": names}) as pm_model:
-        z = pm.Normal("z", 0.0, 1.0, dims="eta_dim", initval=z_map)
-        eta = pm.Deterministic("eta", z * post.sd, dims="eta_dim")
+    k = post.n_eta
+    iov = list(model.occasion_effects) if post.occasions is not None else []
+    coords = {"eta_dim": names} | ({"occasion": np.arange(len(post.occasions)),
+                                   "kappa_dim": iov} if iov else {})
+    with pm.Model(coords=coords) as pm_model:
+        z = pm.Normal("z", 0.0, 1.0, dims="eta_dim", initval=z_map[:k])
+        eta = pm.Deterministic("eta", z * post.sd[:k], dims="eta_dim")
         values = post.typical()
         for i, p in enumerate(names):
             values[p] = values[p] * pt.exp(eta[i])
-        for p in PARAMETERS:  # under a covariate history: at its last record
+        if iov:
+            z_kappa = pm.Normal("z_kappa", 0.0, 1.0, dims=("occasion", "kappa_dim"),
+                                initval=z_map[k:].reshape(len(post.occasions), len(iov)))
+            kappa = pm.Deterministic("kappa", z_kappa * model.omega_iov_sd,
+                                     dims=("occasion", "kappa_dim"))
+            for j, p in enumerate(iov):  # each stretch has its occasion's kappa
+                values[p] = values[p] * pt.exp(kappa[post.stretch_occasion, j])
+        for p in PARAMETERS:  # under a covariate history or occasions: at the last stretch
             value = pt.as_tensor_variable(values[p])
-            pm.Deterministic(p, value if post.history is None else value[-1])
+            pm.Deterministic(p, value if post.change is None else value[-1])
         pred = post.predict_values(values, xp=pt)
         sd = pt.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
         if exact.size:
@@ -632,7 +741,10 @@ def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
     tree = sample_nuts(compile_model, settings, failure_hint=FAILURE_HINT)
     posterior = tree["posterior"].to_dataset()
     eta_draws = posterior["eta"].values.reshape(-1, len(names))
-    gate = compute_diagnostics(posterior, tree["sample_stats"].to_dataset(), ["eta"],
+    kappa_draws = (posterior["kappa"].values.reshape(-1, len(post.occasions), len(iov))
+                   if iov else None)
+    gate = compute_diagnostics(posterior, tree["sample_stats"].to_dataset(),
+                               ["eta", "kappa"] if iov else ["eta"],
                                hierarchical_priors=HIERARCHICAL_PRIORS)
     diagnostics = gate.to_dict() | {
         "problems": gate.problems(),
@@ -644,4 +756,4 @@ def _nuts(post: _Posterior, z_map, settings: SamplerSettings):
                       + "\n  - ".join(gate.problems())
                       + "\nDo not use this estimate before fixing this.",
                       ConvergenceWarning, stacklevel=3)
-    return eta_draws, tree, diagnostics
+    return eta_draws, kappa_draws, tree, diagnostics

@@ -12,6 +12,16 @@ When the patient's covariates change (a covariate history), the steady-state for
 covariates in force at the history's last record (the patient as last seen, for ever), and the
 switched-regimen forecast follows the history (last value carried forward beyond its last record)
 by exact piecewise propagation, mg/kg doses at the weight in force at each dose.
+
+With inter-occasion variability (``omega2_iov``, :mod:`pkmodel.pk.occasions`) every future
+occasion (each dose of the forecast after the last estimated occasion, one per dosing interval)
+draws a new ``kappa ~ Normal(0, omega2_iov)`` for each posterior draw, so the forecast's spread
+adds the occasion-to-occasion variability to the posterior's; the estimated occasions keep their
+posterior kappas (paired with eta, draw by draw), and the prediction propagates exactly across
+every occasion boundary. The steady-state forecast follows
+:data:`~pkmodel.pk.simulation.IOV_STEADY_STATE_INTERVALS` future intervals, each with its own
+kappa (:func:`~pkmodel.pk.simulation.steady_state_trough_occasions`). These draws use
+``random_seed``; a model without IOV draws nothing and gives the same forecast as before.
 """
 
 from __future__ import annotations
@@ -25,13 +35,18 @@ import xarray as xr
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.averaging import AveragedEstimate
 from pkmodel.pk.estimation import IndividualEstimate
+from pkmodel.pk.occasions import occasion_parameters, output_stretches
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import (
+    IOV_STEADY_STATE_INTERVALS,
     concentrations,
     piecewise_concentrations,
+    sample_kappa,
     steady_state_trough,
+    steady_state_trough_occasions,
 )
+from pkmodel.sampling import resolve_seed
 from pkmodel.validation import check_probability
 
 __all__ = ["TroughForecast", "forecast_troughs"]
@@ -110,6 +125,7 @@ def forecast_troughs(
     credible: float = 0.9,
     n_doses: int | None = None,
     start_day: float | None = None,
+    random_seed: int | None = None,
 ) -> TroughForecast:
     """Forecast the patient's trough under each candidate regimen.
 
@@ -133,6 +149,9 @@ def forecast_troughs(
     start_day : float, optional
         Day of the first dose of the new regimen (default: the last observation if it follows
         the last dose, otherwise the next dose due at the history's last interval).
+    random_seed : int, optional
+        Seed of the future occasions' kappas of a model with inter-occasion variability
+        (default :data:`pkmodel.sampling.DEFAULT_RANDOM_SEED`); unused without IOV.
 
     Returns
     -------
@@ -144,16 +163,17 @@ def forecast_troughs(
     regs = [parse_regimen(r) for r in (regimens or list(NAMED_REGIMENS.values()))]
     if n_doses is not None and int(n_doses) < 1:
         raise SpecificationError("n_doses must be >= 1")
+    rng = np.random.default_rng(resolve_seed(random_seed))
     if isinstance(estimate, AveragedEstimate):
         parts, horizon = [], ""
         for name, count in estimate.draw_counts().items():
             if count:
                 part, horizon = _trough_draws(estimate.estimates[name], regs, n_doses,
-                                              start_day, count)
+                                              start_day, count, rng)
                 parts.append(part)
         out, weights = np.concatenate(parts, axis=1), dict(estimate.weights)
     else:
-        out, horizon = _trough_draws(estimate, regs, n_doses, start_day, None)
+        out, horizon = _trough_draws(estimate, regs, n_doses, start_day, None, rng)
         weights = None
     draws = xr.DataArray(out, dims=("regimen", "draw"),
                          coords={"regimen": [r.label for r in regs],
@@ -163,7 +183,8 @@ def forecast_troughs(
 
 
 def _trough_draws(estimate: IndividualEstimate, regs: list[Regimen], n_doses: int | None,
-                  start_day: float | None, n: int | None) -> tuple[np.ndarray, str]:
+                  start_day: float | None, n: int | None,
+                  rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """Troughs (regimen, draw) from the first ``n`` posterior draws (all when None)."""
     if estimate.weight_kg is None:
         raise SpecificationError("the patient's weight_kg is needed for mg/kg regimens")
@@ -171,14 +192,24 @@ def _trough_draws(estimate: IndividualEstimate, regs: list[Regimen], n_doses: in
     params = estimate.model.individual_parameters(estimate.covariates, eta)
     weight = estimate.weight_kg
     out = np.empty((len(regs), eta.shape[0]))
+    iov = estimate.kappa_draws is not None
     if n_doses is None:
+        if iov:  # the same future kappas for every regimen
+            kappa = sample_kappa(estimate.model, eta.shape[:1], IOV_STEADY_STATE_INTERVALS, rng)
+            params = estimate.model.individual_parameters(estimate.covariates,
+                                                          eta[:, None, :], kappa)
         for i, reg in enumerate(regs):
-            out[i] = steady_state_trough(params, reg.dose_mg_kg * weight, reg.interval_days,
-                                         reg.infusion_days)
+            trough = steady_state_trough_occasions if iov else steady_state_trough
+            out[i] = trough(params, reg.dose_mg_kg * weight, reg.interval_days,
+                            reg.infusion_days)
         return out, "steady state"
     start = _default_start(estimate) if start_day is None else float(start_day)
     if start < float(estimate.schedule.times_days[0]):
         raise SpecificationError("start_day is before the first dose of the history")
+    if iov:
+        for i, reg in enumerate(regs):
+            out[i] = _switched_trough_occasions(estimate, eta, reg, start, int(n_doses), rng)
+        return out, f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"
     history = estimate.covariate_history
     if history is not None:
         params_over_time = history.individual_parameters(estimate.model, eta)
@@ -196,3 +227,28 @@ def _trough_draws(estimate: IndividualEstimate, regs: list[Regimen], n_doses: in
         out[i] = piecewise_concentrations(params_over_time, history.times_days, sched, [t],
                                           history.dose_amounts_mg(sched))[..., 0]
     return out, f"before dose {int(n_doses) + 1} of the new regimen started on day {start:g}"
+
+
+def _switched_trough_occasions(estimate: IndividualEstimate, eta: np.ndarray, reg: Regimen,
+                               start: float, n_doses: int,
+                               rng: np.random.Generator) -> np.ndarray:
+    """The switched-regimen trough (one per draw of ``eta``) with inter-occasion variability:
+    the estimated occasions with their posterior kappas, then one new occasion per later dose
+    with a kappa drawn for each draw, propagated exactly."""
+    history = estimate.covariate_history
+    t = start + n_doses * reg.interval_days
+    new = DoseSchedule.maintenance(reg, start_day=start, n_doses=n_doses + 1)
+    weight = (estimate.weight_kg if history is None
+              else history.at(new.times_days)["weight_kg"])
+    sched = estimate.schedule.switched(reg, at_day=start, n_doses=n_doses + 1, weight_kg=weight)
+    occasions = estimate.occasions.extended(sched.times_days)
+    past = estimate.kappa_draws[:eta.shape[0]]
+    future = sample_kappa(estimate.model, eta.shape[:1], len(occasions) - past.shape[1], rng)
+    kappa = np.concatenate([past, future], axis=1)
+    source = estimate.covariates if history is None else history
+    params, change = occasion_parameters(estimate.model, source, occasions, eta, kappa)
+    amounts = (sched.amounts_mg(estimate.weight_kg) if history is None
+               else history.dose_amounts_mg(sched))
+    return piecewise_concentrations(params, change, sched, [t], amounts,
+                                    output_segments=output_stretches(change, occasions,
+                                                                     [t]))[..., 0]

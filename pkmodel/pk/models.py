@@ -12,6 +12,9 @@ PopulationFit.to_population_model`):
 * between-subject variability: log-normal, the variance ``omega2`` of each parameter's random
   effect eta, independent or in correlated blocks (:mod:`pkmodel.pk.variability`), with the
   convention the source printed its CVs in;
+* inter-occasion variability: the variance ``omega2_iov`` of each parameter's occasion effect
+  kappa, independent, one draw per occasion (:mod:`pkmodel.pk.occasions`), so that the
+  parameter in occasion k is ``typical(covariates) exp(eta + kappa_k)``;
 * the residual error, ``sd = sqrt(additive^2 + (proportional * prediction)^2)``.
 
 A population specification (:class:`pkmodel.pk.population.PopulationSpec`) is the same vocabulary
@@ -177,6 +180,10 @@ class PopulationModel:
     covariate_definitions : tuple of Covariate, default ()
         Covariates beyond the library's that its effects use (a fit's declared covariates,
         :attr:`pkmodel.pk.population.PopulationSpec.covariate_definitions`).
+    omega2_iov : dict, default {}
+        Variance (log scale) of the inter-occasion random effect kappa per parameter that has
+        inter-occasion variability: ``kappa_k ~ Normal(0, omega2_iov)`` independently in each
+        occasion k (:mod:`pkmodel.pk.occasions` says what an occasion is). Empty: no IOV.
     """
 
     name: str
@@ -197,6 +204,7 @@ class PopulationModel:
     bsv_blocks: tuple[tuple[str, ...], ...] = ()
     correlations: Mapping[str, float] = field(default_factory=dict)
     covariate_definitions: tuple[Covariate, ...] = ()
+    omega2_iov: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "covariate_definitions", tuple(self.covariate_definitions))
@@ -205,9 +213,16 @@ class PopulationModel:
         if set(self.typical) != set(names):
             raise SpecificationError(f"the PK model's typical values must be those of "
                                      f"{', '.join(names)}; {what} has {', '.join(self.typical)}")
-        bad = sorted(set(self.omega2) - set(names))
-        if bad:
-            raise SpecificationError(f"{what} has BSV on {', '.join(bad)}, not its parameter")
+        for key, label in (("omega2", "BSV"), ("omega2_iov", "IOV")):
+            bad = sorted(set(getattr(self, key)) - set(names))
+            if bad:
+                raise SpecificationError(f"{what} has {label} ({key}) on {', '.join(bad)}, "
+                                         f"not its parameter ({', '.join(names)})")
+        for p, v in self.omega2_iov.items():
+            if not (isinstance(v, int | float | np.floating) and np.isfinite(v) and v > 0):
+                raise SpecificationError(f"{what}: omega2_iov[{p!r}] must be a positive "
+                                         f"variance (log scale), not {v!r}; drop the parameter "
+                                         "for no inter-occasion variability")
         registry = self.covariate_registry
         for effect in self.effects:
             if effect.parameter not in names or effect.covariate not in registry \
@@ -245,6 +260,16 @@ class PopulationModel:
     def random_effects(self) -> tuple[str, ...]:
         """Parameters with between-subject variability, in the order of the eta axis."""
         return tuple(p for p in self.parameter_names if p in self.omega2)
+
+    @property
+    def occasion_effects(self) -> tuple[str, ...]:
+        """Parameters with inter-occasion variability, in the order of the kappa axis."""
+        return tuple(p for p in self.parameter_names if p in self.omega2_iov)
+
+    @property
+    def omega_iov_sd(self) -> np.ndarray:
+        """SDs of the occasion effects kappa (log scale), in :attr:`occasion_effects` order."""
+        return np.sqrt(np.array([float(self.omega2_iov[p]) for p in self.occasion_effects]))
 
     @property
     def omega_sd(self) -> np.ndarray:
@@ -306,6 +331,7 @@ class PopulationModel:
         self,
         covariates: Mapping[str, object] | None = None,
         eta: np.ndarray | None = None,
+        kappa: np.ndarray | None = None,
     ) -> PKParameters:
         """Individual parameters from covariates and random effects, vectorised.
 
@@ -317,6 +343,10 @@ class PopulationModel:
         eta : numpy.ndarray, optional
             Random effects, last axis in :attr:`random_effects` order. ``None`` gives the
             covariate-typical patient.
+        kappa : numpy.ndarray, optional
+            Occasion effects of one occasion, last axis in :attr:`occasion_effects` order,
+            added to eta on the log scale. ``None``: the patient's parameters between occasions
+            (kappa = 0).
 
         Returns
         -------
@@ -345,6 +375,15 @@ class PopulationModel:
                 )
             for i, p in enumerate(self.random_effects):
                 log_factor[p] = log_factor.get(p, 0.0) + eta[..., i]
+        if kappa is not None:
+            kappa = np.asarray(kappa, dtype=float)
+            if kappa.shape[-1:] != (len(self.occasion_effects),):
+                raise SpecificationError(
+                    f"kappa must have a last axis of length {len(self.occasion_effects)} "
+                    f"({', '.join(self.occasion_effects) or 'no IOV'}) for model {self.name}; "
+                    f"got shape {kappa.shape}")
+            for i, p in enumerate(self.occasion_effects):
+                log_factor[p] = log_factor.get(p, 0.0) + kappa[..., i]
         out = {p: float(self.typical[p]) * np.exp(log_factor[p]) if p in log_factor
                else np.asarray(float(self.typical[p])) for p in self.parameter_names}
         return PKParameters(structure=self.structure, **out)
@@ -385,7 +424,8 @@ class PopulationModel:
                 "additive_sd_ug_ml": float(self.additive_sd_ug_ml),
                 "population": self.population, "cv_convention": self.cv_convention,
                 "reported_cv_percent": {k: float(v) for k, v in self.reported_cv_percent.items()},
-                "aliases": list(self.aliases)} | (
+                "aliases": list(self.aliases),
+                "omega2_iov": {k: float(v) for k, v in self.omega2_iov.items()}} | (
                     {} if not self.covariate_definitions else {"covariate_definitions": {
                         c.name: c.to_dict() for c in self.covariate_definitions}})
 
@@ -429,8 +469,13 @@ class PopulationModel:
         registry = COVARIATES.with_(*d["covariate_definitions"])
         known = {"reference_covariates": (registry, "covariates"),
                  "typical": (structure.parameter_names, "parameters"),
-                 "omega2": (structure.parameter_names, "parameters")}
+                 "omega2": (structure.parameter_names, "parameters"),
+                 "omega2_iov": (structure.parameter_names, "parameters")}
+        d["omega2_iov"] = d.get("omega2_iov", {})  # absent before pkmodel had IOV
         for key, (names_known, what) in known.items():
+            if not isinstance(d[key], Mapping):
+                raise SpecificationError(f"the PK model's {key} must map names to numbers, "
+                                         f"not {type(d[key]).__name__}")
             bad = sorted(set(d[key]) - set(names_known))
             if bad:
                 raise SpecificationError(f"the PK model's {key} names {bad}, which are not "

@@ -8,8 +8,9 @@ L/day, volumes V1 and V2 in L, body weight in kg, serum albumin in g/dL, concent
 Each constant holds the paper's typical values at its reference covariates, its covariate effects
 (the forms of :mod:`pkmodel.pk.covariate_effects`: a published ``1 + c x`` of a 0/1 covariate is
 ``linear`` with reference 0, a factor ``c^x`` is ``categorical`` with ``theta = log c``), its
-between-subject variability (``omega2``, with the convention its CVs were printed in) and
-residual error, with the source of every number in ``source``. The published sets:
+between-subject variability (``omega2``, with the convention its CVs were printed in), its
+inter-occasion variability where the source has one (``omega2_iov``: both Fasanmade 2011 models,
+on CL) and residual error, with the source of every number in ``source``. The published sets:
 :data:`FASANMADE_2009_UC`, :data:`FASANMADE_2011_CD`, :data:`FASANMADE_2011_PAEDIATRIC`,
 :data:`WOJCIECHOWSKI_2017`, :data:`DUBINSKY_2017`, :data:`AUBOURG_2015`, all in :data:`MODELS`;
 :func:`get_model` finds one by name or alias.
@@ -104,8 +105,9 @@ FASANMADE_2011_CD = PopulationModel(
         "proportional + 0.371 µg/mL additive. Coded as totals at 65 kg with weight exponents "
         "raised by 1 (0.687, 0.767, 0.412, 1). The same equations as printed in Frymoyer 2017 "
         "(Methods) carry positive weight exponents; we follow the control stream (see docs/pk.md, "
-        "'Fasanmade 2011: the sign of the weight exponents'). The control stream's "
-        "inter-occasion variability on CL (omega^2 0.0335) is not modelled."
+        "'Fasanmade 2011: the sign of the weight exponents'). Inter-occasion variability on CL, "
+        "omega^2 0.0335 (sqrt 18.3%), from the same control stream: an occasion is a dosing "
+        "interval (pkmodel.pk.occasions)."
     ),
     typical={"cl": 5.42 * 0.065, "v1": 52.4 * 0.065, "q": 2.26 * 0.065, "v2": 19.6 * 0.065},
     reference_covariates={"weight_kg": 65.0, "albumin_g_dl": 4.1, "ati": 0.0,
@@ -120,6 +122,7 @@ FASANMADE_2011_CD = PopulationModel(
         CovariateEffect("q", "weight_kg", "power", 1.0, 65.0),
     ),
     omega2={"cl": 0.0942, "v1": 0.0159, "v2": 0.306},
+    omega2_iov={"cl": 0.0335},
     cv_convention="sqrt",
     reported_cv_percent={"cl": 30.7, "v1": 12.6, "v2": 55.3},
     proportional_sd=0.292,
@@ -132,8 +135,9 @@ CL = 5.42 mL/kg/day x (WT/65)^-0.313 x (ALB/4.1 g/dL)^-0.855 x (1 + 0.291 ATI) x
 V1 = 52.4 mL/kg x (WT/65)^-0.233, V2 = 19.6 mL/kg x (WT/65)^-0.588, Q = 2.26 mL/kg/day; here as
 totals for a 65 kg patient (CL 0.352 L/day, V1 3.41 L, Q 0.147 L/day, V2 1.27 L) with weight
 exponents raised by one (total CL grows as WT^0.687). BSV omega^2 0.0942 (CL), 0.0159 (V1),
-0.306 (V2), reported as sqrt(omega^2) = 30.7%, 12.6%, 55.3%. Residual error 29.2% proportional plus
-0.371 µg/mL additive.
+0.306 (V2), reported as sqrt(omega^2) = 30.7%, 12.6%, 55.3%; inter-occasion variability on CL,
+omega^2 0.0335 (one kappa per dosing interval). Residual error 29.2% proportional plus 0.371 µg/mL
+additive.
 """
 
 FASANMADE_2011_PAEDIATRIC = PopulationModel(
@@ -157,8 +161,9 @@ FASANMADE_2011_PAEDIATRIC = PopulationModel(
         "residual 27.5% proportional + 0.244 µg/mL additive. The paper's abstract gives CL 5.43 "
         "mL/kg/day for the typical child (42 kg, albumin 3.8 g/dL, no ATI, on an "
         "immunomodulator). No ATI or immunomodulator effect: the typical values are those of "
-        "an ATI-negative child on an immunomodulator. Inter-occasion variability on CL (omega^2 "
-        "0.048) is not modelled."
+        "an ATI-negative child on an immunomodulator. Inter-occasion variability on CL, omega^2 "
+        "0.048 (sqrt 21.9%), from the same control stream: an occasion is a dosing interval "
+        "(pkmodel.pk.occasions)."
     ),
     typical={"cl": 5.43 * 0.042, "v1": 54.2 * 0.042, "q": 3.52 * 0.042, "v2": 29.2 * 0.042},
     reference_covariates={"weight_kg": 42.0, "albumin_g_dl": 3.8},
@@ -170,6 +175,7 @@ FASANMADE_2011_PAEDIATRIC = PopulationModel(
         CovariateEffect("q", "weight_kg", "power", 1.0, 42.0),
     ),
     omega2={"cl": 0.064, "v1": 0.027, "v2": 0.122},
+    omega2_iov={"cl": 0.048},
     cv_convention="sqrt",
     reported_cv_percent={"cl": 25.2, "v1": 16.3, "v2": 34.9},
     proportional_sd=0.275,
@@ -179,7 +185,8 @@ FASANMADE_2011_PAEDIATRIC = PopulationModel(
 
 CL = 5.43 mL/kg/day x (WT/42)^-0.34 x (ALB/3.8 g/dL)^-1.22, V1 = 54.2 mL/kg x (WT/42)^-0.171,
 V2 = 29.2 mL/kg x (WT/42)^-0.414, Q = 3.52 mL/kg/day (Kim et al. 2025, Data S1 model 7). BSV
-omega^2 0.064, 0.027, 0.122 on CL, V1, V2. Residual 27.5% proportional + 0.244 µg/mL additive.
+omega^2 0.064, 0.027, 0.122 on CL, V1, V2; inter-occasion variability on CL, omega^2 0.048 (one
+kappa per dosing interval). Residual 27.5% proportional + 0.244 µg/mL additive.
 """
 
 WOJCIECHOWSKI_2017 = PopulationModel(

@@ -34,6 +34,12 @@ import xarray as xr
 
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.models import PKParameters, PopulationModel
+from pkmodel.pk.occasions import (
+    Occasions,
+    check_iov_structure,
+    occasion_parameters,
+    output_stretches,
+)
 from pkmodel.pk.published_models import get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.schedules import DoseSchedule
@@ -45,6 +51,7 @@ __all__ = [
     "piecewise_concentrations",
     "simulate",
     "steady_state_trough",
+    "steady_state_trough_occasions",
     "steady_state_troughs",
     "transition",
     "troughs",
@@ -71,6 +78,7 @@ def piecewise_concentrations(
     times_days: np.ndarray | Sequence[float] | float,
     amounts_mg: np.ndarray | Sequence[float],
     xp: ModuleType = np,
+    output_segments: np.ndarray | Sequence[int] | None = None,
 ):
     """Central concentrations with parameters that change at given times (exact propagation).
 
@@ -101,6 +109,11 @@ def piecewise_concentrations(
         ``xp`` is ``pytensor.tensor``.
     xp : module, default numpy
         The array namespace (``sqrt``, ``exp``, ``expm1``, ``stack``, ``zeros_like``).
+    output_segments : array-like of int, optional
+        The segment whose central volume turns each output time's amount into a concentration
+        (default: the segment in force, the new one at a change time). Occasions give the one
+        before for a trough drawn at the start of an occasion
+        (:func:`pkmodel.pk.occasions.output_stretches`).
 
     Returns
     -------
@@ -168,7 +181,8 @@ def piecewise_concentrations(
         a1, a2 = (p11[..., i] * a1 + p12[..., i] * a2 + rate[..., i] * g1[..., i],
                   p21[..., i] * a1 + p22[..., i] * a2 + rate[..., i] * g2[..., i])
     amounts = xp.stack(states, axis=-1)[..., inverse.reshape(-1)]
-    out_segment = np.clip(np.searchsorted(change, times, side="right") - 1, 0, n_seg - 1)
+    out_segment = (np.clip(np.searchsorted(change, times, side="right") - 1, 0, n_seg - 1)
+                   if output_segments is None else np.asarray(output_segments, dtype=int))
     return amounts / params[structure.central_volume][..., out_segment]
 
 
@@ -187,16 +201,78 @@ def _steady_states(params: PKParameters, structure, schedule: DoseSchedule, amou
         length = schedule.durations_days[j]
         seg = int(np.clip(np.searchsorted(change, start, side="right") - 1, 0, change.size - 1))
         p = {k: v[..., seg] for k, v in params.values.items()}
-        t11, t12, t21, t22, _, _ = structure.propagator(p, tau, xp=xp)
-        r11, r12, r21, r22, _, _ = structure.propagator(p, tau - length, xp=xp)
-        _, _, _, _, g1, g2 = structure.propagator(p, length, xp=xp)
-        rate = amounts_mg[..., j] / length
-        w1 = rate * (r11 * g1 + r12 * g2)
-        w2 = rate * (r21 * g1 + r22 * g2)
-        det = (1.0 - t11) * (1.0 - t22) - t12 * t21
-        state = (((1.0 - t22) * w1 + t12 * w2) / det, (t21 * w1 + (1.0 - t11) * w2) / det)
+        state = _fixed_point(structure, p, amounts_mg[..., j] / length, tau, length, xp)
         out.setdefault(int(np.searchsorted(lo, start)), []).append(state)
     return out
+
+
+def _fixed_point(structure, p: Mapping, rate, tau: float, length: float, xp: ModuleType = np):
+    """The amounts ``(A1, A2)`` at the start of each interval ``tau`` at steady state under an
+    infusion of ``rate`` over ``length`` with parameters ``p``: ``A = (I - Phi(tau))^-1
+    Phi(tau - T) R gamma(T)`` (2 x 2, in closed form)."""
+    t11, t12, t21, t22, _, _ = structure.propagator(p, tau, xp=xp)
+    r11, r12, r21, r22, _, _ = structure.propagator(p, tau - length, xp=xp)
+    _, _, _, _, g1, g2 = structure.propagator(p, length, xp=xp)
+    w1 = rate * (r11 * g1 + r12 * g2)
+    w2 = rate * (r21 * g1 + r22 * g2)
+    det = (1.0 - t11) * (1.0 - t22) - t12 * t21
+    return ((1.0 - t22) * w1 + t12 * w2) / det, (t21 * w1 + (1.0 - t11) * w2) / det
+
+
+#: Dosing intervals (occasions) a steady-state trough with inter-occasion variability follows:
+#: the state starts at the steady state of the first interval's parameters and the trough is
+#: the last interval's, so the start's influence has decayed by the disposition over 11
+#: intervals (below 1e-3 of the trough's spread for half-lives up to the interval).
+IOV_STEADY_STATE_INTERVALS = 12
+
+
+def steady_state_trough_occasions(
+    params: PKParameters,
+    dose_mg: np.ndarray | float,
+    interval_days: float,
+    infusion_days: float,
+) -> np.ndarray:
+    """Steady-state trough (µg/mL) when every dosing interval has its own parameters (IOV).
+
+    Under inter-occasion variability the trough at steady state is random from interval to
+    interval: this draws it. The state starts at the steady state of the first interval's
+    parameters (:func:`steady_state_trough` of them), then each following interval is
+    propagated exactly with its own parameters (infusion, then decay); the trough is the
+    central concentration at the end of the last interval, with its central volume. With the
+    same parameters in every interval this is :func:`steady_state_trough`.
+
+    Parameters
+    ----------
+    params : PKParameters
+        Two-compartment parameters with the interval axis last, shape ``S + (n_intervals,)``
+        (:data:`IOV_STEADY_STATE_INTERVALS` intervals is enough for half-lives up to the
+        interval; more for longer ones).
+    dose_mg : array-like
+        Dose per infusion, mg; broadcasts against ``S``.
+    interval_days, infusion_days : float
+        Dosing interval and infusion duration, days (``0 < infusion <= interval``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Troughs, µg/mL, shape ``broadcast(S, shape(dose_mg))``.
+    """
+    if not 0 < infusion_days <= interval_days:
+        raise SpecificationError("the infusion must be positive and no longer than the interval")
+    structure = params.structure
+    p = _arrays(params)
+    p = {k: np.broadcast_to(v, np.broadcast_shapes(params.shape, (1,))) for k, v in p.items()}
+    rate = np.asarray(dose_mg, dtype=float) / infusion_days
+    a1, a2 = _fixed_point(structure, {k: v[..., 0] for k, v in p.items()}, rate,
+                          interval_days, infusion_days)
+    for m in range(1, params.shape[-1] if params.shape else 1):
+        pm = {k: v[..., m] for k, v in p.items()}
+        f11, f12, f21, f22, g1, g2 = structure.propagator(pm, infusion_days)
+        a1, a2 = f11 * a1 + f12 * a2 + rate * g1, f21 * a1 + f22 * a2 + rate * g2
+        if interval_days > infusion_days:
+            d11, d12, d21, d22, _, _ = structure.propagator(pm, interval_days - infusion_days)
+            a1, a2 = d11 * a1 + d12 * a2, d21 * a1 + d22 * a2
+    return a1 / p[structure.central_volume][..., -1]
 
 
 def _arrays(params: PKParameters, expand: bool = False) -> dict[str, np.ndarray]:
@@ -294,13 +370,28 @@ def _patients(
     return {k: np.broadcast_to(v, (n,)).astype(float) for k, v in cov.items()}, n
 
 
+def _rng(random_seed: int | np.random.Generator | None) -> np.random.Generator:
+    return (random_seed if isinstance(random_seed, np.random.Generator)
+            else np.random.default_rng(resolve_seed(random_seed)))
+
+
+def sample_kappa(model: PopulationModel, shape: tuple[int, ...], n_occasions: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Occasion effects drawn from ``Normal(0, omega2_iov)``, independent per occasion: shape
+    ``shape + (n_occasions, n_kappa)`` in ``model.occasion_effects`` order."""
+    normals = rng.standard_normal((*shape, n_occasions, len(model.occasion_effects)))
+    return normals * model.omega_iov_sd
+
+
 def _eta(
     model: PopulationModel,
     n_patients: int,
     n_draws: int,
     eta: np.ndarray | None,
     random_seed: int | np.random.Generator | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.random.Generator | None]:
+    """The random effects (patient, draw, n_eta) and the generator that drew them (for the
+    occasion effects after them), or ``None`` for the typical patient."""
     k = len(model.random_effects)
     if eta is not None:
         eta = np.asarray(eta, dtype=float)
@@ -310,14 +401,13 @@ def _eta(
             raise SpecificationError(
                 f"eta must have shape (patient, draw, {k}) or (draw, {k}); got {eta.shape}"
             )
-        return np.broadcast_to(eta, (n_patients, eta.shape[1], k))
+        return np.broadcast_to(eta, (n_patients, eta.shape[1], k)), _rng(random_seed)
     if n_draws < 0:
         raise SpecificationError("n_draws must be >= 0 (0 gives the typical patient)")
     if n_draws == 0:
-        return np.zeros((n_patients, 1, k))
-    rng = (random_seed if isinstance(random_seed, np.random.Generator)
-           else np.random.default_rng(resolve_seed(random_seed)))
-    return model.sample_eta((n_patients, n_draws), rng)
+        return np.zeros((n_patients, 1, k)), None
+    rng = _rng(random_seed)
+    return model.sample_eta((n_patients, n_draws), rng), rng
 
 
 def simulate(
@@ -354,7 +444,7 @@ def simulate(
         Explicit random effects, shape (patient, draw, n_eta) or (draw, n_eta), e.g. posterior
         draws; overrides ``n_draws``.
     random_seed : int or numpy.random.Generator, optional
-        Seed of the random-effect draws.
+        Seed of the random-effect draws (eta first, then the occasion effects).
 
     Returns
     -------
@@ -363,6 +453,17 @@ def simulate(
         each dose after the first, ``steady_state_trough`` (patient, draw) when a regimen was
         given, and the individual parameters of the model's structure (``cl``, ``v1``, ``q``,
         ``v2`` for the published models); every variable has a ``units`` attribute.
+
+    Notes
+    -----
+    A model with inter-occasion variability (``omega2_iov``) and random effects (``n_draws >
+    0`` or ``eta``) draws a kappa for every occasion of every patient and draw: one occasion
+    per dosing interval, starting at each dose (:mod:`pkmodel.pk.occasions`). Concentrations
+    then come from exact piecewise propagation; a trough belongs to the interval it ends; the
+    steady-state trough follows :data:`IOV_STEADY_STATE_INTERVALS` intervals with their own
+    kappas (:func:`steady_state_trough_occasions`); the parameters reported are the patient's
+    between occasions (kappa = 0). The typical patient (``n_draws=0``) has kappa = 0. A
+    model without IOV draws exactly what it drew before.
 
     Examples
     --------
@@ -373,7 +474,10 @@ def simulate(
     """
     model = get_model(model)
     cov, n = _patients(model, covariates)
-    eta_arr = _eta(model, n, n_draws, eta, random_seed)
+    eta_arr, rng = _eta(model, n, n_draws, eta, random_seed)
+    iov = bool(model.occasion_effects) and rng is not None
+    if iov:
+        check_iov_structure(model)
     reg = None
     if isinstance(regimen, DoseSchedule):
         schedule = regimen
@@ -386,20 +490,38 @@ def simulate(
     times = np.atleast_1d(np.asarray(times_days, dtype=float))
     params = model.individual_parameters({k: v[:, None] for k, v in cov.items()}, eta_arr)
     weight = cov["weight_kg"][:, None]
-    conc = concentrations(params, schedule, times, weight)
+    if iov:
+        occasions = Occasions.from_schedule(schedule)
+        kappa = sample_kappa(model, eta_arr.shape[:2], len(occasions), rng)
+        by_occasion, change = occasion_parameters(
+            model, {k: v[:, None] for k, v in cov.items()}, occasions, eta_arr, kappa)
+        amounts = schedule.amounts_mg(weight)
+
+        def at(t: np.ndarray) -> np.ndarray:
+            return piecewise_concentrations(by_occasion, change, schedule, t, amounts,
+                                            output_segments=output_stretches(change, occasions,
+                                                                             t))
+    conc = at(times) if iov else concentrations(params, schedule, times, weight)
     coords = {"patient": np.arange(n), "draw": np.arange(eta_arr.shape[1]), "time_days": times}
     ds = xr.Dataset(coords=coords)
     ds["time_days"].attrs["units"] = "day"
     ds["concentration"] = (("patient", "draw", "time_days"), conc, {"units": CONC_UNITS})
     if len(schedule) >= 2:
-        tr = troughs(params, schedule, weight)
+        tr = at(schedule.times_days[1:]) if iov else troughs(params, schedule, weight)
         ds = ds.assign_coords(dose_time_days=("dose", schedule.times_days[1:]))
         ds["dose_time_days"].attrs["units"] = "day"
         ds["trough"] = (("patient", "draw", "dose"), tr, {"units": CONC_UNITS,
                         "description": "concentration just before each dose after the first"})
-    if reg is not None:
+    if reg is not None and iov:
+        kappa_ss = sample_kappa(model, eta_arr.shape[:2], IOV_STEADY_STATE_INTERVALS, rng)
+        cov_ss = {k: v[:, None, None] for k, v in cov.items()}
+        ss = steady_state_trough_occasions(
+            model.individual_parameters(cov_ss, eta_arr[:, :, None, :], kappa_ss),
+            reg.dose_mg_kg * weight, reg.interval_days, reg.infusion_days)
+    elif reg is not None:
         ss = steady_state_trough(params, reg.dose_mg_kg * weight, reg.interval_days,
                                  reg.infusion_days)
+    if reg is not None:
         ds["steady_state_trough"] = (("patient", "draw"),
                                      np.broadcast_to(ss, (n, eta_arr.shape[1])),
                                      {"units": CONC_UNITS, "regimen": reg.label})
@@ -426,6 +548,9 @@ def steady_state_troughs(
 
     The structure's exponentials are computed once and reused for every regimen, so a million
     patients under four regimens take well under a second (see ``benchmarks/bench_pk.py``).
+    A model with inter-occasion variability and random effects follows
+    :data:`IOV_STEADY_STATE_INTERVALS` intervals, each with its own kappa (the same draws for
+    every regimen; :func:`steady_state_trough_occasions`).
 
     Returns
     -------
@@ -437,14 +562,24 @@ def steady_state_troughs(
     if not regs:
         raise SpecificationError("give at least one regimen")
     cov, n = _patients(model, covariates)
-    eta_arr = _eta(model, n, n_draws, eta, random_seed)
+    eta_arr, rng = _eta(model, n, n_draws, eta, random_seed)
     params = model.individual_parameters({k: v[:, None] for k, v in cov.items()}, eta_arr)
     p = _arrays(params)
     terms = params.structure.impulse_response(p)
     weight = cov["weight_kg"][:, None]
     shape = (n, eta_arr.shape[1])
     out = np.empty((len(regs), *shape))
+    iov = bool(model.occasion_effects) and rng is not None
+    if iov:  # the same kappas of the occasions for every regimen
+        check_iov_structure(model)
+        kappa = sample_kappa(model, shape, IOV_STEADY_STATE_INTERVALS, rng)
+        by_occasion = model.individual_parameters(
+            {k: v[:, None, None] for k, v in cov.items()}, eta_arr[:, :, None, :], kappa)
     for i, reg in enumerate(regs):
+        if iov:
+            out[i] = steady_state_trough_occasions(by_occasion, reg.dose_mg_kg * weight,
+                                                   reg.interval_days, reg.infusion_days)
+            continue
         out[i] = params.structure.steady_state_trough(
             p, reg.dose_mg_kg * weight, reg.interval_days, reg.infusion_days, route="infusion",
             terms=terms)

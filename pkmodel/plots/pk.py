@@ -16,8 +16,10 @@ from pkmodel.pk import (
     concentrations,
     get_model,
     parse_regimen,
+    piecewise_concentrations,
     simulate,
 )
+from pkmodel.pk.occasions import occasion_parameters
 
 __all__ = ["plot_individual_fit", "plot_pk_profiles", "plot_trough_forecast"]
 
@@ -154,11 +156,21 @@ def plot_individual_fit(estimate: IndividualEstimate, *, until_day: float | None
     end = until_day if until_day is not None else max(
         float(sched.times_days[-1]), float(obs.times_days.max())) + 7.0
     times = np.linspace(0.0, end, 600)
-    eta = estimate.eta_draws
+    eta, kappa = estimate.eta_draws, estimate.kappa_draws
     if eta.shape[0] > n_draws:
-        eta = eta[np.linspace(0, eta.shape[0] - 1, n_draws).astype(int)]
-    params = estimate.model.individual_parameters(estimate.covariates, eta)
-    conc = concentrations(params, sched, times, estimate.weight_kg)
+        pick = np.linspace(0, eta.shape[0] - 1, n_draws).astype(int)
+        eta, kappa = eta[pick], None if kappa is None else kappa[pick]
+    if kappa is None:
+        params = estimate.model.individual_parameters(estimate.covariates, eta)
+        conc = concentrations(params, sched, times, estimate.weight_kg)
+    else:  # inter-occasion variability: each occasion's kappa, propagated exactly
+        history = estimate.covariate_history
+        params, change = occasion_parameters(
+            estimate.model, estimate.covariates if history is None else history,
+            estimate.occasions, eta, kappa)
+        amounts = (sched.amounts_mg(estimate.weight_kg) if history is None
+                   else history.dose_amounts_mg(sched))
+        conc = piecewise_concentrations(params, change, sched, times, amounts)
     q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
     lo, mid, hi = np.quantile(conc.reshape(-1, times.size), q, axis=0)
     typical = concentrations(estimate.model.individual_parameters(estimate.covariates), sched,

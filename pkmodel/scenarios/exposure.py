@@ -6,7 +6,11 @@ A patient's PK covariates come from the population's columns through
 its unit); every virtual patient is ATI-negative.
 One draw of the between-subject random effects per patient, from fixed blocks of patients
 (:func:`pkmodel.scenarios.populations.block_normals`), gives the individual parameters, so a
-patient's troughs do not depend on the chunking.
+patient's troughs do not depend on the chunking. A PK model with inter-occasion variability
+(both Fasanmade 2011 models) draws, from a stream of its own, a kappa for each of the
+:data:`~pkmodel.pk.simulation.IOV_STEADY_STATE_INTERVALS` dosing intervals its steady-state
+trough follows (:func:`~pkmodel.pk.simulation.steady_state_trough_occasions`; the same kappas
+under the baseline and every regimen); the draws of a model without IOV are those it always had.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ from pkmodel.pk.covariate_registry import (
     from_cohort,
 )
 from pkmodel.pk.models import PopulationModel
+from pkmodel.pk.occasions import check_iov_structure
 from pkmodel.pk.published_models import get_model
 from pkmodel.pk.resolver import resolve_model
-from pkmodel.pk.simulation import steady_state_trough
-from pkmodel.scenarios.populations import STREAM_PK, block_normals
+from pkmodel.pk.simulation import (
+    IOV_STEADY_STATE_INTERVALS,
+    steady_state_trough,
+    steady_state_trough_occasions,
+)
+from pkmodel.scenarios.populations import STREAM_PK, STREAM_PK_OCCASIONS, block_normals
 
 if TYPE_CHECKING:
     from pkmodel.scenarios.engine import Plan
@@ -122,13 +131,27 @@ def troughs(plan: Plan, cols: Mapping[str, np.ndarray],
     values = {"ati": np.zeros(n), **from_cohort(cohort)}  # every virtual patient ATI-negative
     regimens = (plan.baseline, *plan.regimens)
     out = np.empty((len(plan.pk_models), len(regimens), n))
+    iov_width = max((len(m.occasion_effects) for m in plan.pk_models), default=0)
+    z_occ = (block_normals(plan.entropy, STREAM_PK_OCCASIONS, start, start + n,
+                           IOV_STEADY_STATE_INTERVALS * iov_width) if iov_width else None)
     for m, model in enumerate(plan.pk_models):
         k = len(model.random_effects)
         cov = {c: values[c] for c in model.covariates_used}
-        params = model.individual_parameters(cov, model.eta_from_z(z[:, :k]))
+        trough = steady_state_trough
+        if model.occasion_effects:  # a kappa per dosing interval followed
+            check_iov_structure(model)
+            j = len(model.occasion_effects)
+            kappa = (z_occ.reshape(n, IOV_STEADY_STATE_INTERVALS, iov_width)[..., :j]
+                     * model.omega_iov_sd)
+            params = model.individual_parameters(
+                {c: v[:, None] for c, v in cov.items()},
+                model.eta_from_z(z[:, :k])[:, None, :], kappa)
+            trough = steady_state_trough_occasions
+        else:
+            params = model.individual_parameters(cov, model.eta_from_z(z[:, :k]))
         for r, reg in enumerate(regimens):
-            out[m, r] = steady_state_trough(params, reg.dose_mg_kg * cols["weight_kg"],
-                                            reg.interval_days, reg.infusion_days)
+            out[m, r] = trough(params, reg.dose_mg_kg * cols["weight_kg"],
+                               reg.interval_days, reg.infusion_days)
     if plan.by_disease:  # model 0 for CD, model 1 for UC
         out = np.where(cols["disease"] == 1, out[1], out[0])
     else:

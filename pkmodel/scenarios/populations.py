@@ -54,6 +54,7 @@ LATENT_ORDER = ("weight", "albumin", "crp", "female", "uc", "immunomodulator")
 #: Random streams (first element of the spawn key).
 STREAM_POPULATION = 0
 STREAM_PK = 1
+STREAM_PK_OCCASIONS = 2  # the occasion effects (kappa) of PK models with IOV
 
 _LEVELS = {"sex": ("F", "M"), "disease": ("CD", "UC"), "immunomodulator": (0, 1)}
 _UNITS = {"weight_kg": "kg", "albumin_g_l": "g/L", "crp_mg_l": "mg/L", "baseline_tl": "µg/mL",

@@ -123,6 +123,9 @@ def test_pk_plots():
     est = estimate_individual("fasanmade2009", {"weight_kg": 70}, history, obs, draws=300,
                               random_seed=1)
     png_bytes(plots.plot_individual_fit(est))
+    # a model with inter-occasion variability: the band follows each occasion's kappa
+    png_bytes(plots.plot_individual_fit(estimate_individual(
+        "fasanmade2011", {"weight_kg": 70}, history, obs, draws=300, random_seed=1)))
     forecast = forecast_troughs(est, ["5mg/kg q8w", "10mg/kg q8w"])
     fig = plots.plot_trough_forecast(forecast)
     png_bytes(fig)
