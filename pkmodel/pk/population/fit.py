@@ -266,7 +266,8 @@ class PopulationFit(BayesianFit):
 
         The specification's vocabulary with posterior medians in place of its priors: the
         structure, typical values, covariate effects (their coefficients), ``omega2 =
-        median(omega)^2`` with the BSV blocks and the medians of their correlations, and the
+        median(omega)^2`` (and ``omega2_iov = median(omega_iov)^2``: forecasts then give each
+        dosing interval its own occasion effect) with the BSV blocks and the medians of their correlations, and the
         residual SDs (a term the fit lacks is 0). A covariate not given takes the reference of
         the specification's (first) effect of it: its reference value or level, or an
         indicator's threshold.
@@ -307,6 +308,7 @@ class PopulationFit(BayesianFit):
             covariate_definitions=tuple(c for c in spec.covariate_definitions
                                         if c.name in {t.covariate for t in spec.covariates}),
             omega2={p: med[f"omega_{p}"] ** 2 for p in spec.bsv_parameters},
+            omega2_iov={p: med[f"omega_iov_{p}"] ** 2 for p in spec.iov_parameters},
             bsv_blocks=spec.bsv_blocks,
             correlations={c: med[c] for c in spec.correlation_names},
             proportional_sd=med.get("sigma_prop", 0.0),

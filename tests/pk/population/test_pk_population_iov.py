@@ -218,6 +218,9 @@ def test_a_saved_iov_fit_keeps_its_occasions(fit, tmp_path):
     html = render_population_report(loaded, n_replicates=20)
     assert "κ<sub>ikP</sub>" in html and "the dataset&#x27;s OCC column" in html
     assert "omega_iov_cl" in html and "omega_iov ~ HalfNormal(0.3)" in html
+    model = loaded.to_population_model()  # forecasts draw a new kappa for each interval
+    assert model.omega2_iov == pytest.approx(
+        {"cl": float(np.median(loaded.posterior["omega_iov_cl"].values)) ** 2})
 
 
 def test_model_data_index_each_observation_by_subject_and_occasion():
