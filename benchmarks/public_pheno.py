@@ -7,9 +7,9 @@ directory with pip and never written into this repository.
 
 The data are read as published: whitespace-separated, the column names of the control stream's
 ``$INPUT`` (``ID TIME AMT WGT APGR DV FA1 FA2``, the file's own header line), TIME in hours, AMT
-in mg, DV in mg/L, WGT in kg, APGR the Apgar score 1-10. The one column added is ``EVID``, which
-the file leaves to NONMEM's default (a row with ``AMT > 0`` is a dose, the others observations):
-pkmodel's reader needs it written. The model is the control stream's (``ADVAN1 TRANS2``, IV
+in mg, DV in mg/L, WGT in kg, APGR the Apgar score 1-10. The file has no ``EVID`` column:
+pkmodel's reader infers each row's event as NONMEM does (a row with ``AMT > 0`` is a dose, the
+others observations) and notes it. The model is the control stream's (``ADVAN1 TRANS2``, IV
 bolus):
 
     TVCL = THETA(1)*WGT;  TVV = THETA(2)*WGT;  IF(APGR.LT.5) TVV = TVV*(1 + THETA(3))
@@ -133,17 +133,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = download(Path(tmp))
-        frame = pd.read_csv(folder / "pheno.dta", sep=r"\s+")  # its header: $INPUT's names
         nonmem = nonmem_estimates(folder / "pheno.ext")
-        frame["EVID"] = (frame["AMT"] > 0).astype(int)  # NONMEM's default, written out
         spec_path = Path(tmp) / "pheno.toml"
         spec_path.write_text(SPEC, encoding="utf-8")
         spec = read_spec(spec_path)
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = fit_population(frame, spec, draws=args.draws, tune=args.tune,
-                                 chains=args.chains, random_seed=args.seed)
+            # the file as published: whitespace-separated, its header $INPUT's names, no EVID
+            fit = fit_population(folder / "pheno.dta", spec, sep=r"\s+", draws=args.draws,
+                                 tune=args.tune, chains=args.chains, random_seed=args.seed)
         seconds = time.perf_counter() - start
     post = fit.posterior
     median = {k: float(np.median(post[k].values)) for k in post.data_vars

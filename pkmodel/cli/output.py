@@ -48,15 +48,18 @@ def phase(text: str) -> None:
 
 
 def separator(text: str) -> str:
-    """An ``argparse`` type for ``--sep``: one character; ``\\t`` or ``tab`` mean a tab."""
+    """An ``argparse`` type for ``--sep``: one character; ``\\t`` or ``tab`` mean a tab,
+    ``space`` or ``whitespace`` any run of blanks (NONMEM's whitespace-separated files)."""
     import argparse
 
     if text in ("\\t", "tab", "TAB"):
         return "\t"
+    if text.lower() in ("space", "whitespace"):
+        return r"\s+"
     if len(text) != 1 or text in ('"', "\n", "\r"):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a delimiter: give one character, e.g. ',' or ';', or tab as "
-            "--sep tab")
+            "--sep tab, or space for any run of blanks")
     return text
 
 

@@ -53,7 +53,7 @@ __all__ = ["EXAMPLE_DATASET", "PKDataset", "PKSubject", "example_dataset", "read
 #: The file name of the SIMULATED example dataset shipped in ``pkmodel.data``.
 EXAMPLE_DATASET = "example_pk_nonmem.csv"
 
-_REQUIRED = ("ID", "TIME", "AMT", "DV", "EVID")
+_REQUIRED = ("ID", "TIME", "AMT", "DV")
 _TIME_UNITS = TIME_UNITS  # days per unit (pkmodel.pk.units)
 
 
@@ -200,7 +200,9 @@ def read_nonmem(
     ----------
     source : str, path or pandas.DataFrame
         A CSV file (``.tsv``: tab-separated), a Parquet file (``.parquet``, ``.pq``) or a
-        DataFrame, with columns ``ID, TIME, AMT, DV, EVID`` and optionally
+        DataFrame, with columns ``ID, TIME, AMT, DV``, ``EVID`` (without it, NONMEM's default:
+        a row with ``AMT`` > 0 is a dose, one with ``MDV`` 1 another record, the others
+        observations; a note says so) and optionally
         ``RATE, MDV, DUR, CENS, LIMIT, BLQ, LLOQ`` and covariates ``WT, ALB, ATI/ADA, SEX/FEMALE,
         IMM`` or those of ``covariates`` (header names are case-insensitive; a leading ``#``
         or ``C`` comment column is ignored).
@@ -256,6 +258,8 @@ def read_nonmem(
                 "a required column is missing", column=name, fix=f"add a {name} column (NONMEM "
                 "conventions: ID, TIME, AMT, DV, EVID, optionally RATE and MDV)")
     n = frame.shape[0]
+    inferred = _infer_evid(table) if "EVID" not in frame.columns else None
+    frame = table.frame
     if table.blank("ID").any():
         i = int(np.argmax(table.blank("ID")))
         raise table.error("the ID is missing", i, "ID", "give every row its patient's ID")
@@ -307,6 +311,8 @@ def read_nonmem(
         raise table.error("a censored DV must hold the (positive) assay limit", i, "DV",
                           "write the LLOQ (CENS 1) or ULOQ (CENS -1) in DV")
     notes = dataset_notes(table, evid, events, is_obs, amt, dv, mdv)
+    if inferred is not None:
+        notes = (inferred, *notes)
     registry = COVARIATES if covariates is None else covariates
     cov_values = _covariates(table, registry)
     occasions = None if occasion is None else _occasions(table, occasion.strip().upper(), ids)
@@ -345,6 +351,22 @@ def read_nonmem(
                                   tuple(table.where.row(int(i)) for i in o) if o.size else None,
                                   None if occasions is None or not o.size else occasions[o])
     return PKDataset(table.label, subjects, notes)
+
+
+def _infer_evid(table: _Table) -> str:
+    """A dataset without ``EVID``: NONMEM's default, written into the table. A row with ``AMT``
+    > 0 is a dose (EVID 1), one with ``MDV`` 1 and no ``AMT`` another record (EVID 2), the
+    others observations (EVID 0). Returns the note saying so, with the counts."""
+    amt = table.numbers("AMT", what="a dose in mg")
+    mdv = (table.numbers("MDV", what="0 or 1") if "MDV" in table.frame.columns
+           else np.zeros(amt.size))
+    evid = np.where(np.nan_to_num(amt) > 0, 1, np.where(np.nan_to_num(mdv) == 1, 2, 0))
+    table.frame = table.frame.assign(EVID=evid.astype(str))
+    counts = [f"{int(np.sum(evid == k))} {what}" for k, what in (
+        (1, "dose(s) (AMT > 0)"), (0, "observation(s)"), (2, "other record(s) (MDV 1)"))
+        if np.any(evid == k)]
+    return ("no EVID column: each row's event inferred as NONMEM does, " + ", ".join(counts)
+            + " (add an EVID column to say otherwise)")
 
 
 def _occasions(table: _Table, column: str, ids: np.ndarray) -> np.ndarray:

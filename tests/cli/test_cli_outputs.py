@@ -136,6 +136,12 @@ def test_separators_are_checked_and_tab_has_a_name(tmp_path, capsys):
     for sep in ("tab", "\\t"):
         code, out, err = run(capsys, "describe", str(tsv), "--sep", sep, "--json")
         assert code == 0 and json.loads(out) and "ParserWarning" not in err
+    # NONMEM's whitespace-separated files: any run of blanks
+    blank = tmp_path / "c.dta"
+    pkmodel.load_ungar2019().data.to_csv(blank, index=False, sep=" ")
+    blank.write_text(blank.read_text(encoding="utf-8").replace(" ", "   "), encoding="utf-8")
+    code, out, err = run(capsys, "describe", str(blank), "--sep", "space", "--json")
+    assert code == 0 and json.loads(out) and "ParserWarning" not in err
 
 
 def test_a_closed_pipe_is_not_a_traceback():

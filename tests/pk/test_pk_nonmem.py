@@ -103,8 +103,8 @@ def test_file_level_errors(tmp_path):
     empty.write_text("")
     with pytest.raises(PKDataError, match="empty"):
         read_nonmem(empty)
-    with pytest.raises(PKDataError, match=r"row 1, column 'EVID'.*missing"):
-        read_nonmem(write(tmp_path, ["1,0,350,4200,."], header="ID,TIME,AMT,RATE,DV"))
+    with pytest.raises(PKDataError, match=r"row 1, column 'TIME'.*missing"):
+        read_nonmem(write(tmp_path, ["1,350,4200,."], header="ID,AMT,RATE,DV"))
     semi = write(tmp_path, ["1;0;350;4200;.;1"], header="ID;TIME;AMT;RATE;DV;EVID")
     with pytest.raises(PKDataError, match="';'"):
         read_nonmem(semi)
@@ -179,3 +179,28 @@ def test_random_malformed_files_give_pkdataerror_or_the_same_records(
     if n_obs is not None:
         got = [data[sid].observations for sid in data.ids]
         assert sum(0 if o is None else len(o.times_days) for o in got) == n_obs
+
+
+def test_without_evid_each_rows_event_is_inferred_as_nonmem_does(tmp_path):
+    """A dataset as NONMEM takes it without EVID (the public phenobarbital file's layout:
+    whitespace-separated, an ``.dta`` file): AMT > 0 a dose, MDV 1 without AMT another record,
+    the rest observations; the same subjects as with EVID written, and a note that says so."""
+    rows = ["1 0. 25.0 1.4 7 0 1 0", "1 2.0 0 1.4 7 17.3 0 0", "1 12.5 3.5 1.4 7 0 0 0",
+            "1 37.0 0 1.4 7 0 1 0", "1 112.5 0 1.4 7 31.0 0 0",
+            "2 0. 15.0 1.5 9 0 1 0", "2 2.0 0 1.5 9 9.7 0 0"]
+    path = tmp_path / "pheno.dta"
+    path.write_text("ID TIME AMT WGT APGR DV MDV FA1\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    inferred = read_nonmem(path, sep=r"\s+", time_unit="hour", dosing="bolus")
+    frame = pd.read_csv(path, sep=r"\s+")
+    frame["EVID"] = np.where(frame["AMT"] > 0, 1, np.where(frame["MDV"] == 1, 2, 0))
+    written = read_nonmem(frame, time_unit="hour", dosing="bolus")
+    for sid in ("1", "2"):
+        a, b = inferred[sid], written[sid]
+        np.testing.assert_array_equal(a.schedule.times_days, b.schedule.times_days)
+        np.testing.assert_array_equal(a.schedule.amounts, b.schedule.amounts)
+        np.testing.assert_array_equal(a.observations.values_ug_ml, b.observations.values_ug_ml)
+    np.testing.assert_allclose(inferred["1"].schedule.times_days * 24, [0.0, 12.5])
+    assert inferred.notes[0] == (
+        "no EVID column: each row's event inferred as NONMEM does, 3 dose(s) (AMT > 0), "
+        "3 observation(s), 1 other record(s) (MDV 1) (add an EVID column to say otherwise)")

@@ -267,10 +267,10 @@ class PopulationFit(BayesianFit):
         The specification's vocabulary with posterior medians in place of its priors: the
         structure, typical values, covariate effects (their coefficients), ``omega2 =
         median(omega)^2`` (and ``omega2_iov = median(omega_iov)^2``: forecasts then give each
-        dosing interval its own occasion effect) with the BSV blocks and the medians of their correlations, and the
-        residual SDs (a term the fit lacks is 0). A covariate not given takes the reference of
-        the specification's (first) effect of it: its reference value or level, or an
-        indicator's threshold.
+        dosing interval its own occasion effect) with the BSV blocks and the medians of their
+        correlations, and the residual SDs (a term the fit lacks is 0). A covariate not given
+        takes the reference of the specification's (first) effect of it: its reference value or
+        level, or an indicator's threshold.
 
         Parameters
         ----------

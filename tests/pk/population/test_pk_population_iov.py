@@ -235,6 +235,6 @@ def test_model_data_index_each_observation_by_subject_and_occasion():
 
 
 def test_a_control_stream_export_refuses_iov_naming_it():
-    with pytest.raises(SpecificationError, match="inter-occasion variability of cl is not "
-                                                 "exported.*OCC.EQ.k"):
+    with pytest.raises(SpecificationError, match=r"inter-occasion variability of cl is not "
+                                                 r"exported.*OCC\.EQ\.k"):
         write_control_stream(SPEC)
