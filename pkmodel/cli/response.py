@@ -35,7 +35,8 @@ def _fit_from_args(args):
         raise SpecificationError("--assume and --pk-model belong to the exposure-driven model: "
                                  "add --exposure")
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
-                          target_accept=args.target_accept, exposure=exposure)
+                          target_accept=args.target_accept, exposure=exposure,
+                          integrate_tl=args.integrate_tl)
     phase("reading the cohort")
     cohort = load_cohort_arg(args)
     phase(f"fitting the remission model to {cohort.data['patient_id'].nunique()} patients "
@@ -89,6 +90,11 @@ def _add_fit_options(p) -> None:
                    help="adjust for this patient-level column (repeatable)")
     p.add_argument("--slope-by", choices=["disease"], default=None,
                    help="let the TL slope also differ by disease (regularised offsets)")
+    p.add_argument("--integrate-tl", action="store_true",
+                   help="integrate each censored baseline TL out of its patient's likelihood "
+                        "instead of sampling it: one compiled model serves every cohort of the "
+                        "same shape, so a refit of new data skips the compile (the same model; "
+                        "the draws of a seed differ)")
     add_sampler_options(p, draws=1000, strict_also=(
         ", remission is separated by TL (slope set by the prior) or does not vary at some "
         "month (remission probability set by the prior)"))

@@ -174,3 +174,22 @@ def test_the_shipped_example_dataset_forecasts(capsys):
     assert code == 0 and "SIMULATED example" in err
     payload = json.loads(out)
     assert payload["covariates_vary"] and payload["forecast"]["regimens"]
+
+
+def test_integrate_tl_reaches_the_specification(tmp_path, capsys, monkeypatch):
+    """``pkmodel fit --integrate-tl`` fits ``RemissionModel(integrate_tl=True)`` (the fit
+    itself is tested in tests/response/test_response_model.py)."""
+    from pkmodel.response import RemissionModel
+
+    seen = []
+
+    def fit(self, *args, **kwargs):
+        seen.append(self)
+        raise KeyboardInterrupt  # stop before sampling
+
+    monkeypatch.setattr(RemissionModel, "fit", fit)
+    code, _, _ = run(capsys, "fit", "-o", str(tmp_path / "fit.nc"), "--integrate-tl")
+    assert code == 130 and seen and seen[0].integrate_tl
+    assert not (tmp_path / "fit.nc").exists()
+    code, _, _ = run(capsys, "fit", "-o", str(tmp_path / "fit.nc"))
+    assert code == 130 and not seen[1].integrate_tl

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+import xarray as xr
 
 import pkmodel
 from pkmodel import PredictionError, SpecificationError
@@ -305,7 +306,8 @@ def test_the_public_predictor_gives_what_predict_and_the_curves_give(small_fit):
     assert thin.n_samples == 100
 
 
-def test_integrated_tl_fit_matches_latent_and_refits_without_compiling(small_fit, caplog):
+def test_integrated_tl_fit_matches_latent_and_refits_without_compiling(small_fit, caplog,
+                                                                       tmp_path):
     """integrate_tl: the posterior and fit.predict's draws of a ">16" TL match the latent-TL
     fit's (same model); a new cohort of the same shape is served by the compiled model (no
     compile), whose log density on it is that of the PyMC model built on it."""
@@ -337,6 +339,15 @@ def test_integrated_tl_fit_matches_latent_and_refits_without_compiling(small_fit
                                np.quantile(old, [0.1, 0.5, 0.9]), atol=0.06)
     p_new, p_old = fit.predict(table, random_seed=1), small_fit.predict(table, random_seed=1)
     np.testing.assert_allclose(p_new["p_remission"], p_old["p_remission"], atol=0.04)
+    # saved and loaded, it is the same fit: its specification, its predictions, its LOO
+    fit.save(tmp_path / "integrated.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pkmodel.ConvergenceWarning)
+        loaded = pkmodel.load(tmp_path / "integrated.nc")
+    assert loaded.spec.integrate_tl and loaded.spec == spec
+    pd.testing.assert_frame_equal(loaded.predict(table, random_seed=1), p_new)
+    xr.testing.assert_allclose(loaded.tree["log_likelihood"].to_dataset(),
+                               fit.tree["log_likelihood"].to_dataset())
 
     # a bootstrap-resampled cohort with new ids: same shape, other data
     rng = np.random.default_rng(3)
