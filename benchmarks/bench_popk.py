@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/bench_popk.py [--subjects 60] [--samples 2.5]
     .venv/bin/python benchmarks/bench_popk.py --design troughs --subjects 1000 --samples 2
+    .venv/bin/python benchmarks/bench_popk.py --design iov --subjects 200 --samples 6
 
 A two-compartment infusion dataset is simulated with known truth (CL x (WT/70)^0.75 estimated,
 proportional error), in one of two designs:
@@ -15,7 +16,10 @@ proportional error), in one of two designs:
   to week 22, ``--samples`` troughs a patient on average at random among weeks 6, 14 and 22. Troughs
   inform clearance and little else: CL has BSV (its random effects centred as pkmodel decides by
   default), and V1, Q and V2 are fixed at their true values (``fixed = true``, NONMEM's FIX, as
-  taken from a published model).
+  taken from a published model);
+* ``iov``: the ``mixed`` design's doses, each dosing interval an occasion (three, written in
+  ``OCC``), clearance with inter-occasion variability as well (``iov = true``, omega_iov 0.2),
+  ``--samples`` observations a subject at random among two a dosing interval.
 
 Each tool runs in a fresh Python process (import, model build, compilation, nutpie sampling of 4
 chains x 1000 tuning + 2000 draws, pkmodel's default):
@@ -80,6 +84,8 @@ prior_sd = 0.25
 error = "proportional"
 """
 
+IOV_SPEC = SPEC.replace("typical = 0.3\nbsv = true", "typical = 0.3\nbsv = true\niov = true")
+
 TROUGH_SPEC = SPEC.replace(
     "typical = 3.0\nbsv = true", "typical = 3.2\nfixed = true").replace(
     "typical = 0.5\nprior_log_sd = 0.5", "typical = 0.6\nfixed = true").replace(
@@ -92,7 +98,9 @@ TRUTH = {"tv_cl": 0.35, "tv_v1": 3.2, "tv_q": 0.6, "tv_v2": 2.2, "omega_cl": 0.3
 PLAIN_PRIORS = {"mixed": {"cl": (0.3, 1), "v1": (3.0, 1), "q": (0.5, 0.5), "v2": (2.0, 0.5),
                           "bsv_v1": True, "centred_cl": False},
                 "troughs": {"cl": (0.3, 1), "v1": 3.2, "q": 0.6, "v2": 2.2, "bsv_v1": False,
-                            "centred_cl": True}}
+                            "centred_cl": True},
+                "iov": {"cl": (0.3, 1), "v1": (3.0, 1), "q": (0.5, 0.5), "v2": (2.0, 0.5),
+                        "bsv_v1": True, "centred_cl": False, "iov_cl": True}}
 
 PLAIN_PYMC = r'''
 import json, sys, time
@@ -120,6 +128,11 @@ with pm.Model() as model:
     else:
         zcl = pm.Normal("z_cl", 0, 1, shape=n)
         cl = pt.exp(lt["cl"] + th * np.log(wt / 70) + ocl * zcl)[subj]
+    if pri.get("iov_cl"):  # each observation's occasion (OCC, numbered from 1): its kappa
+        occ = obs.OCC.to_numpy().astype(int) - 1
+        oiov = pm.HalfNormal("omega_iov_cl", 0.3)
+        ziov = pm.Normal("z_iov_cl", 0, 1, shape=(n, occ.max() + 1))
+        cl = cl * pt.exp(oiov * ziov[o_subj[po], occ[po]])
     if pri["bsv_v1"]:
         ov1 = pm.HalfNormal("omega_v1", 0.5); zv1 = pm.Normal("z_v1", 0, 1, shape=n)
         v1 = pt.exp(lt["v1"] + ov1 * zv1)[subj]
@@ -149,11 +162,15 @@ def simulate(path: Path, n_subjects: int, samples: float, seed: int,
     from pkmodel.pk.population import read_spec, simulate_dataset
 
     spec_path = path.parent / "spec.toml"
-    spec_path.write_text(SPEC if design == "mixed" else TROUGH_SPEC, encoding="utf-8")
+    spec_path.write_text({"mixed": SPEC, "troughs": TROUGH_SPEC, "iov": IOV_SPEC}[design],
+                         encoding="utf-8")
     spec = read_spec(spec_path)
     rng = np.random.default_rng(seed)
     if design == "mixed":
         doses, times, truth = [0, 14, 42], [0.1, 13.9, 14.1, 41.9, 42.1, 55.9, 70.0, 97.9], TRUTH
+    elif design == "iov":  # two samples in each of the three dosing intervals
+        doses, times = [0, 14, 42], [0.1, 13.9, 14.1, 41.9, 42.1, 55.9]
+        truth = TRUTH | {"omega_iov_cl": 0.2}
     else:
         doses, times = [0, 14, 42, 98, 154], [41.9, 97.9, 153.9]
         truth = {k: v for k, v in TRUTH.items() if k != "omega_v1"}
@@ -194,7 +211,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--samples", type=float, default=2.5, help="observations per subject")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--design", choices=("mixed", "troughs"), default="mixed")
+    parser.add_argument("--design", choices=("mixed", "troughs", "iov"), default="mixed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pk.csv"
