@@ -14,7 +14,11 @@ refused, naming the file, the line and the statement):
   ``(WT/70)**THETA(n)`` or a fixed exponent, ``EXP(THETA(n)*(X-ref))``, ``(1+THETA(n)*(X-ref))``,
   ``IF(X.LT.c) TV=TV*(1+THETA(n))`` or ``.GT.``), an exponential eta (``TVCL*EXP(ETA(1))``, also
   MU-referenced ``EXP(MU_1+ETA(1))`` with ``MU_1=LOG(TVCL)``), ``S1=V`` (the central volume),
-  ``F1=1``; assignments the model does not use (``TAD``) are left out and listed.
+  ``F1=1``; inter-occasion variability as one eta per occasion (``IOV=0``, ``IF(OCC.EQ.k)
+  IOV=ETA(n)`` for k = 1..K, ``CL=TVCL*EXP(ETA(1)+IOV)``; or ``IOV=OCC1*ETA(n)+...`` with
+  ``IF(OCC.EQ.1) OCC1=1``), their ``$OMEGA BLOCK(1)`` then ``BLOCK(1) SAME`` (one variance):
+  ``iov`` on the parameter, ``[data] occasion`` the column; assignments the model does not use
+  (``TAD``) are left out and listed.
 * ``$ERROR``: additive, proportional or combined error on ``F``/``IPRED``: ``Y=F+EPS(1)``,
   ``Y=F+F*EPS(1)``, ``Y=F+F*EPS(1)+EPS(2)``, ``Y=IPRED+W*EPS(1)`` with ``W=F``, ``W=THETA(a)``,
   ``W=THETA(b)*IPRED`` or ``W=SQRT(THETA(a)**2+THETA(b)**2*IPRED**2)``.
@@ -24,9 +28,9 @@ refused, naming the file, the line and the statement):
 
 Initial estimates become prior centres: a structural ``THETA`` the ``typical`` value (prior SD
 of its log 1, pkmodel's default), a covariate ``THETA`` the prior mean of its coefficient (prior
-SD 1), each ``omega_prior`` and residual prior scale twice the initial SD. A control stream
-that pkmodel wrote carries pkmodel's own settings in comments (``; pkmodel {...}``), so that
-writing a specification and reading it back gives the same specification.
+SD 1), each ``omega_prior``, ``iov_prior`` and residual prior scale twice the initial SD. A
+control stream that pkmodel wrote carries pkmodel's own settings in comments (``; pkmodel
+{...}``), so that writing a specification and reading it back gives the same specification.
 """
 
 from __future__ import annotations
@@ -266,6 +270,12 @@ def _occasion_eta(node: ast.AST) -> tuple[str, float, int, int] | None:
                 column, k, line = (x.value for x in a.args)
                 return column, k, _index(b, "ETA"), line
     return None
+
+
+def _if_lines(node: ast.AST) -> list[int]:
+    """The lines of the one-line IFs in an expression that are not an indicator effect."""
+    return [n.args[-1].value for n in ast.walk(node)
+            if any(_is_call(n, m) for m in ("UNSUPPORTED_IF", "OCCASION_ETA", "OCCASION_IS"))]
 
 
 def _terms(node: ast.AST) -> list[ast.AST]:
@@ -878,9 +888,8 @@ class _Reader:
                 terms.append(None)
             elif _number(factor) is not None and power == -1 and _number(factor) > 0:
                 divisors.append(_number(factor))
-            elif any(_is_call(n, "UNSUPPORTED_IF") for n in ast.walk(factor)):
-                number = min(n.args[0].value for n in ast.walk(factor)
-                             if _is_call(n, "UNSUPPORTED_IF"))  # the first such IF
+            elif _if_lines(factor):  # an IF other than the forms above
+                number = min(_if_lines(factor))
                 self.fail(number, self._statement(number), "this IF is not supported: pkmodel "
                           "reads IF(X.LT.c) TV=TV*(1+THETA(n)) (or .GT.), an indicator effect, "
                           f"and {_IOV_FORMS}")

@@ -475,6 +475,14 @@ IOV_REFUSALS = {
     "an eta before the IFs": ("IOV = 0", "IOV = ETA(6)", 7, "this IF is not supported"),
     "indicators from the dataset": ("MDV OCC", "MDV OCC1 OCC2 OCC3", 6,
                                     "OCC1 is a column of $INPUT"),
+    "other occasions on V": ("V = THETA(2)*EXP(ETA(2))", "IOVV = 0\nIF(OCC.EQ.1) IOVV = ETA(6)\n"
+                             "IF(OCC.EQ.2) IOVV = ETA(7)\nV = THETA(2)*EXP(ETA(2)+IOVV)", 13,
+                             "v's IOV has occasions 1..2 of OCC, cl's 1..3 of OCC"),
+}
+#: The further replacements a refusal needs.
+_IOV_MORE = {
+    "indicators from the dataset": (_IOV_IFS, "IOV = OCC1*ETA(3) + OCC2*ETA(4) + OCC3*ETA(5)\n"),
+    "other occasions on V": ("$SIGMA", "$OMEGA BLOCK(1) 0.01\n$OMEGA BLOCK(1) SAME\n$SIGMA"),
 }
 
 
@@ -482,9 +490,7 @@ IOV_REFUSALS = {
 def test_iov_outside_the_subset_is_refused_naming_line_and_statement(case, tmp_path):
     old, new, line, message = IOV_REFUSALS[case]
     assert old in IOV_RUN
-    text = IOV_RUN.replace(old, new)
-    if case == "indicators from the dataset":
-        text = text.replace(_IOV_IFS, "IOV = OCC1*ETA(3) + OCC2*ETA(4) + OCC3*ETA(5)\n")
+    text = IOV_RUN.replace(old, new).replace(*_IOV_MORE.get(case, ("", "")))
     path = _write(tmp_path, text)
     with pytest.raises(ControlStreamError) as caught:
         read_control_stream(path)
@@ -635,3 +641,18 @@ def test_the_docs_example_is_what_import_nonmem_writes(tmp_path):
     assert [line.split("  #")[0] for line in toml.splitlines() if line and line[0] != "#"] \
         == [line for line in plain.splitlines() if line]
 
+
+
+def test_the_docs_iov_export_is_what_export_nonmem_writes(tmp_path):
+    """The lines the page shows for the specification of its *Inter-occasion variability*
+    section, exported with 3 occasions, in their order; read back, the same specification."""
+    page = (ROOT / "docs" / "population_pk.md").read_text(encoding="utf-8")
+    toml = re.search(r"```toml\n(.*?)```", page.split("### Inter-occasion variability")[1],
+                     flags=re.DOTALL).group(1)
+    spec = _reread(tmp_path, toml)
+    shown = re.search(r"--occasions 3` writes, among its lines:\n\n```text\n(.*?)```",
+                      _doc_section(), flags=re.DOTALL).group(1).splitlines()
+    text = write_control_stream(spec, occasions=3)
+    written = text.splitlines()
+    assert [line for line in written if line in shown] == shown
+    assert read_control_stream(_write(tmp_path, text)).spec == spec
