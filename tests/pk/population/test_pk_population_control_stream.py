@@ -349,9 +349,9 @@ def test_log_scale_thetas_mu_referencing_and_distributed_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- IOV
-#: Inter-occasion variability as NONMEM users write it (Karlsson and Sheiner 1993; the coding
-#: of NONMEM's user guides and PsN's templates): one ETA per occasion, chosen by IF(OCC.EQ.k),
-#: the occasions' $OMEGA BLOCK(1) x then BLOCK(1) SAME (one variance). Written for the tests.
+#: Inter-occasion variability in its usual NONMEM coding (after Karlsson and Sheiner 1993): one
+#: ETA per occasion, chosen by IF(OCC.EQ.k), the occasions' $OMEGA BLOCK(1) x then BLOCK(1) SAME
+#: (one variance). Written for the tests.
 IOV_RUN = """\
 $PROBLEM one compartment, IV boluses, IOV on CL
 $INPUT ID TIME AMT DV EVID MDV OCC
