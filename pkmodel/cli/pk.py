@@ -484,7 +484,8 @@ def _export_nonmem(args) -> int:
     from pkmodel.pk.population import read_spec
     from pkmodel.pk.population.control_stream import write_control_stream
 
-    text = write_control_stream(read_spec(args.spec), data=args.data)
+    text = write_control_stream(read_spec(args.spec), data=args.data,
+                                occasions=args.occasions)
     _write_text(text, args.output, args.force, [args.spec])
     return 0
 
@@ -517,6 +518,10 @@ def _nonmem_parsers(sub) -> None:
                    help="the control stream to write (default: print it)")
     p.add_argument("--data", default="data.csv", metavar="FILE",
                    help="the dataset file $DATA names (default data.csv)")
+    p.add_argument("--occasions", type=int, default=None, metavar="K",
+                   help="the number of occasions, numbered 1..K in the dataset's occasion "
+                        "column: required for a specification with iov (one ETA per "
+                        "occasion, $OMEGA BLOCK(1) SAME)")
     p.add_argument("--force", action="store_true", help="replace the output if it exists")
     p.set_defaults(handler=_export_nonmem)
 

@@ -52,3 +52,24 @@ def test_a_refused_control_stream_writes_nothing_and_names_the_line(tmp_path, ca
     err = capsys.readouterr().err
     assert f"file {run}, line 4: $SUBROUTINE ADVAN6 TOL=5: pkmodel reads ADVAN1" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_export_of_iov_needs_occasions_and_writes_one_eta_per_occasion(tmp_path, capsys):
+    spec_path = tmp_path / "iov.toml"
+    spec_path.write_text('[model]\ncompartments = 1\ndosing = "bolus"\n[data]\n'
+                         'time_unit = "hour"\noccasion = "VISIT"\n[parameters.cl]\ntypical = 0.5\n'
+                         'bsv = true\niov = true\n[parameters.v]\ntypical = 5\n',
+                         encoding="utf-8")
+    run = tmp_path / "run.mod"
+    assert main(["pk", "export-nonmem", str(spec_path), "-o", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "inter-occasion variability of cl" in err and "--occasions K" in err
+    assert "Traceback" not in err and not run.exists()
+    assert main(["pk", "export-nonmem", str(spec_path), "-o", str(run), "--occasions",
+                 "2"]) == 0
+    text = run.read_text(encoding="utf-8")
+    assert "$INPUT ID TIME AMT DV EVID MDV VISIT" in text
+    assert "IF(VISIT.EQ.2) IOVCL = ETA(3)" in text and "$OMEGA BLOCK(1) SAME" in text
+    back = tmp_path / "back.toml"
+    assert main(["pk", "import-nonmem", str(run), "-o", str(back)]) == 0
+    assert read_spec(back) == read_spec(spec_path)

@@ -14,7 +14,11 @@ refused, naming the file, the line and the statement):
   ``(WT/70)**THETA(n)`` or a fixed exponent, ``EXP(THETA(n)*(X-ref))``, ``(1+THETA(n)*(X-ref))``,
   ``IF(X.LT.c) TV=TV*(1+THETA(n))`` or ``.GT.``), an exponential eta (``TVCL*EXP(ETA(1))``, also
   MU-referenced ``EXP(MU_1+ETA(1))`` with ``MU_1=LOG(TVCL)``), ``S1=V`` (the central volume),
-  ``F1=1``; assignments the model does not use (``TAD``) are left out and listed.
+  ``F1=1``; inter-occasion variability as one eta per occasion (``IOV=0``, ``IF(OCC.EQ.k)
+  IOV=ETA(n)`` for k = 1..K, ``CL=TVCL*EXP(ETA(1)+IOV)``; or ``IOV=OCC1*ETA(n)+...`` with
+  ``IF(OCC.EQ.1) OCC1=1``), their ``$OMEGA BLOCK(1)`` then ``BLOCK(1) SAME`` (one variance):
+  ``iov`` on the parameter, ``[data] occasion`` the column; assignments the model does not use
+  (``TAD``) are left out and listed.
 * ``$ERROR``: additive, proportional or combined error on ``F``/``IPRED``: ``Y=F+EPS(1)``,
   ``Y=F+F*EPS(1)``, ``Y=F+F*EPS(1)+EPS(2)``, ``Y=IPRED+W*EPS(1)`` with ``W=F``, ``W=THETA(a)``,
   ``W=THETA(b)*IPRED`` or ``W=SQRT(THETA(a)**2+THETA(b)**2*IPRED**2)``.
@@ -24,9 +28,9 @@ refused, naming the file, the line and the statement):
 
 Initial estimates become prior centres: a structural ``THETA`` the ``typical`` value (prior SD
 of its log 1, pkmodel's default), a covariate ``THETA`` the prior mean of its coefficient (prior
-SD 1), each ``omega_prior`` and residual prior scale twice the initial SD. A control stream
-that pkmodel wrote carries pkmodel's own settings in comments (``; pkmodel {...}``), so that
-writing a specification and reading it back gives the same specification.
+SD 1), each ``omega_prior``, ``iov_prior`` and residual prior scale twice the initial SD. A
+control stream that pkmodel wrote carries pkmodel's own settings in comments (``; pkmodel
+{...}``), so that writing a specification and reading it back gives the same specification.
 """
 
 from __future__ import annotations
@@ -89,6 +93,11 @@ ADVANS: dict[int, _Advan] = {
                             "V4": "v3", "KA": "ka"}),
 }
 _SUPPORTED = ("ADVAN1/ADVAN2 TRANS2, ADVAN3/ADVAN4/ADVAN11/ADVAN12 TRANS4")
+_IOV_FORMS = ("inter-occasion variability as one eta per occasion: IOV = 0, IF(OCC.EQ.1) "
+              "IOV = ETA(3), IF(OCC.EQ.2) IOV = ETA(4), ..., CL = TVCL*EXP(ETA(1)+IOV) (or "
+              "IOV = OCC1*ETA(3) + OCC2*ETA(4) with IF(OCC.EQ.1) OCC1 = 1), the occasions "
+              "numbered 1..K, $OMEGA BLOCK(1) x then $OMEGA BLOCK(1) SAME for each further "
+              "occasion")
 _RECORDS = ("PROBLEM", "INPUT", "DATA", "SUBROUTINES", "PK", "ERROR", "THETA", "OMEGA", "SIGMA",
             "ABBREVIATED", "ESTIMATION", "COVARIANCE", "TABLE", "SCATTERPLOT", "SIZES",
             "SIMULATION")
@@ -239,6 +248,36 @@ def _distributed(node: ast.AST) -> ast.AST:
     return node
 
 
+def _occasion_marker(column: str, k: float, node: ast.AST, line: int) -> ast.Call | None:
+    """``IF(OCC.EQ.k) IOV = ETA(n)`` as ``OCCASION_ETA(OCC, k, n, line)``, ``IF(OCC.EQ.k)
+    OCC1 = 1`` as ``OCCASION_IS(OCC, k, line)``; else ``None``."""
+    n = _index(node, "ETA")
+    if n is not None:
+        return _call("OCCASION_ETA", column, k, n, line)
+    if _number(node) == 1.0:
+        return _call("OCCASION_IS", column, k, line)
+    return None
+
+
+def _occasion_eta(node: ast.AST) -> tuple[str, float, int, int] | None:
+    """``(column, k, n, line)`` of an occasion's eta: ``OCCASION_ETA(...)`` or the product of
+    an indicator ``OCCASION_IS(...)`` and ``ETA(n)`` (``OCC1*ETA(3)``)."""
+    if _is_call(node, "OCCASION_ETA"):
+        return tuple(a.value for a in node.args)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for a, b in ((node.left, node.right), (node.right, node.left)):
+            if _is_call(a, "OCCASION_IS") and _index(b, "ETA") is not None:
+                column, k, line = (x.value for x in a.args)
+                return column, k, _index(b, "ETA"), line
+    return None
+
+
+def _if_lines(node: ast.AST) -> list[int]:
+    """The lines of the one-line IFs in an expression that are not an indicator effect."""
+    return [n.args[-1].value for n in ast.walk(node)
+            if any(_is_call(n, m) for m in ("UNSUPPORTED_IF", "OCCASION_ETA", "OCCASION_IS"))]
+
+
 def _terms(node: ast.AST) -> list[ast.AST]:
     """A sum as its terms."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -297,6 +336,8 @@ class _Estimate:
     high: float | None = None
     block: int | None = None
     tag: dict = field(default_factory=dict)
+    size: int = 1  # of its BLOCK
+    origin: _Estimate | None = None  # the estimate a BLOCK SAME repeats
 
 
 # ----------------------------------------------------------------------------- reading
@@ -353,6 +394,8 @@ class _Reader:
         self.comments: dict[tuple, str] = {}
         self.used_thetas: dict[int, int] = {}  # THETA index -> line of use
         self.used_etas: dict[int, str] = {}
+        self.iov_etas: set[int] = set()
+        self.occasions: tuple[str, int, str] | None = None  # IOV: column, K, parameter
         self.context: frozenset[int] = frozenset()
         self.ignore = "#"  # NONMEM's default
         self.unused_lines: dict[int, str] = {}
@@ -388,6 +431,7 @@ class _Reader:
         self.notes += [f"THETA({n}) (line {est.line}) is not used by the model"
                        for n, est in enumerate(self.thetas, start=1) if n not in self.used_thetas]
         keys = {k: settings.pop(k) for k in ("infusion_hours", "lkj_eta") if k in settings}
+        keys["occasion"] = self.occasion(settings.pop("occasion", None))
         try:
             spec = PopulationSpec(parameters=parameters, compartments=self.advan.compartments,
                                   dosing=self.dosing(advan_line), covariates=tuple(terms),
@@ -411,6 +455,21 @@ class _Reader:
         if len(problems) > 1:
             self.fail(problems[1].line, f"$PROBLEM {problems[1].text.strip()}", "one problem "
                       "per control stream: pkmodel reads one; split the file")
+
+    def occasion(self, tagged: str | None) -> str:
+        """``[data] occasion``: the column the occasions' IFs compare, or pkmodel's own
+        ``"dose"`` (which a control stream pkmodel wrote carries in a comment)."""
+        if self.occasions is None:
+            return tagged or "OCC"
+        column, k, _ = self.occasions
+        if tagged is not None and tagged.lower() == "dose":
+            self.comments[("data", "occasion")] = (
+                f"pkmodel's own setting (its comment): each dose starts an occasion; NONMEM "
+                f"reads them 1..{k} from {column}")
+            return tagged
+        self.comments[("data", "occasion")] = (f"the column of IF({column}.EQ.k), occasions "
+                                               f"1..{k}")
+        return self.columns[column]
 
     def dosing(self, advan_line: int) -> str:
         """The structure's dosing, commented: oral from the ADVAN, else by ``RATE``."""
@@ -446,7 +505,7 @@ class _Reader:
         problem = self.record("PROBLEM", required=False)
         tag = problem[0].tags() if problem else {}
         allowed = ("time_unit", "concentration_unit", "amount_unit", "drug", "blq",
-                   "lloq_ug_ml", "lkj_eta", "infusion_hours")
+                   "lloq_ug_ml", "lkj_eta", "infusion_hours", "occasion")
         out = {k: v for k, v in tag.items() if k in allowed} | self.options
         if "time_unit" not in out:
             out["time_unit"] = DEFAULT_TIME_UNIT
@@ -531,12 +590,15 @@ class _Reader:
     def estimates(self, name: str) -> list[_Estimate]:
         out: list[_Estimate] = []
         block = 0
+        previous: list[_Estimate] = []  # the last BLOCK, which a BLOCK SAME repeats
         for rec in self.record(name, required=name != "OMEGA"):
             items = self._items(rec, name)
             if items and isinstance(items[0], tuple) and items[0][0] == "BLOCK":
                 block += 1
-                out += self._block(rec, items, block, name)
+                previous = self._block(rec, items, block, name, previous)
+                out += previous
             else:
+                previous = []
                 out += self._diagonal(rec, items, name)
         return out
 
@@ -548,8 +610,9 @@ class _Reader:
             for token in re.findall(r"\([^()]*\)|BLOCK\s*\(\s*\d+\s*\)|DIAG\w*\s*\(\s*\d+\s*\)"
                                     r"|[^\s,()]+", code):
                 compact = token.replace(" ", "")
-                if compact.startswith("BLOCK("):
-                    items.append(("BLOCK", int(compact[6:-1]), line))
+                if compact.startswith("BLOCK"):  # BLOCK SAME: the size of the last block
+                    items.append(("BLOCK", int(compact[6:-1]) if compact != "BLOCK" else None,
+                                  line))
                 elif compact.startswith("DIAG"):
                     continue
                 elif compact.startswith("("):
@@ -557,12 +620,13 @@ class _Reader:
                 elif re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([ED][-+]?\d+)?", compact):
                     items.append((float(compact.replace("D", "E")), line))
                 elif compact in ("FIX", "FIXED", "SD", "STANDARD", "VARIANCE", "VAR",
-                                 "CORRELATION", "COVARIANCE"):
+                                 "CORRELATION", "COVARIANCE", "SAME"):
                     items.append(compact)
                 else:
                     self.fail(line.number, f"${name} {line.code.strip()}",
                               f"{token} is not supported; pkmodel reads initial estimates, "
-                              "(low, init, high), FIX, BLOCK(n), DIAGONAL(n), SD and VARIANCE")
+                              "(low, init, high), FIX, BLOCK(n), DIAGONAL(n), SD, VARIANCE and "
+                              "BLOCK(1) SAME")
         return items
 
     def _diagonal(self, rec: _Record, items: list, name: str) -> list[_Estimate]:
@@ -604,11 +668,17 @@ class _Reader:
         return _Estimate(values[1], line.number, fixed, values[0],
                          values[2] if len(values) == 3 else None, tag=_line_tag(line))
 
-    def _block(self, rec: _Record, items: list, block: int, name: str) -> list[_Estimate]:
+    def _block(self, rec: _Record, items: list, block: int, name: str,
+               previous: list[_Estimate]) -> list[_Estimate]:
         size = items[0][1]
         numbers = [i for i in items[1:] if isinstance(i, tuple) and isinstance(i[0], float)]
         words = {i for i in items[1:] if isinstance(i, str)}
         statement = f"${name} {rec.text.strip()}"
+        if "SAME" in items:
+            return self._same(rec, items, block, name, previous)
+        if size is None:
+            self.fail(rec.line, statement, "BLOCK needs its size, BLOCK(n) (BLOCK alone is "
+                      "read before SAME only)")
         if len(numbers) != size * (size + 1) // 2:
             self.fail(rec.line, statement, f"BLOCK({size}) needs {size * (size + 1) // 2} "
                       f"values (the lower triangle), not {len(numbers)}")
@@ -624,8 +694,26 @@ class _Reader:
             k += row
             value, line = numbers[k - 1]
             out.append(_Estimate(value**2 if sd else value, line.number, block=block,
-                                 tag=_line_tag(line)))
+                                 tag=_line_tag(line), size=size))
         return out
+
+    def _same(self, rec: _Record, items: list, block: int, name: str,
+              previous: list[_Estimate]) -> list[_Estimate]:
+        """``$OMEGA BLOCK(n) SAME``: the etas of the last block again, sharing its
+        variances (NONMEM's way of giving the occasions' etas of an IOV one variance)."""
+        statement = f"${name} {rec.text.strip()}"
+        size = items[0][1]
+        if name != "OMEGA":
+            self.fail(rec.line, statement, "SAME is read in $OMEGA only")
+        if items[1:] != ["SAME"]:
+            self.fail(rec.line, statement, "BLOCK(n) SAME takes nothing else (no values, FIX "
+                      "or SAME(n)): write one $OMEGA BLOCK(1) SAME for each further occasion")
+        if not previous or (size is not None and size != len(previous)):
+            self.fail(rec.line, statement, "SAME repeats the $OMEGA BLOCK just before it, "
+                      + ("and there is none" if not previous
+                         else f"a BLOCK({len(previous)}), not a BLOCK({size})"))
+        return [_Estimate(e.value, rec.line, block=block, size=e.size,
+                          origin=e.origin or e) for e in previous]
 
     # ------------------------------------------------------------------ statements
     def statements(self, rec: _Record | None, name: str) -> dict[str, _Value]:
@@ -680,8 +768,9 @@ class _Reader:
 
     def _if(self, env: dict[str, _Value], line: _Line, condition: str, target: str,
             expr: str) -> None:
-        """A one-line IF: the indicator effect ``IF(X.LT.c) TV=TV*(1+THETA(n))``; others are
-        kept as a marker that fails where the model uses the variable."""
+        """A one-line IF: the indicator effect ``IF(X.LT.c) TV=TV*(1+THETA(n))``, an occasion's
+        eta ``IF(OCC.EQ.k) IOV=ETA(n)`` or indicator ``IF(OCC.EQ.k) OCC1=1``; others are kept
+        as a marker that fails where the model uses the variable."""
         marker = _call("UNSUPPORTED_IF", line.number)
         for symbol, word in (("<=", ".LE."), (">=", ".GE."), ("==", ".EQ."), ("/=", ".NE."),
                              ("<", ".LT."), (">", ".GT.")):
@@ -706,6 +795,17 @@ class _Reader:
             self.unused_lines.pop(line.number, None)
             return
         before = env.get(target)
+        if cond and cond.group(2) == "EQ":
+            occasion = _occasion_marker(cond.group(1), float(cond.group(3)), node, line.number)
+            if occasion is not None:  # IOV = 0, then one IF per occasion: their sum
+                terms = [] if before is None or _number(before.node) == 0 else \
+                    _terms(before.node)
+                if all(_is_call(t, occasion.func.id) for t in terms):
+                    value = occasion if not terms else ast.BinOp(before.node, ast.Add(),
+                                                                 occasion)
+                    env[target] = _Value(value, frozenset({line.number})
+                                         | (before.lines if before else frozenset()))
+                    return
         value = marker if before is None else ast.BinOp(before.node, ast.Mult(), marker)
         lines = frozenset({line.number}) | (before.lines if before else frozenset())
         env[target] = _Value(value, lines)
@@ -767,6 +867,7 @@ class _Reader:
         self.context = value.lines
         typical: int | None = None
         eta: int | None = None
+        occasions: list[tuple[str, float, int, int]] = []  # IOV: (column, k, ETA, line)
         columns: list[str] = []
         divisors: list[float] = []
         terms: list[CovariateTerm | None] = []  # None: the place of a column factor
@@ -780,15 +881,18 @@ class _Reader:
             elif _is_call(factor, "EXP") and _index(factor.args[0], "ETA") is not None \
                     and eta is None:
                 eta = _index(factor.args[0], "ETA")
+            elif _is_call(factor, "EXP") and _occasion_eta(factor.args[0]) is not None:
+                occasions.append(_occasion_eta(factor.args[0]))
             elif isinstance(factor, ast.Name) and factor.id in self.columns and power == 1:
                 columns.append(factor.id)
                 terms.append(None)
             elif _number(factor) is not None and power == -1 and _number(factor) > 0:
                 divisors.append(_number(factor))
-            elif _is_call(factor, "UNSUPPORTED_IF"):
-                number = factor.args[0].value
+            elif _if_lines(factor):  # an IF other than the forms above
+                number = min(_if_lines(factor))
                 self.fail(number, self._statement(number), "this IF is not supported: pkmodel "
-                          "reads IF(X.LT.c) TV=TV*(1+THETA(n)) (or .GT.), an indicator effect")
+                          "reads IF(X.LT.c) TV=TV*(1+THETA(n)) (or .GT.), an indicator effect, "
+                          f"and {_IOV_FORMS}")
             else:
                 terms.append(self._term(name, factor, power, line, statement))
         if typical is None:
@@ -804,7 +908,7 @@ class _Reader:
             self.comments[key] = f"line {line}: {statement}"
             self.comments[(*key, "exponent")] = f"{columns[0]} as a factor: exponent 1, fixed"
             terms[terms.index(None)] = CovariateTerm(name, columns[0], "power", reference, 1.0)
-        return self._typical(name, typical, eta, line, statement), terms
+        return self._typical(name, typical, eta, occasions, line, statement), terms
 
     def _key(self, parameter: str, code: str) -> str:
         """How :func:`spec_toml` finds the comments of a term: parameter and column."""
@@ -815,9 +919,9 @@ class _Reader:
     def _locate(self, needle: str, line: int) -> tuple[int, str]:
         """The line (and its statement) among those of the parameter being read that holds
         ``needle``; else ``line``."""
-        compact = needle.replace(" ", "").upper()
-        for number in sorted(self.context):
-            if compact in self._statement(number).replace(" ", "").upper():
+        compact = re.compile(r"(?<![A-Z0-9_])" + re.escape(needle.replace(" ", "").upper()))
+        for number in sorted(self.context):  # ETA(2) is not in THETA(2)
+            if compact.search(self._statement(number).replace(" ", "").upper()):
                 return number, self._statement(number)
         return line, self._statement(line)
 
@@ -837,7 +941,8 @@ class _Reader:
         self.used_thetas[n] = line
         return self.thetas[n - 1]
 
-    def _typical(self, name: str, n: int, eta: int | None, line: int,
+    def _typical(self, name: str, n: int, eta: int | None,
+                 occasions: list[tuple[str, float, int, int]], line: int,
                  statement: str) -> Parameter:
         log = n < 0  # EXP(THETA(n)): the THETA is the log of the typical value
         n = abs(n)
@@ -864,6 +969,8 @@ class _Reader:
                                   "value's prior is log-normal")
         if eta is not None:
             entry |= self._eta(name, eta, line, statement, theta.fixed)
+        if occasions:
+            entry |= self._iov(name, occasions, line, statement, theta.fixed)
         if "centred" in theta.tag:
             entry["centred"] = theta.tag["centred"]
         return Parameter(**entry)
@@ -880,6 +987,10 @@ class _Reader:
         if omega.fixed and omega.value == 0:
             self.notes.append(f"ETA({k}) of {name} has $OMEGA 0 FIX (line {omega.line}): no BSV")
             return {}
+        if omega.origin is not None:
+            self.fail(omega.line, self._omega_statement(omega), f"ETA({k}) of {name} is a "
+                      "SAME block: pkmodel reads SAME for the occasions of an inter-occasion "
+                      f"variability only ({_IOV_FORMS})")
         if omega.fixed:
             self.fail(omega.line, f"$OMEGA {omega.value:g} FIX", "pkmodel estimates every omega: "
                       "remove FIX (or write 0 FIX for no BSV)")
@@ -897,16 +1008,98 @@ class _Reader:
             f"{omega.value:g}) ($OMEGA line {omega.line})")
         return {"bsv": True, "omega_prior": _rounded(SD_FACTOR * sd)}
 
+    def _iov(self, name: str, found: list[tuple[str, float, int, int]], line: int,
+             statement: str, fixed: bool) -> dict:
+        """``iov`` and ``iov_prior`` of a parameter from its occasions' etas, which must be
+        ``IF(OCC.EQ.k)`` for k = 1..K on one column, each a ``$OMEGA BLOCK(1)``, the first with
+        the initial variance and the others ``SAME``."""
+        found = sorted(found, key=lambda f: f[1])
+        columns = list(dict.fromkeys(f[0] for f in found))
+        if len(columns) > 1:
+            self.fail(found[0][3], self._statement(found[0][3]), f"the occasions of {name}'s "
+                      f"IOV compare {' and '.join(columns)}: pkmodel reads them from one column; "
+                      f"supported: {_IOV_FORMS}")
+        column = columns[0]
+        self._column(column, found[0][3], self._statement(found[0][3]))
+        numbers = [k for _, k, _, _ in found]
+        wrong = next((f for i, f in enumerate(found, start=1) if f[1] != i), None)
+        if wrong is not None or len(found) < 2:
+            at = (wrong or found[0])[3]
+            self.fail(at, self._statement(at), f"the occasions of {name}'s IOV are "
+                      f"{', '.join(f'{k:g}' for k in numbers)}: pkmodel reads occasions "
+                      f"numbered 1..K (K at least 2), one ETA each; supported: {_IOV_FORMS}")
+        if fixed:
+            self.fail(line, statement, "a fixed typical value (THETA FIX) cannot have IOV in "
+                      "pkmodel: estimate the THETA or leave the occasions' etas out")
+        first: _Estimate | None = None
+        for _, k, n, at in found:
+            where = f"ETA({n}) (occasion {k:g} of {column}, line {at})"
+            if not 1 <= n <= len(self.omegas):
+                self.fail(at, self._statement(at), f"ETA({n}) has no $OMEGA "
+                          f"({len(self.omegas)} given)")
+            if n in self.used_etas:
+                self.fail(at, self._statement(at), f"ETA({n}) is on {self.used_etas[n]} too; "
+                          "pkmodel gives each parameter and occasion its own eta")
+            self.used_etas[n] = name
+            self.iov_etas.add(n)
+            omega = self.omegas[n - 1]
+            if omega.size > 1:
+                self.fail(omega.line, self._omega_statement(omega), f"{where} is in a "
+                          f"BLOCK({omega.size}): pkmodel's occasion effects are independent of "
+                          f"the other etas; supported: {_IOV_FORMS}")
+            if first is None:
+                first = omega
+                if omega.origin is not None:
+                    self.fail(omega.line, self._omega_statement(omega), f"{where} is the "
+                              "first occasion's: its $OMEGA BLOCK(1) gives the variance, the "
+                              "further occasions' repeat it (SAME)")
+            elif omega.origin is not first:
+                self.fail(omega.line, self._omega_statement(omega), f"{where} does not share "
+                          f"the variance of occasion 1 (ETA({found[0][2]})): pkmodel's "
+                          f"occasions have one variance; supported: {_IOV_FORMS}")
+        if first.fixed or first.value <= 0:
+            self.fail(first.line, self._omega_statement(first), "pkmodel estimates the IOV's "
+                      "variance: give a positive initial estimate without FIX")
+        if self.occasions is not None and self.occasions[:2] != (column, len(found)):
+            self.fail(found[0][3], self._statement(found[0][3]), f"{name}'s IOV has occasions "
+                      f"1..{len(found)} of {column}, {self.occasions[2]}'s 1..{self.occasions[1]}"
+                      f" of {self.occasions[0]}: pkmodel's occasions are the same for every "
+                      "parameter")
+        self.occasions = (column, len(found), name)
+        path = ("parameters", name)
+        lines = f"lines {found[0][3]}-{found[-1][3]}" if found[0][3] != found[-1][3] else \
+            f"line {found[0][3]}"
+        etas = ", ".join(f"ETA({n})" for _, _, n, _ in found)
+        self.comments[(*path, "iov")] = (f"{etas}: one per occasion 1-{len(found)} of "
+                                         f"{column} ({lines}), {statement} (line {line})")
+        if "iov_prior" in first.tag:
+            return {"iov": True, "iov_prior": first.tag["iov_prior"]}
+        self.comments[(*path, "iov_prior")] = (
+            f"prior width stated by the import: {SD_FACTOR:g} x the initial SD sqrt("
+            f"{first.value:g}) ($OMEGA line {first.line}, SAME for the further occasions)")
+        return {"iov": True, "iov_prior": _rounded(SD_FACTOR * math.sqrt(first.value))}
+
+    def _omega_statement(self, omega: _Estimate) -> str:
+        """The ``$OMEGA`` record that holds an estimate."""
+        rec = next(r for r in self.record("OMEGA")
+                   if any(x.number == omega.line for x in r.lines))
+        return f"$OMEGA {rec.text.strip()}"
+
     def _term(self, name: str, factor: ast.AST, power: int, line: int,
               statement: str) -> CovariateTerm:
         unsupported = ("a covariate factor pkmodel cannot read: "
                        f"{ast.unparse(factor)}; supported: X, X/ref, (X/ref)**THETA(n), "
                        "EXP(THETA(n)*(X-ref)), (1+THETA(n)*(X-ref)), "
                        "IF(X.LT.c) TV=TV*(1+THETA(n))")
-        if re.search(r"\bETA\(", ast.unparse(factor)):
-            self.fail(*self._locate(ast.unparse(factor), line), "pkmodel's BSV is exponential, "
-                      "one eta per parameter: CL = TVCL*EXP(ETA(n)) (inter-occasion "
-                      "variability is not supported)")
+        etas = [n for n in ast.walk(factor) if _index(n, "ETA") is not None]
+        if etas:
+            columns = [n.id for n in ast.walk(factor)
+                       if isinstance(n, ast.Name) and n.id in self.columns]
+            self.fail(*self._locate(ast.unparse(etas[0]), line), (
+                f"{columns[0]} is a column of $INPUT: pkmodel reads the occasions from one "
+                "column numbered 1..K, not from indicator columns; " if columns else "")
+                + "pkmodel's BSV is exponential, one eta per parameter: CL = TVCL*EXP(ETA(n)), "
+                f"and {_IOV_FORMS}")
         if power != 1:
             self.fail(*self._locate(ast.unparse(factor), line), unsupported)
         if not _is_call(factor, "INDICATOR"):  # the statement that writes the factor
@@ -1119,7 +1312,8 @@ class _Reader:
         for k, est in enumerate(self.omegas, start=1):
             if k not in self.used_etas:
                 self.fail(est.line, f"$OMEGA {est.value:g}", f"ETA({k}) is not used in $PK")
-            if est.block is not None and parameters[self.used_etas[k]].bsv:
+            if est.block is not None and k not in self.iov_etas \
+                    and parameters[self.used_etas[k]].bsv:
                 groups.setdefault(est.block, []).append(self.used_etas[k])
         for block in groups:
             first = next(e for e in self.omegas if e.block == block)
@@ -1269,7 +1463,8 @@ def _tag(**keys: Any) -> str:
     return "pkmodel {" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in keys.items()) + "}"
 
 
-def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str:
+def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv",
+                         occasions: int | None = None) -> str:
     """A NONMEM control stream of a specification, for a cross-check in NONMEM.
 
     ``$SUBROUTINE`` from the structure (:data:`ADVANS`), ``$PK`` with the covariate effects in
@@ -1277,7 +1472,10 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
     time unit) and the prior means, ``$OMEGA`` (with ``BLOCK``) and ``$SIGMA`` at half the prior
     scales squared, ``$ESTIMATION METHOD=COND INTER``, and ``$INPUT``/``$DATA`` in the layout of
     pkmodel's reader. pkmodel's own settings (prior widths, units, declared covariates) ride in
-    comments ``; pkmodel {...}``, which :func:`read_control_stream` reads back.
+    comments ``; pkmodel {...}``, which :func:`read_control_stream` reads back. A parameter
+    with inter-occasion variability gets one ETA per occasion ``k`` = 1..``occasions``
+    (``IF(OCC.EQ.k) IOVCL = ETA(n)``, ``CL = TVCL*EXP(ETA(1)+IOVCL)``), the first with
+    ``$OMEGA BLOCK(1)`` and the others ``$OMEGA BLOCK(1) SAME`` (one variance).
 
     Parameters
     ----------
@@ -1285,19 +1483,24 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
         The specification (its ``[prior]``, if any, is named in a comment and not written).
     data : str, default "data.csv"
         The dataset file ``$DATA`` names.
+    occasions : int, optional
+        The number of occasions K (at least 2) of a specification with ``iov``, numbered 1..K
+        in the dataset's occasion column (``OCC`` for ``occasion = "dose"``); required there,
+        unused without IOV.
 
     Raises
     ------
     SpecificationError
-        For what has no NONMEM form here: categorical and piecewise effects, inter-occasion
-        variability.
+        For what has no NONMEM form here: categorical and piecewise effects; a specification
+        with ``iov`` without ``occasions``.
     """
-    if spec.iov_parameters:
+    if spec.iov_parameters and (isinstance(occasions, bool) or not isinstance(occasions, int)
+                                or occasions < 2):
         raise SpecificationError(
-            f"the inter-occasion variability of {', '.join(spec.iov_parameters)} is not "
-            "exported: NONMEM writes one ETA per occasion (IF(OCC.EQ.k) with $OMEGA BLOCK(1) "
-            "SAME), which needs the dataset's number of occasions; export the specification "
-            "without iov and add the occasions' ETAs by hand")
+            f"the inter-occasion variability of {', '.join(spec.iov_parameters)} is written as "
+            "one ETA per occasion (IF(OCC.EQ.k) with $OMEGA BLOCK(1) SAME): give the number of "
+            "occasions K, at least 2 (occasions=K; pkmodel pk export-nonmem --occasions K), "
+            f"not {occasions!r}")
     advan_number, advan = next((k, a) for k, a in ADVANS.items()
                                if a.compartments == spec.compartments
                                and a.oral == (spec.dosing == "oral"))
@@ -1305,6 +1508,8 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
     thetas: list[str] = []
     pk: list[str] = []
     etas = _eta_numbers(spec)
+    iov_etas = _iov_eta_numbers(spec, len(etas), occasions or 0)
+    column = "OCC" if spec.occasions_from_doses else spec.occasion
     for name, par in spec.parameters.items():
         nm = names[name]
         kind = spec.structure.kind(name)
@@ -1318,7 +1523,12 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
         pk.append(f"TV{nm} = THETA({len(thetas)})")
         for term in (t for t in spec.covariates if t.parameter == name):
             pk.append(_effect(spec, term, f"TV{nm}", thetas))
-        pk.append(f"{nm} = TV{nm}" + (f"*EXP(ETA({etas[name]}))" if name in etas else ""))
+        exponent = ([f"ETA({etas[name]})"] if name in etas else []) + (
+            [f"IOV{nm}"] if name in iov_etas else [])
+        if name in iov_etas:
+            pk += [f"IOV{nm} = 0"] + [f"IF({column}.EQ.{k}) IOV{nm} = ETA({n})"
+                                      for k, n in enumerate(iov_etas[name], start=1)]
+        pk.append(f"{nm} = TV{nm}" + (f"*EXP({'+'.join(exponent)})" if exponent else ""))
     pk.append(f"{advan.scale} = {advan.central}")
     error, sigmas = _error(spec)
     settings = {"time_unit": spec.time_unit, "concentration_unit": spec.concentration_unit,
@@ -1326,11 +1536,14 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
     for key in ("drug", "lloq_ug_ml", "infusion_hours"):
         if getattr(spec, key) is not None:
             settings[key] = getattr(spec, key)
+    if spec.occasion != "OCC" and (spec.occasions_from_doses or not iov_etas):
+        settings["occasion"] = spec.occasion  # else the IFs' column says it
     columns = ["ID", "TIME", "AMT"] + (["RATE"] if spec.dosing == "infusion" else []) + [
-        "DV", "EVID", "MDV"] + (["CMT"] if spec.dosing == "oral" else [])
-    covariate_columns = list(dict.fromkeys(
+        "DV", "EVID", "MDV"] + (["CMT"] if spec.dosing == "oral" else []) + (
+        [column] if iov_etas else [])
+    covariate_columns = [c for c in dict.fromkeys(
         [_column_of(spec, t) for t in spec.covariates]
-        + [c.columns[0] for c in spec.covariate_definitions]))
+        + [c.columns[0] for c in spec.covariate_definitions]) if c not in columns]
     out = [f"$PROBLEM {spec.structure_label()}, written by pkmodel pk export-nonmem",
            f"; {_tag(**settings)}",
            f"; TIME in {spec.time_unit}s, AMT in {spec.amount_unit}, DV in "
@@ -1342,11 +1555,16 @@ def write_control_stream(spec: PopulationSpec, *, data: str = "data.csv") -> str
             f"TRANS{advan.trans}", "", "$PK", *pk, "", "$ERROR", *error, ""]
     out += [f"$THETA {t}" for t in thetas]
     out += _omegas(spec, etas)
+    out += _iov_omegas(spec, iov_etas, column)
     out += [f"$SIGMA {s}" for s in sigmas]
     out += ["", "$ESTIMATION METHOD=COND INTER MAXEVAL=9999 PRINT=5", "$COVARIANCE"]
     if spec.prior is not None:
         out.insert(2, f"; the published prior {spec.prior.model} (weight "
                       f"{spec.prior.weight:g}) is not written: no $PRIOR")
+    if iov_etas:
+        out.insert(2, f"; occasions: {column} numbered 1..{occasions} within each subject"
+                      + ("; pkmodel's occasion = \"dose\": number each dosing interval"
+                         if spec.occasions_from_doses else ""))
     if spec.infusion_hours is not None:
         out.insert(2, f"; pkmodel gives infusions without RATE {spec.infusion_hours:g} h: give "
                       "every infusion its RATE in the NONMEM dataset")
@@ -1369,6 +1587,27 @@ def _eta_numbers(spec: PopulationSpec) -> dict[str, int]:
         block = next((b for b in spec.bsv_blocks if name in b), (name,))
         for p in block:
             out.setdefault(p, len(out) + 1)
+    return out
+
+
+def _iov_eta_numbers(spec: PopulationSpec, after: int, occasions: int) -> dict[str, list[int]]:
+    """Each IOV parameter's ETAs, one per occasion, numbered on from the BSV's ``after``."""
+    out: dict[str, list[int]] = {}
+    for name in spec.iov_parameters:
+        out[name] = [after + k for k in range(1, occasions + 1)]
+        after += occasions
+    return out
+
+
+def _iov_omegas(spec: PopulationSpec, iov_etas: dict[str, list[int]], column: str) -> list[str]:
+    """``$OMEGA BLOCK(1)`` of each IOV's first occasion, ``BLOCK(1) SAME`` of the others."""
+    out: list[str] = []
+    for name, numbers in iov_etas.items():
+        prior = spec.parameters[name].iov_prior
+        out.append(f"$OMEGA BLOCK(1) {_num((prior / SD_FACTOR) ** 2)} ; ETA({numbers[0]}) IOV "
+                   f"of {name}, occasion 1 of {column} {_tag(iov_prior=prior)}")
+        out += [f"$OMEGA BLOCK(1) SAME ; ETA({n}) occasion {k}"
+                for k, n in enumerate(numbers[1:], start=2)]
     return out
 
 

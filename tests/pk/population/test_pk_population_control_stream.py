@@ -348,6 +348,157 @@ def test_log_scale_thetas_mu_referencing_and_distributed_error(tmp_path):
     assert "exp of THETA(3) initial estimate" in imported.toml
 
 
+# ----------------------------------------------------------------------------- IOV
+#: Inter-occasion variability in its usual NONMEM coding (after Karlsson and Sheiner 1993): one
+#: ETA per occasion, chosen by IF(OCC.EQ.k), the occasions' $OMEGA BLOCK(1) x then BLOCK(1) SAME
+#: (one variance). Written for the tests.
+IOV_RUN = """\
+$PROBLEM one compartment, IV boluses, IOV on CL
+$INPUT ID TIME AMT DV EVID MDV OCC
+$DATA data.csv IGNORE=@
+$SUBROUTINE ADVAN1 TRANS2
+$PK
+IOV = 0
+IF(OCC.EQ.1) IOV = ETA(3)
+IF(OCC.EQ.2) IOV = ETA(4)
+IF(OCC.EQ.3) IOV = ETA(5)
+TVCL = THETA(1)
+CL = TVCL*EXP(ETA(1)+IOV)
+V = THETA(2)*EXP(ETA(2))
+S1 = V
+$ERROR
+Y = F + F*EPS(1)
+$THETA (0, 0.5) (0, 5)
+$OMEGA 0.09 0.04
+$OMEGA BLOCK(1) 0.0225 ; IOV CL, occasion 1
+$OMEGA BLOCK(1) SAME   ; occasion 2
+$OMEGA BLOCK(1) SAME   ; occasion 3
+$SIGMA 0.01
+"""
+#: IOV_RUN's model by hand: iov_prior 2 x the initial SD sqrt(0.0225).
+IOV_SPEC = PopulationSpec(
+    compartments=1, dosing="bolus", time_unit="hour",
+    parameters={"cl": Parameter(0.5, bsv=True, omega_prior=0.6, unit="L/hour", iov=True,
+                                iov_prior=0.3),
+                "v": Parameter(5.0, bsv=True, omega_prior=0.4, unit="L")},
+    residual=ResidualError("proportional", proportional_prior=0.2))
+_IOV_IFS = """\
+IOV = 0
+IF(OCC.EQ.1) IOV = ETA(3)
+IF(OCC.EQ.2) IOV = ETA(4)
+IF(OCC.EQ.3) IOV = ETA(5)
+"""
+
+
+def test_iov_one_eta_per_occasion_is_read_as_iov_on_the_parameter(tmp_path):
+    imported = read_control_stream(_write(tmp_path, IOV_RUN))
+    assert imported.spec == IOV_SPEC
+    assert _reread(tmp_path, imported.toml) == IOV_SPEC
+    assert 'occasion = "OCC"  # the column of IF(OCC.EQ.k), occasions 1..3' in imported.toml
+    assert "iov = true  # ETA(3), ETA(4), ETA(5): one per occasion 1-3 of OCC (lines 7-9)" \
+        in imported.toml
+    assert "iov_prior = 0.3  # prior width stated by the import: 2 x the initial SD sqrt(" \
+           "0.0225) ($OMEGA line 18" in imported.toml
+    assert not any("IOV" in n for n in imported.notes)  # every IOV line is used
+
+
+IOV_FORMS = {
+    "MU-referenced": ("TVCL = THETA(1)\nCL = TVCL*EXP(ETA(1)+IOV)",
+                      "TVCL = THETA(1)\nMU_1 = LOG(TVCL) + IOV\nCL = EXP(MU_1 + ETA(1))"),
+    "separate EXP, symbols, no IOV = 0": (
+        _IOV_IFS + "TVCL = THETA(1)\nCL = TVCL*EXP(ETA(1)+IOV)",
+        "IF(OCC==1) IOV = ETA(3)\nIF(OCC==2) IOV = ETA(4)\nIF(OCC==3) IOV = ETA(5)\n"
+        "TVCL = THETA(1)\nCL = TVCL*EXP(ETA(1))*EXP(IOV)"),
+    "indicators": (_IOV_IFS, "OCC1 = 0\nOCC2 = 0\nOCC3 = 0\nIF(OCC.EQ.1) OCC1 = 1\n"
+                   "IF(OCC.EQ.2) OCC2 = 1\nIF(OCC.EQ.3) OCC3 = 1\n"
+                   "IOV = OCC1*ETA(3) + OCC2*ETA(4) + ETA(5)*OCC3\n"),
+    "$ABBR REPLACE, BLOCK SAME": (
+        "$OMEGA BLOCK(1) SAME   ; occasion 3",
+        "$OMEGA BLOCK SAME\n$ABBR REPLACE ETA_IOV3=ETA(5)"),
+}
+
+
+@pytest.mark.parametrize("form", list(IOV_FORMS))
+def test_the_usual_codings_of_iov_give_the_same_specification(form, tmp_path):
+    old, new = IOV_FORMS[form]
+    assert old in IOV_RUN
+    text = IOV_RUN.replace(old, new)
+    if form.startswith("$ABBR"):
+        text = text.replace("IOV = ETA(5)", "IOV = ETA_IOV3")
+    assert read_control_stream(_write(tmp_path, text)).spec == IOV_SPEC
+
+
+def test_iov_without_bsv_and_on_two_parameters_shares_the_occasion_column(tmp_path):
+    text = IOV_RUN.replace("OCC", "VISIT").replace("V = THETA(2)*EXP(ETA(2))", """\
+IOVV = 0
+IF(VISIT.EQ.1) IOVV = ETA(6)
+IF(VISIT.EQ.2) IOVV = ETA(7)
+IF(VISIT.EQ.3) IOVV = ETA(8)
+V = THETA(2)*EXP(ETA(2)+IOVV)""").replace("$OMEGA 0.09 0.04", "$OMEGA 0.09 0 FIX").replace(
+        "$SIGMA", "$OMEGA BLOCK(1) 0.01\n$OMEGA BLOCK(1) SAME\n$OMEGA BLOCK(1) SAME\n$SIGMA")
+    imported = read_control_stream(_write(tmp_path, text))
+    assert imported.spec == PopulationSpec(**{
+        **{k: getattr(IOV_SPEC, k) for k in ("compartments", "dosing", "time_unit",
+                                             "residual")},
+        "occasion": "VISIT",
+        "parameters": {"cl": IOV_SPEC.parameters["cl"],
+                       "v": Parameter(5.0, unit="L", iov=True, iov_prior=0.2)}})
+    assert any("ETA(2) of v has $OMEGA 0 FIX" in n for n in imported.notes)
+
+
+#: Refusals of IOV codings pkmodel cannot read: (old, new, line, message) on IOV_RUN.
+IOV_REFUSALS = {
+    "no SAME": ("$OMEGA BLOCK(1) SAME   ; occasion 2", "$OMEGA BLOCK(1) 0.0225", 19,
+                "ETA(4) (occasion 2 of OCC, line 8) does not share the variance of occasion 1"),
+    "diagonal, other values": (
+        "$OMEGA BLOCK(1) 0.0225 ; IOV CL, occasion 1\n$OMEGA BLOCK(1) SAME   ; occasion 2\n"
+        "$OMEGA BLOCK(1) SAME   ; occasion 3", "$OMEGA 0.0225 0.03 0.04", 18,
+        "ETA(4) (occasion 2 of OCC, line 8) does not share the variance"),
+    "in a BLOCK(2)": ("$OMEGA BLOCK(1) 0.0225 ; IOV CL, occasion 1\n$OMEGA BLOCK(1) SAME   ; "
+                      "occasion 2\n$OMEGA BLOCK(1) SAME   ; occasion 3",
+                      "$OMEGA BLOCK(2) 0.0225 0.001 0.0225\n$OMEGA BLOCK(2) SAME", 18,
+                      "ETA(3) (occasion 1 of OCC, line 7) is in a BLOCK(2)"),
+    "SAME after no block": ("$OMEGA BLOCK(1) 0.0225 ; IOV CL, occasion 1", "$OMEGA 0.0225",
+                            19, "SAME repeats the $OMEGA BLOCK just before it, and there is "
+                                "none"),
+    "SAME(n)": ("$OMEGA BLOCK(1) SAME   ; occasion 2\n$OMEGA BLOCK(1) SAME   ; occasion 3",
+                "$OMEGA BLOCK(1) SAME(2)", 19, "write one $OMEGA BLOCK(1) SAME for each"),
+    "occasions not 1..K": ("IF(OCC.EQ.3) IOV = ETA(5)", "IF(OCC.EQ.4) IOV = ETA(5)", 9,
+                           "the occasions of cl's IOV are 1, 2, 4: pkmodel reads occasions "
+                           "numbered 1..K"),
+    "one occasion": ("IF(OCC.EQ.2) IOV = ETA(4)\nIF(OCC.EQ.3) IOV = ETA(5)", "V = V", 7,
+                     "(K at least 2)"),
+    "two columns": ("IF(OCC.EQ.3) IOV = ETA(5)", "IF(VISIT.EQ.3) IOV = ETA(5)", 7,
+                    "the occasions of cl's IOV compare OCC and VISIT"),
+    "a BSV eta SAME": ("$OMEGA 0.09 0.04", "$OMEGA BLOCK(1) 0.09\n$OMEGA BLOCK(1) SAME", 18,
+                       "ETA(2) of v is a SAME block"),
+    "an eta before the IFs": ("IOV = 0", "IOV = ETA(6)", 7, "this IF is not supported"),
+    "indicators from the dataset": ("MDV OCC", "MDV OCC1 OCC2 OCC3", 6,
+                                    "OCC1 is a column of $INPUT"),
+    "other occasions on V": ("V = THETA(2)*EXP(ETA(2))", "IOVV = 0\nIF(OCC.EQ.1) IOVV = ETA(6)\n"
+                             "IF(OCC.EQ.2) IOVV = ETA(7)\nV = THETA(2)*EXP(ETA(2)+IOVV)", 13,
+                             "v's IOV has occasions 1..2 of OCC, cl's 1..3 of OCC"),
+}
+#: The further replacements a refusal needs.
+_IOV_MORE = {
+    "indicators from the dataset": (_IOV_IFS, "IOV = OCC1*ETA(3) + OCC2*ETA(4) + OCC3*ETA(5)\n"),
+    "other occasions on V": ("$SIGMA", "$OMEGA BLOCK(1) 0.01\n$OMEGA BLOCK(1) SAME\n$SIGMA"),
+}
+
+
+@pytest.mark.parametrize("case", list(IOV_REFUSALS))
+def test_iov_outside_the_subset_is_refused_naming_line_and_statement(case, tmp_path):
+    old, new, line, message = IOV_REFUSALS[case]
+    assert old in IOV_RUN
+    text = IOV_RUN.replace(old, new).replace(*_IOV_MORE.get(case, ("", "")))
+    path = _write(tmp_path, text)
+    with pytest.raises(ControlStreamError) as caught:
+        read_control_stream(path)
+    text = str(caught.value)
+    assert text.startswith(f"file {path}, line {line}: "), text
+    assert message in text, text
+
+
 # ----------------------------------------------------------------------------- round trips
 def _declared(name: str, **keys) -> Covariate:
     return Covariate.declared(name, **keys)
@@ -383,13 +534,24 @@ ROUND_TRIPS = {
         covariate_definitions=(_declared("WGT", unit="kg", range=(0.3, 6.0), missing="locf"),
                                _declared("APGR", levels=tuple(range(1, 11)))),
         residual=ResidualError("proportional")),
+    "IOV on CL (with BSV) and V (without), occasions from VISIT": PopulationSpec(
+        compartments=1, dosing="bolus", time_unit="hour", occasion="VISIT",
+        parameters={"cl": Parameter(0.3, bsv=True, iov=True),
+                    "v": Parameter(3.0, iov=True, iov_prior=0.15)}),
+    "IOV in a BSV block, occasions from the doses": PopulationSpec(
+        compartments=2, dosing="oral", time_unit="hour", occasion="dose",
+        parameters={"cl": Parameter(5.0, bsv=True, iov=True, iov_prior=0.2),
+                    "v1": Parameter(40.0, bsv=True), "q": Parameter(2.0),
+                    "v2": Parameter(60.0), "ka": Parameter(1.2, iov=True)},
+        covariates=(CovariateTerm("cl", "WT", "power", 70.0),),
+        bsv_blocks=(("cl", "v1"),)),
 }
 
 
 @pytest.mark.parametrize("name", list(ROUND_TRIPS))
 def test_export_then_import_gives_the_specification_back(name, tmp_path):
     spec = ROUND_TRIPS[name]
-    text = write_control_stream(spec)
+    text = write_control_stream(spec, occasions=3)  # unused without IOV
     imported = read_control_stream(_write(tmp_path, text))
     assert imported.spec == spec, name
     assert _reread(tmp_path, imported.toml) == spec
@@ -479,3 +641,18 @@ def test_the_docs_example_is_what_import_nonmem_writes(tmp_path):
     assert [line.split("  #")[0] for line in toml.splitlines() if line and line[0] != "#"] \
         == [line for line in plain.splitlines() if line]
 
+
+
+def test_the_docs_iov_export_is_what_export_nonmem_writes(tmp_path):
+    """The lines the page shows for the specification of its *Inter-occasion variability*
+    section, exported with 3 occasions, in their order; read back, the same specification."""
+    page = (ROOT / "docs" / "population_pk.md").read_text(encoding="utf-8")
+    toml = re.search(r"```toml\n(.*?)```", page.split("### Inter-occasion variability")[1],
+                     flags=re.DOTALL).group(1)
+    spec = _reread(tmp_path, toml)
+    shown = re.search(r"--occasions 3` writes, among its lines:\n\n```text\n(.*?)```",
+                      _doc_section(), flags=re.DOTALL).group(1).splitlines()
+    text = write_control_stream(spec, occasions=3)
+    written = text.splitlines()
+    assert [line for line in written if line in shown] == shown
+    assert read_control_stream(_write(tmp_path, text)).spec == spec

@@ -234,7 +234,11 @@ def test_model_data_index_each_observation_by_subject_and_occasion():
         "cl": Parameter(0.5, bsv=True), "v": Parameter(5.0)}})).obs_occasion is None
 
 
-def test_a_control_stream_export_refuses_iov_naming_it():
-    with pytest.raises(SpecificationError, match=r"inter-occasion variability of cl is not "
-                                                 r"exported.*OCC\.EQ\.k"):
-        write_control_stream(SPEC)
+def test_a_control_stream_export_writes_iov_given_the_number_of_occasions():
+    for occasions in (None, 1, 2.0):
+        with pytest.raises(SpecificationError, match=r"inter-occasion variability of cl .*"
+                                                     r"--occasions K"):
+            write_control_stream(SPEC, occasions=occasions)
+    text = write_control_stream(SPEC, occasions=3)
+    assert "IF(OCC.EQ.3) IOVCL = ETA(5)" in text and "CL = TVCL*EXP(ETA(1)+IOVCL)" in text
+    assert text.count("$OMEGA BLOCK(1) SAME") == 2
