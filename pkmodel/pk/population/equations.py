@@ -54,7 +54,7 @@ ROUTES = ("bolus", "infusion", "oral")
 AT_OBSERVATIONS = "@obs"
 
 __all__ = ["AT_OBSERVATIONS", "ROUTES", "individual_log_parameters", "omega_matrix",
-           "pair_arrays", "predict", "random_etas", "residual_sd"]
+           "pair_arrays", "predict", "random_etas", "residual_sd", "sum_by_group"]
 
 
 def pair_arrays(spec: PopulationSpec, data: PopulationData) -> dict[str, np.ndarray]:
@@ -190,18 +190,28 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
 
         values = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in subject_level.items()}
         if any(k + AT_OBSERVATIONS in log_params for k in values):
-            p = {k: np.exp(to_pairs(v) + np.asarray(log_params[k + AT_OBSERVATIONS],
-                                                    dtype=float)[..., obs])
-                 if k + AT_OBSERVATIONS in log_params else np.exp(to_pairs(v))
-                 for k, v in values.items()}
-            terms = None
+            # the parameters of each observation (its subject's, shifted), and the disposition
+            # constants once per observation, not once per pair
+            n_obs = arrays["obs_zeros"].size
+            obs_subject = np.zeros(n_obs, dtype=np.int64)
+            obs_subject[obs] = subject
+
+            def at_obs(k, v):
+                v = v[..., obs_subject] if v.shape[-1] > 1 else v
+                shift = log_params.get(k + AT_OBSERVATIONS)
+                return v if shift is None else v + np.asarray(shift, dtype=float)
+
+            def gather(v):  # per observation (or shared: a last axis of 1) to pairs
+                return v[..., obs if v.shape[-1] > 1 else np.zeros_like(obs)]
+
+            units = {k: np.exp(at_obs(k, v)) for k, v in values.items()}
         else:  # the disposition constants once per subject, not once per pair
-            by_subject = {k: np.exp(v) for k, v in values.items()}
-            terms = [(to_pairs(np.asarray(c)), to_pairs(np.asarray(lam)))
-                     for c, lam in spec.structure.impulse_response(by_subject, np)]
-            p = _Gathered(by_subject, to_pairs)  # the few the routes read (ka), when read
+            units, gather = {k: np.exp(v) for k, v in values.items()}, to_pairs
+        terms = [(gather(np.asarray(c)), gather(np.asarray(lam)))
+                 for c, lam in spec.structure.impulse_response(units, np)]
+        p = _Gathered(units, gather)  # the few the routes read (ka), when read
         conc = _pair_concentrations(spec.structure, p, arrays, np, terms=terms)
-        return _sum_by_observation(conc, obs, arrays["obs_zeros"].size)
+        return sum_by_group(conc, obs, arrays["obs_zeros"].size)
     p = {}
     for k, v in subject_level.items():
         if k + AT_OBSERVATIONS in log_params:
@@ -214,7 +224,8 @@ def predict(spec: PopulationSpec, arrays: dict, log_params: dict, xp: ModuleType
 
 
 class _Gathered(Mapping):
-    """Per-subject values indexed by pair on first use (a structure reads few of them)."""
+    """Per-subject (or per-observation) values indexed by pair on first use (a structure reads
+    few of them)."""
 
     def __init__(self, values: dict, gather) -> None:
         self._values, self._gather, self._done = values, gather, {}
@@ -231,16 +242,18 @@ class _Gathered(Mapping):
         return len(self._values)
 
 
-def _sum_by_observation(conc: np.ndarray, obs: np.ndarray, n_obs: int) -> np.ndarray:
-    """``out[..., i] = sum of conc[..., j] over the pairs j of observation i`` (NumPy)."""
-    out = np.zeros((*conc.shape[:-1], n_obs))
-    if obs.size == 0:
+def sum_by_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """``out[..., g] = sum of values[..., j] over the j with group[j] == g`` (NumPy): the pairs
+    of each observation, the observations of each subject or occasion. A segmented sum when the
+    groups come in order (as :func:`pair_arrays` and the data give them), else ``np.add.at``."""
+    out = np.zeros((*values.shape[:-1], n_groups))
+    if group.size == 0:
         return out
-    if np.all(obs[1:] >= obs[:-1]):  # pairs grouped by observation (as pair_arrays gives them)
-        starts = np.flatnonzero(np.r_[True, obs[1:] != obs[:-1]])
-        out[..., obs[starts]] = np.add.reduceat(conc, starts, axis=-1)
+    if np.all(group[1:] >= group[:-1]):
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        out[..., group[starts]] = np.add.reduceat(values, starts, axis=-1)
     else:
-        np.add.at(out, (..., obs), conc)
+        np.add.at(out, (..., group), values)
     return out
 
 

@@ -33,12 +33,13 @@ from pkmodel.pk.population.equations import (
     omega_matrix,
     predict,
     residual_sd,
+    sum_by_group,
 )
 from pkmodel.pk.population.spec import PopulationSpec
 
-__all__ = ["OCCASION_NODES", "QUADRATURE_NODES", "log_density", "observation_log_likelihood",
-           "posterior_values", "predictive_groups", "quadrature_nodes",
-           "subject_log_likelihood"]
+__all__ = ["IOV_QUADRATURE_NODES", "OCCASION_NODES", "QUADRATURE_NODES", "log_density",
+           "observation_log_likelihood", "posterior_values", "predictive_groups",
+           "quadrature_nodes", "subject_log_likelihood"]
 
 #: Quadrature nodes per subject that integrate its random effects out of its likelihood.
 QUADRATURE_NODES = 64
@@ -129,9 +130,9 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
     arrays = model_data(spec, data)
     n_draws = next(iter(values.values())).shape[0]
     n_sub = data.n_subjects
-    membership = (data.obs_subject[:, None] == np.arange(n_sub)[None, :]).astype(float)
     if not names and not spec.iov_parameters:
-        return observation_log_likelihood(spec, data, values) @ membership
+        return sum_by_group(observation_log_likelihood(spec, data, values), data.obs_subject,
+                            n_sub)
     k = len(names)
     eta = np.zeros((1, n_sub, 0))
     post_eta = np.zeros((n_draws, n_sub, 0))
@@ -142,7 +143,9 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
         centred = post_eta - mean
         cov = np.einsum("sik,sil->ikl", centred, centred) / max(n_draws - 1, 1)
         chol_post = np.linalg.cholesky(cov + 1e-12 * np.eye(k))  # (n_sub, k, k)
-        z, log_w = quadrature_nodes(k)
+        # with occasions, each eta node multiplies the occasions' nodes: fewer of them
+        z, log_w = quadrature_nodes(k, QUADRATURE_NODES if not spec.iov_parameters
+                                    else IOV_QUADRATURE_NODES)
         eta = mean + np.einsum("ikl,ml->mik", chol_post, z)  # (M, n_sub, k)
         # log |L_i| + log w_j - log phi(z_j): the change of variable and the rule's weights
         log_jac = np.sum(np.log(np.diagonal(chol_post, axis1=-2, axis2=-1)), axis=-1)
@@ -170,7 +173,7 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
             vals |= occasions.kappa  # (M, N, n_sub, n_occasions)
         pred = predict(spec, arrays, individual_log_parameters(spec, arrays, vals))
         dens = log_density(spec, data, pred, vals)
-        ll = (dens @ membership if occasions is None
+        ll = (sum_by_group(dens, data.obs_subject, n_sub) if occasions is None
               else occasions.integrate(dens, vals))  # (B, M, n_sub)
         if not k:
             out[start:stop] = ll[:, 0]
@@ -182,8 +185,12 @@ def subject_log_likelihood(spec: PopulationSpec, data: PopulationData,
     return out
 
 
-#: Quadrature nodes per occasion that integrate its occasion effects (kappas) out.
-OCCASION_NODES = 16
+#: Quadrature nodes per occasion that integrate its occasion effects (kappas) out, and the
+#: eta nodes of a model with occasions (the cost is their product; on the test's subjects 5 x 5
+#: eta nodes and 8 kappa nodes agree with 8 x 8 and 16 to 0.001, with importance sampling to
+#: 0.005).
+OCCASION_NODES = 8
+IOV_QUADRATURE_NODES = 25
 
 
 class _Occasions:
@@ -196,9 +203,9 @@ class _Occasions:
         n_sub, n_occ = data.n_subjects, max(data.n_occasions, 1)
         cell = arrays["obs_kappa_index"]
         self.cells = np.unique(cell)  # those with observations
-        self.obs_cell = (cell[:, None] == self.cells[None, :]).astype(float)  # (n_obs, C)
+        self.obs_cell = np.searchsorted(self.cells, cell)  # each observation's cell, 0..C-1
         subject = self.cells // n_occ
-        self.cell_subject = (subject[:, None] == np.arange(n_sub)[None, :]).astype(float)
+        self.cell_subject, self.n_sub = subject, n_sub
         self.nodes, log_w = quadrature_nodes(len(self.names), OCCASION_NODES)  # (N, q)
         # each cell's kappa regressed on its subject's etas over the draws
         x = post_eta[:, subject] - post_eta[:, subject].mean(axis=0)  # (S, C, k)
@@ -226,13 +233,14 @@ class _Occasions:
     def integrate(self, dens: np.ndarray, vals: dict) -> np.ndarray:
         """``(B, M, n_sub)``: the log likelihood of each subject at each eta node, its
         occasions' kappas integrated out, from the log densities ``(B, M, N, n_obs)``."""
-        ll = dens @ self.obs_cell  # (B, M, N, C)
+        ll = sum_by_group(dens, self.obs_cell, self.cells.size)  # (B, M, N, C)
         for p in self.names:
             kappa = self.kappa[f"kappa_{p}"]
             kappa = kappa.reshape(*kappa.shape[:2], -1)[..., self.cells]  # (M, N, C)
             omega = vals[f"omega_iov_{p}"]  # (B, 1, 1, 1)
             ll = ll - 0.5 * (kappa / omega) ** 2 - np.log(omega) - 0.5 * np.log(2 * np.pi)
-        return logsumexp(ll + self.log_node, axis=2) @ self.cell_subject
+        return sum_by_group(logsumexp(ll + self.log_node, axis=2), self.cell_subject,
+                            self.n_sub)
 
 
 def predictive_groups(spec: PopulationSpec, data: PopulationData, posterior: xr.Dataset,
