@@ -26,7 +26,12 @@ from pkmodel.model_cache import (
     load_or_compile,
     model_key,
 )
-from pkmodel.pk.population.build import build_model, individual_log_parameters, model_data
+from pkmodel.pk.population.build import (
+    build_model,
+    censored_terms,
+    individual_log_parameters,
+    model_data,
+)
 from pkmodel.pk.population.data import PopulationData
 from pkmodel.pk.population.spec import PopulationSpec
 from pkmodel.sampling import exact_arithmetic
@@ -89,7 +94,8 @@ def cache_key(spec: PopulationSpec, n_subjects: int, machine: str,
     """The cache key of the compiled model: the specification without what only prepares the
     data (units, LLOQ, BLQ method, infusion duration, a published prior's numbers), the number
     of subjects, the event arrays the data need (``pair_route_*``, ``pair_ss*``: NONMEM
-    routes and steady states), the covariates that change within a subject (their
+    routes and steady states) and the censored terms (``censored_below``,
+    ``censored_above``), the covariates that change within a subject (their
     per-observation terms are in the graph only then), the number of occasions of a model with
     inter-occasion variability, the sources that build the model, the
     library versions and the
@@ -144,6 +150,7 @@ def sampler_model(spec: PopulationSpec, data: PopulationData) -> SamplerModel:
     arrays = model_data(spec, full)  # the empty slots' weights are 1 (centring.py)
     directory, machine = cache_location()
     events = tuple(sorted(k for k in arrays if k.startswith(("pair_route_", "pair_ss"))))
+    events += tuple(f"censored_{name}" for name in censored_terms(data))
     key = cache_key(spec, full.n_subjects, machine, events, tuple(data.obs_covariates),
                     data.n_occasions)
     model = load_or_compile(key, directory, lambda: compile_model(spec, full))
