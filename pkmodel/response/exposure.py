@@ -18,7 +18,8 @@ patient widens their outcome's distribution as much as the fitted ``b_gain`` mak
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,14 +31,18 @@ from pkmodel.pk.gain import LogGain, log_gain_posterior
 from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
-from pkmodel.pk.resolver import resolve_model
+from pkmodel.pk.resolver import resolve_model, resolve_population_draws
 
-__all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
-           "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels", "table_gain"]
+__all__ = ["GAIN_SEED", "POPULATION_SEED", "Exposure", "ExposureInputs", "cohort_regimens",
+           "exposure_inputs", "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels",
+           "table_gain"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
 GAIN_SEED = 20190601
+#: The seed of the draws of the population PK parameters (``population_draws=K``): fixed for
+#: the same reason, so that the K designs do not depend on the seed of the fit.
+POPULATION_SEED = 20110701
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,29 @@ class Exposure:
         Values stated for cohort columns the cohort lacks or leaves empty, e.g.
         ``{"albumin_g_l": 40}``; without one, a missing PK covariate is an error naming the
         patient. Recorded with the fit.
+    population_draws : int or sequence of PopulationModel, optional
+        Propagate the uncertainty of the PK model's population parameters (typical values,
+        covariate effects, omegas, residual error): the remission model is fitted once per
+        draw of them, each with the exposure gains that draw gives, and the posteriors are
+        pooled (``docs/exposure.md``). An integer K: K draws of the population fit's posterior
+        (``pk_model`` a ``POPFIT.nc`` or a fit), or from the sampling distribution of a library
+        model's estimates (published RSEs where known, stated defaults otherwise:
+        :mod:`pkmodel.pk.published_uncertainty`), chosen with the fixed
+        :data:`POPULATION_SEED`. A sequence: those population models (a bootstrap of your own
+        NONMEM run, say). ``None`` (default): the population parameters are taken as known
+        (one fit, K times faster). Kept as the models themselves, recorded with the fit.
+    population_source : str, optional
+        Where the draws come from, in words; filled in when not given.
     """
 
     pk_model: str | PopulationModel = "fasanmade2011"
     baseline_regimen: str = "5 mg/kg q8w"
     assume: Mapping[str, float] = field(default_factory=dict)
+    population_draws: int | Sequence[PopulationModel] | None = None
+    population_source: str = ""
 
     def __post_init__(self) -> None:
+        self._resolve_population_draws()
         model = resolve_model(self.pk_model)
         # a library model by its name; any other by its numbers, never a path that may change
         if not _is_library(model):
@@ -87,10 +108,42 @@ class Exposure:
         for column, value in self.assume.items():
             _check_assumed(column, value)
 
+    def _resolve_population_draws(self) -> None:
+        """``population_draws`` as a tuple of models (or ``None``), with their source."""
+        draws = self.population_draws
+        if draws is None:
+            return
+        if isinstance(draws, int | np.integer) and not isinstance(draws, bool):
+            models, source = resolve_population_draws(self.pk_model, int(draws),
+                                                      random_seed=POPULATION_SEED)
+        elif isinstance(draws, Sequence) and not isinstance(draws, str) and len(draws) > 0:
+            models = [resolve_model(m) for m in draws]
+            source = f"{len(models)} population PK models given"
+        else:
+            raise SpecificationError(
+                f"population_draws must be a number of draws (e.g. 10) or a non-empty list of "
+                f"population PK models, not {draws!r}")
+        object.__setattr__(self, "population_draws", tuple(models))
+        object.__setattr__(self, "population_source", self.population_source or source)
+
     @property
     def model(self) -> PopulationModel:
         """The population PK model."""
         return get_model(self.pk_model)
+
+    @property
+    def propagated(self) -> bool:
+        """Whether the PK population's uncertainty is propagated (``population_draws``)."""
+        return bool(self.population_draws)
+
+    def central(self) -> Exposure:
+        """This exposure with the population parameters taken as known (``pk_model``'s)."""
+        return dataclasses.replace(self, population_draws=None, population_source="")
+
+    def components(self) -> tuple[Exposure, ...]:
+        """One exposure per population draw, each with that draw as its PK model."""
+        return tuple(dataclasses.replace(self.central(), pk_model=m)
+                     for m in self.population_draws or ())
 
     @property
     def baseline(self) -> Regimen:
@@ -100,8 +153,12 @@ class Exposure:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         pk = self.pk_model
-        return {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
-                "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
+        out = {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
+               "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
+        if self.propagated:
+            out |= {"population_draws": [m.to_dict() for m in self.population_draws],
+                    "population_source": self.population_source}
+        return out
 
     @classmethod
     def from_any(cls, value) -> Exposure | None:
@@ -113,10 +170,11 @@ class Exposure:
         if isinstance(value, cls):
             return value
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"pk_model", "baseline_regimen", "assume"})
+            known = [f.name for f in dataclasses.fields(cls)]
+            unknown = sorted(set(value) - set(known))
             if unknown:
                 raise SpecificationError(f"unknown exposure option(s) {unknown}; they are "
-                                         "pk_model, baseline_regimen, assume")
+                                         f"{', '.join(known)}")
             return cls(**value)
         raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
 
