@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -106,14 +106,16 @@ def _coefficient(effect, rse: float, rng: np.random.Generator):
     return float(c + rse * abs(c) * rng.standard_normal())
 
 
-def _one_draw(model: PopulationModel, k: int, rng: np.random.Generator) -> PopulationModel:
-    typical = {p: _lognormal(v, _rse(model, "typical", p)[0], rng)
-               for p, v in model.typical.items()}
+def _one_draw(model: PopulationModel, k: int, rng: np.random.Generator,
+              kinds: Collection[str]) -> PopulationModel:
+    def rse(kind: str, name: str) -> float:  # 0 for a kind left out: its estimates kept
+        return _rse(model, kind, name)[0] if kind in kinds else 0.0
+
+    typical = {p: _lognormal(v, rse("typical", p), rng) for p, v in model.typical.items()}
     effects = tuple(dataclasses.replace(e, coefficient=_coefficient(
-        e, _rse(model, "coefficient", _effect_name(e))[0], rng)) for e in model.effects)
-    omega2 = {p: _lognormal(v, _rse(model, "omega2", p)[0], rng)
-              for p, v in model.omega2.items()}
-    residual = {k_: _lognormal(getattr(model, k_), _rse(model, "residual", k_)[0], rng)
+        e, rse("coefficient", _effect_name(e)), rng)) for e in model.effects)
+    omega2 = {p: _lognormal(v, rse("omega2", p), rng) for p, v in model.omega2.items()}
+    residual = {k_: _lognormal(getattr(model, k_), rse("residual", k_), rng)
                 for k_ in ("proportional_sd", "additive_sd_ug_ml")}
     return dataclasses.replace(
         model, name=f"{model.name}_draw{k}", aliases=(), typical=typical, effects=effects,
@@ -124,7 +126,8 @@ def _one_draw(model: PopulationModel, k: int, rng: np.random.Generator) -> Popul
 
 
 def published_model_draws(model: PopulationModel, n: int, *,
-                          random_seed: int | None = None) -> list[PopulationModel]:
+                          random_seed: int | None = None,
+                          kinds: Collection[str] = tuple(DEFAULT_RSE)) -> list[PopulationModel]:
     """``n`` populations drawn from the sampling distribution of ``model``'s estimates.
 
     Parameters
@@ -136,6 +139,10 @@ def published_model_draws(model: PopulationModel, n: int, *,
         Number of draws, 1 or more.
     random_seed : int, optional
         The one seed.
+    kinds : collection of str, default all
+        The kinds of estimates drawn (``typical``, ``coefficient``, ``omega2``,
+        ``residual``); the others keep their estimates (to see what each source adds). The
+        same seed draws the same numbers for a kind whatever the others.
 
     Returns
     -------
@@ -150,5 +157,8 @@ def published_model_draws(model: PopulationModel, n: int, *,
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise SpecificationError(f"the number of population draws must be a positive integer, "
                                  f"not {n!r}")
+    unknown = sorted(set(kinds) - set(DEFAULT_RSE))
+    if unknown:
+        raise SpecificationError(f"kinds names {unknown}; they are {', '.join(DEFAULT_RSE)}")
     rng = np.random.default_rng(resolve_seed(random_seed))
-    return [_one_draw(model, k, rng) for k in range(int(n))]
+    return [_one_draw(model, k, rng, kinds) for k in range(int(n))]
