@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -106,12 +107,14 @@ def propagation(args) -> None:
                                             pk_scale=scale)
         cohort = pkmodel.read_cohort(frame)
         for name, exposure in (("fixed", {}), ("propagated", {"population_draws": draws})):
+            start = time.perf_counter()
             fit = _fit(cohort, exposure, args, seed)
             mean, sd, lo, hi = _b_gain(fit)
             rows[name].append((mean, sd, lo, hi))
-            print(f"seed {seed} {name}: b_gain {mean:.3f} (SD {sd:.3f}, 90% {lo:.2f} to "
-                  f"{hi:.2f}), covers {lo < TRUTH['b_gain'] < hi}, gate "
-                  f"{fit.diagnostics.converged}", flush=True)
+            print(f"seed {seed} {name}: {cohort.data['patient_id'].nunique()} patients, b_gain "
+                  f"{mean:.3f} (SD {sd:.3f}, 90% {lo:.2f} to {hi:.2f}), covers "
+                  f"{lo < TRUTH['b_gain'] < hi}, gate {fit.diagnostics.converged} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
     t = TRUTH["b_gain"]
     for name, values in rows.items():
         a = np.array(values)
@@ -138,11 +141,15 @@ def sources(args) -> None:
         runs[f"propagated: {label}"] = {"population_draws": published_model_draws(
             model, args.k, random_seed=1, kinds=kinds)}
     base = None
+    print(f"{cohort.data['patient_id'].nunique()} patients fitted, K = {args.k}")
     for label, exposure in runs.items():
-        mean, sd, lo, hi = _b_gain(_fit(cohort, exposure, args, 300))
+        start = time.perf_counter()
+        fit = _fit(cohort, exposure, args, 300)
+        mean, sd, lo, hi = _b_gain(fit)
         base = base or hi - lo
         print(f"{label}: b_gain {mean:.3f}, SD {sd:.3f}, 90% interval {lo:.3f} to {hi:.3f}, "
-              f"width {hi - lo:.3f} ({(hi - lo) / base:.2f} x fixed)", flush=True)
+              f"width {hi - lo:.3f} ({(hi - lo) / base:.2f} x fixed), gate "
+              f"{fit.diagnostics.converged} ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 def main() -> None:

@@ -34,8 +34,8 @@ from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.resolver import resolve_model, resolve_population_draws
 
 __all__ = ["GAIN_SEED", "POPULATION_SEED", "Exposure", "ExposureInputs", "cohort_regimens",
-           "exposure_inputs", "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels",
-           "table_gain"]
+           "exposure_inputs", "fitted_pk_model", "gain_models", "per_sample", "pk_covariates",
+           "regimen_gain", "regimen_labels", "table_gain"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
@@ -214,6 +214,27 @@ def fitted_pk_model(exposure: Mapping) -> PopulationModel:
     return get_model(exposure["pk_model"])
 
 
+def gain_models(exposure: Mapping) -> list[PopulationModel]:
+    """The PK model of each block of a fit's posterior samples: the K population draws of a
+    fit pooled over them (``population_uncertainty``, in the order of their chains), or the
+    fit's one model (:func:`fitted_pk_model`)."""
+    record = exposure.get("population_uncertainty") or {}
+    if "models" in record:
+        return [PopulationModel.from_dict(m) for m in record["models"]]
+    return [fitted_pk_model(exposure)]
+
+
+def per_sample(values: np.ndarray, n_samples: int) -> np.ndarray:
+    """Values of each population draw, shape (K, rows), as values per posterior sample, shape
+    (samples, rows): each draw's over the samples of its chains (the chains of the K draws
+    follow one another, with the same draws each, :mod:`pkmodel.response.pooling`). Values of
+    one model, shape (rows,), are returned as they are."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        return values
+    return np.repeat(values, n_samples // values.shape[0], axis=0)
+
+
 @dataclass(frozen=True)
 class ExposureInputs:
     """Each fitted patient's regimen label and log exposure gain, and what the fit records."""
@@ -309,23 +330,30 @@ def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
     """Log exposure gains of new patients under the fit's PK model (one row per patient).
 
     ``columns`` holds the cohort columns of the PK covariates, one value or one per row; those
-    left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``).
+    left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``). For a
+    fit pooled over K draws of the PK population, the gains under each draw: arrays of shape
+    (K, rows), which :func:`per_sample` spreads over the posterior samples.
     """
     exp = meta["exposure"]
-    model = fitted_pk_model(exp)
     baseline = parse_regimen(exp["baseline_regimen"])
     n = np.asarray(log_tl).shape[-1]
     given = {c: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for c, v in columns.items()
              if v is not None}
     full = {c: given.get(c, np.full(n, v)) for c, v in exp["reference_columns"].items()}
-    cov = pk_covariates(model, full)
-    for name, value in cov.items():
-        check_covariate(name, value)
     dose = np.array([r.dose_mg_kg for r in regimens], dtype=float)
     interval = np.array([r.interval_weeks for r in regimens], dtype=float)
-    return log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
-                              np.asarray(tl_cens), cov, dose, interval, baseline=baseline,
-                              random_seed=GAIN_SEED)
+    gains = []
+    for model in gain_models(exp):
+        cov = pk_covariates(model, full)
+        for name, value in cov.items():
+            check_covariate(name, value)
+        gains.append(log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
+                                        np.asarray(tl_cens), cov, dose, interval,
+                                        baseline=baseline, random_seed=GAIN_SEED))
+    if len(gains) == 1:
+        return gains[0]
+    return LogGain(*(np.stack([getattr(g, f.name) for g in gains])
+                     for f in dataclasses.fields(LogGain)))
 
 
 def table_gain(meta: dict, table: pd.DataFrame) -> tuple[LogGain, dict[str, float]]:

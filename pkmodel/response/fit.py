@@ -389,10 +389,11 @@ class RemissionFit(BayesianFit):
             disease = table["disease"].to_numpy()
         gain, assumed = {}, {}
         if exposure:
-            from pkmodel.response.exposure import table_gain
+            from pkmodel.response.exposure import per_sample, table_gain
 
             found, assumed = table_gain(meta, table)
-            gain = {"log_gain": found.mean, "log_gain_sd": found.sd}
+            gain = {"log_gain": per_sample(found.mean, predictor.n_samples),
+                    "log_gain_sd": per_sample(found.sd, predictor.n_samples)}
         p = predictor.p_remission(
             log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
             table["month"].to_numpy(), covariates=z, disease=disease,

@@ -154,5 +154,6 @@ def _pooled_fit(spec: RemissionModel, cohort: Cohort, settings: SamplerSettings,
     record["population_uncertainty"] = {
         "n_draws": len(trees), "chains_per_draw": settings.chains,
         "source": exposure.population_source,
-        "draws": [m.name for m in exposure.population_draws]}
+        "draws": [m.name for m in exposure.population_draws],
+        "models": [m.to_dict() for m in exposure.population_draws]}
     return pool_trees(trees), record

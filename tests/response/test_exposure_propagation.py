@@ -76,7 +76,7 @@ def test_bad_population_draws_are_refused_with_the_fix():
         with pytest.raises(SpecificationError, match="population"):
             Exposure(population_draws=bad)
     local = dataclasses.replace(get_model("fasanmade2011"), name="mine", aliases=())
-    with pytest.raises(SpecificationError, match="without their uncertainty.*POPFIT"):
+    with pytest.raises(SpecificationError, match=r"without their uncertainty.*POPFIT"):
         Exposure(pk_model=local, population_draws=3)
     with pytest.raises(SpecificationError, match="unknown exposure option"):
         Exposure.from_any({"population_draw": 3})
@@ -160,6 +160,17 @@ def test_pooled_posterior_is_the_mixture_of_the_component_fits(small_cohort, tmp
     assert np.var(post["b_gain"].values) == pytest.approx(
         np.mean([np.var(x) for x in parts]) + between, rel=1e-9)
     assert between > 0.05**2  # (here 0.17 apart: a population with little distribution)
+    # curves and predictions: each draw's chains with the gains under that draw's population
+    curve = {name: f.remission_curve(tl=[3.0, 8.0], strategy=["5 mg/kg q4w", "10 mg/kg q8w"])[
+        "p_remission"].values for name, f in (("pooled", pooled), ("fixed", fixed),
+                                              ("alone", alone))}
+    np.testing.assert_allclose(curve["pooled"][:2], curve["fixed"], rtol=1e-12)
+    np.testing.assert_allclose(curve["pooled"][2:], curve["alone"], rtol=1e-12)
+    table = small_cohort.data.drop_duplicates("patient_id").head(3)
+    means = {name: f.predict(table)["p_remission"].to_numpy()
+             for name, f in (("pooled", pooled), ("fixed", fixed), ("alone", alone))}
+    np.testing.assert_allclose(means["pooled"], (means["fixed"] + means["alone"]) / 2,
+                               rtol=1e-9)
     # recorded, gated per component, saved and loaded
     record = pooled.meta["exposure"]["population_uncertainty"]
     assert record["n_draws"] == 2 and record["chains_per_draw"] == 2
