@@ -147,8 +147,13 @@ def sources(args) -> None:
         fit = _fit(cohort, exposure, args, 300)
         mean, sd, lo, hi = _b_gain(fit)
         base = base or hi - lo
+        # the law of total variance over the draws: within (mean of the draws' variances) and
+        # between (variance of the draws' means), the part the population's uncertainty adds
+        per_draw = fit.posterior["b_gain"].values.reshape(max(fit.population_draws, 1), -1)
+        within, between = np.mean(per_draw.var(axis=1)), np.var(per_draw.mean(axis=1))
         print(f"{label}: b_gain {mean:.3f}, SD {sd:.3f}, 90% interval {lo:.3f} to {hi:.3f}, "
-              f"width {hi - lo:.3f} ({(hi - lo) / base:.2f} x fixed), gate "
+              f"width {hi - lo:.3f} ({(hi - lo) / base:.2f} x fixed), within-draw SD "
+              f"{np.sqrt(within):.3f}, between-draw SD {np.sqrt(between):.3f}, gate "
               f"{fit.diagnostics.converged} ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
