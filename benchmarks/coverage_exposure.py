@@ -11,7 +11,8 @@ of the means against the mean posterior SD.
 
 ``propagation``: the PK population itself is uncertain. Each replicate draws its true
 population's typical values (CL, V1, Q, V2) log-normally around Fasanmade 2011's, log-SD
-``--population-sd`` each, and generates its cohort from that population; the fits use
+``--population-sd`` each, and generates its cohort from that population (every patient fitted,
+whatever the trough, so that the cohorts keep their size); the fits use
 Fasanmade 2011 as published, once with its population taken as known and once with
 ``population_draws`` = K models whose typical values are drawn from the same distribution (the
 uncertainty the truth was drawn from; covariate effects, omegas and residual error as
@@ -25,7 +26,7 @@ propagated with each kind of estimate drawn alone from its published RSEs or sta
 residual SDs) and with all of them: how much each source widens the interval.
 
     .venv/bin/python benchmarks/coverage_exposure.py [--replicates 8]
-    .venv/bin/python benchmarks/coverage_exposure.py propagation [--replicates 16] [--k 8]
+    .venv/bin/python benchmarks/coverage_exposure.py propagation [--replicates 8] [--k 4]
     .venv/bin/python benchmarks/coverage_exposure.py sources [--k 8]
 """
 
@@ -105,7 +106,8 @@ def propagation(args) -> None:
         scale = dict(zip(PARAMETERS, np.exp(args.population_sd * z).tolist(), strict=True))
         frame, _ = simulate_exposure_cohort(args.patients, 5, **TRUTH, **COHORT, seed=seed,
                                             pk_scale=scale)
-        cohort = pkmodel.read_cohort(frame)
+        # every patient fitted (no TL >= 3 rule): a slower true population leaves as many
+        cohort = pkmodel.read_cohort(frame, min_tl_ug_ml=None)
         for name, exposure in (("fixed", {}), ("propagated", {"population_draws": draws})):
             start = time.perf_counter()
             fit = _fit(cohort, exposure, args, seed)
