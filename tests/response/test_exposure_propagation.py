@@ -171,6 +171,8 @@ def test_pooled_posterior_is_the_mixture_of_the_component_fits(small_cohort, tmp
              for name, f in (("pooled", pooled), ("fixed", fixed), ("alone", alone))}
     np.testing.assert_allclose(means["pooled"], (means["fixed"] + means["alone"]) / 2,
                                rtol=1e-9)
+    rec = pooled.recommend(tl_ug_ml=4.0, weight_kg=70, albumin_g_l=40)
+    assert any("central model fasanmade2011 only" in note for note in rec.notes)
     # recorded, gated per component, saved and loaded
     record = pooled.meta["exposure"]["population_uncertainty"]
     assert record["n_draws"] == 2 and record["chains_per_draw"] == 2
