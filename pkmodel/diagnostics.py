@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["BFMI_MIN", "ESS_MIN", "RHAT_MAX", "TREEDEPTH_MAX_FRACTION", "TUNE_MIN",
-           "Diagnostics", "compute_diagnostics"]
+           "Diagnostics", "combine_diagnostics", "compute_diagnostics"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -201,3 +201,31 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     return Diagnostics(max_rhat, bulk, tail, divergences, n_draws, worst, converged, tuning,
                        min_bfmi, depth, worst_ess, int(posterior.sizes["chain"]),
                        hierarchical_priors)
+
+
+def combine_diagnostics(parts: list[Diagnostics]) -> Diagnostics:
+    """The gate of a fit pooled from independently sampled components (each its own posterior:
+    the fits of K draws of the PK population, :mod:`pkmodel.response.pooling`).
+
+    It passes when every component passes. The worst component's R-hat and smallest ESS are
+    reported (with the parameter), the divergences of all components summed, the smallest
+    E-BFMI and the largest tree-depth fraction kept; ``n_draws`` counts every draw and
+    ``n_chains`` is the fewest chains of a component (R-hat compares the chains of one
+    component, never chains of different components).
+    """
+    worst = max(parts, key=lambda d: d.max_rhat if np.isfinite(d.max_rhat) else np.inf)
+    low = min(parts, key=lambda d: min(d.min_ess_bulk, d.min_ess_tail))
+    tuning = {d.tuning_steps for d in parts}
+    return Diagnostics(
+        max_rhat=worst.max_rhat, min_ess_bulk=min(d.min_ess_bulk for d in parts),
+        min_ess_tail=min(d.min_ess_tail for d in parts),
+        divergences=sum(d.divergences for d in parts), n_draws=sum(d.n_draws for d in parts),
+        worst_parameter=worst.worst_parameter, converged=all(d.converged for d in parts),
+        tuning_steps=tuning.pop() if len(tuning) == 1 else None,
+        min_bfmi=float(np.nanmin([d.min_bfmi for d in parts]))
+        if any(np.isfinite(d.min_bfmi) for d in parts) else float("nan"),
+        treedepth_fraction=max(d.treedepth_fraction for d in parts),
+        worst_ess_parameter=low.worst_ess_parameter,
+        n_chains=min((d.n_chains for d in parts if d.n_chains is not None), default=None),
+        hierarchical_priors=parts[0].hierarchical_priors,
+        weakly_identified=tuple(dict.fromkeys(n for d in parts for n in d.weakly_identified)))

@@ -287,7 +287,8 @@ def _truncated(draw, low, high, n):
 def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, sigma_centre,
                              sigma_patient, tau_month=(0.0, 0.3), months=(6, 12),
                              regimens=((10, 8), (5, 4), (5, 6)), baseline_regimen=(5, 8),
-                             upper_limit=16.0, lower_limit=0.4, seed, remission_tl="true"):
+                             upper_limit=16.0, lower_limit=0.4, seed, remission_tl="true",
+                             pk_scale=None):
     """A cohort in pkmodel's format whose remission is driven by baseline exposure and PK gain.
 
     Each patient draws weight (log-normal, median 70 kg, log-SD 0.2, redrawn outside 40-120 kg),
@@ -350,6 +351,10 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
         Seed of the one random generator.
     remission_tl : {"true", "measured"}
         Which baseline trough enters the remission logit (see above).
+    pk_scale : mapping of str to float, optional
+        Factors on the typical values of the true population (keys ``cl``, ``v1``, ``q``,
+        ``v2``; 1 where left out): a population whose parameters differ from the published
+        estimates, for checks of the propagation of their uncertainty.
 
     Returns
     -------
@@ -389,6 +394,8 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
     interval = np.array([r[1] for r in regimens])[regimen]
 
     p = individual_parameters(weight, albumin, 0, eta)
+    scale = {k: float((pk_scale or {}).get(k, 1.0)) for k in PKParams._fields}
+    p = PKParams(*(getattr(p, k) * scale[k] for k in PKParams._fields))
     tl_base = regimen_trough(p, weight, *baseline_regimen)
     tl_after = regimen_trough(p, weight, dose, interval)
     gain = tl_after / tl_base
@@ -437,7 +444,7 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
             "tau_month": tau_month, "months": months, "regimens": regimens,
             "baseline_regimen": tuple(float(x) for x in baseline_regimen),
             "upper_limit": upper_limit, "lower_limit": lower_limit, "seed": seed,
-            "reference_tl_ug_ml": REFERENCE_TL_UG_ML,
+            "reference_tl_ug_ml": REFERENCE_TL_UG_ML, "pk_scale": scale,
             "pk": {**PK_REFERENCE, "omega2": dict(zip(ETA_NAMES, OMEGA2.tolist(), strict=True)),
                    "residual_proportional": RESIDUAL_PROPORTIONAL,
                    "residual_additive_ug_ml": RESIDUAL_ADDITIVE_UG_ML,

@@ -30,10 +30,11 @@ def _fit_from_args(args):
 
     exposure = None  # the specification first: its options are checked before any work
     if args.exposure:
-        exposure = {"pk_model": args.pk_model, "assume": _assumptions(args.assume or ())}
-    elif args.assume or args.pk_model != _DEFAULT_PK_MODEL:
-        raise SpecificationError("--assume and --pk-model belong to the exposure-driven model: "
-                                 "add --exposure")
+        exposure = {"pk_model": args.pk_model, "assume": _assumptions(args.assume or ()),
+                    "population_draws": args.population_draws}
+    elif args.assume or args.pk_model != _DEFAULT_PK_MODEL or args.population_draws:
+        raise SpecificationError("--assume, --pk-model and --population-draws belong to the "
+                                 "exposure-driven model: add --exposure")
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
                           target_accept=args.target_accept, exposure=exposure,
                           integrate_tl=args.integrate_tl)
@@ -83,6 +84,11 @@ def _add_fit_options(p) -> None:
                    help="with --exposure: the population PK model of the exposure gains "
                         "(`pkmodel pk models`), or a population fit POPFIT.nc (`pkmodel pk "
                         "fit`; its numbers are recorded in the fit)")
+    p.add_argument("--population-draws", type=int, default=None, metavar="K",
+                   help="with --exposure: propagate the PK population's uncertainty: one fit "
+                        "per K draws of it (a POPFIT.nc's posterior, or a library model's "
+                        "published RSEs and stated defaults), pooled; K times the time "
+                        "(docs/exposure.md)")
     p.add_argument("--assume", action="append", metavar="COLUMN=VALUE",
                    help="with --exposure: a value stated for a PK column the cohort lacks or "
                         "leaves empty, e.g. albumin_g_l=40 (repeatable; recorded in the fit)")

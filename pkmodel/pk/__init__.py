@@ -42,7 +42,7 @@ from pkmodel.pk.published_models import (
     get_model,
 )
 from pkmodel.pk.regimens import NAMED_REGIMENS, Regimen, parse_regimen
-from pkmodel.pk.resolver import resolve_model
+from pkmodel.pk.resolver import resolve_model, resolve_population_draws
 from pkmodel.pk.schedules import DoseSchedule
 from pkmodel.pk.simulation import (
     concentrations,
@@ -87,6 +87,7 @@ __all__ = [
     "piecewise_concentrations",
     "read_nonmem",
     "resolve_model",
+    "resolve_population_draws",
     "simulate",
     "steady_state_trough",
     "steady_state_troughs",

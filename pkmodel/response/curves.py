@@ -127,11 +127,12 @@ def compute_curve(post: xr.Dataset, meta: dict, *, tl=None, strategy=None, month
     gain = {}
     if exposure:
         from pkmodel.pk.regimens import parse_regimen
-        from pkmodel.response.exposure import regimen_gain
+        from pkmodel.response.exposure import per_sample, regimen_gain
 
         g = regimen_gain(meta, log_tl, np.zeros(log_tl.size, dtype=int),
                          [parse_regimen(s) for s in rows["strategy"]], pk_columns)
-        gain = {"log_gain": g.mean, "log_gain_sd": g.sd}
+        gain = {"log_gain": per_sample(g.mean, predictor.n_samples),
+                "log_gain_sd": per_sample(g.sd, predictor.n_samples)}
         stated.update({f"{k} (PK)": v for k, v in
                        {**exposure["reference_columns"], **pk_columns}.items()})
     p = predictor.p_remission(

@@ -18,7 +18,8 @@ patient widens their outcome's distribution as much as the fitted ``b_gain`` mak
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,14 +31,18 @@ from pkmodel.pk.gain import LogGain, log_gain_posterior
 from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
-from pkmodel.pk.resolver import resolve_model
+from pkmodel.pk.resolver import resolve_model, resolve_population_draws
 
-__all__ = ["GAIN_SEED", "Exposure", "ExposureInputs", "cohort_regimens", "exposure_inputs",
-           "fitted_pk_model", "pk_covariates", "regimen_gain", "regimen_labels", "table_gain"]
+__all__ = ["GAIN_SEED", "POPULATION_SEED", "Exposure", "ExposureInputs", "cohort_regimens",
+           "exposure_inputs", "fitted_pk_model", "gain_models", "per_sample", "pk_covariates",
+           "regimen_gain", "regimen_labels", "table_gain"]
 
 #: The seed of the importance samples of the exposure gains: fixed, so that a cohort's design
 #: (and its compiled model) does not depend on the seed of the fit.
 GAIN_SEED = 20190601
+#: The seed of the draws of the population PK parameters (``population_draws=K``): fixed for
+#: the same reason, so that the K designs do not depend on the seed of the fit.
+POPULATION_SEED = 20110701
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,29 @@ class Exposure:
         Values stated for cohort columns the cohort lacks or leaves empty, e.g.
         ``{"albumin_g_l": 40}``; without one, a missing PK covariate is an error naming the
         patient. Recorded with the fit.
+    population_draws : int or sequence of PopulationModel, optional
+        Propagate the uncertainty of the PK model's population parameters (typical values,
+        covariate effects, omegas, residual error): the remission model is fitted once per
+        draw of them, each with the exposure gains that draw gives, and the posteriors are
+        pooled (``docs/exposure.md``). An integer K: K draws of the population fit's posterior
+        (``pk_model`` a ``POPFIT.nc`` or a fit), or from the sampling distribution of a library
+        model's estimates (published RSEs where known, stated defaults otherwise:
+        :mod:`pkmodel.pk.published_uncertainty`), chosen with the fixed
+        :data:`POPULATION_SEED`. A sequence: those population models (a bootstrap of your own
+        NONMEM run, say). ``None`` (default): the population parameters are taken as known
+        (one fit, K times faster). Kept as the models themselves, recorded with the fit.
+    population_source : str, optional
+        Where the draws come from, in words; filled in when not given.
     """
 
     pk_model: str | PopulationModel = "fasanmade2011"
     baseline_regimen: str = "5 mg/kg q8w"
     assume: Mapping[str, float] = field(default_factory=dict)
+    population_draws: int | Sequence[PopulationModel] | None = None
+    population_source: str = ""
 
     def __post_init__(self) -> None:
+        self._resolve_population_draws()
         model = resolve_model(self.pk_model)
         # a library model by its name; any other by its numbers, never a path that may change
         if not _is_library(model):
@@ -87,10 +108,42 @@ class Exposure:
         for column, value in self.assume.items():
             _check_assumed(column, value)
 
+    def _resolve_population_draws(self) -> None:
+        """``population_draws`` as a tuple of models (or ``None``), with their source."""
+        draws = self.population_draws
+        if draws is None:
+            return
+        if isinstance(draws, int | np.integer) and not isinstance(draws, bool):
+            models, source = resolve_population_draws(self.pk_model, int(draws),
+                                                      random_seed=POPULATION_SEED)
+        elif isinstance(draws, Sequence) and not isinstance(draws, str) and len(draws) > 0:
+            models = [resolve_model(m) for m in draws]
+            source = f"{len(models)} population PK models given"
+        else:
+            raise SpecificationError(
+                f"population_draws must be a number of draws (e.g. 10) or a non-empty list of "
+                f"population PK models, not {draws!r}")
+        object.__setattr__(self, "population_draws", tuple(models))
+        object.__setattr__(self, "population_source", self.population_source or source)
+
     @property
     def model(self) -> PopulationModel:
         """The population PK model."""
         return get_model(self.pk_model)
+
+    @property
+    def propagated(self) -> bool:
+        """Whether the PK population's uncertainty is propagated (``population_draws``)."""
+        return bool(self.population_draws)
+
+    def central(self) -> Exposure:
+        """This exposure with the population parameters taken as known (``pk_model``'s)."""
+        return dataclasses.replace(self, population_draws=None, population_source="")
+
+    def components(self) -> tuple[Exposure, ...]:
+        """One exposure per population draw, each with that draw as its PK model."""
+        return tuple(dataclasses.replace(self.central(), pk_model=m)
+                     for m in self.population_draws or ())
 
     @property
     def baseline(self) -> Regimen:
@@ -100,8 +153,12 @@ class Exposure:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         pk = self.pk_model
-        return {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
-                "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
+        out = {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
+               "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
+        if self.propagated:
+            out |= {"population_draws": [m.to_dict() for m in self.population_draws],
+                    "population_source": self.population_source}
+        return out
 
     @classmethod
     def from_any(cls, value) -> Exposure | None:
@@ -113,10 +170,11 @@ class Exposure:
         if isinstance(value, cls):
             return value
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"pk_model", "baseline_regimen", "assume"})
+            known = [f.name for f in dataclasses.fields(cls)]
+            unknown = sorted(set(value) - set(known))
             if unknown:
                 raise SpecificationError(f"unknown exposure option(s) {unknown}; they are "
-                                         "pk_model, baseline_regimen, assume")
+                                         f"{', '.join(known)}")
             return cls(**value)
         raise SpecificationError(f"exposure must be True, a dict or Exposure, not {value!r}")
 
@@ -154,6 +212,27 @@ def fitted_pk_model(exposure: Mapping) -> PopulationModel:
     if "pk_model_definition" in exposure:
         return PopulationModel.from_dict(exposure["pk_model_definition"])
     return get_model(exposure["pk_model"])
+
+
+def gain_models(exposure: Mapping) -> list[PopulationModel]:
+    """The PK model of each block of a fit's posterior samples: the K population draws of a
+    fit pooled over them (``population_uncertainty``, in the order of their chains), or the
+    fit's one model (:func:`fitted_pk_model`)."""
+    record = exposure.get("population_uncertainty") or {}
+    if "models" in record:
+        return [PopulationModel.from_dict(m) for m in record["models"]]
+    return [fitted_pk_model(exposure)]
+
+
+def per_sample(values: np.ndarray, n_samples: int) -> np.ndarray:
+    """Values of each population draw, shape (K, rows), as values per posterior sample, shape
+    (samples, rows): each draw's over the samples of its chains (the chains of the K draws
+    follow one another, with the same draws each, :mod:`pkmodel.response.pooling`). Values of
+    one model, shape (rows,), are returned as they are."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        return values
+    return np.repeat(values, n_samples // values.shape[0], axis=0)
 
 
 @dataclass(frozen=True)
@@ -251,23 +330,30 @@ def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
     """Log exposure gains of new patients under the fit's PK model (one row per patient).
 
     ``columns`` holds the cohort columns of the PK covariates, one value or one per row; those
-    left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``).
+    left out take the fitted cohort's median (``meta["exposure"]["reference_columns"]``). For a
+    fit pooled over K draws of the PK population, the gains under each draw: arrays of shape
+    (K, rows), which :func:`per_sample` spreads over the posterior samples.
     """
     exp = meta["exposure"]
-    model = fitted_pk_model(exp)
     baseline = parse_regimen(exp["baseline_regimen"])
     n = np.asarray(log_tl).shape[-1]
     given = {c: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for c, v in columns.items()
              if v is not None}
     full = {c: given.get(c, np.full(n, v)) for c, v in exp["reference_columns"].items()}
-    cov = pk_covariates(model, full)
-    for name, value in cov.items():
-        check_covariate(name, value)
     dose = np.array([r.dose_mg_kg for r in regimens], dtype=float)
     interval = np.array([r.interval_weeks for r in regimens], dtype=float)
-    return log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
-                              np.asarray(tl_cens), cov, dose, interval, baseline=baseline,
-                              random_seed=GAIN_SEED)
+    gains = []
+    for model in gain_models(exp):
+        cov = pk_covariates(model, full)
+        for name, value in cov.items():
+            check_covariate(name, value)
+        gains.append(log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
+                                        np.asarray(tl_cens), cov, dose, interval,
+                                        baseline=baseline, random_seed=GAIN_SEED))
+    if len(gains) == 1:
+        return gains[0]
+    return LogGain(*(np.stack([getattr(g, f.name) for g in gains])
+                     for f in dataclasses.fields(LogGain)))
 
 
 def table_gain(meta: dict, table: pd.DataFrame) -> tuple[LogGain, dict[str, float]]:

@@ -12,7 +12,7 @@ import xarray as xr
 
 from pkmodel.diagnostics import Diagnostics
 from pkmodel.errors import PredictionError
-from pkmodel.fits import BayesianFit
+from pkmodel.fits import BayesianFit, summary_table
 from pkmodel.response.curves import compute_curve
 from pkmodel.response.persistence import cohort_dataset
 from pkmodel.response.predictor import DesignInfo, RemissionPredictor
@@ -121,6 +121,51 @@ class RemissionFit(BayesianFit):
         """Names of the population-level parameters present in this fit."""
         return [v for v in POPULATION_PARAMETERS if v in self.tree["posterior"].data_vars]
 
+    @property
+    def population_draws(self) -> int:
+        """K, the draws of the PK population whose fits this fit pools (0: none, the population
+        parameters taken as known; :mod:`pkmodel.response.pooling`)."""
+        record = (self.meta.get("exposure") or {}).get("population_uncertainty") or {}
+        return int(record.get("n_draws", 0))
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """The convergence gate (:attr:`pkmodel.fits.BayesianFit.diagnostics`); for a fit
+        pooled over K draws of the PK population, every component's gate, combined
+        (:func:`pkmodel.response.pooling.component_diagnostics`)."""
+        if self._diagnostics is None and self.population_draws:
+            self._diagnostics = self.component_diagnostics()[0]
+        return BayesianFit.diagnostics.fget(self)
+
+    def component_diagnostics(self) -> tuple[Diagnostics, list[Diagnostics]]:
+        """The combined gate and each component's, of a fit pooled over K population draws."""
+        from pkmodel.response.pooling import component_diagnostics
+
+        return component_diagnostics(self.posterior, self.tree["sample_stats"].to_dataset(),
+                                     self.checked_variables(), max(self.population_draws, 1),
+                                     hierarchical_priors=self.hierarchical_priors)
+
+    def summary(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """The summary of every population parameter (:meth:`pkmodel.fits.BayesianFit.summary`).
+
+        For a fit pooled over K draws of the PK population, the statistics are those of the
+        pooled draws, while ``r_hat`` is the largest of the components' and ``ess_bulk`` and
+        ``ess_tail`` the sums of theirs: R-hat over all chains would compare components that
+        differ on purpose.
+        """
+        table = BayesianFit.summary(self, ci_prob)
+        if not self.population_draws:
+            return table
+        from pkmodel.response.pooling import component_chains
+
+        post, units = self._summary_posterior(), self.reported_variables()
+        parts = [summary_table(post.isel(chain=c), units, ci_prob)
+                 for c in component_chains(post.sizes["chain"], self.population_draws)]
+        table["r_hat"] = np.max([t["r_hat"].to_numpy() for t in parts], axis=0)
+        for column in ("ess_bulk", "ess_tail"):
+            table[column] = np.sum([t[column].to_numpy() for t in parts], axis=0)
+        return table
+
     def checked_variables(self) -> list[str]:
         """What the convergence gate checks: every parameter of the model as the model states
         it (:func:`diagnosed_parameters`: the centre effects ``a_group``, the latent TL of
@@ -163,6 +208,12 @@ class RemissionFit(BayesianFit):
         curve. Fits saved before the structure was recorded (pkmodel 0.1) have no notes.
         """
         out = list(self.structure.get("notes", ()))
+        record = (self.meta.get("exposure") or {}).get("population_uncertainty")
+        if record:
+            out.append(f"the PK population's uncertainty is propagated: {record['source']}; "
+                       f"the posterior pools the {record['n_draws']} fits of the remission model "
+                       f"given each draw's exposure gains ({record['chains_per_draw']} chains "
+                       "each), and the convergence gate checks each fit on its own chains")
         post = self.tree["posterior"]
         if "sigma_group" in post.data_vars and self.structure.get("group_effects"):
             n = len(self.meta["groups"])
@@ -338,10 +389,11 @@ class RemissionFit(BayesianFit):
             disease = table["disease"].to_numpy()
         gain, assumed = {}, {}
         if exposure:
-            from pkmodel.response.exposure import table_gain
+            from pkmodel.response.exposure import per_sample, table_gain
 
             found, assumed = table_gain(meta, table)
-            gain = {"log_gain": found.mean, "log_gain_sd": found.sd}
+            gain = {"log_gain": per_sample(found.mean, predictor.n_samples),
+                    "log_gain_sd": per_sample(found.sd, predictor.n_samples)}
         p = predictor.p_remission(
             log_tl.reshape(-1, log_tl.shape[-1]), table["strategy"].to_numpy(),
             table["month"].to_numpy(), covariates=z, disease=disease,

@@ -10,6 +10,7 @@ through :func:`pkmodel.sampling.sample_nuts` (the one sampling run of every fit)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -67,8 +68,6 @@ def fit_remission(spec: RemissionModel, cohort: Cohort,
 
     Warnings point at the caller of :meth:`RemissionModel.fit`.
     """
-    from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
-
     n_patients = int(cohort.data["patient_id"].nunique())
     if n_patients < MIN_PATIENTS:
         raise CohortError(
@@ -86,13 +85,33 @@ def fit_remission(spec: RemissionModel, cohort: Cohort,
     structure = options["structure"]
     for note in structure.notes:
         logger.info("%s", note)
+    meta = {**design.metadata(), "patient_effect": options["patient_effect"],
+            "structure": structure.to_dict()}
+    if spec.exposure is not None and spec.exposure.propagated:
+        tree, meta["exposure"] = _pooled_fit(spec, cohort, settings, design, options)
+    else:
+        tree = _sample(spec, design, options, settings)
+    fit = RemissionFit(spec=spec, tree=tree, meta=meta, cohort_data=cohort.data,
+                       data_hash=cohort.content_hash, random_seed=settings.random_seed,
+                       cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
+                       cohort_population={"exclusions": dict(cohort.exclusions),
+                                          "dropped": dict(cohort.dropped)})
+    fit.warn_if_unconverged(stacklevel=3)
+    return fit
+
+
+def _sample(spec: RemissionModel, design, options: dict, settings: SamplerSettings):
+    """One sampling run of ``spec``'s model of ``design``: the posterior tree, with the
+    pointwise log-likelihood in its own group."""
+    from pkmodel.response.compiled import LOGLIK_NAME, sampler_model
+
     if spec.integrate_tl:
         from pkmodel.response.compiled import integrated_sampler_model
 
         def compiled():
             return integrated_sampler_model(
                 design, spec.priors, patient_effect=options["patient_effect"],
-                structure=structure).nutpie_model()
+                structure=options["structure"]).nutpie_model()
     else:
         def compiled():
             return sampler_model(design, spec.priors, **options).nutpie_model()
@@ -105,12 +124,36 @@ def fit_remission(spec: RemissionModel, cohort: Cohort,
     posterior = tree["posterior"].to_dataset()
     tree["log_likelihood"] = xr.Dataset({"remission": posterior[LOGLIK_NAME]})
     tree["posterior"] = posterior.drop_vars(LOGLIK_NAME)
-    meta = {**design.metadata(), "patient_effect": options["patient_effect"],
-            "structure": structure.to_dict()}
-    fit = RemissionFit(spec=spec, tree=tree, meta=meta, cohort_data=cohort.data,
-                       data_hash=cohort.content_hash, random_seed=settings.random_seed,
-                       cohort_name=cohort.name, cohort_notes=tuple(cohort.notes),
-                       cohort_population={"exclusions": dict(cohort.exclusions),
-                                          "dropped": dict(cohort.dropped)})
-    fit.warn_if_unconverged(stacklevel=3)
-    return fit
+    return tree
+
+
+def _pooled_fit(spec: RemissionModel, cohort: Cohort, settings: SamplerSettings, design,
+                options: dict) -> tuple[xr.DataTree, dict]:
+    """The fits of the K draws of the PK population pooled (:mod:`pkmodel.response.pooling`),
+    and the exposure record of the fit: the central design's, with the draws' gains' range and
+    ``population_uncertainty`` (K, the chains of each, the source)."""
+    from pkmodel.response.pooling import component_seed, pool_trees
+
+    exposure = spec.exposure
+    trees, low, high = [], [], []
+    for k, component in enumerate(exposure.components()):
+        logger.info("population PK draw %d of %d", k + 1, len(exposure.population_draws))
+        one = dataclasses.replace(spec, exposure=component)
+        d_k, o_k = one._design(cohort)
+        if o_k["structure"].to_dict() != options["structure"].to_dict():
+            raise SpecificationError(  # the structure depends on the cohort, not on the gains
+                "the population PK draws gave the remission model different structures; fit "
+                "without population_draws and report this")
+        seed = component_seed(settings.random_seed, k)
+        trees.append(_sample(one, d_k, o_k, dataclasses.replace(settings, random_seed=seed)))
+        low.append(float(d_k.log_gain.min()))
+        high.append(float(d_k.log_gain.max()))
+    record = dict(design.exposure)
+    record["log_gain_range"] = [min(low + record["log_gain_range"][:1]),
+                                max(high + record["log_gain_range"][1:])]
+    record["population_uncertainty"] = {
+        "n_draws": len(trees), "chains_per_draw": settings.chains,
+        "source": exposure.population_source,
+        "draws": [m.name for m in exposure.population_draws],
+        "models": [m.to_dict() for m in exposure.population_draws]}
+    return pool_trees(trees), record

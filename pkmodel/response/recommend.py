@@ -294,6 +294,11 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     baseline = parse_regimen(exposure.get("baseline_regimen", "5 mg/kg q8w"))
     model = fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
     notes: list[str] = []
+    if exposure.get("population_uncertainty"):
+        notes.append(f"the fit pools {exposure['population_uncertainty']['n_draws']} draws of "
+                     f"the PK population; this recommendation computes the patient's exposure "
+                     f"gains under its central model {model.name} only (the remission "
+                     "parameters' draws are pooled)")
 
     # --- the patient's PK columns, with stated reference values for those left out
     given = {"weight_kg": weight_kg, "albumin_g_l": albumin_g_l, "ati": ati, **given_cov}

@@ -327,3 +327,11 @@ def test_plausibility_median_check_leaves_real_cohorts_alone():
     assert implausible_value("weight_kg", rng.normal(75, 20, 500).clip(35, 200)) is None
     found = implausible_value("weight_kg", rng.normal(75, 15, 50) * 2.20462)
     assert found is not None and "pounds" in found[1]
+
+
+def test_population_draws_need_the_exposure_model_and_a_positive_count(tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    _refused(*run(capsys, "fit", "ungar2019", "--population-draws", 3, "-o", out),
+             "--population-draws", "add --exposure", folder=tmp_path)
+    _refused(*run(capsys, "fit", "ungar2019", "--exposure", "--population-draws", 0, "-o", out),
+             "population draws must be a positive integer", folder=tmp_path)

@@ -284,35 +284,88 @@ class PopulationFit(BayesianFit):
         SpecificationError
             When the medians of a block's correlations do not form a correlation matrix.
         """
+        med = {k: float(np.median(v.values)) for k, v in self._population_draws().items()}
+        return self._population_model(
+            med, str(name), title,
+            "posterior medians of a pkmodel population fit: typical values, covariate "
+            "coefficients, omega^2 = median(omega)^2, correlations, residual SDs")
+
+    def population_model_draws(self, n: int, *, name: str = "popfit",
+                               random_seed: int | None = None) -> list[PopulationModel]:
+        """``n`` posterior draws of the population, each as a
+        :class:`~pkmodel.pk.PopulationModel` (what :meth:`to_population_model` makes of the
+        medians, made of one joint draw instead: typical values, covariate coefficients,
+        ``omega2 = omega^2``, correlations and residual SDs of the same draw).
+
+        The draws are ``n`` distinct posterior draws chosen at random (``random_seed``, the
+        one seed); their models are named ``<name>_draw<k>``. This is how the exposure-driven
+        remission model propagates a population fit's uncertainty (``docs/exposure.md``).
+
+        Parameters
+        ----------
+        n : int
+            Number of draws, at most the posterior's.
+        name : str, default "popfit"
+            The stem of the models' names.
+        random_seed : int, optional
+            The one seed.
+
+        Raises
+        ------
+        SpecificationError
+            ``n`` not an integer between 1 and the number of posterior draws.
+        """
+        from pkmodel.errors import SpecificationError
+        from pkmodel.sampling import resolve_seed
+
+        draws = self._population_draws().stack(sample=("chain", "draw"))
+        total = draws.sizes["sample"]
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= total:
+            raise SpecificationError(f"the number of population draws must be an integer from 1 "
+                                     f"to the fit's {total} posterior draws, not {n!r}")
+        rng = np.random.default_rng(resolve_seed(random_seed))
+        picks = np.sort(rng.choice(total, size=int(n), replace=False))
+        source = ("one joint posterior draw of a pkmodel population fit: typical values, "
+                  "covariate coefficients, omega^2 = omega^2, correlations, residual SDs")
+        return [self._population_model(
+            {k: float(v.values[i]) for k, v in draws.items()}, f"{name}_draw{k}", None,
+            f"{source} (draw {int(i)} of {total})") for k, i in enumerate(picks)]
+
+    def _population_draws(self) -> xr.Dataset:
+        """The posterior's population-level variables (those without a subject dimension)."""
+        post = self.posterior
+        return post[[k for k, v in post.data_vars.items() if "subject" not in v.dims]]
+
+    def _population_model(self, values: dict[str, float], name: str, title: str | None,
+                          source: str) -> PopulationModel:
+        """The specification's vocabulary with ``values`` (one number per population-level
+        variable: medians, or one posterior draw) in place of its priors."""
         spec = self.spec
-        med = {k: float(np.median(v.values)) for k, v in self.posterior.data_vars.items()
-               if "subject" not in v.dims}
         reference: dict[str, float] = {}
         for term in spec.covariates:
             reference.setdefault(term.covariate, float(
                 term.reference if term.reference is not None
                 else term.below if term.below is not None else term.above))
         return PopulationModel(
-            name=str(name),
+            name=name,
             title=title or (f"Population PK fit ({spec.structure_label()}) of "
                             f"{self.data.n_subjects} subjects from {self.data.source}"),
             citation="a local population PK fit (pkmodel pk fit)",
-            source=("posterior medians of a pkmodel population fit: typical values, covariate "
-                    "coefficients, omega^2 = median(omega)^2, correlations, residual SDs"),
+            source=source,
             structure=spec.structure,
-            typical={p: med[f"tv_{p}"] for p in spec.parameter_names},
+            typical={p: values[f"tv_{p}"] for p in spec.parameter_names},
             reference_covariates=reference,
             effects=tuple(term.with_coefficient(
-                term.coefficient if not term.estimated else term.theta(med))
+                term.coefficient if not term.estimated else term.theta(values))
                 for term in spec.covariates),
             covariate_definitions=tuple(c for c in spec.covariate_definitions
                                         if c.name in {t.covariate for t in spec.covariates}),
-            omega2={p: med[f"omega_{p}"] ** 2 for p in spec.bsv_parameters},
-            omega2_iov={p: med[f"omega_iov_{p}"] ** 2 for p in spec.iov_parameters},
+            omega2={p: values[f"omega_{p}"] ** 2 for p in spec.bsv_parameters},
+            omega2_iov={p: values[f"omega_iov_{p}"] ** 2 for p in spec.iov_parameters},
             bsv_blocks=spec.bsv_blocks,
-            correlations={c: med[c] for c in spec.correlation_names},
-            proportional_sd=med.get("sigma_prop", 0.0),
-            additive_sd_ug_ml=med.get("sigma_add_ug_ml", 0.0),
+            correlations={c: values[c] for c in spec.correlation_names},
+            proportional_sd=values.get("sigma_prop", 0.0),
+            additive_sd_ug_ml=values.get("sigma_add_ug_ml", 0.0),
             population=f"{self.data.n_subjects} subjects of {self.data.source}",
             cv_convention="lognormal")
 

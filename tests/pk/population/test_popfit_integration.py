@@ -218,3 +218,30 @@ def test_an_exposure_given_a_library_model_object_records_its_name():
 
     assert Exposure(pk_model=MODELS["fasanmade2009"]).to_dict()["pk_model"] == "fasanmade2009"
     assert Exposure(pk_model="uc").to_dict()["pk_model"] == "uc"
+
+
+def test_population_model_draws_are_joint_posterior_draws(popfit):
+    """The draws that propagate a fit's uncertainty (``Exposure(population_draws=K)``): each a
+    whole posterior draw, made by the same code as the medians' model."""
+    from pkmodel.pk import resolve_population_draws
+    from pkmodel.response.exposure import Exposure
+
+    fit, path = popfit
+    draws = fit.population_model_draws(3, random_seed=5)
+    assert draws == fit.population_model_draws(3, random_seed=5)
+    assert [m.name for m in draws] == ["popfit_draw0", "popfit_draw1", "popfit_draw2"]
+    post = fit.posterior.stack(sample=("chain", "draw"))
+    for model in draws:  # typical CL, omega_CL and the weight exponent of one and the same draw
+        i = int(np.flatnonzero(post["tv_cl"].values == model.typical["cl"])[0])
+        assert model.omega2["cl"] == pytest.approx(float(post["omega_cl"].values[i]) ** 2)
+        theta = next(str(v) for v in post.data_vars if str(v).startswith("theta_"))
+        assert model.effects[0].coefficient == pytest.approx(float(post[theta].values[i]))
+    assert len({m.typical["cl"] for m in draws}) == 3
+    with pytest.raises(SpecificationError, match="number of population draws"):
+        fit.population_model_draws(0)
+    models, source = resolve_population_draws(path, 2, random_seed=1)
+    assert "posterior of the population fit popfit" in source
+    assert models == fit.population_model_draws(2, random_seed=1)
+    exposure = Exposure(pk_model=str(path), population_draws=2)
+    assert exposure.model == fit.to_population_model("popfit")
+    assert len(exposure.population_draws) == 2 and "popfit" in exposure.population_source
