@@ -9,6 +9,7 @@ One row per event, as NONMEM and Monolix expect:
 * ``EVID`` 2: other events (covariate rows): read for covariates only. ``EVID`` 3 a reset,
   ``EVID`` 4 a reset and a dose; ``ADDL``/``II``, ``SS`` and ``CMT`` with NONMEM's meaning
   (:mod:`pkmodel.pk.events`).
+* ``drop``: columns not to read, as NONMEM's ``$INPUT NAME=DROP``.
 * Nothing is left unused without a word: what a row carries and the reader does not use is
   counted in :attr:`PKDataset.notes`.
 * Censoring, either convention: ``CENS`` 1 (``DV`` is the LLOQ and the value is below it), -1
@@ -34,6 +35,7 @@ row 1) and the column, and saying how to fix it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,6 +195,7 @@ def read_nonmem(
     dosing: str = "infusion",
     covariates: CovariateRegistry | None = None,
     occasion: str | None = None,
+    drop: Sequence[str] = (),
 ) -> PKDataset:
     """Read and validate a NONMEM-style infliximab PK dataset.
 
@@ -227,6 +230,11 @@ def read_nonmem(
         A column holding each record's occasion (NONMEM's ``OCC``: any numbers), read onto
         each observation (:attr:`PKSubject.observation_occasions`; a blank cell takes the value
         above it in the subject). Required when given.
+    drop : sequence of str, default ()
+        Columns not to read (any case), as NONMEM's ``$INPUT NAME=DROP``, or a control stream
+        that renames a column out of NONMEM's reserved names (``SS`` read as ``SSX``): the file
+        is read as if they were absent, and a note names them. Each must be a column of the
+        file, and none of ``ID, TIME, AMT, DV``.
 
     Returns
     -------
@@ -248,6 +256,7 @@ def read_nonmem(
         raise SpecificationError(f"time_unit must be day, hour or week, not {time_unit!r}")
     to_days = _TIME_UNITS[unit]
     table = _load(source, sep)
+    dropped = _drop(table, drop)
     frame = table.frame
     if frame.shape[0] == 0:
         raise table.error("the dataset has a header but no rows", fix="add the dose and "
@@ -313,6 +322,8 @@ def read_nonmem(
     notes = dataset_notes(table, evid, events, is_obs, amt, dv, mdv)
     if inferred is not None:
         notes = (inferred, *notes)
+    if dropped:
+        notes = (f"column(s) {', '.join(dropped)} not read (drop)", *notes)
     registry = COVARIATES if covariates is None else covariates
     cov_values = _covariates(table, registry)
     occasions = None if occasion is None else _occasions(table, occasion.strip().upper(), ids)
@@ -351,6 +362,32 @@ def read_nonmem(
                                   tuple(table.where.row(int(i)) for i in o) if o.size else None,
                                   None if occasions is None or not o.size else occasions[o])
     return PKDataset(table.label, subjects, notes)
+
+
+def _drop(table: _Table, drop: Sequence[str]) -> tuple[str, ...]:
+    """Remove the columns ``drop`` names from ``table`` (NONMEM's ``=DROP``); returns their
+    names, upper case, in the order given."""
+    if isinstance(drop, str):
+        drop = (drop,)
+    names: list[str] = []
+    for raw in drop:
+        if not isinstance(raw, str) or not raw.strip():
+            raise SpecificationError(f"drop must name columns of the dataset, not {raw!r}")
+        name = raw.strip().upper()
+        if name in _REQUIRED:
+            raise table.where.header_error(
+                f"{name} cannot be dropped: the reader needs it", column=name,
+                fix=f"remove {raw.strip()!r} from drop")
+        if name not in table.frame.columns:
+            shown = ", ".join(str(c) for c in table.frame.columns)
+            raise table.where.header_error(
+                f"drop names a column the dataset does not have: {raw.strip()!r}", column=name,
+                fix=f"name one of its columns ({shown}), or remove it from drop")
+        names.append(name)
+    names = list(dict.fromkeys(names))
+    if names:
+        table.frame = table.frame.drop(columns=names)
+    return tuple(names)
 
 
 def _infer_evid(table: _Table) -> str:

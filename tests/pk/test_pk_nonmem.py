@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pkmodel.errors import PKDataError
+from pkmodel.errors import PKDataError, SpecificationError
 from pkmodel.pk import read_nonmem
 
 HEADER = "ID,TIME,AMT,RATE,DV,EVID,MDV,CENS,WT,ALB,ATI,SEX"
@@ -204,3 +204,60 @@ def test_without_evid_each_rows_event_is_inferred_as_nonmem_does(tmp_path):
     assert inferred.notes[0] == (
         "no EVID column: each row's event inferred as NONMEM does, 3 dose(s) (AMT > 0), "
         "3 observation(s), 1 other record(s) (MDV 1) (add an EVID column to say otherwise)")
+
+
+def test_drop_reads_the_file_as_if_the_columns_were_absent(tmp_path):
+    """``drop`` is NONMEM's ``$INPUT NAME=DROP``: columns a control stream renames out of the
+    reserved names (the nlmixr validation datasets' ``SS`` 99 placeholders and their last dose's
+    ``SS`` 1, which NONMEM reads as ``SSX`` and ``IIX``) are not read, and a note names them;
+    a required column, a column the file lacks, or a name that is not text is refused."""
+    rows = ["1,0,0,1,1000,1,99,0", "1,1,12.1,0,0,0,99,0", "1,24,0,1,1000,1,1,24",
+            "1,25,15.2,0,0,0,99,0", "2,0,0,1,1000,1,99,0", "2,2,9.8,0,0,0,99,0"]
+    path = tmp_path / "sd_md.csv"
+    path.write_text("ID,TIME,DV,MDV,AMT,EVID,SS,II\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(PKDataError, match="SS '99' is not valid"):
+        read_nonmem(path, time_unit="hour", dosing="bolus")
+    data = read_nonmem(path, time_unit="hour", dosing="bolus", drop=["ss", "II", "SS"])
+    written = read_nonmem(pd.read_csv(path).drop(columns=["SS", "II"]), time_unit="hour",
+                          dosing="bolus")
+    for sid in ("1", "2"):
+        np.testing.assert_array_equal(data[sid].schedule.times_days,
+                                      written[sid].schedule.times_days)
+        assert data[sid].schedule.ss_intervals_days is None
+        np.testing.assert_array_equal(data[sid].observations.values_ug_ml,
+                                      written[sid].observations.values_ug_ml)
+    assert data.notes[0] == "column(s) SS, II not read (drop)"
+    with pytest.raises(PKDataError, match=r"row 1, column 'DV': DV cannot be dropped"):
+        read_nonmem(path, time_unit="hour", dosing="bolus", drop=["DV"])
+    with pytest.raises(PKDataError, match=r"does not have: 'SSX'.*\(ID, TIME, DV, MDV, AMT"):
+        read_nonmem(path, time_unit="hour", dosing="bolus", drop=["SSX"])
+    with pytest.raises(SpecificationError, match="drop must name columns"):
+        read_nonmem(path, time_unit="hour", dosing="bolus", drop=[""])
+
+
+def test_a_specification_drops_columns_for_the_population_reader(tmp_path):
+    """``[data] drop`` in a specification file reaches the reader, and survives to_dict."""
+    from pkmodel.errors import SpecFileError
+    from pkmodel.pk.population import PopulationSpec, read_spec
+    from pkmodel.pk.population.data import read_population_data
+
+    rows = ["1,0,0,1,1000,1,99,0", "1,1,12.1,0,0,0,99,0", "1,24,0,1,1000,1,1,24",
+            "1,25,15.2,0,0,0,99,0", "2,0,0,1,1000,1,99,0", "2,2,9.8,0,0,0,99,0"]
+    path = tmp_path / "sd_md.csv"
+    path.write_text("ID,TIME,DV,MDV,AMT,EVID,SS,II\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    text = ('[model]\ncompartments = 1\ndosing = "bolus"\n[data]\ntime_unit = "hour"\n'
+            'drop = ["SS", "II"]\n[parameters.cl]\ntypical = 1.0\n[parameters.v]\n'
+            'typical = 50.0\n[residual]\nerror = "proportional"\n')
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    spec = read_spec(tmp_path / "m.toml")
+    assert spec.drop == ("SS", "II")
+    assert PopulationSpec.from_dict(spec.to_dict()).drop == ("SS", "II")
+    data = read_population_data(path, spec)
+    assert data.n_observations == 3
+    assert "column(s) SS, II not read (drop)" in data.notes
+    (tmp_path / "bad.toml").write_text(text.replace('drop = ["SS", "II"]', "drop = 3"),
+                                       encoding="utf-8")
+    with pytest.raises(SpecFileError, match="drop must be a list"):
+        read_spec(tmp_path / "bad.toml")

@@ -182,7 +182,8 @@ def read_population_data(source: str | os.PathLike | pd.DataFrame | PKDataset,
                               default_infusion_hours=hours, dosing=spec.structure.dosing,
                               covariates=spec.covariate_registry,
                               occasion=(spec.occasion if spec.iov_parameters
-                                        and not spec.occasions_from_doses else None))
+                                        and not spec.occasions_from_doses else None),
+                              drop=spec.drop)
     notes: list[str] = list(dataset.notes)
     subjects = [s for s in dataset.subjects.values() if s.observations is not None]
     if len(subjects) < len(dataset):

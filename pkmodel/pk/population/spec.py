@@ -261,6 +261,10 @@ class PopulationSpec:
         (``OCC`` by default: the occasion of each record, numbered as the dataset numbers it;
         NONMEM's convention), or ``"dose"``: each dose starts a new occasion, which lasts until
         the next dose (the dosing interval). Unused without IOV.
+    drop : sequence of str, default ()
+        Columns of the dataset not to read, as NONMEM's ``$INPUT NAME=DROP`` (or a control
+        stream's renaming of a column out of NONMEM's reserved names, ``SS`` as ``SSX``): the
+        file is read as if they were absent (:func:`~pkmodel.pk.read_nonmem`'s ``drop``).
 
     Examples
     --------
@@ -288,6 +292,7 @@ class PopulationSpec:
     lkj_eta: float = DEFAULT_LKJ_ETA
     covariate_definitions: tuple[Covariate, ...] = ()
     occasion: str = "OCC"
+    drop: tuple[str, ...] = ()
     structure: LinearCompartmental = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -308,6 +313,12 @@ class PopulationSpec:
             raise SpecificationError(f"occasion must be a column of the dataset (e.g. \"OCC\") "
                                      f"or \"dose\", not {self.occasion!r}")
         object.__setattr__(self, "occasion", self.occasion.strip())
+        drop = (self.drop,) if isinstance(self.drop, str) else self.drop
+        if not isinstance(drop, (list, tuple)) or not all(
+                isinstance(c, str) and c.strip() for c in drop):
+            raise SpecificationError(f"drop must be a list of the dataset's column names "
+                                     f"(e.g. [\"SS\", \"II\"]), not {self.drop!r}")
+        object.__setattr__(self, "drop", tuple(dict.fromkeys(c.strip() for c in drop)))
         if self.infusion_hours is not None:
             if not structure.infusions:
                 raise SpecificationError("infusion_hours is for dosing = 'infusion' only")
@@ -509,6 +520,8 @@ class PopulationSpec:
             data["covariates"] = {c.name: c.to_dict() for c in self.covariate_definitions}
         if self.iov_parameters:
             data["occasion"] = self.occasion
+        if self.drop:
+            data["drop"] = list(self.drop)
         return {"model": model, "data": data,
                 "parameters": {p: par.to_dict() for p, par in self.parameters.items()},
                 "covariates": [t.to_dict() for t in self.covariates],
@@ -570,7 +583,7 @@ _KNOWN = {
     "": ("model", "data", "parameters", "covariates", "residual", "bsv", "prior"),
     "model": ("compartments", "dosing", "infusion_hours"),
     "data": ("time_unit", "concentration_unit", "amount_unit", "blq", "lloq_ug_ml", "drug",
-             "covariates", "occasion"),
+             "covariates", "occasion", "drop"),
     "declared": ("unit", "range", "levels", "kind", "missing", "column"),
     "parameter": ("typical", "prior_log_sd", "bsv", "omega_prior", "unit", "fixed", "centred",
                   "iov", "iov_prior"),
