@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from public_pheno import agreement
 
 REPOSITORY = "nlmixr2/nlmixr2test"
 COMMIT = "2c1809adce065aa1f769717f9aeef4689a850130"
@@ -195,20 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             ours[key] = float(np.median(post["sigma_prop"].values)) ** 2
         else:
             ours[key] = float(np.median(post[f"omega_{name}"].values)) ** 2
-    rows = []
-    for key, (estimate, se) in nonmem.items():
-        label = QUANTITIES[key][0]
-        value = ours[key]
-        if key.startswith("OMEGA") or key == RESIDUAL:
-            ratio = value / estimate
-            ok = 1 / 1.5 <= ratio <= 1.5
-            measure = f"ratio {ratio:.2f}"
-        else:
-            z = (value - estimate) / se
-            ok = abs(z) <= 2
-            measure = f"{z:+.2f} SE"
-        rows.append({"quantity": label, "nonmem": estimate, "nonmem_se": se, "pkmodel": value,
-                     "agreement": measure, "within": bool(ok)})
+    rows = [agreement(QUANTITIES[key][0], estimate, se, ours[key],
+                      variance=key.startswith("OMEGA") or key == RESIDUAL)
+            for key, (estimate, se) in nonmem.items()]
     print(f"Infusion_1CPT ({fit.data.n_subjects} subjects, {fit.data.n_observations} "
           "observations), "
           f"{args.chains} chains x {args.tune} + {args.draws}, {seconds:.0f} s; "
