@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from public_pheno import agreement
+from public_pheno import agreement, print_table
 
 REPOSITORY = "nlmixr2/nlmixr2test"
 COMMIT = "2c1809adce065aa1f769717f9aeef4689a850130"
@@ -205,11 +205,7 @@ def main(argv: list[str] | None = None) -> int:
           f"converged: {fit.converged}")
     print(f"pkmodel's predictions at NONMEM's individual CL and V: NONMEM's IPRED within "
           f"{ipred:.1e} (relative)")
-    print("| quantity | NONMEM FOCE-I (SE) | pkmodel posterior median | agreement | within |")
-    print("| --- | ---: | ---: | ---: | :---: |")
-    for r in rows:
-        print(f"| {r['quantity']} | {r['nonmem']:.5g} ({r['nonmem_se']:.3g}) | "
-              f"{r['pkmodel']:.5g} | {r['agreement']} | {'yes' if r['within'] else 'NO'} |")
+    print_table(rows)
     if args.json:
         args.json.write_text(json.dumps({
             "source": "benchmarks/public_infusion1cpt.py",

@@ -134,6 +134,15 @@ def agreement(label: str, estimate: float, se: float, value: float, *,
     return {"quantity": label, "nonmem": estimate, "nonmem_se": se, "pkmodel": value,
             "agreement": measure, "within": bool(ok)}
 
+
+def print_table(rows: list[dict]) -> None:
+    """The agreement rows (:func:`agreement`) as a Markdown table."""
+    print("| quantity | NONMEM FOCE-I (SE) | pkmodel posterior median | agreement | within |")
+    print("| --- | ---: | ---: | ---: | :---: |")
+    for r in rows:
+        print(f"| {r['quantity']} | {r['nonmem']:.5g} ({r['nonmem_se']:.3g}) | "
+              f"{r['pkmodel']:.5g} | {r['agreement']} | {'yes' if r['within'] else 'NO'} |")
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=1000)
@@ -170,11 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, (estimate, se) in nonmem.items()]
     print(f"pheno (59 neonates, {fit.data.n_observations} observations), {args.chains} chains "
           f"x {args.tune} + {args.draws}, {seconds:.0f} s; converged: {fit.converged}")
-    print("| quantity | NONMEM FOCE-I (SE) | pkmodel posterior median | agreement | within |")
-    print("| --- | ---: | ---: | ---: | :---: |")
-    for r in rows:
-        print(f"| {r['quantity']} | {r['nonmem']:.5g} ({r['nonmem_se']:.3g}) | "
-              f"{r['pkmodel']:.5g} | {r['agreement']} | {'yes' if r['within'] else 'NO'} |")
+    print_table(rows)
     if args.json:
         args.json.write_text(json.dumps({
             "source": "benchmarks/public_pheno.py", "data": WHEEL + " " + MEMBER + "pheno.dta",
