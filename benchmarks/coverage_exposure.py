@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 TRUTH = {"b_base": -0.6, "b_gain": 1.2}
 ASSUME = {"immunomodulator": 0}
-COHORT = {"alpha": 0.2, "sigma_centre": 0.3, "sigma_patient": 0.6, "remission_tl": "measured"}
+COHORT = {"alpha": 0.2, "sigma_centre": 0.3, "sigma_patient": 0.6, "remission_tl": "measured",
+          "iov": True}  # the default PK model's inter-occasion variability on CL
 PARAMETERS = ("cl", "v1", "q", "v2")
 
 

@@ -23,6 +23,12 @@ on the concentration scale, ``sd = sqrt(0.371^2 + (0.292 C)^2)`` µg/mL. Two com
 zero-order infusion into and linear elimination from the central one. ALB is in g/dL; this
 module takes albumin in g/L (as the cohort format does) and divides by 10.
 
+Inter-occasion variability on CL, ``kappa ~ N(0, 0.0335)`` per dosing interval (Kim et al. 2025 Data
+S1 model 6, as recorded in pkmodel's ``FASANMADE_2011_CD``), is optional here: with it, each
+interval has ``CL exp(eta_CL + kappa_k)`` and a trough depends on the kappas of the intervals before
+it (:func:`trough_after_intervals`: the two-compartment state propagated interval by interval
+from empty compartments with the matrix exponential by Sylvester's formula, its own code).
+
 Steady-state troughs are computed two ways: :func:`steady_state_trough` (closed form, vectorised:
 the two exponentials of the unit impulse response, each summed over all past doses as a geometric
 series) and :func:`steady_state_trough_ode` (:func:`scipy.integrate.solve_ivp` over successive
@@ -40,7 +46,9 @@ from scipy.special import expit
 
 __all__ = [
     "ETA_NAMES",
+    "IOV_INTERVALS",
     "OMEGA2",
+    "OMEGA2_IOV_CL",
     "PK_REFERENCE",
     "REFERENCE_TL_UG_ML",
     "RESIDUAL_ADDITIVE_UG_ML",
@@ -52,6 +60,7 @@ __all__ = [
     "simulate_exposure_cohort",
     "steady_state_trough",
     "steady_state_trough_ode",
+    "trough_after_intervals",
 ]
 
 #: Per-kilogram typical values (L/kg/day or L/kg, i.e. mL/kg/1000) and per-kg weight exponents at
@@ -77,6 +86,14 @@ ETA_NAMES: tuple[str, str, str] = ("cl", "v1", "v2")
 
 #: Between-subject variances of ``eta`` (CL, V1, V2).
 OMEGA2: np.ndarray = np.array([0.0942, 0.0159, 0.306])
+
+#: Inter-occasion variance of CL (each dosing interval its own kappa).
+OMEGA2_IOV_CL: float = 0.0335
+
+#: Dosing intervals followed to a trough under inter-occasion variability, from empty
+#: compartments: the doses before the first would add under 2e-4 of the trough (16 intervals of
+#: four weeks or more are at least 12.8 terminal half-lives of five weeks or less).
+IOV_INTERVALS: int = 16
 
 #: Residual error: proportional SD (fraction) and additive SD (µg/mL).
 RESIDUAL_PROPORTIONAL: float = 0.292
@@ -208,6 +225,57 @@ def steady_state_trough(cl, v1, q, v2, dose_mg, interval_days, infusion_days=2 /
     return out
 
 
+def _expm_terms(cl, v1, q, v2, times):
+    """exp(A t) and A^-1 (exp(A t) - I) at each of ``times`` for the two-compartment amounts'
+    matrix ``A = [[-(CL + Q)/V1, Q/V2], [Q/V1, -Q/V2]]``, by Sylvester's formula on its
+    eigenvalues ``-alpha``, ``-beta``: per time, a pair of tuples of the four entries
+    (row-major), arrays like ``cl``."""
+    alpha, beta, _, _ = _exponents(cl, v1, q, v2)
+    a = (-(cl + q) / v1, q / v2, q / v1, -q / v2)
+    eye = (1.0, 0.0, 0.0, 1.0)
+    # the projections on the eigenvalues -alpha and -beta
+    first = [(x + beta * i) / (beta - alpha) for x, i in zip(a, eye, strict=True)]
+    second = [(x + alpha * i) / (alpha - beta) for x, i in zip(a, eye, strict=True)]
+    out = []
+    for t in times:
+        ea, eb = np.exp(-alpha * t), np.exp(-beta * t)
+        ia, ib = -np.expm1(-alpha * t) / alpha, -np.expm1(-beta * t) / beta  # over 0..t
+        out.append((tuple(ea * f + eb * g for f, g in zip(first, second, strict=True)),
+                    tuple(ia * f + ib * g for f, g in zip(first, second, strict=True))))
+    return out
+
+
+def trough_after_intervals(cl, v1, q, v2, dose_mg, interval_days, infusion_days=2 / 24):
+    """The trough at the end of the last of several dosing intervals, each with its own
+    parameters (inter-occasion variability), from empty compartments before the first dose.
+
+    Parameters
+    ----------
+    cl, v1, q, v2 : array_like
+        Parameters with the interval axis last, shape ``S + (n_intervals,)``.
+    dose_mg : array_like
+        Dose per infusion, mg (broadcasts against ``S``).
+    interval_days, infusion_days : float
+        Dosing interval and infusion duration, days.
+
+    Returns
+    -------
+    numpy.ndarray
+        Trough, µg/mL, shape ``S``.
+    """
+    # the interval axis first, each interval's parameters contiguous
+    cl, v1, q, v2 = (np.ascontiguousarray(np.moveaxis(x, -1, 0)) for x in np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (cl, v1, q, v2))))
+    rate = np.asarray(dose_mg, dtype=float) / infusion_days
+    x1 = x2 = np.zeros(cl.shape[1:])
+    for k in range(cl.shape[0]):
+        ((e11, e12, e21, e22), (i11, _, i21, _)), ((d11, d12, d21, d22), _) = _expm_terms(
+            cl[k], v1[k], q[k], v2[k], (infusion_days, interval_days - infusion_days))
+        x1, x2 = e11 * x1 + e12 * x2 + rate * i11, e21 * x1 + e22 * x2 + rate * i21
+        x1, x2 = d11 * x1 + d12 * x2, d21 * x1 + d22 * x2
+    return x1 / v1[-1]
+
+
 def steady_state_trough_ode(cl, v1, q, v2, dose_mg, interval_days, infusion_days=2 / 24, *,
                             rtol=1e-10, max_intervals=1000):
     """Steady-state trough by numerical integration of the two-compartment ODE (one patient).
@@ -288,7 +356,7 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
                              sigma_patient, tau_month=(0.0, 0.3), months=(6, 12),
                              regimens=((10, 8), (5, 4), (5, 6)), baseline_regimen=(5, 8),
                              upper_limit=16.0, lower_limit=0.4, seed, remission_tl="true",
-                             pk_scale=None):
+                             pk_scale=None, iov=False):
     """A cohort in pkmodel's format whose remission is driven by baseline exposure and PK gain.
 
     Each patient draws weight (log-normal, median 70 kg, log-SD 0.2, redrawn outside 40-120 kg),
@@ -355,6 +423,12 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
         Factors on the typical values of the true population (keys ``cl``, ``v1``, ``q``,
         ``v2``; 1 where left out): a population whose parameters differ from the published
         estimates, for checks of the propagation of their uncertainty.
+    iov : bool, default False
+        Inter-occasion variability on CL (:data:`OMEGA2_IOV_CL`): the baseline trough follows
+        :data:`IOV_INTERVALS` baseline intervals, each with its own kappa, and the trough after
+        intensification as many intervals of the new regimen with kappas drawn afresh
+        (:func:`trough_after_intervals`); the kappas come from a generator of their own, so every
+        other draw is the one without IOV.
 
     Returns
     -------
@@ -396,8 +470,23 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
     p = individual_parameters(weight, albumin, 0, eta)
     scale = {k: float((pk_scale or {}).get(k, 1.0)) for k in PKParams._fields}
     p = PKParams(*(getattr(p, k) * scale[k] for k in PKParams._fields))
-    tl_base = regimen_trough(p, weight, *baseline_regimen)
-    tl_after = regimen_trough(p, weight, dose, interval)
+    if iov:  # each interval its own kappa on CL; those after intensification drawn afresh
+        occ = np.random.default_rng([seed, 1])  # the other draws stay those without IOV
+        before, after = (occ.standard_normal((n, IOV_INTERVALS)) * np.sqrt(OMEGA2_IOV_CL)
+                         for _ in range(2))
+
+        def trough(kappa, dose_mg_kg, interval_weeks):
+            return trough_after_intervals(p.cl[:, None] * np.exp(kappa), p.v1[:, None],
+                                          p.q[:, None], p.v2[:, None], dose_mg_kg * weight,
+                                          interval_weeks * 7.0)
+
+        tl_base = trough(before, *baseline_regimen)
+        tl_after = np.zeros(n)
+        for r, (d, w) in enumerate(regimens):
+            tl_after[regimen == r] = trough(after, d, w)[regimen == r]
+    else:
+        tl_base = regimen_trough(p, weight, *baseline_regimen)
+        tl_after = regimen_trough(p, weight, dose, interval)
     gain = tl_after / tl_base
     tl_obs = tl_base + residual_sd(tl_base) * rng.standard_normal(n)
 
@@ -444,8 +533,9 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
             "tau_month": tau_month, "months": months, "regimens": regimens,
             "baseline_regimen": tuple(float(x) for x in baseline_regimen),
             "upper_limit": upper_limit, "lower_limit": lower_limit, "seed": seed,
-            "reference_tl_ug_ml": REFERENCE_TL_UG_ML, "pk_scale": scale,
-            "pk": {**PK_REFERENCE, "omega2": dict(zip(ETA_NAMES, OMEGA2.tolist(), strict=True)),
+            "reference_tl_ug_ml": REFERENCE_TL_UG_ML, "pk_scale": scale, "iov": bool(iov),
+            "pk": {**PK_REFERENCE, "omega2_iov_cl": OMEGA2_IOV_CL if iov else 0.0,
+                   "omega2": dict(zip(ETA_NAMES, OMEGA2.tolist(), strict=True)),
                    "residual_proportional": RESIDUAL_PROPORTIONAL,
                    "residual_additive_ug_ml": RESIDUAL_ADDITIVE_UG_ML,
                    "infusion_days": 2 / 24},

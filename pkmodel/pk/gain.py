@@ -16,6 +16,17 @@ sampling from the prior: one trough is a weak observation of three or four rando
 the prior is a good proposal (the effective sample size of each patient is returned, and
 patients with few are redone with ten times the draws). The result is the posterior mean and
 SD of log gain, which the exposure-driven remission model uses (docs/exposure.md).
+
+A model with inter-occasion variability (``omega2_iov``: both Fasanmade 2011 models) has, in each
+dosing interval, the parameters ``typical x exp(eta + kappa_k)`` with a new
+``kappa_k ~ Normal(0, omega2_iov)`` (:mod:`pkmodel.pk.occasions`). A trough at steady state then
+depends on the kappas of the intervals before it: each draw follows
+:data:`~pkmodel.pk.simulation.IOV_STEADY_STATE_INTERVALS` intervals, each with its own kappa
+(:func:`~pkmodel.pk.simulation.steady_state_trough_occasions`). The measured baseline trough
+weighs the draws of eta and of the baseline intervals' kappas together; the intensified regimen's
+trough, months later, follows new intervals with kappas drawn afresh (independent of the
+baseline's), so the gain carries the occasion-to-occasion variability as well as the uncertainty
+about eta. A model without IOV draws exactly the numbers it always did.
 """
 
 from __future__ import annotations
@@ -29,10 +40,16 @@ from scipy.special import log_ndtr, logsumexp
 from pkmodel.errors import SpecificationError
 from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.regimens import Regimen
-from pkmodel.pk.simulation import steady_state_trough
+from pkmodel.pk.simulation import (
+    IOV_STEADY_STATE_INTERVALS,
+    sample_kappa,
+    steady_state_trough,
+    steady_state_trough_occasions,
+)
 from pkmodel.sampling import resolve_seed
 
-__all__ = ["GAIN_DRAWS", "LogGain", "log_gain_posterior", "patient_log_gain", "patient_troughs"]
+__all__ = ["GAIN_DRAWS", "EffectDraws", "LogGain", "history_log_gain", "log_gain_posterior",
+           "patient_log_gain", "patient_troughs", "sample_effects"]
 
 #: Draws of the random effects per patient (the same draws for every patient).
 GAIN_DRAWS = 2000
@@ -64,6 +81,56 @@ class LogGain:
     log_after_sd: np.ndarray
 
 
+@dataclass(frozen=True)
+class EffectDraws:
+    """Draws of a patient's random effects for the troughs before and after intensification.
+
+    Attributes
+    ----------
+    eta : numpy.ndarray
+        Between-subject random effects, shape ``(draws, n_eta)``.
+    kappa_before, kappa_after : numpy.ndarray or None
+        Occasion effects of the :data:`~pkmodel.pk.simulation.IOV_STEADY_STATE_INTERVALS`
+        intervals that lead to the baseline trough and, independently, to the trough under the
+        intensified regimen, shape ``(draws, intervals, n_kappa)``; ``None`` for a model without
+        inter-occasion variability.
+    """
+
+    eta: np.ndarray
+    kappa_before: np.ndarray | None = None
+    kappa_after: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.eta.shape[0])
+
+
+def sample_effects(model: PopulationModel, n_draws: int,
+                   rng: np.random.Generator) -> EffectDraws:
+    """``n_draws`` draws of eta from the model's population distribution and, for a model with
+    inter-occasion variability, of the kappas before and after intensification (in that order
+    from ``rng``, after eta: a model without IOV draws only eta)."""
+    eta = model.sample_eta((n_draws,), rng)
+    if not model.occasion_effects:
+        return EffectDraws(eta)
+    before = sample_kappa(model, (n_draws,), IOV_STEADY_STATE_INTERVALS, rng)
+    return EffectDraws(eta, before, sample_kappa(model, (n_draws,),
+                                                 IOV_STEADY_STATE_INTERVALS, rng))
+
+
+def _troughs(model: PopulationModel, cov: Mapping[str, np.ndarray], eta: np.ndarray,
+             kappa: np.ndarray | None, dose_mg: np.ndarray, reg: Regimen,
+             infusion_days: float) -> np.ndarray:
+    """Steady-state troughs (µg/mL) of ``reg`` for covariates ``cov`` (shape ``S``) and draws
+    ``eta`` (``S + (n_eta,)``); with ``kappa`` (``S + (intervals, n_kappa)``) each interval has
+    its own occasion effect."""
+    if kappa is None:
+        params = model.individual_parameters(cov, eta)
+        return steady_state_trough(params, dose_mg, reg.interval_days, infusion_days)
+    params = model.individual_parameters({k: np.asarray(v)[..., None] for k, v in cov.items()},
+                                         eta[..., None, :], kappa)
+    return steady_state_trough_occasions(params, dose_mg, reg.interval_days, infusion_days)
+
+
 def _log_likelihood(pred: np.ndarray, tl: np.ndarray, cens: np.ndarray,
                     model: PopulationModel) -> np.ndarray:
     """log p(measured trough | predicted) with the model's residual error; censored: P(beyond)."""
@@ -83,20 +150,23 @@ def _weights(base: np.ndarray, tl: np.ndarray, cens: np.ndarray,
     return np.exp(logw)
 
 
-def _block(model, cov, eta, tl, cens, weight, baseline, dose, interval):
+def _block(model, cov, draws: EffectDraws, tl, cens, weight, baseline, dose, interval):
     """Mean, SD and ESS of log gain for one block of patients (rows) over draws (columns)."""
-    params = model.individual_parameters({k: v[:, None] for k, v in cov.items()}, eta[None])
-    base = steady_state_trough(params, baseline.dose_mg_kg * weight[:, None],
-                               baseline.interval_days, baseline.infusion_days)
+    cov = {k: v[:, None] for k, v in cov.items()}
+    eta = draws.eta[None]
+    before = None if draws.kappa_before is None else draws.kappa_before[None]
+    after_k = None if draws.kappa_after is None else draws.kappa_after[None]
+    base = _troughs(model, cov, eta, before, baseline.dose_mg_kg * weight[:, None], baseline,
+                    baseline.infusion_days)
     log_gain = np.empty_like(base)
     log_after = np.empty_like(base)
     for d, tau in set(zip(dose.tolist(), interval.tolist(), strict=True)):
         rows = (dose == d) & (interval == tau)
         reg = Regimen(d, tau, infusion_hours=baseline.infusion_hours)
-        # a parameter without covariates or BSV (a local fit's q, say) broadcasts to the rows
-        sub = params.map(lambda v, rows=rows: np.broadcast_to(v, base.shape)[rows])
-        after = steady_state_trough(sub, d * weight[rows, None], reg.interval_days,
-                                    reg.infusion_days)
+        # a covariate without variation (one patient's, say) broadcasts to the rows
+        sub = {k: np.broadcast_to(v, (rows.size, 1))[rows] for k, v in cov.items()}
+        after = _troughs(model, sub, eta, after_k, d * weight[rows, None], reg,
+                         reg.infusion_days)
         log_after[rows] = np.log(after)
         log_gain[rows] = log_after[rows] - np.log(base[rows])
     w = _weights(base, tl, cens, model)
@@ -154,17 +224,19 @@ def log_gain_posterior(
     interval = np.broadcast_to(np.asarray(interval_weeks, dtype=float), (n,))
     cov = {k: v for k, v in cov.items() if k in model.covariates_used or k == "weight_kg"}
     rng = np.random.default_rng(resolve_seed(random_seed))
-    eta = model.sample_eta((n_draws,), rng)
+    draws = sample_effects(model, n_draws, rng)
+    # with occasions every (row, draw) follows IOV_STEADY_STATE_INTERVALS intervals: fewer rows
+    chunk = _CHUNK if draws.kappa_before is None else _CHUNK // 8
     out = np.empty((5, n))
-    for lo in range(0, n, _CHUNK):
-        s = slice(lo, lo + _CHUNK)
-        out[:, s] = _block(model, {k: v[s] for k, v in cov.items()}, eta, tl[s], cens[s],
+    for lo in range(0, n, chunk):
+        s = slice(lo, lo + chunk)
+        out[:, s] = _block(model, {k: v[s] for k, v in cov.items()}, draws, tl[s], cens[s],
                            cov["weight_kg"][s], baseline, dose[s], interval[s])
     few = np.flatnonzero(out[2] < MIN_ESS)
     if few.size:
-        more = model.sample_eta((10 * n_draws,), rng)
-        for lo in range(0, few.size, _CHUNK // 8):
-            i = few[lo:lo + _CHUNK // 8]
+        more = sample_effects(model, 10 * n_draws, rng)
+        for lo in range(0, few.size, chunk // 8):
+            i = few[lo:lo + chunk // 8]
             out[:, i] = _block(model, {k: v[i] for k, v in cov.items()}, more, tl[i], cens[i],
                                cov["weight_kg"][i], baseline, dose[i], interval[i])
     return LogGain(*out)
@@ -172,20 +244,21 @@ def log_gain_posterior(
 
 def patient_troughs(model: PopulationModel, covariates: Mapping[str, float],
                     regimens: Sequence[Regimen], *, baseline: Regimen,
-                    eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One patient's steady-state troughs (µg/mL, without residual error) for draws ``eta`` of
-    their random effects: on the baseline regimen, shape (draws,), and under each regimen,
-    shape (regimens, draws)."""
+                    draws: EffectDraws) -> tuple[np.ndarray, np.ndarray]:
+    """One patient's steady-state troughs (µg/mL, without residual error) for ``draws`` of
+    their random effects (:func:`sample_effects`): on the baseline regimen, shape (draws,), and
+    under each regimen, shape (regimens, draws); with inter-occasion variability the baseline
+    follows ``draws.kappa_before`` and every regimen the same ``draws.kappa_after``."""
     cov = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in covariates.items()
            if k in model.covariates_used or k == "weight_kg"}
     weight = cov["weight_kg"]
-    params = model.individual_parameters(cov, eta)
-    base = steady_state_trough(params, baseline.dose_mg_kg * weight, baseline.interval_days,
-                               baseline.infusion_days)
+    base = _troughs(model, cov, draws.eta, draws.kappa_before, baseline.dose_mg_kg * weight,
+                    baseline, baseline.infusion_days)
     # every regimen's infusions last as long as the baseline's, as in log_gain_posterior
-    after = np.stack([steady_state_trough(params, r.dose_mg_kg * weight, r.interval_days,
-                                          baseline.infusion_days) for r in regimens])
-    return np.broadcast_to(base, eta.shape[:-1]), after
+    after = np.stack([_troughs(model, cov, draws.eta, draws.kappa_after, r.dose_mg_kg * weight,
+                               r, baseline.infusion_days) for r in regimens]
+                     ) if regimens else np.empty((0, len(draws)))
+    return np.broadcast_to(base, (len(draws),)), after
 
 
 def patient_log_gain(
@@ -236,11 +309,11 @@ def patient_log_gain(
     tl = np.atleast_1d(np.asarray(tl_ug_ml, dtype=float))
     cens = np.broadcast_to(np.asarray(tl_cens, dtype=np.int64), tl.shape)
     rng = np.random.default_rng(resolve_seed(random_seed))
-    eta = model.sample_eta((n_draws,), rng)
+    draws = sample_effects(model, n_draws, rng)
 
-    def moments(eta_draws, rows):
+    def moments(effects, rows):
         base, after = patient_troughs(model, covariates, regimens, baseline=baseline,
-                                      eta=eta_draws)
+                                      draws=effects)
         w = _weights(base[None, :], tl[rows], cens[rows], model)  # (rows, draws)
         log_after = np.log(after)
         log_gain = log_after - np.log(base)
@@ -251,9 +324,61 @@ def patient_log_gain(
             out += [m, np.sqrt(np.einsum("kd,krd->kr", w, dev * dev))]
         return out, 1.0 / np.sum(w ** 2, axis=1)
 
-    (g_m, g_s, a_m, a_s), ess = moments(eta, np.arange(tl.size))
+    (g_m, g_s, a_m, a_s), ess = moments(draws, np.arange(tl.size))
     few = np.flatnonzero(ess < MIN_ESS)
     if few.size:
         (g_m[few], g_s[few], a_m[few], a_s[few]), ess[few] = moments(
-            model.sample_eta((10 * n_draws,), rng), few)
+            sample_effects(model, 10 * n_draws, rng), few)
     return LogGain(mean=g_m, sd=g_s, ess=ess, log_after_mean=a_m, log_after_sd=a_s)
+
+
+def history_log_gain(estimate, regimens: Sequence[Regimen], *, baseline: Regimen,
+                     random_seed: int | None = None) -> LogGain:
+    """The posterior of one patient's log exposure gain given their whole TDM history.
+
+    ``estimate`` (:func:`~pkmodel.pk.estimation.estimate_individual`) is the posterior of the
+    patient's random effects given every trough of their history under their actual doses; its
+    draws take the place of the importance-weighted prior draws of :func:`patient_log_gain`.
+    The gain is defined as there, as the model was fitted: the steady-state trough under each
+    regimen over the steady-state trough under ``baseline``, with the patient's covariates at
+    the last record. With inter-occasion variability the baseline's last interval takes the
+    posterior kappa of the occasion of the last trough (the trough the remission model uses as
+    the baseline trough), its earlier intervals and every interval after intensification kappas
+    drawn afresh.
+
+    Parameters
+    ----------
+    estimate : IndividualEstimate
+        The patient's PK posterior (equally weighted draws).
+    regimens : sequence of Regimen
+        The regimens after intensification.
+    baseline : Regimen
+        The regimen whose steady state defines the gain's denominator.
+    random_seed : int, optional
+        Seed of the kappas drawn afresh.
+
+    Returns
+    -------
+    LogGain
+        Arrays of shape (1, regimens); ``ess`` the importance sample's effective size (method
+        ``"map"``), or the number of draws (``"nuts"``).
+    """
+    model = estimate.model
+    eta = np.asarray(estimate.eta_draws, dtype=float)
+    n = eta.shape[0]
+    if model.occasion_effects:
+        rng = np.random.default_rng(resolve_seed(random_seed))
+        before = sample_kappa(model, (n,), IOV_STEADY_STATE_INTERVALS, rng)
+        before[:, -1] = estimate.kappa_draws[:, -1]
+        draws = EffectDraws(eta, before,
+                            sample_kappa(model, (n,), IOV_STEADY_STATE_INTERVALS, rng))
+    else:
+        draws = EffectDraws(eta)
+    cov = {**estimate.covariates, "weight_kg": float(estimate.weight_kg)}
+    base, after = patient_troughs(model, cov, regimens, baseline=baseline, draws=draws)
+    log_after = np.log(after)
+    log_gain = log_after - np.log(base)
+    ess = float(estimate.diagnostics.get("importance_ess", n))  # NUTS: its draws
+    return LogGain(mean=log_gain.mean(axis=1)[None], sd=log_gain.std(axis=1)[None],
+                   ess=np.array([ess]), log_after_mean=log_after.mean(axis=1)[None],
+                   log_after_sd=log_after.std(axis=1)[None])

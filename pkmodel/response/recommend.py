@@ -29,6 +29,19 @@ What is known of the trough decides how it enters, as in the fitted model:
   drawn from that distribution, with its Monte Carlo standard error
   (:attr:`Recommendation.tdm`).
 
+With a **TDM history** (``history=``: the patient's doses with their times and rates, their
+troughs with BLQ / above-limit flags and covariates over time, a NONMEM-format dataset as
+:func:`pkmodel.pk.read_nonmem` reads it) the patient's PK posterior is computed from every trough
+under the actual doses (:func:`pkmodel.pk.estimate_individual`, the same posterior as ``pkmodel
+pk forecast``), not from one trough assumed at steady state; the exposure gains and the forecast
+troughs come from that posterior (:func:`pkmodel.pk.gain.history_log_gain`). The baseline trough
+the remission model sees is the history's **last trough** (its value, or its limit when it was
+below or above one) unless ``tl_ug_ml`` is given; the history's covariates (at its last record)
+feed the PK posterior, those given as arguments take precedence over them, and the remission
+model's own covariates come from the arguments. The gain keeps its fitted definition: the
+steady-state trough under each regimen over that under the fit's baseline regimen, so a history
+on another regimen is noted.
+
 Every recommendation carries pkmodel.DISCLAIMER.
 """
 
@@ -44,12 +57,17 @@ from scipy.special import ndtr, ndtri
 
 from pkmodel.data.plausibility import check_plausible
 from pkmodel.disclaimer import DISCLAIMER
-from pkmodel.errors import PredictionError
+from pkmodel.errors import PKDataError, PredictionError
 from pkmodel.pk.covariate_registry import COVARIATES
-from pkmodel.pk.gain import GAIN_DRAWS, patient_log_gain, patient_troughs
+from pkmodel.pk.gain import (
+    GAIN_DRAWS,
+    history_log_gain,
+    patient_log_gain,
+    patient_troughs,
+    sample_effects,
+)
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.resolver import resolve_model
-from pkmodel.pk.simulation import steady_state_trough
 from pkmodel.response.exposure import GAIN_SEED, fitted_pk_model, pk_covariates
 from pkmodel.sampling import resolve_seed
 from pkmodel.validation import check_probability
@@ -198,6 +216,61 @@ def _check_patient(tl_ug_ml, tl_cens, weight_kg, albumin_g_l, ati, covariates, f
     return given
 
 
+def _history_subject(history, history_id, model):
+    """The patient of a TDM history (a PKSubject, a PKDataset, or a file / DataFrame read with
+    the PK model's covariates), refused when it names no single patient or has no trough."""
+    from pkmodel.pk.nonmem import PKDataset, PKSubject, read_nonmem
+
+    if isinstance(history, PKSubject):
+        if history_id is not None and str(history_id) != history.id:
+            raise PredictionError(f"history_id {history_id!r} is not the history's patient "
+                                  f"{history.id!r}")
+        subject, source, notes = history, "<history>", ()
+    else:
+        data = history if isinstance(history, PKDataset) else read_nonmem(
+            history, covariates=model.covariate_registry)
+        source, notes = data.source, data.notes
+        if history_id is None and len(data) > 1:
+            raise PKDataError(f"the history has {len(data)} patients", source=source,
+                              column="ID", fix=f"choose one with history_id= (--history-id): "
+                              f"{', '.join(data.ids[:10])}")
+        subject = data[history_id if history_id is not None else data.ids[0]]
+    if subject.observations is None:
+        raise PKDataError(f"patient {subject.id!r} has no trough (an observation row: EVID 0, "
+                          "MDV 0)", source=source, column="DV",
+                          fix="add the measured troughs, or leave out the history and give "
+                          "tl_ug_ml")
+    first_dose = float(subject.schedule.times_days[0])
+    early = np.flatnonzero(subject.observations.times_days < first_dose)
+    if early.size:
+        rows = subject.observation_rows
+        raise PKDataError(
+            f"patient {subject.id!r} has a trough on day "
+            f"{subject.observations.times_days[early[0]]:g}, before their first dose (day "
+            f"{first_dose:g}): a trough needs the doses that led to it",
+            source=source, row=None if rows is None else rows[early[0]], column="TIME",
+            fix="add the doses given before it (with their times and rates), or drop that row")
+    return subject, source, notes
+
+
+def _history_estimate(model, subject, explicit_pk: Mapping[str, float],
+                      fallback: Mapping[str, float], seed: int):
+    """The patient's PK posterior given every trough of their history: the covariates the
+    arguments give (``explicit_pk``) take precedence over the history's, which take precedence
+    over ``fallback`` (the stated values a recommendation without a history would use)."""
+    from pkmodel.pk.covariates import CovariateHistory
+    from pkmodel.pk.estimation import estimate_individual
+
+    source = subject.covariates_for_estimation
+    if isinstance(source, CovariateHistory):
+        missing = {k: v for k, v in fallback.items() if k not in source.values}
+        cov = source.with_values(**missing, **explicit_pk)
+    else:
+        cov = {**fallback, **source, **explicit_pk}
+    return estimate_individual(model, cov, subject.schedule, subject.observations,
+                               method="map", draws=GAIN_DRAWS, random_seed=seed)
+
+
 def _p_remission(predictor, log_tl, gain_mean, gain_sd, strategies, month, z, disease,
                  exposure: bool) -> np.ndarray:
     """P(remission) per draw, regimen and trough point: (sample, regimen, point).
@@ -217,13 +290,14 @@ def _p_remission(predictor, log_tl, gain_mean, gain_sd, strategies, month, z, di
     return p.reshape(predictor.n_samples, n_reg, n_pt)
 
 
-def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
-              albumin_g_l: float | None = None, ati: int = 0,
+def recommend(fit, *, tl_ug_ml: float | None = None, weight_kg: float | None = None,
+              albumin_g_l: float | None = None, ati: int | None = None,
               covariates: Mapping[str, object] | None = None,
               regimens: Sequence[str | Regimen] = DEFAULT_REGIMENS, p_min: float = 0.2,
               credibility: float = 0.9, month: int | None = None, ci_prob: float = 0.9,
               pk_model: str = "fasanmade2011", tl_cens: int = 0,
-              tdm_draws: int = TDM_DRAWS, random_seed: int | None = None) -> Recommendation:
+              tdm_draws: int = TDM_DRAWS, random_seed: int | None = None,
+              history=None, history_id: str | None = None) -> Recommendation:
     """Recommend a regimen for one patient; see the module docstring.
 
     Parameters
@@ -233,14 +307,15 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     tl_ug_ml : float or None
         The patient's trough on the baseline regimen, µg/mL (with ``tl_cens`` -1 the upper
         assay limit it was above, 1 the lower limit it was below); ``None`` when none was
-        measured.
-    weight_kg : float
-        Body weight.
+        measured (with a ``history``: its last trough).
+    weight_kg : float, optional
+        Body weight, kg; required unless the ``history`` has a ``WT`` column (then its last
+        record's weight).
     albumin_g_l : float, optional
         Serum albumin, g/L; when left out, the fitted cohort's median (exposure model) or the
         PK model's reference value, stated in ``settings``.
-    ati : {0, 1}
-        Antibodies to infliximab.
+    ati : {0, 1}, optional
+        Antibodies to infliximab (default 0, or the ``history``'s ``ATI``).
     covariates : mapping, optional
         Values of the remission model's own covariates (and other PK cohort columns, e.g.
         ``immunomodulator``, ``sex``); those left out take the stated reference values. A name
@@ -263,6 +338,13 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
         Troughs drawn from their predictive distribution when none was measured (at least 100).
     random_seed : int, optional
         Seed of the troughs drawn when none was measured.
+    history : PKSubject, PKDataset, str, path or pandas.DataFrame, optional
+        The patient's TDM history in NONMEM format (``ID, TIME, AMT, RATE, DV, EVID, MDV``, BLQ
+        flags, covariate columns; TIME in days since the first dose; see
+        :func:`pkmodel.pk.read_nonmem`); a ``PKSubject`` or ``PKDataset`` read with other
+        options (``time_unit=...``).
+    history_id : str, optional
+        The patient's ``ID`` in a history of several patients.
 
     Raises
     ------
@@ -270,6 +352,9 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
         For an option out of range, an implausible patient value (a trough in ng/mL, a weight
         in pounds, albumin in g/dL), a covariate the models do not use, or regimens this fit
         cannot predict; before any computation.
+    PKDataError
+        For a history that cannot be read, names several patients without ``history_id``, has
+        no trough, or a trough before the first dose.
     """
     from pkmodel.response.strategies import map_regimens
 
@@ -278,9 +363,32 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     if isinstance(tdm_draws, bool) or not isinstance(tdm_draws, int) or tdm_draws < 100:
         raise PredictionError(f"tdm_draws must be a whole number of at least 100, not "
                               f"{tdm_draws!r}")
-    given_cov = _check_patient(tl_ug_ml, tl_cens, weight_kg, albumin_g_l, ati, covariates, fit)
     meta = fit.meta
     exposure = meta.get("exposure") or {}
+    model = fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
+    subject = None
+    if history is not None:
+        subject, history_source, history_notes = _history_subject(history, history_id, model)
+        obs = subject.observations
+        last = int(np.argmax(obs.times_days))
+        tl_from_history = tl_ug_ml is None
+        if tl_from_history:
+            tl_ug_ml, tl_cens = float(obs.values_ug_ml[last]), int(obs.cens[last])
+        last_record = (subject.covariate_history.last() if subject.covariate_history
+                       is not None else subject.covariates)
+        if weight_kg is None:
+            weight_kg = last_record.get("weight_kg")
+        if ati is None and "ati" in last_record:
+            ati = int(last_record["ati"])
+    elif history_id is not None:
+        raise PredictionError("history_id= names a patient of a history: give history= too")
+    if weight_kg is None:
+        raise PredictionError("give the patient's weight_kg (on the command line --weight)"
+                              + (", or a WT column in the history" if history is not None
+                                 else ""))
+    explicit_ati = ati is not None
+    ati = 0 if ati is None else ati
+    given_cov = _check_patient(tl_ug_ml, tl_cens, weight_kg, albumin_g_l, ati, covariates, fit)
     months = [int(m) for m in meta["months"]]
     month = months[-1] if month is None else int(month)
     if month not in months:
@@ -292,7 +400,6 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     if len(set(labels)) != len(labels):
         raise PredictionError(f"regimens are repeated: {labels}")
     baseline = parse_regimen(exposure.get("baseline_regimen", "5 mg/kg q8w"))
-    model = fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
     notes: list[str] = []
     if exposure.get("population_uncertainty"):
         notes.append(f"the fit pools {exposure['population_uncertainty']['n_draws']} draws of "
@@ -314,6 +421,7 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
         if c not in pk_cov:
             stated[c] = float(model.reference_covariates[c])
     predictor = fit.predictor(POSTERIOR_DRAWS)
+    design_covariates = set(predictor.design.covariates)
     z = predictor.covariate_matrix({k: [v] for k, v in given.items()}, ["patient"]) \
         if predictor.design.encodings else None
 
@@ -347,13 +455,54 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
         return _p_remission(predictor, log_tl, mean, sd, strategy, m, z, disease,
                             bool(exposure))
 
+    history_gain = None
+    settings_extra: dict = {}
+    if subject is not None:
+        # the arguments' PK covariates take precedence over the history's
+        explicit = {"weight_kg": weight_kg, "albumin_g_l": albumin_g_l,
+                    **({"ati": ati} if explicit_ati else {}), **given_cov}
+        explicit_pk = {k: float(v[0]) for k, v in pk_covariates(
+            model, {k: np.atleast_1d(v) for k, v in explicit.items() if v is not None}).items()}
+        # what the history gives is no longer a stated reference value (for the PK model; a
+        # cohort column the remission model uses still is)
+        from_history = set(subject.covariates) - set(explicit_pk)
+        column_of = COVARIATES.cohort_columns()
+        for c in list(stated):
+            if c in from_history or (c in column_of.values() and c not in design_covariates
+                                     and any(column_of.get(h) == c for h in from_history)):
+                stated.pop(c)
+        estimate = _history_estimate(model, subject, explicit_pk, pk_cov, GAIN_SEED)
+        history_gain = history_log_gain(estimate, regs, baseline=baseline,
+                                        random_seed=GAIN_SEED)
+        n_obs = len(obs.times_days)
+        day = float(obs.times_days[last])
+        notes.append(f"the PK posterior uses the {n_obs} trough(s) and {len(subject.schedule)} "
+                     f"dose(s) of patient {subject.id}'s history ({history_source}); "
+                     + (f"the baseline trough is its last, on day {day:g}" if tl_from_history
+                        else f"the baseline trough is the one given (the history's last is on "
+                        f"day {day:g})"))
+        notes.extend(f"history: {n}" for n in history_notes)
+        last_dose = subject.schedule.times_days[subject.schedule.times_days <= day]
+        gaps = np.diff(np.unique(subject.schedule.times_days))
+        if gaps.size and not np.isclose(gaps[-1], baseline.interval_days, rtol=0.15):
+            notes.append(f"the history's last dosing interval is {gaps[-1] / 7:.3g} weeks, not "
+                         f"the {baseline.label} the model was fitted on: the exposure gains "
+                         f"are still relative to the steady state of {baseline.label}")
+        settings_extra["history"] = {
+            "id": subject.id, "source": history_source, "n_troughs": n_obs,
+            "n_doses": len(subject.schedule), "baseline_trough_day": day,
+            "doses_before_baseline_trough": int(last_dose.size),
+            "importance_ess": float(history_gain.ess[0]),
+            "pareto_k": estimate.diagnostics.get("pareto_k")}
+
     def gain_at(tl, cens):
+        if history_gain is not None:
+            return history_gain
         return patient_log_gain(model, pk_cov, tl, cens, regs, baseline=baseline,
                                 random_seed=GAIN_SEED)
 
     q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
     tdm = None
-    settings_extra: dict = {}
     if tl_ug_ml is not None and tl_cens == 0:
         # --- a measured trough
         tl = float(tl_ug_ml)
@@ -389,12 +538,9 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
     else:
         # --- no trough: its predictive distribution, and the value of measuring it
         rng = np.random.default_rng(resolve_seed(random_seed))
-        eta = model.sample_eta((tdm_draws,), rng)
-        params = model.individual_parameters(pk_cov, eta)
-        pred = steady_state_trough(params, baseline.dose_mg_kg * float(weight_kg),
-                                   baseline.interval_days, baseline.infusion_days)
-        sd = np.sqrt(model.additive_sd_ug_ml**2 + (model.proportional_sd * pred) ** 2)
-        tl = np.maximum(pred + sd * rng.standard_normal(tdm_draws), 0.05)
+        pred, _ = patient_troughs(model, pk_cov, [], baseline=baseline,
+                                  draws=sample_effects(model, tdm_draws, rng))
+        tl = np.maximum(pred + model.residual_sd(pred) * rng.standard_normal(tdm_draws), 0.05)
         grid = np.linspace(np.log(tl.min()), np.log(tl.max()), TL_GRID)
         gain = gain_at(np.exp(grid), np.zeros(TL_GRID, dtype=int))
         pos = (np.log(tl) - grid[0]) / max(grid[1] - grid[0], 1e-300)
@@ -417,8 +563,8 @@ def recommend(fit, *, tl_ug_ml: float | None, weight_kg: float,
                "trough_draws": tdm_draws,
                "trough_median_ug_ml": float(np.median(tl))}
         # forecast troughs: the PK model's predictive distribution under each regimen
-        more = model.sample_eta((10 * GAIN_DRAWS,), np.random.default_rng(GAIN_SEED))
-        _, after = patient_troughs(model, pk_cov, regs, baseline=baseline, eta=more)
+        more = sample_effects(model, 10 * GAIN_DRAWS, np.random.default_rng(GAIN_SEED))
+        _, after = patient_troughs(model, pk_cov, regs, baseline=baseline, draws=more)
         troughs = np.quantile(after, q, axis=1).T  # (regimen, 3)
         gain_means = np.array([np.interp(np.log(tl), grid, gain.mean[:, r])
                                for r in range(len(regs))]).T  # (trough, regimen)

@@ -9,8 +9,10 @@ One draw of the between-subject random effects per patient, from fixed blocks of
 patient's troughs do not depend on the chunking. A PK model with inter-occasion variability
 (both Fasanmade 2011 models) draws, from a stream of its own, a kappa for each of the
 :data:`~pkmodel.pk.simulation.IOV_STEADY_STATE_INTERVALS` dosing intervals its steady-state
-trough follows (:func:`~pkmodel.pk.simulation.steady_state_trough_occasions`; the same kappas
-under the baseline and every regimen); the draws of a model without IOV are those it always had.
+trough follows (:func:`~pkmodel.pk.simulation.steady_state_trough_occasions`): the baseline's
+intervals from one stream, the intensified regimens' later intervals from another (independent
+of the baseline's, as in :mod:`pkmodel.pk.gain`; the same for every regimen, so regimens are
+compared on the same draws); the draws of a model without IOV are those it always had.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from pkmodel.pk.simulation import (
     steady_state_trough,
     steady_state_trough_occasions,
 )
-from pkmodel.scenarios.populations import STREAM_PK, STREAM_PK_OCCASIONS, block_normals
+from pkmodel.scenarios.populations import (
+    STREAM_PK,
+    STREAM_PK_OCCASIONS,
+    STREAM_PK_OCCASIONS_AFTER,
+    block_normals,
+)
 
 if TYPE_CHECKING:
     from pkmodel.scenarios.engine import Plan
@@ -132,25 +139,27 @@ def troughs(plan: Plan, cols: Mapping[str, np.ndarray],
     regimens = (plan.baseline, *plan.regimens)
     out = np.empty((len(plan.pk_models), len(regimens), n))
     iov_width = max((len(m.occasion_effects) for m in plan.pk_models), default=0)
-    z_occ = (block_normals(plan.entropy, STREAM_PK_OCCASIONS, start, start + n,
-                           IOV_STEADY_STATE_INTERVALS * iov_width) if iov_width else None)
+    # with IOV: the baseline's intervals and, independently, the regimens' (shared by them)
+    z_occ = [block_normals(plan.entropy, stream, start, start + n,
+                           IOV_STEADY_STATE_INTERVALS * iov_width)
+             for stream in (STREAM_PK_OCCASIONS, STREAM_PK_OCCASIONS_AFTER)] if iov_width else []
     for m, model in enumerate(plan.pk_models):
         k = len(model.random_effects)
         cov = {c: values[c] for c in model.covariates_used}
-        trough = steady_state_trough
+        eta = model.eta_from_z(z[:, :k])
         if model.occasion_effects:  # a kappa per dosing interval followed
             check_iov_structure(model)
             j = len(model.occasion_effects)
-            kappa = (z_occ.reshape(n, IOV_STEADY_STATE_INTERVALS, iov_width)[..., :j]
-                     * model.omega_iov_sd)
-            params = model.individual_parameters(
-                {c: v[:, None] for c, v in cov.items()},
-                model.eta_from_z(z[:, :k])[:, None, :], kappa)
+            params = [model.individual_parameters(
+                {c: v[:, None] for c, v in cov.items()}, eta[:, None, :],
+                normals.reshape(n, IOV_STEADY_STATE_INTERVALS, iov_width)[..., :j]
+                * model.omega_iov_sd) for normals in z_occ]
             trough = steady_state_trough_occasions
         else:
-            params = model.individual_parameters(cov, model.eta_from_z(z[:, :k]))
+            params = [model.individual_parameters(cov, eta)] * 2
+            trough = steady_state_trough
         for r, reg in enumerate(regimens):
-            out[m, r] = trough(params, reg.dose_mg_kg * cols["weight_kg"],
+            out[m, r] = trough(params[r > 0], reg.dose_mg_kg * cols["weight_kg"],
                                reg.interval_days, reg.infusion_days)
     if plan.by_disease:  # model 0 for CD, model 1 for UC
         out = np.where(cols["disease"] == 1, out[1], out[0])

@@ -54,7 +54,8 @@ LATENT_ORDER = ("weight", "albumin", "crp", "female", "uc", "immunomodulator")
 #: Random streams (first element of the spawn key).
 STREAM_POPULATION = 0
 STREAM_PK = 1
-STREAM_PK_OCCASIONS = 2  # the occasion effects (kappa) of PK models with IOV
+STREAM_PK_OCCASIONS = 2  # the occasion effects (kappa) of PK models with IOV, baseline
+STREAM_PK_OCCASIONS_AFTER = 3  # and those of the intervals under the intensified regimens
 
 _LEVELS = {"sex": ("F", "M"), "disease": ("CD", "UC"), "immunomodulator": (0, 1)}
 _UNITS = {"weight_kg": "kg", "albumin_g_l": "g/L", "crp_mg_l": "mg/L", "baseline_tl": "µg/mL",

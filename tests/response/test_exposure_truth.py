@@ -15,6 +15,7 @@ from exposure_truth import (
     simulate_exposure_cohort,
     steady_state_trough,
     steady_state_trough_ode,
+    trough_after_intervals,
 )
 
 REGIMENS = ((10, 8), (5, 6), (5, 4), (10, 4))
@@ -48,6 +49,30 @@ def test_closed_form_matches_ode(patient):
         closed = float(steady_state_trough(*p, dose * wt, weeks * 7.0))
         ode = steady_state_trough_ode(*p, dose * wt, weeks * 7.0)
         assert closed == pytest.approx(ode, rel=1e-3), (patient, dose, weeks)
+
+
+def test_intervals_with_their_own_parameters_match_the_ode():
+    from scipy.integrate import solve_ivp
+
+    p = individual_parameters(70.0, 40.0, 0, (0.1, -0.1, 0.4))
+    factor = np.array([1.3, 0.8, 1.1, 0.7])  # CL of each interval (inter-occasion variability)
+    tau, t_inf, rate = 28.0, 2 / 24, 350.0 / (2 / 24)
+    y = np.zeros(2)
+    for f in factor:
+        cl = float(p.cl) * f
+
+        def rhs(_t, a, r, cl=cl):
+            return [r - (cl + p.q) / p.v1 * a[0] + p.q / p.v2 * a[1],
+                    p.q / p.v1 * a[0] - p.q / p.v2 * a[1]]
+
+        for t0, t1, r in ((0.0, t_inf, rate), (t_inf, tau, 0.0)):
+            y = solve_ivp(rhs, (t0, t1), y, args=(r,), method="DOP853", rtol=1e-11,
+                          atol=1e-12).y[:, -1]
+    got = trough_after_intervals(p.cl * factor, p.v1, p.q, p.v2, 350.0, tau, t_inf)
+    assert float(got) == pytest.approx(y[0] / float(p.v1), rel=1e-8)
+    # the same parameters in every interval: the steady state, once enough intervals have passed
+    same = trough_after_intervals(np.full(24, p.cl), p.v1, p.q, p.v2, 350.0, tau, t_inf)
+    assert float(same) == pytest.approx(float(steady_state_trough(*p, 350.0, tau)), rel=1e-6)
 
 
 def test_closed_form_vectorises():

@@ -9,7 +9,9 @@ approximation of the exposure gain's posterior and interpolation:
   ``m + k (alpha - m)``, variance ``k sigma_group^2 / J + sigma_group^2``) and the patient
   effect, drawn;
 - the exposure gain: an importance sample of 200,000 draws of the random effects from the PK
-  prior, weighted by the likelihood of the trough (or by the probability of being above the
+  prior (with the model's inter-occasion variability on CL: each of 16 intervals before the
+  baseline trough its own kappa, and 16 new ones after intensification), weighted by the
+  likelihood of the trough (or by the probability of being above the
   assay limit), resampled;
 - a trough above the limit: the latent log trough drawn per posterior draw from the fitted
   population ``Normal(mu_tl, sigma_tl)`` truncated at the limit (``scipy.stats.truncnorm``);
@@ -26,7 +28,14 @@ import json
 
 import numpy as np
 import pytest
-from exposure_truth import OMEGA2, individual_parameters, residual_sd, steady_state_trough
+from exposure_truth import (
+    IOV_INTERVALS,
+    OMEGA2,
+    OMEGA2_IOV_CL,
+    individual_parameters,
+    residual_sd,
+    trough_after_intervals,
+)
 from scipy.special import expit
 from scipy.stats import truncnorm
 
@@ -61,11 +70,22 @@ class Reference:
         self.n_inner = n_inner
         # the patient's PK: a large sample of the prior
         self.weight = weight
-        eta = self.rng.standard_normal((200_000, 3)) * np.sqrt(OMEGA2)
-        self.params = individual_parameters(weight, albumin, 0, eta)
-        self.base = steady_state_trough(*self.params, 5 * weight, 56.0)
-        self.log_gain = {r: np.log(steady_state_trough(*self.params, d * weight, w * 7.0)
-                                   / self.base) for r, (d, w) in REGIMENS.items()}
+        n = 200_000
+        eta = self.rng.standard_normal((n, 3)) * np.sqrt(OMEGA2)
+        p = individual_parameters(weight, albumin, 0, eta)
+        # inter-occasion variability on CL: the baseline intervals' kappas, and those of the
+        # intervals after intensification, drawn afresh
+        before, after = (self.rng.standard_normal((n, IOV_INTERVALS)) * np.sqrt(OMEGA2_IOV_CL)
+                         for _ in range(2))
+
+        def trough(kappa, dose, weeks):
+            return trough_after_intervals(p.cl[:, None] * np.exp(kappa), p.v1[:, None],
+                                          p.q[:, None], p.v2[:, None], dose * weight,
+                                          weeks * 7.0)
+
+        self.base = trough(before, 5, 8)
+        self.after = {r: trough(after, d, w) for r, (d, w) in REGIMENS.items()}
+        self.log_gain = {r: np.log(self.after[r] / self.base) for r in REGIMENS}
 
     @property
     def n_samples(self) -> int:
@@ -113,8 +133,7 @@ class Reference:
 
     def trough_quantiles(self, regimen, q):
         """The forecast trough without a measurement: the prior predictive of the true trough."""
-        d, w = REGIMENS[regimen]
-        return np.quantile(steady_state_trough(*self.params, d * self.weight, w * 7.0), q)
+        return np.quantile(self.after[regimen], q)
 
 
 def reference_verdict(p_by_regimen, p_min, credibility):
