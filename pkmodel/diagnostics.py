@@ -3,7 +3,7 @@
 The one gate of every model pkmodel samples (the remission model, population PK, individual PK
 estimation by NUTS). PyMC 6 with
 nutpie prints no convergence warnings, so pkmodel checks every fit itself. R-hat and
-ESS come from ArviZ (``az.rhat``, ``az.ess``), E-BFMI from ``az.bfmi``; tree-depth saturation
+ESS come from ArviZ (``arviz_stats.rhat``, ``ess``), E-BFMI from ``bfmi``; tree-depth saturation
 is read from the sampler's statistics (``maxdepth_reached`` in nutpie, ``reached_max_treedepth``
 in PyMC's own NUTS).
 """
@@ -14,7 +14,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Self
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
@@ -163,10 +162,14 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     ``hierarchical_priors`` names the model's hierarchical scale priors in the remedy for
     divergent transitions (default: the remission model's).
     """
+    # ArviZ's statistics, imported here: importing ``arviz`` itself also loads its plotting
+    # (matplotlib), which a command that only loads a fit does not need
+    from arviz_stats import bfmi, ess, rhat
+
     post = posterior[var_names]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
+    rhats_ds = rhat(post)
+    ess_bulk = ess(post, method="bulk")
+    ess_tail = ess(post, method="tail")
 
     def flat(ds: xr.Dataset) -> dict[str, float]:
         with warnings.catch_warnings():  # all NaN with one chain: said by Diagnostics.problems
@@ -178,7 +181,7 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
         return {name: float(np.nanmin(da.values)) for name, da in ds.data_vars.items()
                 if da.size}
 
-    rhats = flat(rhat)
+    rhats = flat(rhats_ds)
     worst = max(rhats, key=lambda k: rhats[k] if np.isfinite(rhats[k]) else np.inf)
     max_rhat = rhats[worst]
     divergences = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
@@ -188,7 +191,7 @@ def compute_diagnostics(posterior: xr.Dataset, sample_stats: xr.Dataset,
     worst_ess = min(ess_low, key=lambda k: ess_low[k] if np.isfinite(ess_low[k]) else -np.inf)
     min_bfmi = float("nan")
     if "energy" in sample_stats:
-        min_bfmi = float(np.min(np.asarray(az.bfmi(sample_stats["energy"].to_dataset())["energy"])))
+        min_bfmi = float(np.min(np.asarray(bfmi(sample_stats["energy"].to_dataset())["energy"])))
     depth_key = next((k for k in ("maxdepth_reached", "reached_max_treedepth")
                       if k in sample_stats), None)
     depth = float(np.mean(sample_stats[depth_key].values)) if depth_key else 0.0

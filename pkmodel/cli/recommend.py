@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pkmodel.cli.output import emit_json
+from pkmodel.cli.output import emit_json, separator
 from pkmodel.disclaimer import DISCLAIMER
 from pkmodel.errors import SpecificationError
 
@@ -62,7 +62,14 @@ def _check_options(args) -> dict:
     for name in ("p_min", "credibility", "ci_prob"):
         check_probability(f"--{name.replace('_', '-')}", getattr(args, name))
     tl, code = _trough(args.tl, args.tl_above_limit)
-    check_plausible("--weight", "weight_kg", args.weight_kg)
+    if args.weight_kg is None and args.history is None:
+        raise SpecificationError("give the patient's weight: --weight KG (or a --history "
+                                 "with a WT column)")
+    if args.history_id is not None and args.history is None:
+        raise SpecificationError("--history-id names a patient of a history: give --history "
+                                 "FILE too")
+    if args.weight_kg is not None:
+        check_plausible("--weight", "weight_kg", args.weight_kg)
     if args.albumin_g_l is not None:
         check_plausible("--albumin-g-l", "albumin_g_l", args.albumin_g_l)
     if args.month is not None and args.month < 1:
@@ -83,7 +90,13 @@ def _recommend(args) -> int:
 
     checked = _check_options(args)
     fit = load_fit(args.fit)
+    history = None
+    if args.history is not None:
+        from pkmodel.response.recommend import read_history
+
+        history = read_history(args.history, fit, time_unit=args.time_unit, sep=args.sep)
     rec = fit.recommend(tl_ug_ml=checked["tl"], weight_kg=args.weight_kg,
+                        history=history, history_id=args.history_id,
                         albumin_g_l=args.albumin_g_l, ati=args.ati,
                         covariates=checked["covariates"],
                         regimens=args.regimens or DEFAULT_REGIMENS, p_min=args.p_min,
@@ -134,8 +147,19 @@ def register(subparsers) -> None:
     p.add_argument("--tl-above-limit", action="store_true",
                    help="--tl is an assay's upper limit and the trough was above it (the same "
                         "as --tl '>LIMIT')")
-    p.add_argument("--weight", dest="weight_kg", type=float, required=True, metavar="KG",
-                   help="body weight, kg")
+    p.add_argument("--weight", dest="weight_kg", type=float, default=None, metavar="KG",
+                   help="body weight, kg (required unless --history has a WT column)")
+    p.add_argument("--history", default=None, metavar="FILE",
+                   help="the patient's TDM history, NONMEM format (ID, TIME, AMT, RATE, DV, "
+                        "EVID, MDV, BLQ flags, covariates such as WT, ALB): the PK posterior "
+                        "uses every trough under the actual doses, and the baseline trough is "
+                        "the last one unless --tl is given")
+    p.add_argument("--history-id", default=None, metavar="ID",
+                   help="the patient's ID in a --history of several patients")
+    p.add_argument("--time-unit", choices=("day", "hour", "week"), default="day",
+                   help="unit of the --history's TIME (default day)")
+    p.add_argument("--sep", default=",", type=separator,
+                   help="the --history's field delimiter (default ','; 'tab', 'space')")
     p.add_argument("--albumin-g-l", type=float, default=None, metavar="G_L",
                    help="serum albumin, g/L (default: a stated reference value)")
     p.add_argument("--ati", type=int, choices=[0, 1], default=0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import arviz as az
 import pandas as pd
 import xarray as xr
 
@@ -46,4 +45,6 @@ def compare(fits: dict) -> pd.DataFrame:
             ll = ll.assign_coords(patient=patient).groupby("patient").sum()
         trees[name] = f.tree.copy()
         trees[name]["log_likelihood"] = ll.to_dataset(name="remission")
+    import arviz as az
+
     return az.compare(trees, round_to="none")

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, from_cohort
-from pkmodel.pk.gain import LogGain, log_gain_posterior
+from pkmodel.pk.gain import LogGain, log_gain_posterior, patient_log_gain
 from pkmodel.pk.models import PopulationModel
 from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
@@ -347,13 +347,37 @@ def regimen_gain(meta: dict, log_tl: np.ndarray, tl_cens: np.ndarray,
         cov = pk_covariates(model, full)
         for name, value in cov.items():
             check_covariate(name, value)
-        gains.append(log_gain_posterior(model, np.exp(np.asarray(log_tl, dtype=float)),
-                                        np.asarray(tl_cens), cov, dose, interval,
+        tl = np.exp(np.asarray(log_tl, dtype=float))
+        if all(np.all(v == v.flat[0]) for v in cov.values()):  # one patient (a curve's)
+            gains.append(_one_patient_gain(model, tl, np.asarray(tl_cens), cov, regimens,
+                                           baseline))
+            continue
+        gains.append(log_gain_posterior(model, tl, np.asarray(tl_cens), cov, dose, interval,
                                         baseline=baseline, random_seed=GAIN_SEED))
     if len(gains) == 1:
         return gains[0]
     return LogGain(*(np.stack([getattr(g, f.name) for g in gains])
                      for f in dataclasses.fields(LogGain)))
+
+
+def _one_patient_gain(model: PopulationModel, tl: np.ndarray, tl_cens: np.ndarray,
+                      cov: Mapping[str, np.ndarray], regimens: list[Regimen],
+                      baseline: Regimen) -> LogGain:
+    """:func:`log_gain_posterior` of rows that share their covariates (the same numbers: the
+    same draws from the same seed), through :func:`patient_log_gain`, which computes the draws'
+    troughs once for all the rows' troughs and regimens rather than once per row."""
+    tl_cens = np.broadcast_to(tl_cens, tl.shape)
+    points, at_point = np.unique(np.stack([tl, tl_cens]), axis=1, return_inverse=True)
+    labels = [r.label for r in regimens]
+    unique = list(dict.fromkeys(labels))
+    at_regimen = np.array([unique.index(lab) for lab in labels])
+    first = {lab: regimens[labels.index(lab)] for lab in unique}
+    g = patient_log_gain(model, {k: float(np.ravel(v)[0]) for k, v in cov.items()}, points[0],
+                         points[1].astype(np.int64), [first[lab] for lab in unique],
+                         baseline=baseline, random_seed=GAIN_SEED)
+    pick = (at_point.reshape(-1), at_regimen)
+    return LogGain(mean=g.mean[pick], sd=g.sd[pick], ess=g.ess[at_point.reshape(-1)],
+                   log_after_mean=g.log_after_mean[pick], log_after_sd=g.log_after_sd[pick])
 
 
 def table_gain(meta: dict, table: pd.DataFrame) -> tuple[LogGain, dict[str, float]]:

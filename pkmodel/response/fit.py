@@ -237,12 +237,13 @@ class RemissionFit(BayesianFit):
                 "data_hash": self.data_hash, "spec": self.spec.to_dict()}
 
     # ------------------------------------------------------------ prediction
-    def recommend(self, *, tl_ug_ml: float | None, weight_kg: float, **options):
+    def recommend(self, *, tl_ug_ml: float | None = None, weight_kg: float | None = None,
+                  **options):
         """P(remission) under candidate regimens for one patient, and a verdict.
 
         See :func:`pkmodel.response.recommend.recommend` for the options (``albumin_g_l``,
-        ``ati``, ``covariates``, ``regimens``, ``p_min``, ``credibility``, ``month``...).
-        Research use only: the result carries the disclaimer.
+        ``ati``, ``covariates``, ``regimens``, ``p_min``, ``credibility``, ``month``, a TDM
+        ``history``...). Research use only: the result carries the disclaimer.
         """
         from pkmodel.response.recommend import recommend
 

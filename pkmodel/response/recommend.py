@@ -73,7 +73,7 @@ from pkmodel.sampling import resolve_seed
 from pkmodel.validation import check_probability
 
 __all__ = ["DEFAULT_REGIMENS", "FUTILE", "LATENT_NODES", "POSTERIOR_DRAWS", "TDM_DRAWS",
-           "Recommendation", "recommend"]
+           "Recommendation", "read_history", "recommend", "recommendation_pk_model"]
 
 #: Candidate regimens when none are given.
 DEFAULT_REGIMENS = ("10 mg/kg q8w", "5 mg/kg q6w", "5 mg/kg q4w", "10 mg/kg q4w")
@@ -216,6 +216,42 @@ def _check_patient(tl_ug_ml, tl_cens, weight_kg, albumin_g_l, ati, covariates, f
     return given
 
 
+def recommendation_pk_model(fit, pk_model: str = "fasanmade2011"):
+    """The PK model a recommendation from ``fit`` uses: an exposure fit's own, else
+    ``pk_model``."""
+    exposure = fit.meta.get("exposure") or {}
+    return fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
+
+
+def read_history(source, fit, *, pk_model: str = "fasanmade2011", time_unit: str = "day",
+                 sep: str = ","):
+    """A TDM history (NONMEM format) read for a recommendation from ``fit``: with the covariates
+    its PK model declares (:func:`pkmodel.pk.read_nonmem`).
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        The dataset.
+    fit : RemissionFit
+        The fit the recommendation uses.
+    pk_model : str
+        The PK model of a baseline-TL fit (an exposure fit uses its own).
+    time_unit : {"day", "hour", "week"}
+        Unit of ``TIME``.
+    sep : str
+        Field delimiter.
+
+    Returns
+    -------
+    PKDataset
+    """
+    from pkmodel.pk.nonmem import read_nonmem
+
+    model = recommendation_pk_model(fit, pk_model)
+    return read_nonmem(source, sep=sep, time_unit=time_unit,
+                       covariates=model.covariate_registry)
+
+
 def _history_subject(history, history_id, model):
     """The patient of a TDM history (a PKSubject, a PKDataset, or a file / DataFrame read with
     the PK model's covariates), refused when it names no single patient or has no trough."""
@@ -240,16 +276,6 @@ def _history_subject(history, history_id, model):
                           "MDV 0)", source=source, column="DV",
                           fix="add the measured troughs, or leave out the history and give "
                           "tl_ug_ml")
-    first_dose = float(subject.schedule.times_days[0])
-    early = np.flatnonzero(subject.observations.times_days < first_dose)
-    if early.size:
-        rows = subject.observation_rows
-        raise PKDataError(
-            f"patient {subject.id!r} has a trough on day "
-            f"{subject.observations.times_days[early[0]]:g}, before their first dose (day "
-            f"{first_dose:g}): a trough needs the doses that led to it",
-            source=source, row=None if rows is None else rows[early[0]], column="TIME",
-            fix="add the doses given before it (with their times and rates), or drop that row")
     return subject, source, notes
 
 
@@ -353,8 +379,8 @@ def recommend(fit, *, tl_ug_ml: float | None = None, weight_kg: float | None = N
         in pounds, albumin in g/dL), a covariate the models do not use, or regimens this fit
         cannot predict; before any computation.
     PKDataError
-        For a history that cannot be read, names several patients without ``history_id``, has
-        no trough, or a trough before the first dose.
+        For a history that cannot be read (with its row and column: a trough before the first
+        dose, say), names several patients without ``history_id``, or has no trough.
     """
     from pkmodel.response.strategies import map_regimens
 
@@ -365,7 +391,7 @@ def recommend(fit, *, tl_ug_ml: float | None = None, weight_kg: float | None = N
                               f"{tdm_draws!r}")
     meta = fit.meta
     exposure = meta.get("exposure") or {}
-    model = fitted_pk_model(exposure) if exposure else resolve_model(pk_model)
+    model = recommendation_pk_model(fit, pk_model)
     subject = None
     if history is not None:
         subject, history_source, history_notes = _history_subject(history, history_id, model)

@@ -95,6 +95,26 @@ def test_exposure_gain_agrees_with_an_independent_pk_computation():
     assert got.mean[1] > got.mean[0] > got.mean[2]
 
 
+def test_the_gains_of_one_patient_are_those_of_the_cohort_computation():
+    """Curves and recommendations compute one patient's gains over many troughs at once; the
+    numbers are the cohort computation's, row by row (ESS redraws included: the trough of 30)."""
+    from pkmodel.response.exposure import GAIN_SEED, _one_patient_gain
+
+    model = get_model("fasanmade2011")
+    tl, cens = np.array([2.0, 5.0, 16.0, 5.0, 30.0, 0.3]), np.array([0, 0, -1, 0, 0, 0])
+    regs = [Regimen(5, 4), Regimen(10, 8), Regimen(5, 4), Regimen(5, 6), Regimen(10, 4),
+            Regimen(5, 4)]
+    cov = {"weight_kg": np.full(6, 70.0), "albumin_g_dl": np.full(6, 4.0)}
+    one = _one_patient_gain(model, tl, cens, cov, regs, Regimen(5, 8))
+    rows = log_gain_posterior(model, tl, cens, cov, np.array([r.dose_mg_kg for r in regs]),
+                              np.array([r.interval_weeks for r in regs]),
+                              baseline=Regimen(5, 8), random_seed=GAIN_SEED)
+    assert rows.ess.min() < 100  # the redraw is exercised
+    for name in ("mean", "sd", "ess", "log_after_mean", "log_after_sd"):
+        np.testing.assert_allclose(getattr(one, name), getattr(rows, name), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)
+
+
 @pytest.fixture(scope="module")
 def cohorts():
     """Two truths (both with a lower remission at high baseline TL for the same exposure): about
