@@ -352,11 +352,49 @@ def _truncated(draw, low, high, n):
     return x
 
 
+def _history(p, weight, albumin_g_l, kappa, tl_obs, tl_cens, baseline_regimen, max_troughs,
+             upper_limit, lower_limit, seed) -> pd.DataFrame:
+    """The TDM histories of :func:`simulate_exposure_cohort` (see ``history_troughs`` there)."""
+    rng = np.random.default_rng([seed, 2])
+    n = weight.size
+    low, max_troughs = max_troughs if isinstance(max_troughs, tuple) else (1, max_troughs)
+    k = rng.integers(low, max_troughs + 1, size=n)  # troughs per patient
+    dose_mg = baseline_regimen[0] * weight
+    tau = baseline_regimen[1] * 7.0
+    ids = np.array([f"S{i:05d}" for i in range(n)])
+    frames = [pd.DataFrame({  # the infusions
+        "ID": np.repeat(ids, IOV_INTERVALS),
+        "TIME": np.tile(np.arange(IOV_INTERVALS) * tau, n),
+        "AMT": np.repeat(dose_mg, IOV_INTERVALS), "RATE": np.repeat(dose_mg * 12.0, IOV_INTERVALS),
+        "DV": np.nan, "EVID": 1, "MDV": 1, "CENS": 0})]
+    for j in range(max_troughs):  # the trough j intervals before the last one's end
+        m = IOV_INTERVALS - j
+        has = k > j
+        if j == 0:
+            value, code = tl_obs, tl_cens
+        else:
+            pred = trough_after_intervals(p.cl[:, None] * np.exp(kappa[:, :m]), p.v1[:, None],
+                                          p.q[:, None], p.v2[:, None], dose_mg, tau)
+            value = pred + residual_sd(pred) * rng.standard_normal(n)
+            code = np.where(value > upper_limit, -1, np.where(value < lower_limit, 1, 0))
+        dv = np.where(code == -1, upper_limit, np.where(code == 1, lower_limit, value))
+        frames.append(pd.DataFrame({
+            "ID": ids[has], "TIME": m * tau, "AMT": np.nan, "RATE": np.nan,
+            "DV": [float(f"{x:.6g}") for x in dv[has]], "EVID": 0, "MDV": 0,
+            "CENS": code[has]}))
+    out = pd.concat(frames, ignore_index=True)
+    order = np.lexsort((out["EVID"].to_numpy(), out["TIME"].to_numpy(), out["ID"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
+    at = pd.Series(np.arange(n), index=ids)[out["ID"]].to_numpy()
+    out["WT"], out["ALB"], out["IMM"], out["ATI"] = weight[at], albumin_g_l[at] / 10.0, 0, 0
+    return out
+
+
 def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, sigma_centre,
                              sigma_patient, tau_month=(0.0, 0.3), months=(6, 12),
                              regimens=((10, 8), (5, 4), (5, 6)), baseline_regimen=(5, 8),
                              upper_limit=16.0, lower_limit=0.4, seed, remission_tl="true",
-                             pk_scale=None, iov=False):
+                             pk_scale=None, iov=False, history_troughs=None):
     """A cohort in pkmodel's format whose remission is driven by baseline exposure and PK gain.
 
     Each patient draws weight (log-normal, median 70 kg, log-SD 0.2, redrawn outside 40-120 kg),
@@ -429,6 +467,16 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
         intensification as many intervals of the new regimen with kappas drawn afresh
         (:func:`trough_after_intervals`); the kappas come from a generator of their own, so every
         other draw is the one without IOV.
+    history_troughs : int or (int, int), optional
+        Also write each patient's TDM history (``truth["history"]``, a NONMEM-format
+        DataFrame): :data:`IOV_INTERVALS` baseline infusions every ``baseline_regimen`` interval
+        from day 0 (2 hours, ``RATE`` in mg/day), and 1 (or the first of two numbers) to
+        ``history_troughs`` (or the second) troughs (drawn
+        uniformly, from a generator of their own) at the ends of the last intervals, the last of
+        them the cohort's measured baseline trough (the same value); each earlier one the
+        trough after that many intervals (with the baseline kappas under IOV) plus its own
+        residual error; ``CENS`` 1 (``DV`` the lower limit) and -1 (the upper) beyond the
+        limits; ``WT``, ``ALB`` (g/dL), ``IMM``, ``ATI`` (0).
 
     Returns
     -------
@@ -491,6 +539,13 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
     tl_obs = tl_base + residual_sd(tl_base) * rng.standard_normal(n)
 
     tl_cens = np.where(tl_obs > upper_limit, -1, np.where(tl_obs < lower_limit, 1, 0))
+    history = None
+    if history_troughs is not None:
+        kappa = before if iov else np.zeros((n, IOV_INTERVALS))
+        bounds = (tuple(int(x) for x in history_troughs)
+                  if isinstance(history_troughs, tuple | list) else int(history_troughs))
+        history = _history(p, weight, albumin, kappa, tl_obs, tl_cens, baseline_regimen,
+                           bounds, upper_limit, lower_limit, seed)
     tl_text = np.where(tl_cens == -1, f">{upper_limit:g}",
                        np.where(tl_cens == 1, f"<{lower_limit:g}",
                                 [f"{x:.6g}" for x in tl_obs]))
@@ -526,7 +581,7 @@ def simulate_exposure_cohort(n_patients, n_centres, *, b_base, b_gain, alpha, si
         "dose_mg_kg": dose, "interval_weeks": interval, "tl_true_base": tl_base,
         "tl_true_after": tl_after, "tl_observed": tl_obs, "tl_cens": tl_cens, "gain": gain,
         "a_centre": a_centre, "u_patient": u, "logit": logit, "p_remission": prob,
-        "remission": remission,
+        "remission": remission, "history": history,
         "params": {
             "n_patients": n, "n_centres": int(n_centres), "b_base": b_base, "b_gain": b_gain,
             "alpha": alpha, "sigma_centre": sigma_centre, "sigma_patient": sigma_patient,

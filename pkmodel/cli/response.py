@@ -32,9 +32,13 @@ def _fit_from_args(args):
     if args.exposure:
         exposure = {"pk_model": args.pk_model, "assume": _assumptions(args.assume or ()),
                     "population_draws": args.population_draws}
-    elif args.assume or args.pk_model != _DEFAULT_PK_MODEL or args.population_draws:
-        raise SpecificationError("--assume, --pk-model and --population-draws belong to the "
-                                 "exposure-driven model: add --exposure")
+        if args.pk_history is not None:
+            exposure |= {"history": args.pk_history,
+                         "history_time_unit": args.pk_history_time_unit}
+    elif (args.assume or args.pk_model != _DEFAULT_PK_MODEL or args.population_draws
+          or args.pk_history is not None):
+        raise SpecificationError("--assume, --pk-model, --population-draws and --pk-history "
+                                 "belong to the exposure-driven model: add --exposure")
     spec = RemissionModel(covariates=tuple(args.covariate or ()), slope_by=args.slope_by,
                           target_accept=args.target_accept, exposure=exposure,
                           integrate_tl=args.integrate_tl)
@@ -89,6 +93,13 @@ def _add_fit_options(p) -> None:
                         "per K draws of it (a POPFIT.nc's posterior, or a library model's "
                         "published RSEs and stated defaults), pooled; K times the time "
                         "(docs/exposure.md)")
+    p.add_argument("--pk-history", default=None, metavar="FILE",
+                   help="with --exposure: the patients' TDM histories, a NONMEM-format PK "
+                        "dataset (ID = patient_id; doses, troughs with BLQ flags, covariates), "
+                        "each up to intensification: every trough informs the patient's PK; "
+                        "the cohort's baseline_tl must be the history's last trough")
+    p.add_argument("--pk-history-time-unit", choices=("day", "hour", "week"), default="day",
+                   help="unit of the --pk-history's TIME (default day)")
     p.add_argument("--assume", action="append", metavar="COLUMN=VALUE",
                    help="with --exposure: a value stated for a PK column the cohort lacks or "
                         "leaves empty, e.g. albumin_g_l=40 (repeatable; recorded in the fit)")

@@ -33,6 +33,7 @@ Two methods:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -308,16 +309,19 @@ class _Posterior:
         return (self.obs.values_ug_ml[exact] - pred[exact]) / sd[exact]
 
 
+@functools.lru_cache(maxsize=64)
 def _offsets(k: int, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference stencils: +-step e_i (gradient) and the 4-point cross terms (Hessian)."""
+    """Central-difference stencils: +-step e_i (gradient) and the 4-point cross terms (Hessian),
+    computed once per size and step (read-only)."""
     eye = np.eye(k) * step
     grad = np.concatenate([eye, -eye])
-    cross = []
-    for i in range(k):
-        for j in range(i + 1, k):
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                cross.append(si * eye[i] + sj * eye[j])
-    return grad, np.asarray(cross).reshape(-1, k)
+    i, j = np.triu_indices(k, 1)
+    signs = np.array([(1, 1), (1, -1), (-1, 1), (-1, -1)], dtype=float)
+    cross = (signs[None, :, 0, None] * eye[i][:, None, :]
+             + signs[None, :, 1, None] * eye[j][:, None, :]).reshape(-1, k)
+    grad.setflags(write=False)
+    cross.setflags(write=False)
+    return grad, cross
 
 
 def _gradient(f, x: np.ndarray, step: float = 1e-5) -> np.ndarray:

@@ -201,7 +201,9 @@ def build_design(cohort: Cohort, covariates: tuple[str, ...], group: str,
     if exposure is not None:
         from pkmodel.response.exposure import exposure_inputs
 
-        inputs = exposure_inputs(patients, np.log(tl), tl_cens, exposure, cohort.source)
+        excluded = sum(v for k, v in cohort.dropped.items() if k.endswith("_patients"))
+        inputs = exposure_inputs(patients, np.log(tl), tl_cens, exposure, cohort.source,
+                                 excluded)
         patients = patients.assign(strategy=inputs.regimen)
         strategies = tuple(sorted(set(inputs.regimen)))
         gain = {"log_gain": inputs.gain.mean, "log_gain_sd": inputs.gain.sd,

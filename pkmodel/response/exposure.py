@@ -19,6 +19,7 @@ patient widens their outcome's distribution as much as the fitted ``b_gain`` mak
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from pkmodel.errors import CohortError, SpecificationError
 from pkmodel.pk.covariate_registry import COVARIATES, check_covariate, from_cohort
 from pkmodel.pk.gain import LogGain, log_gain_posterior, patient_log_gain
 from pkmodel.pk.models import PopulationModel
+from pkmodel.pk.nonmem import PKDataset
 from pkmodel.pk.published_models import MODELS, get_model
 from pkmodel.pk.regimens import Regimen, parse_regimen
 from pkmodel.pk.resolver import resolve_model, resolve_population_draws
@@ -77,6 +79,15 @@ class Exposure:
         (one fit, K times faster). Kept as the models themselves, recorded with the fit.
     population_source : str, optional
         Where the draws come from, in words; filled in when not given.
+    history : str, path or PKDataset, optional
+        The patients' TDM histories: a NONMEM-format PK dataset of the same patients (``ID`` =
+        the cohort's ``patient_id``; doses with their times and rates, troughs with BLQ /
+        above-limit flags, covariates over time), each patient's record up to intensification.
+        Each patient's PK posterior then uses every trough under the actual doses
+        (:mod:`pkmodel.response.histories`); the cohort's ``baseline_tl`` must be the history's
+        last trough. Read when the model is built; the saved fit records its source.
+    history_time_unit : {"day", "hour", "week"}, default "day"
+        Unit of the history's ``TIME``.
     """
 
     pk_model: str | PopulationModel = "fasanmade2011"
@@ -84,9 +95,16 @@ class Exposure:
     assume: Mapping[str, float] = field(default_factory=dict)
     population_draws: int | Sequence[PopulationModel] | None = None
     population_source: str = ""
+    history: str | os.PathLike | PKDataset | None = None
+    history_time_unit: str = "day"
 
     def __post_init__(self) -> None:
         self._resolve_population_draws()
+        if self.history_time_unit not in ("day", "hour", "week"):
+            raise SpecificationError(f"history_time_unit must be day, hour or week, not "
+                                     f"{self.history_time_unit!r}")
+        if isinstance(self.history, os.PathLike):
+            object.__setattr__(self, "history", os.fspath(self.history))
         model = resolve_model(self.pk_model)
         # a library model by its name; any other by its numbers, never a path that may change
         if not _is_library(model):
@@ -155,6 +173,10 @@ class Exposure:
         pk = self.pk_model
         out = {"pk_model": pk.to_dict() if isinstance(pk, PopulationModel) else pk,
                "baseline_regimen": self.baseline_regimen, "assume": dict(self.assume)}
+        if self.history is not None:  # where the histories came from (not their records)
+            out |= {"history": (self.history.source if isinstance(self.history, PKDataset)
+                                else str(self.history)),
+                    "history_time_unit": self.history_time_unit}
         if self.propagated:
             out |= {"population_draws": [m.to_dict() for m in self.population_draws],
                     "population_source": self.population_source}
@@ -284,10 +306,12 @@ def _column(patients: pd.DataFrame, name: str, assume: Mapping[str, float], sour
 
 
 def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndarray,
-                    spec: Exposure, source: str) -> ExposureInputs:
+                    spec: Exposure, source: str, excluded: int = 0) -> ExposureInputs:
     """Regimens and log exposure gains of the patients of a cohort (one row per patient).
 
-    ``log_tl`` and ``tl_cens`` are the patients' log baseline TL (or limit) and censoring code.
+    ``log_tl`` and ``tl_cens`` are the patients' log baseline TL (or limit) and censoring code;
+    ``excluded`` the number of patients the cohort's reader excluded (whose TDM histories, with
+    ``spec.history``, may be in the history file).
 
     Raises
     ------
@@ -309,8 +333,15 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
     cov = pk_covariates(model, columns)
     for name, value in cov.items():
         check_covariate(name, value)
-    gain = log_gain_posterior(model, np.exp(log_tl), tl_cens, cov, dose, interval,
-                              baseline=baseline, random_seed=GAIN_SEED)
+    history = None
+    if spec.history is not None:
+        from pkmodel.response.histories import history_gains
+
+        gain, history = history_gains(patients, np.exp(log_tl), tl_cens, cov, dose, interval,
+                                      spec, source, excluded, GAIN_SEED)
+    else:
+        gain = log_gain_posterior(model, np.exp(log_tl), tl_cens, cov, dose, interval,
+                                  baseline=baseline, random_seed=GAIN_SEED)
     labels = regimen_labels(dose, interval)
     regimens = {lab: [float(d), float(i)] for lab, d, i in
                 sorted(set(zip(labels, dose, interval, strict=True)))}
@@ -321,7 +352,8 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
             "regimens": regimens, "assume": dict(spec.assume),
             "reference_columns": reference,
             "log_gain_range": [float(gain.mean.min()), float(gain.mean.max())],
-            "min_gain_ess": float(gain.ess.min())}
+            "min_gain_ess": float(gain.ess.min()),
+            **({} if history is None else {"history": history})}
     return ExposureInputs(regimen=labels, gain=gain, meta=meta)
 
 

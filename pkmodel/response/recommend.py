@@ -402,7 +402,8 @@ def recommend(fit, *, tl_ug_ml: float | None = None, weight_kg: float | None = N
             tl_ug_ml, tl_cens = float(obs.values_ug_ml[last]), int(obs.cens[last])
         last_record = (subject.covariate_history.last() if subject.covariate_history
                        is not None else subject.covariates)
-        if weight_kg is None:
+        explicit_weight = weight_kg is not None
+        if not explicit_weight:
             weight_kg = last_record.get("weight_kg")
         if ati is None and "ati" in last_record:
             ati = int(last_record["ati"])
@@ -485,8 +486,9 @@ def recommend(fit, *, tl_ug_ml: float | None = None, weight_kg: float | None = N
     settings_extra: dict = {}
     if subject is not None:
         # the arguments' PK covariates take precedence over the history's
-        explicit = {"weight_kg": weight_kg, "albumin_g_l": albumin_g_l,
-                    **({"ati": ati} if explicit_ati else {}), **given_cov}
+        explicit = {"weight_kg": weight_kg if explicit_weight else None,
+                    "albumin_g_l": albumin_g_l, **({"ati": ati} if explicit_ati else {}),
+                    **given_cov}
         explicit_pk = {k: float(v[0]) for k, v in pk_covariates(
             model, {k: np.atleast_1d(v) for k, v in explicit.items() if v is not None}).items()}
         # what the history gives is no longer a stated reference value (for the PK model; a
