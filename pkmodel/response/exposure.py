@@ -230,10 +230,20 @@ def _is_library(model: PopulationModel) -> bool:
 
 def fitted_pk_model(exposure: Mapping) -> PopulationModel:
     """The PK model a fit's exposure record (``meta["exposure"]``) was made with: the recorded
-    definition of a local model (a population fit's), or the library model by name."""
+    definition of a local model (a population fit's), or the library model by name; as its
+    gains were computed (:func:`_as_fitted`)."""
     if "pk_model_definition" in exposure:
-        return PopulationModel.from_dict(exposure["pk_model_definition"])
-    return get_model(exposure["pk_model"])
+        return _as_fitted(PopulationModel.from_dict(exposure["pk_model_definition"]), exposure)
+    return _as_fitted(get_model(exposure["pk_model"]), exposure)
+
+
+def _as_fitted(model: PopulationModel, exposure: Mapping) -> PopulationModel:
+    """The model as a fit's gains used it: a fit made before the gains followed the model's
+    inter-occasion variability (no ``gain_iov`` in its record: pkmodel 0.4) predicts without
+    it, so that it predicts as it was fitted."""
+    if model.occasion_effects and not exposure.get("gain_iov", False):
+        return dataclasses.replace(model, omega2_iov={})
+    return model
 
 
 def gain_models(exposure: Mapping) -> list[PopulationModel]:
@@ -242,7 +252,7 @@ def gain_models(exposure: Mapping) -> list[PopulationModel]:
     fit's one model (:func:`fitted_pk_model`)."""
     record = exposure.get("population_uncertainty") or {}
     if "models" in record:
-        return [PopulationModel.from_dict(m) for m in record["models"]]
+        return [_as_fitted(PopulationModel.from_dict(m), exposure) for m in record["models"]]
     return [fitted_pk_model(exposure)]
 
 
@@ -353,6 +363,7 @@ def exposure_inputs(patients: pd.DataFrame, log_tl: np.ndarray, tl_cens: np.ndar
             "reference_columns": reference,
             "log_gain_range": [float(gain.mean.min()), float(gain.mean.max())],
             "min_gain_ess": float(gain.ess.min()),
+            "gain_iov": bool(model.occasion_effects),
             **({} if history is None else {"history": history})}
     return ExposureInputs(regimen=labels, gain=gain, meta=meta)
 

@@ -118,7 +118,7 @@ def test_the_gains_of_one_patient_are_those_of_the_cohort_computation():
 @pytest.fixture(scope="module")
 def cohorts():
     """Two truths (both with a lower remission at high baseline TL for the same exposure): about
-    1,000 fitted patients in 5 centres, and about 2,000 in 2 centres; the PK with the default
+    1,000 fitted patients in 5 centres, and about 1,500 in 2 centres; the PK with the default
     model's inter-occasion variability on CL.
 
     The seeds (21, 22) give cohorts whose outcomes carry the truth: a logistic regression on the
@@ -127,7 +127,7 @@ def cohorts():
     and so did pkmodel: that cohort tests the outcomes' sampling, not the model."""
     out = {}
     # (b_base, b_gain), generated patients (about a quarter have TL >= 3 and are fitted), centres
-    truths = {"gain": ((-0.6, 1.2), 4500, 5), "failure": ((-1.2, 0.6), 9000, 2)}
+    truths = {"gain": ((-0.6, 1.2), 4500, 5), "failure": ((-1.2, 0.6), 6000, 2)}
     for name, (truth, n, centres) in truths.items():
         frame, t = simulate_exposure_cohort(n, centres, b_base=truth[0], b_gain=truth[1],
                                             alpha=0.2, sigma_centre=0.3, sigma_patient=0.6,
