@@ -39,7 +39,8 @@ from pkmodel.pk.gain import LogGain, history_log_gain
 from pkmodel.pk.nonmem import PKDataset, PKSubject, read_nonmem
 from pkmodel.pk.regimens import Regimen
 
-__all__ = ["HISTORY_DRAWS", "TL_TOLERANCE", "history_gains", "read_histories"]
+__all__ = ["HISTORY_DRAWS", "TL_TOLERANCE", "estimate_covariates", "history_gains",
+           "read_histories"]
 
 #: Posterior draws of each patient's PK (importance resampled): the Monte Carlo SE of a mean
 #: log gain is about its posterior SD / 30, far below that SD, which the model integrates.
@@ -124,13 +125,18 @@ def _check_subject(subject: PKSubject, tl: float, cens: int, weight_kg: float,
                     "intensified dose on")
 
 
-def _estimate_covariates(subject: PKSubject, fallback: Mapping[str, float]):
-    """The history's covariates where it has them, the cohort's (``fallback``) for the rest."""
+def estimate_covariates(subject: PKSubject, fallback: Mapping[str, float],
+                        explicit: Mapping[str, float] | None = None):
+    """What :func:`~pkmodel.pk.estimate_individual` takes for a patient with a history: the
+    values ``explicit`` gives (constants), then the history's covariates where it has them
+    (over time), then ``fallback`` (the cohort's or stated values) for the rest."""
+    explicit = dict(explicit or {})
     source = subject.covariates_for_estimation
     if isinstance(source, CovariateHistory):
         missing = {k: v for k, v in fallback.items() if k not in source.values}
-        return source.with_values(**missing) if missing else source
-    return {**fallback, **source}
+        added = {**missing, **explicit}
+        return source.with_values(**added) if added else source
+    return {**fallback, **source, **explicit}
 
 
 def history_gains(patients: pd.DataFrame, tl: np.ndarray, tl_cens: np.ndarray,
@@ -182,7 +188,7 @@ def history_gains(patients: pd.DataFrame, tl: np.ndarray, tl_cens: np.ndarray,
         fallback = {k: float(v[i]) for k, v in cov.items()}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            est = estimate_individual(model, _estimate_covariates(subject, fallback),
+            est = estimate_individual(model, estimate_covariates(subject, fallback),
                                       subject.schedule, subject.observations,
                                       method="map", draws=HISTORY_DRAWS,
                                       random_seed=random_seed)

@@ -284,17 +284,12 @@ def _history_estimate(model, subject, explicit_pk: Mapping[str, float],
     """The patient's PK posterior given every trough of their history: the covariates the
     arguments give (``explicit_pk``) take precedence over the history's, which take precedence
     over ``fallback`` (the stated values a recommendation without a history would use)."""
-    from pkmodel.pk.covariates import CovariateHistory
     from pkmodel.pk.estimation import estimate_individual
+    from pkmodel.response.histories import estimate_covariates
 
-    source = subject.covariates_for_estimation
-    if isinstance(source, CovariateHistory):
-        missing = {k: v for k, v in fallback.items() if k not in source.values}
-        cov = source.with_values(**missing, **explicit_pk)
-    else:
-        cov = {**fallback, **source, **explicit_pk}
-    return estimate_individual(model, cov, subject.schedule, subject.observations,
-                               method="map", draws=GAIN_DRAWS, random_seed=seed)
+    return estimate_individual(model, estimate_covariates(subject, fallback, explicit_pk),
+                               subject.schedule, subject.observations, method="map",
+                               draws=GAIN_DRAWS, random_seed=seed)
 
 
 def _p_remission(predictor, log_tl, gain_mean, gain_sd, strategies, month, z, disease,
