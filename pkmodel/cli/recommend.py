@@ -162,8 +162,8 @@ def register(subparsers) -> None:
                    help="the --history's field delimiter (default ','; 'tab', 'space')")
     p.add_argument("--albumin-g-l", type=float, default=None, metavar="G_L",
                    help="serum albumin, g/L (default: a stated reference value)")
-    p.add_argument("--ati", type=int, choices=[0, 1], default=0,
-                   help="antibodies to infliximab")
+    p.add_argument("--ati", type=int, choices=[0, 1], default=None,
+                   help="antibodies to infliximab (default 0, or the --history's ATI)")
     p.add_argument("--covariate", action="append", metavar="NAME=VALUE",
                    help="a covariate of the remission model or the PK model, e.g. "
                         "immunomodulator=1 or sex=F (repeatable; an unknown name is an error)")
