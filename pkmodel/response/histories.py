@@ -51,12 +51,24 @@ HISTORY_DRAWS = 1000
 TL_TOLERANCE = (2e-3, 0.006)
 
 
-def read_histories(spec, model) -> PKDataset:
-    """The exposure's histories (``spec.history``) as a dataset, read with the PK model's
-    covariates."""
-    if isinstance(spec.history, PKDataset):
-        return spec.history
-    return read_nonmem(spec.history, time_unit=spec.history_time_unit,
+def read_histories(source, model, *, time_unit: str = "day", sep: str = ",") -> PKDataset:
+    """TDM histories as a dataset, read with the PK model's covariates (a neonatal ``WGT`` it
+    declares, say); a ``PKDataset`` is returned as it is.
+
+    Parameters
+    ----------
+    source : str, path, pandas.DataFrame or PKDataset
+        The NONMEM-format dataset (:func:`pkmodel.pk.read_nonmem`).
+    model : PopulationModel
+        The PK model whose covariates the dataset's columns are.
+    time_unit : {"day", "hour", "week"}
+        Unit of ``TIME``.
+    sep : str
+        Field delimiter.
+    """
+    if isinstance(source, PKDataset):
+        return source
+    return read_nonmem(source, sep=sep, time_unit=time_unit,
                        covariates=model.covariate_registry)
 
 
@@ -173,7 +185,7 @@ def history_gains(patients: pd.DataFrame, tl: np.ndarray, tl_cens: np.ndarray,
     from pkmodel.pk.estimation import estimate_individual
 
     model, baseline = spec.model, spec.baseline
-    data = read_histories(spec, model)
+    data = read_histories(spec.history, model, time_unit=spec.history_time_unit)
     subjects, unused = _join(patients, data, source, excluded)
     n = len(subjects)
     out = np.empty((5, n))

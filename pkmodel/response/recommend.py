@@ -245,17 +245,17 @@ def read_history(source, fit, *, pk_model: str = "fasanmade2011", time_unit: str
     -------
     PKDataset
     """
-    from pkmodel.pk.nonmem import read_nonmem
+    from pkmodel.response.histories import read_histories
 
-    model = recommendation_pk_model(fit, pk_model)
-    return read_nonmem(source, sep=sep, time_unit=time_unit,
-                       covariates=model.covariate_registry)
+    return read_histories(source, recommendation_pk_model(fit, pk_model), time_unit=time_unit,
+                          sep=sep)
 
 
 def _history_subject(history, history_id, model):
     """The patient of a TDM history (a PKSubject, a PKDataset, or a file / DataFrame read with
     the PK model's covariates), refused when it names no single patient or has no trough."""
-    from pkmodel.pk.nonmem import PKDataset, PKSubject, read_nonmem
+    from pkmodel.pk.nonmem import PKSubject
+    from pkmodel.response.histories import read_histories
 
     if isinstance(history, PKSubject):
         if history_id is not None and str(history_id) != history.id:
@@ -263,8 +263,7 @@ def _history_subject(history, history_id, model):
                                   f"{history.id!r}")
         subject, source, notes = history, "<history>", ()
     else:
-        data = history if isinstance(history, PKDataset) else read_nonmem(
-            history, covariates=model.covariate_registry)
+        data = read_histories(history, model)
         source, notes = data.source, data.notes
         if history_id is None and len(data) > 1:
             raise PKDataError(f"the history has {len(data)} patients", source=source,
